@@ -1,0 +1,230 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// AdminDatabase is the database name clients use to reach the admin console; no configured database may
+// take it.
+const AdminDatabase = "pgshard"
+
+// Config is a parsed and validated config.yaml.
+type Config struct {
+	Listen          string        // "listen": host:port, or an absolute unix socket directory
+	MetricsListen   string        // "metrics_listen": host:port of the Prometheus endpoint; "" disables it
+	ShutdownTimeout time.Duration // "shutdown_timeout": on SIGTERM running transactions get this long
+	Limits          Limits        // "limits"
+	Pool            Pool          // "pool"
+	Admin           Admin         // "admin"
+	Users           []User        // "users"
+	Databases       []Database    // "databases"
+}
+
+// Limits bound what one client can cost the proxy.
+type Limits struct {
+	MaxMessageSize       int           // "max_message_size", bytes: a larger client message gets 08P01
+	ClientStartupTimeout time.Duration // "client_startup_timeout": time to finish startup and auth
+	ClientOutboundBuffer int           // "client_outbound_buffer", bytes: past it the proxy stops reading from that client's server
+	ServerConnectTimeout time.Duration // "server_connect_timeout": time to connect and authenticate to a shard
+}
+
+// Pool sizes and times the server connection pools, one per (database, user, shard, role).
+type Pool struct {
+	Mode                 string        // "mode": "transaction" or "session"
+	Size                 int           // "size": server connections per pool, at least 1
+	MinIdle              int           // "min_idle": idle connections kept open, at most Size
+	CheckoutTimeout      time.Duration // "checkout_timeout": a client waiting longer for a connection gets an error
+	IdleTimeout          time.Duration // "idle_timeout": idle server connections are closed after this; 0 = never
+	ServerLifetime       time.Duration // "server_lifetime": server connections are closed at this age once idle; 0 = never
+	MaxClientConnections int           // "max_client_connections"
+}
+
+// Admin is the login of the admin database (AdminDatabase).
+type Admin struct {
+	User     string // "user"
+	Password string // "password": cleartext, SCRAM verifier or md5 hash, like User.Password
+}
+
+// User is a login clients may use.
+type User struct {
+	Name string // "name"
+	// Password is "password": cleartext, a SCRAM-SHA-256 verifier
+	// ("SCRAM-SHA-256$<iter>:<salt>$<storedkey>:<serverkey>", base64) or an md5 hash ("md5" + 32 hex digits).
+	Password       string
+	AuthMethod     string // "auth_method": "scram-sha-256", "md5" or "trust"
+	ServerUser     string // "server_user": the role used on the shards; defaults to Name
+	ServerPassword string // "server_password": defaults to Password when that is cleartext, else ""
+}
+
+// Database is a database clients connect to, spread over one or more shards.
+type Database struct {
+	Name             string         // "name"
+	Shards           []Shard        // "shards": shard i is the i-th entry
+	ShardedTables    []ShardedTable // "sharded_tables"
+	ReplicatedTables []string       // "replicated_tables": present in full on every shard
+	TwoPhaseCommit   bool           // "two_phase_commit"
+}
+
+// Shard is one shard: a primary and its read replicas.
+type Shard struct {
+	Primary  Server   // "primary": a postgres:// URL
+	Replicas []Server // "replicas": postgres:// URLs
+}
+
+// ShardedTable says how rows of a table are spread over the shards.
+type ShardedTable struct {
+	Table  string // "table": empty means every table that has Column
+	Column string // "column": the shard key
+	Type   string // "type": smallint, integer, bigint, text, varchar or uuid
+	// Mapping is "mapping": "hash" (Postgres hash partitioning), "list" or "range".
+	Mapping string
+	// Values is "values", for the list mapping: shard index -> the key values stored on that shard.
+	Values map[int][]string
+	// Ranges is "ranges", for the range mapping. Integer keys compare as numbers, text and uuid keys
+	// byte-wise (the C collation).
+	Ranges []Range
+}
+
+// Range sends keys in [From, To) to shard Shard. An empty From or To is unbounded.
+type Range struct {
+	Shard    int    // "shard"
+	From, To string // "from", "to"
+}
+
+// Sharding key types and mappings.
+const (
+	ModeTransaction = "transaction"
+	ModeSession     = "session"
+
+	AuthSCRAM = "scram-sha-256"
+	AuthMD5   = "md5"
+	AuthTrust = "trust"
+
+	MappingHash  = "hash"
+	MappingList  = "list"
+	MappingRange = "range"
+)
+
+// defaults is the Config before the file is applied. Defaults of list entries (users, sharded tables) are
+// set where they are decoded.
+func defaults() *Config {
+	return &Config{
+		Listen:          "127.0.0.1:6432",
+		ShutdownTimeout: 30 * time.Second,
+		Limits: Limits{
+			MaxMessageSize:       64 << 20,
+			ClientStartupTimeout: 10 * time.Second,
+			ClientOutboundBuffer: 8 << 20,
+			ServerConnectTimeout: 5 * time.Second,
+		},
+		Pool: Pool{
+			Mode:                 ModeTransaction,
+			Size:                 20,
+			CheckoutTimeout:      5 * time.Second,
+			IdleTimeout:          10 * time.Minute,
+			ServerLifetime:       time.Hour,
+			MaxClientConnections: 10000,
+		},
+		Admin: Admin{User: "admin"},
+	}
+}
+
+// Load reads and parses the file at path. Its problems are reported as "<path> line N: ...".
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	c, err := Parse(data)
+	if ve, ok := err.(*ValidationError); ok {
+		ve.File = path
+	}
+	return c, err
+}
+
+// Parse decodes a config file, applies the defaults and validates the result. Every problem found is
+// returned in one *ValidationError.
+func Parse(data []byte) (*Config, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, &ValidationError{Problems: []Problem{syntaxProblem(err)}}
+	}
+	d := newDecoder()
+	c := defaults()
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {
+		d.config(doc.Content[0], c)
+	}
+	validate(c, d)
+	if len(d.problems) > 0 {
+		// Decoding and validation each go in document order; merge them. Problems without a line
+		// (something missing from the whole file) go last.
+		sort.SliceStable(d.problems, func(i, j int) bool {
+			a, b := d.problems[i].Line, d.problems[j].Line
+			if a == 0 || b == 0 {
+				return a != 0 && b == 0
+			}
+			return a < b
+		})
+		return nil, &ValidationError{Problems: d.problems}
+	}
+	return c, nil
+}
+
+// User returns the user called name, or nil.
+func (c *Config) User(name string) *User {
+	for i := range c.Users {
+		if c.Users[i].Name == name {
+			return &c.Users[i]
+		}
+	}
+	return nil
+}
+
+// Database returns the database called name, or nil.
+func (c *Config) Database(name string) *Database {
+	for i := range c.Databases {
+		if c.Databases[i].Name == name {
+			return &c.Databases[i]
+		}
+	}
+	return nil
+}
+
+// Problem is one thing wrong with a config file. Line is 0 when the problem has no place in the file
+// (something required is missing altogether).
+type Problem struct {
+	Line int
+	Msg  string
+}
+
+// ValidationError lists every problem found in a config file.
+type ValidationError struct {
+	File     string // set by Load; empty for Parse
+	Problems []Problem
+}
+
+// Error gives one problem per line, each as "<file> line N: msg".
+func (e *ValidationError) Error() string {
+	var b strings.Builder
+	for i, p := range e.Problems {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		switch {
+		case e.File != "" && p.Line > 0:
+			fmt.Fprintf(&b, "%s line %d: ", e.File, p.Line)
+		case e.File != "":
+			fmt.Fprintf(&b, "%s: ", e.File)
+		case p.Line > 0:
+			fmt.Fprintf(&b, "line %d: ", p.Line)
+		}
+		b.WriteString(p.Msg)
+	}
+	return b.String()
+}

@@ -1,0 +1,117 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgshard/pgshard/internal/pgtest"
+)
+
+// env is one Postgres cluster with database app_0 and role app, and a pgshard in front of it.
+type env struct {
+	pg    *pgtest.Cluster
+	proxy *Proxy
+}
+
+const baseConfig = `
+listen: "127.0.0.1:%PORT%"
+pool:
+  mode: %MODE%
+  size: %SIZE%
+  checkout_timeout: %CHECKOUT%
+  max_client_connections: %MAXCLIENTS%
+limits:
+  client_startup_timeout: 2s
+  max_message_size: 1MB
+users:
+  - name: app
+    password: secret
+  - name: md5user
+    password: secret5
+    auth_method: md5
+    server_user: app
+    server_password: secret
+  - name: trusted
+    auth_method: trust
+    server_user: app
+    server_password: secret
+databases:
+  - name: app
+    shards:
+      - primary: "postgres://127.0.0.1:%PGPORT%/app_0"
+`
+
+type envOpts struct {
+	mode       string
+	size       int
+	checkout   string
+	maxClients int
+}
+
+func startEnv(t *testing.T, o envOpts) *env {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts Postgres")
+	}
+	if o.mode == "" {
+		o.mode = "transaction"
+	}
+	if o.size == 0 {
+		o.size = 4
+	}
+	if o.checkout == "" {
+		o.checkout = "5s"
+	}
+	if o.maxClients == 0 {
+		o.maxClients = 1000
+	}
+	pg := pgtest.Start(t, pgtest.Options{
+		Databases:     []string{"app_0"},
+		DatabaseOwner: "app",
+		Users:         []pgtest.UserSpec{{Name: "app", Password: "secret"}},
+	})
+	cfg := strings.NewReplacer("%MODE%", o.mode, "%SIZE%", fmt.Sprint(o.size), "%CHECKOUT%", o.checkout,
+		"%MAXCLIENTS%", fmt.Sprint(o.maxClients), "%PGPORT%", fmt.Sprint(pg.Port)).Replace(baseConfig)
+	return &env{pg: pg, proxy: StartProxy(t, cfg)}
+}
+
+func (e *env) connect(t *testing.T, ctx context.Context) *pgx.Conn {
+	t.Helper()
+	c, err := pgx.Connect(ctx, e.proxy.DSN("app", "app", "secret"))
+	if err != nil {
+		t.Fatalf("connect through pgshard: %v", err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	return c
+}
+
+func pgCode(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return ""
+}
+
+func TestSimpleAndExtendedQuery(t *testing.T) {
+	e := startEnv(t, envOpts{})
+	ctx := Ctx(t, 30*time.Second)
+	c := e.connect(t, ctx)
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeExec, pgx.QueryExecModeDescribeExec, pgx.QueryExecModeCacheDescribe, pgx.QueryExecModeCacheStatement} {
+		var n int64
+		var s string
+		if err := c.QueryRow(ctx, "SELECT $1::int8 * 2, $2::text || 'x'", mode, int64(21), "ab").Scan(&n, &s); err != nil {
+			t.Fatalf("mode %v: %v", mode, err)
+		}
+		if n != 42 || s != "abx" {
+			t.Fatalf("mode %v: got %d %q", mode, n, s)
+		}
+	}
+}

@@ -1,0 +1,251 @@
+package loop
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/pgshard/pgshard/auth"
+	"github.com/pgshard/pgshard/codec"
+	"github.com/pgshard/pgshard/pool"
+)
+
+type clientState int
+
+const (
+	clientStartup     clientState = iota // waiting for the startup packet
+	clientAuth                           // in the authentication exchange
+	clientConnecting                     // authenticated; waiting for a first server to learn its parameters
+	clientReady                          // serving queries
+	clientClosed
+)
+
+// maxStartupPacket bounds a startup packet, as Postgres does (MAX_STARTUP_PACKET_LENGTH).
+const maxStartupPacket = 10000
+
+// client is one client connection and its session. Only its loop's goroutine touches it.
+type client struct {
+	e       *Engine
+	ls      *loopState
+	c       gnet.Conn
+	state   clientState
+	startBy time.Time
+
+	user   *user
+	db     *database
+	params []codec.Param // startup parameters, for ParameterStatus
+	pool   *pool.Pool
+
+	scram        *auth.ScramServer
+	scramStarted bool
+	md5Salt      [4]byte
+
+	pid uint32
+	key [4]byte
+
+	srv     *server     // attached server connection
+	waiter  pool.Waiter // queued for a server connection
+	waiting bool        // a checkout is under way (queued, dialing, or a connection is moving to us)
+
+	cancelTarget atomic.Pointer[cancelTarget]
+	out          []byte // replies the proxy itself makes, written once per callback
+}
+
+type cancelTarget struct {
+	network, address string
+	pid              uint32
+	key              []byte
+}
+
+func (cl *client) onTraffic() {
+	switch cl.state {
+	case clientStartup:
+		cl.readStartup()
+	case clientAuth:
+		cl.readAuth()
+	case clientReady:
+		cl.forward()
+	}
+	cl.flush()
+}
+
+// flush writes what the proxy itself queued for the client.
+func (cl *client) flush() {
+	if len(cl.out) > 0 && cl.state != clientClosed {
+		_, _ = cl.c.Write(cl.out)
+	}
+	cl.out = cl.out[:0]
+}
+
+// fatal sends a FATAL error and closes the client.
+func (cl *client) fatal(err *codec.Error) {
+	if cl.state == clientClosed {
+		return
+	}
+	cl.out = codec.AppendErrorResponse(cl.out, err)
+	cl.flush()
+	_ = cl.ls.el.Close(cl.c) // runs onClose at once
+}
+
+// forward passes the client's complete messages to its server connection, checking one out first when the
+// client has none. Messages stay in gnet's buffer while the client waits for a server.
+func (cl *client) forward() {
+	buf, _ := cl.c.Peek(-1)
+	maxSize := cl.e.cfg.Limits.MaxMessageSize
+	consumed := 0
+	for consumed < len(buf) {
+		m, n, err := codec.ReadMessage(buf[consumed:], maxSize)
+		if err != nil {
+			cl.sendToServer(buf[:consumed])
+			cl.fatal(codec.NewFatal(codec.SQLStateProtocolViolation, "invalid message from client: "+err.Error()))
+			return
+		}
+		if n == 0 {
+			break
+		}
+		if m.Type == codec.Terminate {
+			cl.sendToServer(buf[:consumed])
+			_ = cl.ls.el.Close(cl.c)
+			return
+		}
+		if cl.srv == nil {
+			if consumed > 0 {
+				// Unreachable: a client without a server has sent nothing yet in this batch.
+				break
+			}
+			if !cl.acquire() {
+				break // waiting: the bytes stay buffered until a server arrives
+			}
+		}
+		cl.srv.noteClientMessage(m.Type)
+		consumed += n
+	}
+	if consumed > 0 {
+		cl.sendToServer(buf[:consumed])
+	}
+}
+
+// sendToServer writes the client's bytes to its server in one write and drops them from the client's buffer.
+func (cl *client) sendToServer(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	n := len(b)
+	if cl.srv != nil {
+		_, _ = cl.srv.c.Write(b)
+	}
+	_, _ = cl.c.Discard(n)
+}
+
+// acquire checks out a server connection. It reports whether one is attached now; otherwise the client waits
+// and resumes in gotServer.
+func (cl *client) acquire() bool {
+	if cl.waiting {
+		return false
+	}
+	cl.waiter.Loop = cl.ls.idx
+	cl.waiter.Since = time.Now()
+	cl.waiter.Handle = cl
+	pc, outcome := cl.pool.Checkout(&cl.waiter)
+	switch outcome {
+	case pool.Ready:
+		cl.attach(pc.Handle.(*server))
+		return true
+	case pool.OtherLoop:
+		cl.waiting = true
+		pc.Handle.(*server).moveTo(cl.ls, cl, false)
+	case pool.MustDial:
+		cl.waiting = true
+		cl.e.dial(cl.pool, cl.ls, cl)
+	case pool.Waiting:
+		cl.waiting = true
+	}
+	return false
+}
+
+// gotServer receives a server connection (on the client's loop) after a wait, a dial or a move.
+func (cl *client) gotServer(s *server) {
+	cl.waiting = false
+	if cl.state == clientClosed {
+		s.release()
+		return
+	}
+	cl.attach(s)
+	cl.resume()
+}
+
+// resume goes on with what the client was doing when it had to wait for a server.
+func (cl *client) resume() {
+	switch cl.state {
+	case clientConnecting:
+		s := cl.srv
+		cl.finishStartup(s.backend.Params)
+		if cl.e.cfg.Pool.Mode != "session" {
+			cl.detach()
+			s.release()
+		}
+	case clientReady:
+		cl.forward()
+	}
+	cl.flush()
+}
+
+// serverFailed tells a waiting client that its server connection could not be made.
+func (cl *client) serverFailed(err *codec.Error) {
+	cl.waiting = false
+	cl.fatal(err)
+}
+
+func (cl *client) attach(s *server) {
+	cl.srv = s
+	s.client = cl
+	s.inUse = true
+	cl.cancelTarget.Store(&cancelTarget{network: s.target.Network, address: s.target.Address, pid: s.backend.PID, key: s.backend.Key})
+}
+
+// detach forgets the server; the caller returns it to the pool or closes it.
+func (cl *client) detach() {
+	if cl.srv != nil {
+		cl.srv.client = nil
+		cl.srv = nil
+	}
+	cl.cancelTarget.Store(nil)
+}
+
+// checkTimers enforces the startup and checkout timeouts.
+func (cl *client) checkTimers(now time.Time) {
+	switch {
+	case cl.state < clientReady && cl.state != clientConnecting && now.After(cl.startBy):
+		cl.fatal(codec.NewFatal(codec.SQLStateProtocolViolation, "timed out waiting for the startup and authentication of the client").
+			WithHint("limits.client_startup_timeout bounds how long a client may take to log in"))
+	case cl.waiting && cl.waiter.Since.Add(cl.pool.Settings().CheckoutTimeout).Before(now):
+		if cl.pool.Cancel(&cl.waiter, true) {
+			cl.waiting = false
+			cl.fatal(codec.NewFatal(codec.SQLStateTooManyConnections,
+				"timed out after "+cl.pool.Settings().CheckoutTimeout.String()+" waiting for a server connection of pool "+cl.pool.Name).
+				WithHint("all pool.size server connections are busy: raise pool.size or pool.checkout_timeout, or shorten transactions"))
+		}
+	}
+}
+
+// onClose runs once when the client's connection is gone, whoever closed it.
+func (cl *client) onClose() {
+	if cl.state == clientClosed {
+		return
+	}
+	cl.state = clientClosed
+	delete(cl.ls.clients, cl)
+	cl.e.clients.Add(-1)
+	if cl.pid != 0 {
+		cl.e.dropCancelKey(cl)
+	}
+	if cl.waiting && cl.pool.Cancel(&cl.waiter, false) {
+		cl.waiting = false
+	}
+	// Otherwise a connection or a slot is on its way; gotServer or dial sees the client closed.
+	if s := cl.srv; s != nil {
+		cl.detach()
+		s.clientLeft()
+	}
+}

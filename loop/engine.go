@@ -1,0 +1,415 @@
+package loop
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/pgshard/pgshard/auth"
+	"github.com/pgshard/pgshard/codec"
+	"github.com/pgshard/pgshard/config"
+	"github.com/pgshard/pgshard/pool"
+)
+
+// sweepInterval is how often each loop checks its timers (startup, checkout, idle and lifetime). Timeouts are
+// therefore honoured within this much.
+const sweepInterval = 100 * time.Millisecond
+
+// Engine is a running pgshard proxy.
+type Engine struct {
+	gnet.BuiltinEventEngine
+
+	cfg    *config.Config
+	log    *slog.Logger
+	nloops int
+	users  map[string]*user
+	dbs    map[string]*database
+
+	eng     gnet.Engine
+	started chan struct{}
+
+	loopsMu sync.Mutex
+	loops   []*loopState
+	byLoop  map[gnet.EventLoop]*loopState
+
+	clients      atomic.Int64
+	shuttingDown atomic.Bool
+
+	cancelMu sync.Mutex
+	cancel   map[uint32]*client // by the pid pgshard gave the client
+
+	paramsMu sync.Mutex
+	params   map[*pool.Pool]map[string]string // what the pool's servers reported at startup
+}
+
+type user struct {
+	cfg      *config.User
+	method   string
+	verifier auth.Verifier // for scram-sha-256
+}
+
+type database struct {
+	cfg   *config.Config
+	db    *config.Database
+	mu    sync.Mutex
+	pools map[string]*pool.Pool // by user name (shard 0 primary until routing lands)
+}
+
+// loopState is what pgshard keeps per event loop. Only that loop's goroutine touches the maps.
+type loopState struct {
+	idx     int
+	el      gnet.EventLoop
+	clients map[*client]struct{}
+	servers map[*server]struct{}
+	expired []*pool.Conn
+}
+
+// New checks the configuration and prepares an engine; Run starts it.
+func New(cfg *config.Config, log *slog.Logger) (*Engine, error) {
+	e := &Engine{
+		cfg:     cfg,
+		log:     log,
+		nloops:  runtime.GOMAXPROCS(0),
+		users:   map[string]*user{},
+		dbs:     map[string]*database{},
+		byLoop:  map[gnet.EventLoop]*loopState{},
+		cancel:  map[uint32]*client{},
+		params:  map[*pool.Pool]map[string]string{},
+		started: make(chan struct{}),
+	}
+	for i := range cfg.Users {
+		u := &cfg.Users[i]
+		eu := &user{cfg: u, method: u.AuthMethod}
+		if eu.method == "" {
+			eu.method = "scram-sha-256"
+		}
+		if eu.method == "scram-sha-256" {
+			if auth.IsVerifier(u.Password) {
+				v, err := auth.ParseVerifier(u.Password)
+				if err != nil {
+					return nil, fmt.Errorf("user %q: %w", u.Name, err)
+				}
+				eu.verifier = v
+			} else {
+				salt := make([]byte, 16)
+				_, _ = rand.Read(salt)
+				eu.verifier = auth.NewVerifier(u.Password, salt, 4096)
+			}
+		}
+		e.users[u.Name] = eu
+	}
+	for i := range cfg.Databases {
+		d := &cfg.Databases[i]
+		e.dbs[d.Name] = &database{cfg: cfg, db: d, pools: map[string]*pool.Pool{}}
+	}
+	return e, nil
+}
+
+// Run serves until Stop; it returns when the engine is down.
+func (e *Engine) Run() error {
+	addr := e.cfg.Listen
+	proto := "tcp://" + addr
+	if strings.HasPrefix(addr, "/") {
+		proto = "unix://" + addr
+	}
+	return gnet.Run(e, proto,
+		gnet.WithNumEventLoop(e.nloops),
+		gnet.WithReuseAddr(true),
+		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+		gnet.WithLockOSThread(false),
+		gnet.WithLogger(gnetLogger{e.log}),
+	)
+}
+
+// Started is closed once the listener accepts connections.
+func (e *Engine) Started() <-chan struct{} { return e.started }
+
+// OnBoot keeps the engine handle and starts the timers.
+func (e *Engine) OnBoot(eng gnet.Engine) gnet.Action {
+	e.eng = eng
+	go e.tick()
+	close(e.started)
+	e.log.Info("listening", "addr", e.cfg.Listen, "loops", e.nloops, "pool_mode", e.cfg.Pool.Mode)
+	return gnet.None
+}
+
+// loopOf returns the state of c's event loop, registering the loop the first time it is seen.
+func (e *Engine) loopOf(c gnet.Conn) *loopState {
+	el := c.EventLoop()
+	e.loopsMu.Lock()
+	defer e.loopsMu.Unlock()
+	ls := e.byLoop[el]
+	if ls == nil {
+		ls = &loopState{idx: len(e.loops), el: el, clients: map[*client]struct{}{}, servers: map[*server]struct{}{}}
+		e.loops = append(e.loops, ls)
+		e.byLoop[el] = ls
+	}
+	return ls
+}
+
+func (e *Engine) loopByIndex(i int) *loopState {
+	e.loopsMu.Lock()
+	defer e.loopsMu.Unlock()
+	return e.loops[i]
+}
+
+// OnOpen meets a new client, or a server connection that a dial or a move between loops enrolled.
+func (e *Engine) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	if so, ok := c.Context().(*serverOpen); ok {
+		e.serverOpened(c, so)
+		return nil, gnet.None
+	}
+	ls := e.loopOf(c)
+	cl := &client{e: e, ls: ls, c: c, startBy: time.Now().Add(e.cfg.Limits.ClientStartupTimeout)}
+	c.SetContext(cl)
+	ls.clients[cl] = struct{}{}
+	e.clients.Add(1)
+	return nil, gnet.None
+}
+
+// OnTraffic reads what a client or a server sent.
+func (e *Engine) OnTraffic(c gnet.Conn) gnet.Action {
+	switch x := c.Context().(type) {
+	case *client:
+		x.onTraffic()
+	case *server:
+		x.onTraffic()
+	}
+	return gnet.None
+}
+
+// OnClose cleans up after a client or a server connection went away.
+func (e *Engine) OnClose(c gnet.Conn, err error) gnet.Action {
+	switch x := c.Context().(type) {
+	case *client:
+		x.onClose()
+	case *server:
+		x.onClose(c, err)
+	}
+	return gnet.None
+}
+
+// poolFor returns the pool of (database, user), made on first use.
+func (e *Engine) poolFor(d *database, u *user) *pool.Pool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p := d.pools[u.cfg.Name]
+	if p == nil {
+		pc := e.cfg.Pool
+		p = pool.New(d.db.Name+"/"+u.cfg.Name+"/shard0", pool.Settings{
+			Size:            pc.Size,
+			CheckoutTimeout: pc.CheckoutTimeout,
+			IdleTimeout:     pc.IdleTimeout,
+			Lifetime:        pc.ServerLifetime,
+		}, e.nloops)
+		d.pools[u.cfg.Name] = p
+	}
+	return p
+}
+
+// target says how to reach shard 0's primary of d as u.
+func (e *Engine) target(d *database, u *user) pool.Target {
+	srv := d.db.Shards[0].Primary
+	network, address := srv.Addr()
+	t := pool.Target{Network: network, Address: address, Database: srv.Database}
+	t.User, t.Password = u.cfg.ServerUser, u.cfg.ServerPassword
+	if srv.User != "" {
+		t.User, t.Password = srv.User, srv.Password
+	}
+	if t.User == "" {
+		t.User = u.cfg.Name
+	}
+	t.Params = []codec.Param{{Name: "application_name", Value: "pgshard"}}
+	return t
+}
+
+// knownParams returns the startup parameters a server of p reported, nil before the first connection.
+func (e *Engine) knownParams(p *pool.Pool) map[string]string {
+	e.paramsMu.Lock()
+	defer e.paramsMu.Unlock()
+	return e.params[p]
+}
+
+// rememberParams keeps a copy of a server's startup parameters for the clients that log in later.
+func (e *Engine) rememberParams(p *pool.Pool, params map[string]string) {
+	e.paramsMu.Lock()
+	defer e.paramsMu.Unlock()
+	if e.params[p] != nil {
+		return
+	}
+	m := make(map[string]string, len(params))
+	for k, v := range params {
+		m[k] = v
+	}
+	e.params[p] = m
+}
+
+// newCancelKey registers cl under a fresh pid and secret key of pgshard's own.
+func (e *Engine) newCancelKey(cl *client) {
+	var b [8]byte
+	e.cancelMu.Lock()
+	defer e.cancelMu.Unlock()
+	for {
+		_, _ = rand.Read(b[:])
+		pid := binary.BigEndian.Uint32(b[:4]) & 0x7fffffff
+		if pid == 0 || e.cancel[pid] != nil {
+			continue
+		}
+		cl.pid = pid
+		copy(cl.key[:], b[4:])
+		e.cancel[pid] = cl
+		return
+	}
+}
+
+func (e *Engine) dropCancelKey(cl *client) {
+	e.cancelMu.Lock()
+	if e.cancel[cl.pid] == cl {
+		delete(e.cancel, cl.pid)
+	}
+	e.cancelMu.Unlock()
+}
+
+// forwardCancel sends a client's CancelRequest on to the server serving it at this moment, if any.
+func (e *Engine) forwardCancel(pid uint32, key []byte) {
+	e.cancelMu.Lock()
+	cl := e.cancel[pid]
+	e.cancelMu.Unlock()
+	if cl == nil || len(key) != 4 || !constantTimeEqual(cl.key[:], key) {
+		return
+	}
+	t := cl.cancelTarget.Load()
+	if t == nil {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), e.cfg.Limits.ServerConnectTimeout)
+		defer cancel()
+		if err := pool.Cancel(ctx, t.network, t.address, t.pid, t.key); err != nil {
+			e.log.Warn("cancel request failed", "server", t.address, "err", err)
+		}
+	}()
+}
+
+func constantTimeEqual(a, b []byte) bool {
+	var v byte
+	for i := range a {
+		v |= a[i] ^ b[i]
+	}
+	return v == 0
+}
+
+// tick runs each loop's sweep on the loop itself.
+func (e *Engine) tick() {
+	t := time.NewTicker(sweepInterval)
+	defer t.Stop()
+	for range t.C {
+		e.loopsMu.Lock()
+		loops := append([]*loopState(nil), e.loops...)
+		e.loopsMu.Unlock()
+		for _, ls := range loops {
+			ls := ls
+			if err := ls.el.Execute(context.Background(), runnable(func() { e.sweep(ls) })); err != nil {
+				return // engine stopped
+			}
+		}
+	}
+}
+
+type runnable func()
+
+func (r runnable) Run(context.Context) error { r(); return nil }
+
+// sweep enforces the timers of one loop.
+func (e *Engine) sweep(ls *loopState) {
+	now := time.Now()
+	for cl := range ls.clients {
+		cl.checkTimers(now)
+	}
+	for _, d := range e.dbs {
+		d.mu.Lock()
+		pools := make([]*pool.Pool, 0, len(d.pools))
+		for _, p := range d.pools {
+			pools = append(pools, p)
+		}
+		d.mu.Unlock()
+		for _, p := range pools {
+			ls.expired = p.Expired(ls.idx, now, ls.expired[:0])
+			for _, pc := range ls.expired {
+				pc.Handle.(*server).closeExpected()
+			}
+		}
+	}
+}
+
+// Shutdown stops taking new clients, lets transactions in flight finish for up to timeout, then ends every
+// client with 57P01 and stops the engine.
+func (e *Engine) Shutdown(timeout time.Duration) error {
+	e.shuttingDown.Store(true)
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) && e.busyClients() > 0 {
+		time.Sleep(50 * time.Millisecond)
+	}
+	e.forEachLoop(func(ls *loopState) {
+		for cl := range ls.clients {
+			cl.fatal(codec.NewFatal(codec.SQLStateAdminShutdown, "terminating connection due to administrator command").
+				WithHint("pgshard is shutting down; reconnect when it is back"))
+		}
+		for s := range ls.servers {
+			s.closeExpected()
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return e.eng.Stop(ctx)
+}
+
+// busyClients counts clients that hold a server connection (in a transaction, or in session mode).
+func (e *Engine) busyClients() int {
+	var n atomic.Int64
+	e.forEachLoop(func(ls *loopState) {
+		for cl := range ls.clients {
+			if cl.srv != nil && !(e.cfg.Pool.Mode == "session" && cl.srv.idleInSession()) {
+				n.Add(1)
+			}
+		}
+	})
+	return int(n.Load())
+}
+
+// forEachLoop runs f on every loop and waits for all of them.
+func (e *Engine) forEachLoop(f func(*loopState)) {
+	e.loopsMu.Lock()
+	loops := append([]*loopState(nil), e.loops...)
+	e.loopsMu.Unlock()
+	var wg sync.WaitGroup
+	for _, ls := range loops {
+		ls := ls
+		wg.Add(1)
+		if err := ls.el.Execute(context.Background(), runnable(func() { defer wg.Done(); f(ls) })); err != nil {
+			wg.Done()
+		}
+	}
+	wg.Wait()
+}
+
+// gnetLogger routes gnet's own logs through slog.
+type gnetLogger struct{ l *slog.Logger }
+
+func (g gnetLogger) Debugf(format string, args ...any) { g.l.Debug(fmt.Sprintf(format, args...)) }
+func (g gnetLogger) Infof(format string, args ...any)  { g.l.Debug(fmt.Sprintf(format, args...)) }
+func (g gnetLogger) Warnf(format string, args ...any)  { g.l.Warn(fmt.Sprintf(format, args...)) }
+func (g gnetLogger) Errorf(format string, args ...any) { g.l.Error(fmt.Sprintf(format, args...)) }
+func (g gnetLogger) Fatalf(format string, args ...any) { g.l.Error(fmt.Sprintf(format, args...)) }
+
+// Version is pgshard's version, reported by `pgshard version` and the admin console.
+const Version = "0.1.0-dev"

@@ -1,0 +1,381 @@
+package loop
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/pgshard/pgshard/codec"
+	"github.com/pgshard/pgshard/pool"
+)
+
+// streamThreshold is the message size past which server bytes are passed to the client as they arrive,
+// instead of waiting for the whole message (a 100 MB value must not sit in the proxy).
+const streamThreshold = 32 << 10
+
+// server is one server connection. Only the goroutine of the loop it is registered in touches it.
+type server struct {
+	e       *Engine
+	ls      *loopState
+	c       gnet.Conn
+	pc      *pool.Conn
+	target  pool.Target
+	backend *pool.Backend
+
+	client *client // attached client, nil when idle in the pool
+
+	pending  int  // ReadyForQuery messages still to come for what was sent
+	unsynced bool // extended-protocol messages were sent with no Sync after them yet
+	status   byte // transaction status of the last ReadyForQuery
+	remain   int  // bytes of a large message still to pass through
+	resets   int  // ReadyForQuery messages of the proxy's own reset queries still to come
+	inUse    bool // attached to a client or resetting: its ReadyForQuery can make it free
+
+	moving   bool // being moved to another loop: its close here is not a loss
+	expected bool // closed on purpose (expired, dirty, shutdown)
+	gone     bool
+}
+
+// serverOpen travels with a connection enrolled into a loop: a new one from dial, or one moving loops.
+type serverOpen struct {
+	s  *server        // set when moving
+	nc *newServerConn // set when new
+	cl *client        // the client it is for, if it still wants it
+}
+
+type newServerConn struct {
+	p       *pool.Pool
+	target  pool.Target
+	backend *pool.Backend
+}
+
+// dial makes a new server connection for p in loop ls, for client cl (which may be gone by then). A slot is
+// already counted in the pool.
+func (e *Engine) dial(p *pool.Pool, ls *loopState, cl *client) {
+	t := e.target(cl.db, cl.user)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), e.cfg.Limits.ServerConnectTimeout)
+		defer cancel()
+		nc, b, err := pool.Dial(ctx, t)
+		if err == nil {
+			err = e.enroll(ls, nc, &serverOpen{nc: &newServerConn{p: p, target: t, backend: b}, cl: cl})
+		}
+		if err != nil {
+			e.log.Warn("server connection failed", "pool", p.Name, "server", t.Address, "err", err)
+			_ = ls.el.Execute(context.Background(), runnable(func() { e.dialFailed(p, cl, err) }))
+		}
+	}()
+}
+
+// enroll registers an established connection in ls's loop; OnOpen then calls serverOpened. Blocking: call it
+// off the loops.
+func (e *Engine) enroll(ls *loopState, nc net.Conn, so *serverOpen) error {
+	ch, err := ls.el.Enroll(gnet.NewContext(context.Background(), so), nc)
+	if err != nil {
+		nc.Close()
+		return err
+	}
+	res := <-ch
+	return res.Err
+}
+
+// dialFailed runs on the client's loop: the client learns why, and the slot goes to the next waiter.
+func (e *Engine) dialFailed(p *pool.Pool, cl *client, err error) {
+	if w := p.DialFailed(time.Now()); w != nil {
+		e.slotFor(p, w.Handle.(*client))
+	}
+	var pgErr *codec.Error
+	if !errors.As(err, &pgErr) {
+		pgErr = codec.NewFatal(codec.SQLStateConnectionFailure, "pgshard could not connect to the server of pool "+p.Name+": "+err.Error()).
+			WithHint("check that the server in databases: is up and reachable")
+	} else {
+		pgErr = &codec.Error{Severity: "FATAL", Code: pgErr.Code, Message: pgErr.Message, Detail: pgErr.Detail, Hint: pgErr.Hint}
+	}
+	if cl.state != clientClosed && cl.waiting {
+		cl.serverFailed(pgErr)
+	}
+}
+
+// slotFor starts a dial for a waiter that a freed slot went to; it may live on another loop.
+func (e *Engine) slotFor(p *pool.Pool, cl *client) {
+	ls := cl.ls
+	_ = ls.el.Execute(context.Background(), runnable(func() {
+		if cl.state == clientClosed {
+			// Nobody wants the slot any more: give it back (possibly to the next waiter).
+			if w := p.Remove(time.Now()); w != nil {
+				e.slotFor(p, w.Handle.(*client))
+			}
+			return
+		}
+		e.dial(p, ls, cl)
+	}))
+}
+
+// serverOpened runs in the loop a server connection was enrolled into.
+func (e *Engine) serverOpened(c gnet.Conn, so *serverOpen) {
+	ls := e.loopOf(c)
+	s := so.s
+	if s == nil {
+		s = &server{e: e, target: so.nc.target, backend: so.nc.backend, status: codec.TxIdle}
+		s.pc = so.nc.p.NewConn(ls.idx, s, time.Now())
+	}
+	s.ls, s.c, s.moving = ls, c, false
+	s.pc.Loop = ls.idx
+	c.SetContext(s)
+	ls.servers[s] = struct{}{}
+	if cl := so.cl; cl != nil && cl.state != clientClosed && cl.ls == ls {
+		cl.gotServer(s)
+		return
+	}
+	s.release()
+}
+
+// noteClientMessage tracks what a client message will make the server answer.
+func (s *server) noteClientMessage(typ byte) {
+	switch typ {
+	case codec.Query, codec.FunctionCall:
+		s.pending++
+	case codec.Sync:
+		s.pending++
+		s.unsynced = false
+	case codec.Parse, codec.Bind, codec.Describe, codec.Execute, codec.Close, codec.Flush:
+		s.unsynced = true
+	}
+}
+
+// onTraffic passes the server's messages to its client, watching ReadyForQuery to know when the server is
+// free again.
+func (s *server) onTraffic() {
+	buf, _ := s.c.Peek(-1)
+	pos := 0
+	for pos < len(buf) {
+		if s.remain > 0 {
+			n := min(s.remain, len(buf)-pos)
+			s.remain -= n
+			pos += n
+			continue
+		}
+		n := codec.MessageLen(buf[pos:])
+		if n == 0 {
+			break
+		}
+		if n < codec.HeaderLen {
+			s.fail("server sent an invalid message length")
+			return
+		}
+		if pos+n > len(buf) {
+			if n > streamThreshold && buf[pos] != codec.ReadyForQuery && buf[pos] != codec.ErrorResponse {
+				s.remain = n - (len(buf) - pos)
+				pos = len(buf)
+			}
+			break
+		}
+		switch buf[pos] {
+		case codec.ReadyForQuery:
+			if n == 6 {
+				s.status = buf[pos+5]
+			}
+			if s.resets > 0 {
+				s.resets--
+			} else if s.pending > 0 {
+				s.pending--
+			}
+		case codec.ParameterStatus:
+			if name, value, err := codec.ParseParameterStatus(buf[pos+codec.HeaderLen : pos+n]); err == nil {
+				s.backend.Params[name] = value
+			}
+		}
+		pos += n
+	}
+	if pos == 0 {
+		return
+	}
+	if cl := s.client; cl != nil && s.resets == 0 {
+		_, _ = cl.c.Write(buf[:pos])
+		if s.gone { // writing to the client failed, and its close closed us
+			return
+		}
+	}
+	_, _ = s.c.Discard(pos)
+	if s.inUse && s.pending == 0 && s.resets == 0 && !s.unsynced && s.remain == 0 {
+		s.idleNow()
+	}
+}
+
+// idleNow runs when the server has answered everything it was sent.
+func (s *server) idleNow() {
+	cl := s.client
+	if cl == nil {
+		if s.status == codec.TxIdle {
+			s.release()
+		} else {
+			s.closeExpected() // a reset did not leave it idle: never reuse it dirty
+		}
+		return
+	}
+	if s.status == codec.TxIdle && s.e.cfg.Pool.Mode != "session" && cl.state == clientReady {
+		cl.detach()
+		s.release()
+	}
+}
+
+// idleInSession reports a session-mode server between transactions.
+func (s *server) idleInSession() bool {
+	return s.pending == 0 && !s.unsynced && s.status == codec.TxIdle
+}
+
+// release returns an idle, clean, unattached server to its pool, or hands it to a waiting client.
+func (s *server) release() {
+	if s.gone {
+		return
+	}
+	s.inUse = false
+	if lt := s.pc.Pool().Settings().Lifetime; lt > 0 && time.Since(s.pc.Created) >= lt {
+		s.closeExpected()
+		return
+	}
+	w := s.pc.Pool().Checkin(s.pc, time.Now())
+	if w == nil {
+		return
+	}
+	cl := w.Handle.(*client)
+	if cl.ls == s.ls {
+		cl.gotServer(s)
+		return
+	}
+	s.moveTo(cl.ls, cl, true)
+}
+
+// clientLeft runs when the attached client disconnected. The server goes back to the pool only when it is
+// clean; a transaction left open is rolled back first, and a query in flight makes us close the connection.
+func (s *server) clientLeft() {
+	switch {
+	case s.pending > 0 || s.unsynced || s.remain > 0:
+		s.closeExpected()
+	case s.status != codec.TxIdle:
+		s.reset(true)
+	case s.e.cfg.Pool.Mode == "session":
+		s.reset(false)
+	default:
+		s.release()
+	}
+}
+
+// reset sends the proxy's own cleanup queries; onTraffic releases the server when they are answered.
+func (s *server) reset(rollback bool) {
+	var b []byte
+	if rollback {
+		b = codec.AppendQuery(b, "ROLLBACK")
+		s.resets++
+	}
+	if s.e.cfg.Pool.Mode == "session" {
+		b = codec.AppendQuery(b, "DISCARD ALL")
+		s.resets++
+	}
+	s.inUse = true
+	if len(b) == 0 {
+		s.release()
+		return
+	}
+	_, _ = s.c.Write(b)
+}
+
+// moveTo moves an idle server to another loop for client cl: the socket is duplicated and enrolled there,
+// and closing it here then drops only this loop's descriptor. onOwnLoop says the caller runs on s's loop.
+func (s *server) moveTo(to *loopState, cl *client, onOwnLoop bool) {
+	run := func() {
+		if s.gone {
+			// It closed while idle (onClose gave its slot back): the client checks out afresh.
+			s.e.retryCheckout(cl)
+			return
+		}
+		fd, err := s.c.Dup()
+		if err != nil {
+			s.closeExpected()
+			s.e.retryCheckout(cl)
+			return
+		}
+		s.moving = true
+		delete(s.ls.servers, s)
+		_ = s.ls.el.Close(s.c)
+		go func() {
+			f := os.NewFile(uintptr(fd), "server")
+			nc, err := net.FileConn(f)
+			f.Close()
+			if err == nil {
+				err = s.e.enroll(to, nc, &serverOpen{s: s, cl: cl})
+			}
+			if err != nil {
+				s.gone = true
+				s.e.log.Warn("moving a server connection between loops failed", "pool", s.pc.Pool().Name, "err", err)
+				if w := s.pc.Pool().Remove(time.Now()); w != nil {
+					s.e.slotFor(s.pc.Pool(), w.Handle.(*client))
+				}
+				s.e.retryCheckout(cl)
+			}
+		}()
+	}
+	if onOwnLoop {
+		run()
+		return
+	}
+	_ = s.ls.el.Execute(context.Background(), runnable(run))
+}
+
+// retryCheckout makes cl check out again after the server meant for it was lost on the way.
+func (e *Engine) retryCheckout(cl *client) {
+	_ = cl.ls.el.Execute(context.Background(), runnable(func() {
+		if cl.state != clientClosed && cl.waiting {
+			cl.waiting = false
+			if cl.acquire() {
+				cl.resume()
+			}
+		}
+	}))
+}
+
+// closeExpected closes the connection on purpose; onClose then does the pool's bookkeeping.
+func (s *server) closeExpected() {
+	if s.gone {
+		return
+	}
+	s.expected = true
+	_, _ = s.c.Write(codec.AppendEmpty(nil, codec.Terminate))
+	_ = s.ls.el.Close(s.c)
+}
+
+// fail closes a server that broke the protocol.
+func (s *server) fail(reason string) {
+	s.e.log.Error("server protocol error", "pool", s.pc.Pool().Name, "reason", reason)
+	_ = s.ls.el.Close(s.c)
+}
+
+// onClose runs when the connection is gone in this loop. A connection moving loops is not lost.
+func (s *server) onClose(c gnet.Conn, err error) {
+	if s.moving || s.gone || c != s.c {
+		return
+	}
+	s.gone = true
+	delete(s.ls.servers, s)
+	p := s.pc.Pool()
+	if cl := s.client; cl != nil {
+		cl.detach()
+		msg := "server connection of pool " + p.Name + " was lost"
+		if err != nil {
+			msg += ": " + err.Error()
+		}
+		cl.fatal(codec.NewFatal(codec.SQLStateConnectionFailure, msg).WithHint("the server closed the connection or crashed; reconnect and retry"))
+	} else if !s.expected {
+		p.TakeIdle(s.pc)
+	}
+	if !s.expected && err != nil {
+		s.e.log.Warn("server connection closed", "pool", p.Name, "err", err)
+	}
+	if w := p.Remove(time.Now()); w != nil {
+		s.e.slotFor(p, w.Handle.(*client))
+	}
+}

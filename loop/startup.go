@@ -1,0 +1,212 @@
+package loop
+
+import (
+	"crypto/rand"
+	"errors"
+	"strconv"
+
+	"github.com/pgshard/pgshard/auth"
+	"github.com/pgshard/pgshard/codec"
+)
+
+// adminDatabase is the name of the admin console's database, as PgBouncer's is "pgbouncer".
+const adminDatabase = "pgshard"
+
+// readStartup handles the untyped packets that open a connection: SSLRequest and GSSENCRequest (answered
+// 'N': TLS is not configured, the client goes on in plaintext), CancelRequest, and the StartupMessage.
+func (cl *client) readStartup() {
+	for cl.state == clientStartup {
+		buf, _ := cl.c.Peek(-1)
+		body, n, err := codec.ReadStartupPacket(buf, maxStartupPacket)
+		if err != nil {
+			cl.fatal(codec.NewFatal(codec.SQLStateProtocolViolation, "invalid startup packet: "+err.Error()))
+			return
+		}
+		if n == 0 {
+			return
+		}
+		s, err := codec.ParseStartup(body)
+		_, _ = cl.c.Discard(n)
+		if err != nil {
+			cl.fatal(codec.NewFatal(codec.SQLStateProtocolViolation, "invalid startup packet: "+err.Error()))
+			return
+		}
+		switch s.Code {
+		case codec.SSLRequestCode, codec.GSSENCRequestCode:
+			cl.out = append(cl.out, 'N')
+			cl.flush()
+		case codec.CancelRequestCode:
+			cl.e.forwardCancel(s.CancelPID, s.CancelKey)
+			_ = cl.ls.el.Close(cl.c)
+			return
+		default:
+			cl.startup(s)
+		}
+	}
+}
+
+func (cl *client) startup(s *codec.Startup) {
+	name, _ := s.Get("user")
+	if name == "" {
+		cl.fatal(codec.NewFatal(codec.SQLStateInvalidAuthorization, "no PostgreSQL user name specified in startup packet"))
+		return
+	}
+	dbName, ok := s.Get("database")
+	if !ok || dbName == "" {
+		dbName = name
+	}
+	if cl.e.shuttingDown.Load() {
+		cl.fatal(codec.NewFatal(codec.SQLStateCannotConnectNow, "the database system is shutting down"))
+		return
+	}
+	if max := cl.e.cfg.Pool.MaxClientConnections; max > 0 && cl.e.clients.Load() > int64(max) {
+		cl.fatal(codec.NewFatal(codec.SQLStateTooManyConnections, "sorry, too many clients already").
+			WithHint("pool.max_client_connections is set to " + strconv.Itoa(max)))
+		return
+	}
+	u := cl.e.users[name]
+	if u == nil {
+		cl.fatal(codec.NewFatal(codec.SQLStateInvalidAuthorization, `role "`+name+`" does not exist`).
+			WithHint("add the user to users: in pgshard's config"))
+		return
+	}
+	cl.user = u
+	cl.params = s.Params
+	if dbName == adminDatabase {
+		cl.fatal(codec.NewFatal(codec.SQLStateFeatureNotSupported, "the admin console is not available yet"))
+		return
+	}
+	cl.db = cl.e.dbs[dbName]
+	cl.state = clientAuth
+	switch u.method {
+	case "trust":
+		cl.authenticated()
+	case "md5":
+		_, _ = rand.Read(cl.md5Salt[:])
+		cl.out = codec.AppendAuthentication(cl.out, codec.AuthMD5Password, cl.md5Salt[:])
+	default:
+		cl.scram = auth.NewScramServer(u.verifier)
+		cl.out = codec.AppendAuthSASL(cl.out, "SCRAM-SHA-256")
+	}
+}
+
+// readAuth handles the client's answers in the authentication exchange.
+func (cl *client) readAuth() {
+	for cl.state == clientAuth {
+		buf, _ := cl.c.Peek(-1)
+		m, n, err := codec.ReadMessage(buf, maxStartupPacket)
+		if err != nil {
+			cl.fatal(codec.NewFatal(codec.SQLStateProtocolViolation, "invalid authentication message: "+err.Error()))
+			return
+		}
+		if n == 0 {
+			return
+		}
+		if m.Type != codec.PasswordMessage {
+			cl.fatal(codec.NewFatal(codec.SQLStateProtocolViolation, "expected a password response, got message type "+string(rune(m.Type))))
+			return
+		}
+		body := append([]byte(nil), m.Body...) // the exchange keeps parts of it
+		_, _ = cl.c.Discard(n)
+		cl.authStep(body)
+	}
+}
+
+func (cl *client) authStep(body []byte) {
+	bad := func() {
+		cl.fatal(codec.NewFatal(codec.SQLStateInvalidPassword, `password authentication failed for user "`+cl.user.cfg.Name+`"`))
+	}
+	switch {
+	case cl.user.method == "md5":
+		pw, err := codec.ParsePassword(body)
+		if err != nil {
+			cl.fatal(codec.NewFatal(codec.SQLStateProtocolViolation, "invalid password message: "+err.Error()))
+			return
+		}
+		if !auth.MD5Check(cl.user.cfg.Name, cl.user.cfg.Password, cl.md5Salt, pw) {
+			bad()
+			return
+		}
+		cl.authenticated()
+	case !cl.scramStarted:
+		mech, data, err := codec.ParseSASLInitialResponse(body)
+		if err == nil && mech != "SCRAM-SHA-256" {
+			err = errors.New("unsupported SASL mechanism " + mech)
+		}
+		var reply []byte
+		if err == nil {
+			reply, err = cl.scram.ClientFirst(data)
+		}
+		if err != nil {
+			cl.fatal(codec.NewFatal(codec.SQLStateProtocolViolation, "invalid SCRAM exchange: "+err.Error()))
+			return
+		}
+		cl.scramStarted = true
+		cl.out = codec.AppendAuthentication(cl.out, codec.AuthSASLContinue, reply)
+	default:
+		reply, err := cl.scram.ClientFinal(body)
+		if errors.Is(err, auth.ErrBadPassword) {
+			bad()
+			return
+		}
+		if err != nil {
+			cl.fatal(codec.NewFatal(codec.SQLStateProtocolViolation, "invalid SCRAM exchange: "+err.Error()))
+			return
+		}
+		cl.out = codec.AppendAuthentication(cl.out, codec.AuthSASLFinal, reply)
+		cl.authenticated()
+	}
+}
+
+// authenticated continues once the password is right: unknown databases are refused only now, as Postgres
+// does, so that names are not told to strangers.
+func (cl *client) authenticated() {
+	cl.out = codec.AppendAuthentication(cl.out, codec.AuthOK, nil)
+	if cl.db == nil {
+		dbName := ""
+		for _, p := range cl.params {
+			if p.Name == "database" {
+				dbName = p.Value
+			}
+		}
+		if dbName == "" {
+			dbName = cl.user.cfg.Name
+		}
+		cl.fatal(codec.NewFatal(codec.SQLStateInvalidCatalogName, `database "`+dbName+`" does not exist`).
+			WithHint("add it to databases: in pgshard's config"))
+		return
+	}
+	cl.pool = cl.e.poolFor(cl.db, cl.user)
+	cl.e.newCancelKey(cl)
+	if params := cl.e.knownParams(cl.pool); params != nil {
+		cl.finishStartup(params)
+		return
+	}
+	// First client of this pool: a server connection tells us what to report (server_version, encodings).
+	cl.state = clientConnecting
+	if cl.acquire() {
+		cl.resume()
+	}
+}
+
+// finishStartup sends the server's parameters (with the client's own application_name) and pgshard's cancel
+// key, and the client is ready.
+func (cl *client) finishStartup(params map[string]string) {
+	cl.e.rememberParams(cl.pool, params)
+	appName := ""
+	for _, p := range cl.params {
+		if p.Name == "application_name" {
+			appName = p.Value
+		}
+	}
+	for name, value := range params {
+		if name == "application_name" {
+			value = appName
+		}
+		cl.out = codec.AppendParameterStatus(cl.out, name, value)
+	}
+	cl.out = codec.AppendBackendKeyData(cl.out, cl.pid, cl.key[:])
+	cl.out = codec.AppendReadyForQuery(cl.out, codec.TxIdle)
+	cl.state = clientReady
+}
+

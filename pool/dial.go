@@ -1,0 +1,195 @@
+package pool
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/pgshard/pgshard/auth"
+	"github.com/pgshard/pgshard/codec"
+)
+
+// Target says where and as whom to connect.
+type Target struct {
+	Network, Address string // "tcp", "127.0.0.1:5432" or "unix", "/run/postgresql/.s.PGSQL.5432"
+	Database         string
+	User, Password   string
+	Params           []codec.Param // extra startup parameters (application_name, ...)
+}
+
+// Backend is what a server told us during its startup.
+type Backend struct {
+	PID    uint32
+	Key    []byte
+	Params map[string]string
+}
+
+// Dial connects and authenticates to a Postgres server, blocking until ReadyForQuery: run it off the event
+// loops. An error the server sent (wrong password, unknown database, too many clients) comes back as
+// *codec.Error, so the proxy can pass the server's own words to its client.
+func Dial(ctx context.Context, t Target) (net.Conn, *Backend, error) {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, t.Network, t.Address)
+	if err != nil {
+		return nil, nil, err
+	}
+	if deadline, ok := ctx.Deadline(); ok {
+		_ = nc.SetDeadline(deadline)
+	}
+	b, err := handshake(nc, t)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	_ = nc.SetDeadline(time.Time{})
+	return nc, b, nil
+}
+
+func handshake(nc net.Conn, t Target) (*Backend, error) {
+	pairs := []string{"user", t.User, "database", t.Database}
+	for _, p := range t.Params {
+		pairs = append(pairs, p.Name, p.Value)
+	}
+	if _, err := nc.Write(codec.AppendStartupMessage(nil, codec.ProtocolVersion30, pairs...)); err != nil {
+		return nil, err
+	}
+	// Reading through bufio is safe: the server sends nothing after ReadyForQuery until we speak.
+	r := bufio.NewReaderSize(nc, 4096)
+	b := &Backend{Params: map[string]string{}}
+	var scram *auth.ScramClient
+	var buf []byte
+	for {
+		m, err := readMessage(r, &buf)
+		if err != nil {
+			return nil, err
+		}
+		var out []byte
+		switch m.Type {
+		case codec.ErrorResponse:
+			e, perr := codec.ParseError(m.Body)
+			if perr != nil {
+				return nil, perr
+			}
+			return nil, e
+		case codec.NoticeResponse, codec.NegotiateProtocolVersion:
+			continue
+		case codec.ParameterStatus:
+			name, value, err := codec.ParseParameterStatus(m.Body)
+			if err != nil {
+				return nil, err
+			}
+			b.Params[name] = value
+		case codec.BackendKeyData:
+			pid, key, err := codec.ParseBackendKeyData(m.Body)
+			if err != nil {
+				return nil, err
+			}
+			b.PID, b.Key = pid, append([]byte(nil), key...)
+		case codec.ReadyForQuery:
+			return b, nil
+		case codec.Authentication:
+			code, data, err := codec.ParseAuthentication(m.Body)
+			if err != nil {
+				return nil, err
+			}
+			switch code {
+			case codec.AuthOK:
+			case codec.AuthCleartextPassword:
+				out = codec.AppendPassword(nil, t.Password)
+			case codec.AuthMD5Password:
+				if len(data) != 4 {
+					return nil, errors.New("server sent a malformed md5 salt")
+				}
+				out = codec.AppendPassword(nil, auth.MD5Response(t.User, t.Password, [4]byte(data)))
+			case codec.AuthSASL:
+				mechs, err := codec.ParseSASLMechanisms(data)
+				if err != nil {
+					return nil, err
+				}
+				if !contains(mechs, "SCRAM-SHA-256") {
+					return nil, fmt.Errorf("server offers SASL mechanisms %v; pgshard speaks SCRAM-SHA-256 only", mechs)
+				}
+				scram = auth.NewScramClient(t.Password)
+				out = codec.AppendSASLInitialResponse(nil, "SCRAM-SHA-256", scram.ClientFirst())
+			case codec.AuthSASLContinue:
+				if scram == nil {
+					return nil, errors.New("server sent SASLContinue before SASL")
+				}
+				final, err := scram.ServerFirst(data)
+				if err != nil {
+					return nil, err
+				}
+				out = codec.AppendSASLResponse(nil, final)
+			case codec.AuthSASLFinal:
+				if scram == nil {
+					return nil, errors.New("server sent SASLFinal before SASL")
+				}
+				if err := scram.ServerFinal(data); err != nil {
+					return nil, err
+				}
+			default:
+				return nil, fmt.Errorf("server asks for authentication method %d, which pgshard does not support (use scram-sha-256, md5, password or trust in pg_hba.conf)", code)
+			}
+		default:
+			return nil, fmt.Errorf("unexpected message %q during server startup", m.Type)
+		}
+		if out != nil {
+			if _, err := nc.Write(out); err != nil {
+				return nil, err
+			}
+		}
+	}
+}
+
+func readMessage(r *bufio.Reader, buf *[]byte) (codec.Message, error) {
+	hdr, err := r.Peek(codec.HeaderLen)
+	if err != nil {
+		return codec.Message{}, err
+	}
+	n := codec.MessageLen(hdr)
+	if n < codec.HeaderLen || n > 1<<20 {
+		return codec.Message{}, fmt.Errorf("server sent a startup message of %d bytes", n)
+	}
+	if cap(*buf) < n {
+		*buf = make([]byte, n)
+	}
+	b := (*buf)[:n]
+	if _, err := io.ReadFull(r, b); err != nil {
+		return codec.Message{}, err
+	}
+	m, _, err := codec.ReadMessage(b, 0)
+	return m, err
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Cancel sends a CancelRequest for the backend (pid, key) at t's address. It is fire-and-forget, as in
+// Postgres: the server closes the connection without an answer.
+func Cancel(ctx context.Context, network, address string, pid uint32, key []byte) error {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, network, address)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	if deadline, ok := ctx.Deadline(); ok {
+		_ = nc.SetDeadline(deadline)
+	}
+	_, err = nc.Write(codec.AppendCancelRequest(nil, pid, key))
+	if err == nil {
+		var one [1]byte
+		_, _ = nc.Read(one[:]) // wait for the server to close: the cancel has then been delivered
+	}
+	return err
+}
