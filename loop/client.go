@@ -49,7 +49,8 @@ type client struct {
 	waiting bool        // a checkout is under way (queued, dialing, or a connection is moving to us)
 
 	cancelTarget atomic.Pointer[cancelTarget]
-	out          []byte // replies the proxy itself makes, written once per callback
+	out          []byte  // replies the proxy itself makes, written once per callback
+	park         parking // reading paused while the server cannot take more
 }
 
 type cancelTarget struct {
@@ -72,6 +73,9 @@ func (cl *client) onTraffic() {
 
 // flush writes what the proxy itself queued for the client.
 func (cl *client) flush() {
+	if cl.park.parked {
+		return // written when the client is back in the loop
+	}
 	if len(cl.out) > 0 && cl.state != clientClosed {
 		_, _ = cl.c.Write(cl.out)
 	}
@@ -83,6 +87,11 @@ func (cl *client) fatal(err *codec.Error) {
 	if cl.state == clientClosed {
 		return
 	}
+	if cl.park.parked {
+		cl.park.closeParked()
+		cl.onClose()
+		return
+	}
 	cl.out = codec.AppendErrorResponse(cl.out, err)
 	cl.flush()
 	_ = cl.ls.el.Close(cl.c) // runs onClose at once
@@ -91,7 +100,14 @@ func (cl *client) fatal(err *codec.Error) {
 // forward passes the client's complete messages to its server connection, checking one out first when the
 // client has none. Messages stay in gnet's buffer while the client waits for a server.
 func (cl *client) forward() {
-	buf, _ := cl.c.Peek(-1)
+	if s := cl.srv; s != nil && s.park.parked {
+		// The server is not being read (its client is slow); what the client sends waits, up to a bound.
+		if cl.c.InboundBuffered() > cl.e.cfg.Limits.ClientOutboundBuffer {
+			cl.parkUntilDrained()
+		}
+		return
+	}
+	buf := cl.park.input(cl.c)
 	maxSize := cl.e.cfg.Limits.MaxMessageSize
 	consumed := 0
 	for consumed < len(buf) {
@@ -127,15 +143,32 @@ func (cl *client) forward() {
 }
 
 // sendToServer writes the client's bytes to its server in one write and drops them from the client's buffer.
+// When the server cannot keep up (its socket and our buffer for it are full), the client is parked.
 func (cl *client) sendToServer(b []byte) {
 	if len(b) == 0 {
 		return
 	}
 	n := len(b)
-	if cl.srv != nil {
-		_, _ = cl.srv.c.Write(b)
+	s := cl.srv
+	if s != nil {
+		_, _ = s.c.Write(b)
 	}
-	_, _ = cl.c.Discard(n)
+	cl.park.consume(cl.c, n)
+	if s != nil && !s.gone && s.c.OutboundBuffered() > cl.e.cfg.Limits.ClientOutboundBuffer {
+		cl.parkUntilDrained()
+	}
+}
+
+// parkUntilDrained stops reading from the client until its server has taken what it was sent.
+func (cl *client) parkUntilDrained() {
+	if cl.c.OutboundBuffered() > 0 || cl.state != clientReady {
+		return // parking would drop what gnet has yet to write; try again on the next read
+	}
+	limit := cl.e.cfg.Limits.ClientOutboundBuffer
+	cl.park.park(cl.e, cl.ls, cl.c, &reopen{cl: cl}, func() bool {
+		s := cl.srv
+		return s == nil || s.gone || s.park.parked || s.c.OutboundBuffered() <= limit/2 || s.c.InboundBuffered() > 0
+	})
 }
 
 // acquire checks out a server connection. It reports whether one is attached now; otherwise the client waits

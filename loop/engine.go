@@ -164,8 +164,12 @@ func (e *Engine) loopByIndex(i int) *loopState {
 
 // OnOpen meets a new client, or a server connection that a dial or a move between loops enrolled.
 func (e *Engine) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
-	if so, ok := c.Context().(*serverOpen); ok {
-		e.serverOpened(c, so)
+	switch x := c.Context().(type) {
+	case *serverOpen:
+		e.serverOpened(c, x)
+		return nil, gnet.None
+	case *reopen:
+		e.reopened(c, x)
 		return nil, gnet.None
 	}
 	ls := e.loopOf(c)
@@ -191,7 +195,9 @@ func (e *Engine) OnTraffic(c gnet.Conn) gnet.Action {
 func (e *Engine) OnClose(c gnet.Conn, err error) gnet.Action {
 	switch x := c.Context().(type) {
 	case *client:
-		x.onClose()
+		if !x.park.parked {
+			x.onClose()
+		}
 	case *server:
 		x.onClose(c, err)
 	}

@@ -35,6 +35,7 @@ type server struct {
 	resets   int  // ReadyForQuery messages of the proxy's own reset queries still to come
 	inUse    bool // attached to a client or resetting: its ReadyForQuery can make it free
 
+	park     parking // reading paused while the client cannot take more
 	moving   bool // being moved to another loop: its close here is not a loss
 	expected bool // closed on purpose (expired, dirty, shutdown)
 	gone     bool
@@ -73,8 +74,8 @@ func (e *Engine) dial(p *pool.Pool, ls *loopState, cl *client) {
 
 // enroll registers an established connection in ls's loop; OnOpen then calls serverOpened. Blocking: call it
 // off the loops.
-func (e *Engine) enroll(ls *loopState, nc net.Conn, so *serverOpen) error {
-	ch, err := ls.el.Enroll(gnet.NewContext(context.Background(), so), nc)
+func (e *Engine) enroll(ls *loopState, nc net.Conn, ctx any) error {
+	ch, err := ls.el.Enroll(gnet.NewContext(context.Background(), ctx), nc)
 	if err != nil {
 		nc.Close()
 		return err
@@ -150,7 +151,10 @@ func (s *server) noteClientMessage(typ byte) {
 // onTraffic passes the server's messages to its client, watching ReadyForQuery to know when the server is
 // free again.
 func (s *server) onTraffic() {
-	buf, _ := s.c.Peek(-1)
+	if cl := s.client; cl != nil && cl.park.parked {
+		return // the parked client comes back when it sees our bytes waiting (parkUntilDrained)
+	}
+	buf := s.park.input(s.c)
 	pos := 0
 	for pos < len(buf) {
 		if s.remain > 0 {
@@ -200,10 +204,26 @@ func (s *server) onTraffic() {
 			return
 		}
 	}
-	_, _ = s.c.Discard(pos)
+	s.park.consume(s.c, pos)
 	if s.inUse && s.pending == 0 && s.resets == 0 && !s.unsynced && s.remain == 0 {
 		s.idleNow()
+		return
 	}
+	if cl := s.client; cl != nil && cl.c.OutboundBuffered() > s.e.cfg.Limits.ClientOutboundBuffer {
+		s.parkUntilDrained(cl)
+	}
+}
+
+// parkUntilDrained stops reading from the server until its slow client has taken what it was sent, so a
+// client reading a large result slowly holds at most limits.client_outbound_buffer in the proxy.
+func (s *server) parkUntilDrained(cl *client) {
+	if s.c.OutboundBuffered() > 0 {
+		return // parking would drop what gnet has yet to write; try again on the next read
+	}
+	limit := s.e.cfg.Limits.ClientOutboundBuffer
+	s.park.park(s.e, s.ls, s.c, &reopen{s: s}, func() bool {
+		return s.client != cl || cl.state == clientClosed || cl.c.OutboundBuffered() <= limit/2
+	})
 }
 
 // idleNow runs when the server has answered everything it was sent.
@@ -344,6 +364,11 @@ func (s *server) closeExpected() {
 		return
 	}
 	s.expected = true
+	if s.park.parked {
+		s.park.closeParked()
+		s.lost(nil)
+		return
+	}
 	_, _ = s.c.Write(codec.AppendEmpty(nil, codec.Terminate))
 	_ = s.ls.el.Close(s.c)
 }
@@ -354,9 +379,17 @@ func (s *server) fail(reason string) {
 	_ = s.ls.el.Close(s.c)
 }
 
-// onClose runs when the connection is gone in this loop. A connection moving loops is not lost.
+// onClose runs when the connection is gone in this loop. A connection moving loops or parked is not lost.
 func (s *server) onClose(c gnet.Conn, err error) {
-	if s.moving || s.gone || c != s.c {
+	if s.moving || s.park.parked || c != s.c {
+		return
+	}
+	s.lost(err)
+}
+
+// lost does the bookkeeping of a server connection that is gone: its client learns of it, its slot is freed.
+func (s *server) lost(err error) {
+	if s.gone {
 		return
 	}
 	s.gone = true

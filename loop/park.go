@@ -1,0 +1,151 @@
+package loop
+
+import (
+	"context"
+	"net"
+	"os"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
+)
+
+// parkPoll is how often a parked connection checks whether the other side has drained.
+const parkPoll = 2 * time.Millisecond
+
+// parking stops reading from a connection without closing its socket. gnet reads every readable socket into
+// memory and has no way to pause, so a proxy that must not buffer without bound (a slow client reading a
+// large result, a fast client sending COPY data to a slow server) takes the connection out of its loop: the
+// descriptor is duplicated, gnet's connection is closed (which drops only gnet's descriptor), and the
+// socket is enrolled again once the other side has drained. While parked the kernel's socket buffer fills
+// and TCP flow control slows the sender. Bytes gnet had read but pgshard had not used yet wait in stash.
+type parking struct {
+	parked bool
+	fd     int
+	stash  []byte
+}
+
+// reopen travels with a parked connection enrolled back into its loop.
+type reopen struct {
+	cl *client
+	s  *server
+}
+
+// input returns the bytes to work on: the stash, if any, then what gnet holds (moved into the stash so that
+// consume has one place to drop from).
+func (p *parking) input(c gnet.Conn) []byte {
+	buf, _ := c.Peek(-1)
+	if len(p.stash) == 0 {
+		return buf
+	}
+	p.stash = append(p.stash, buf...)
+	_, _ = c.Discard(len(buf))
+	return p.stash
+}
+
+// consume drops n bytes that input returned and that are now used.
+func (p *parking) consume(c gnet.Conn, n int) {
+	if len(p.stash) == 0 {
+		_, _ = c.Discard(n)
+		return
+	}
+	p.stash = p.stash[:copy(p.stash, p.stash[n:])]
+}
+
+// park takes c out of ls's loop. It must not be called while c has bytes waiting to be written (gnet would
+// flush or drop them on close), so callers check OutboundBuffered first. ready, run on the loop every
+// parkPoll, says when to come back; then e enrolls the socket again with ctx.
+func (p *parking) park(e *Engine, ls *loopState, c gnet.Conn, ctx *reopen, ready func() bool) bool {
+	fd, err := c.Dup()
+	if err != nil {
+		return false
+	}
+	rest, _ := c.Peek(-1)
+	p.stash = append(p.stash, rest...)
+	p.parked, p.fd = true, fd
+	_ = ls.el.Close(c)
+	var check func()
+	check = func() {
+		if !p.parked || p.fd != fd {
+			return // closed while parked
+		}
+		if !ready() {
+			time.AfterFunc(parkPoll, func() { _ = ls.el.Execute(context.Background(), runnable(check)) })
+			return
+		}
+		p.fd = -1 // the descriptor is the enrolling goroutine's now; reopened sees whether it is still wanted
+		go func() {
+			f := os.NewFile(uintptr(fd), "parked")
+			nc, err := net.FileConn(f)
+			f.Close()
+			if err == nil {
+				err = e.enroll(ls, nc, ctx)
+			}
+			if err != nil {
+				_ = ls.el.Execute(context.Background(), runnable(func() { ctx.lost(err) }))
+			}
+		}()
+	}
+	time.AfterFunc(parkPoll, func() { _ = ls.el.Execute(context.Background(), runnable(check)) })
+	return true
+}
+
+// unparked records that the socket is back in the loop as c.
+func (p *parking) unparked() {
+	p.parked, p.fd = false, -1
+}
+
+// closeParked closes the socket of a parked connection, which gnet no longer knows about. A socket on its way
+// back into the loop is closed by reopened instead.
+func (p *parking) closeParked() {
+	if p.parked && p.fd >= 0 {
+		_ = unix.Close(p.fd)
+	}
+	p.parked, p.fd = false, -1
+}
+
+// lost runs when a parked socket could not be enrolled again.
+func (r *reopen) lost(err error) {
+	if r.cl != nil {
+		r.cl.park.closeParked()
+		r.cl.onClose()
+	}
+	if r.s != nil {
+		r.s.park.closeParked()
+		r.s.lost(err)
+	}
+}
+
+// reopened runs on the loop when a parked connection is back.
+func (e *Engine) reopened(c gnet.Conn, r *reopen) {
+	c.SetContext(nil)
+	switch {
+	case r.cl != nil:
+		cl := r.cl
+		if cl.state == clientClosed {
+			_ = cl.ls.el.Close(c)
+			return
+		}
+		cl.park.unparked()
+		cl.c = c
+		c.SetContext(cl)
+		if s := cl.srv; s != nil && !s.park.parked {
+			s.onTraffic() // anything the server said while the client was parked
+		}
+		cl.onTraffic()
+	case r.s != nil:
+		s := r.s
+		s.park.unparked()
+		if s.gone {
+			_ = s.ls.el.Close(c)
+			return
+		}
+		s.c = c
+		c.SetContext(s)
+		s.onTraffic()
+		if cl := s.client; cl != nil && !cl.park.parked && cl.state == clientReady {
+			cl.forward() // what the client sent while the server was parked
+			cl.flush()
+		}
+	}
+}
