@@ -14,10 +14,10 @@ import (
 type clientState int
 
 const (
-	clientStartup     clientState = iota // waiting for the startup packet
-	clientAuth                           // in the authentication exchange
-	clientConnecting                     // authenticated; waiting for a first server to learn its parameters
-	clientReady                          // serving queries
+	clientStartup    clientState = iota // waiting for the startup packet
+	clientAuth                          // in the authentication exchange
+	clientConnecting                    // authenticated; waiting for a first server to learn its parameters
+	clientReady                         // serving queries
 	clientClosed
 )
 

@@ -36,8 +36,8 @@ type server struct {
 	inUse    bool // attached to a client or resetting: its ReadyForQuery can make it free
 
 	park     parking // reading paused while the client cannot take more
-	moving   bool // being moved to another loop: its close here is not a loss
-	expected bool // closed on purpose (expired, dirty, shutdown)
+	moving   bool    // being moved to another loop: its close here is not a loss
+	expected bool    // closed on purpose (expired, dirty, shutdown)
 	gone     bool
 }
 

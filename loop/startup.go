@@ -209,4 +209,3 @@ func (cl *client) finishStartup(params map[string]string) {
 	cl.out = codec.AppendReadyForQuery(cl.out, codec.TxIdle)
 	cl.state = clientReady
 }
-
