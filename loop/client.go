@@ -18,6 +18,7 @@ const (
 	clientAuth                          // in the authentication exchange
 	clientConnecting                    // authenticated; waiting for a first server to learn its parameters
 	clientReady                         // serving queries
+	clientAdmin                         // logged in to the admin console
 	clientClosed
 )
 
@@ -31,6 +32,11 @@ type client struct {
 	c       gnet.Conn
 	state   clientState
 	startBy time.Time
+
+	addr        string
+	connectedAt time.Time
+	dbName      string
+	adminBusy   bool // an admin command runs off the loop; later messages wait
 
 	user   *user
 	db     *database
@@ -67,8 +73,25 @@ func (cl *client) onTraffic() {
 		cl.readAuth()
 	case clientReady:
 		cl.forward()
+	case clientAdmin:
+		cl.adminQuery()
 	}
 	cl.flush()
+}
+
+// stateName says what the client is doing, for SHOW CLIENTS.
+func (cl *client) stateName() string {
+	switch {
+	case cl.state == clientAdmin:
+		return "admin"
+	case cl.state < clientConnecting:
+		return "login"
+	case cl.waiting:
+		return "waiting"
+	case cl.srv != nil:
+		return "active"
+	}
+	return "idle"
 }
 
 // flush writes what the proxy itself queued for the client.

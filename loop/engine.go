@@ -32,7 +32,11 @@ type Engine struct {
 	log    *slog.Logger
 	nloops int
 	users  map[string]*user
+	admin  *user // the console's login
 	dbs    map[string]*database
+
+	shutdownOnce sync.Once
+	shutdownErr  error
 
 	eng     gnet.Engine
 	started chan struct{}
@@ -93,19 +97,19 @@ func New(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 			eu.method = "scram-sha-256"
 		}
 		if eu.method == "scram-sha-256" {
-			if auth.IsVerifier(u.Password) {
-				v, err := auth.ParseVerifier(u.Password)
-				if err != nil {
-					return nil, fmt.Errorf("user %q: %w", u.Name, err)
-				}
-				eu.verifier = v
-			} else {
-				salt := make([]byte, 16)
-				_, _ = rand.Read(salt)
-				eu.verifier = auth.NewVerifier(u.Password, salt, 4096)
+			v, err := verifierFor(u.Password)
+			if err != nil {
+				return nil, fmt.Errorf("user %q: %w", u.Name, err)
 			}
+			eu.verifier = v
 		}
 		e.users[u.Name] = eu
+	}
+	e.admin = &user{cfg: &config.User{Name: cfg.Admin.User, Password: cfg.Admin.Password}, method: "scram-sha-256"}
+	if v, err := verifierFor(cfg.Admin.Password); err != nil {
+		return nil, fmt.Errorf("admin: %w", err)
+	} else {
+		e.admin.verifier = v
 	}
 	for i := range cfg.Databases {
 		d := &cfg.Databases[i]
@@ -114,8 +118,24 @@ func New(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 	return e, nil
 }
 
-// Run serves until Stop; it returns when the engine is down.
+// verifierFor turns a configured password (cleartext or a SCRAM verifier) into a verifier, once, so that no
+// login pays for PBKDF2.
+func verifierFor(password string) (auth.Verifier, error) {
+	if auth.IsVerifier(password) {
+		return auth.ParseVerifier(password)
+	}
+	return auth.NewVerifier(password, nil, 0), nil
+}
+
+// Run serves until Shutdown; it returns when the engine is down.
 func (e *Engine) Run() error {
+	metrics, err := e.serveMetrics()
+	if err != nil {
+		return fmt.Errorf("metrics_listen: %w", err)
+	}
+	if metrics != nil {
+		defer metrics.Close()
+	}
 	addr := e.cfg.Listen
 	proto := "tcp://" + addr
 	if strings.HasPrefix(addr, "/") {
@@ -173,7 +193,11 @@ func (e *Engine) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		return nil, gnet.None
 	}
 	ls := e.loopOf(c)
-	cl := &client{e: e, ls: ls, c: c, startBy: time.Now().Add(e.cfg.Limits.ClientStartupTimeout)}
+	now := time.Now()
+	cl := &client{e: e, ls: ls, c: c, startBy: now.Add(e.cfg.Limits.ClientStartupTimeout), connectedAt: now}
+	if a := c.RemoteAddr(); a != nil {
+		cl.addr = a.String()
+	}
 	c.SetContext(cl)
 	ls.clients[cl] = struct{}{}
 	e.clients.Add(1)
@@ -360,6 +384,11 @@ func (e *Engine) sweep(ls *loopState) {
 // Shutdown stops taking new clients, lets transactions in flight finish for up to timeout, then ends every
 // client with 57P01 and stops the engine.
 func (e *Engine) Shutdown(timeout time.Duration) error {
+	e.shutdownOnce.Do(func() { e.shutdownErr = e.shutdown(timeout) })
+	return e.shutdownErr
+}
+
+func (e *Engine) shutdown(timeout time.Duration) error {
 	e.shuttingDown.Store(true)
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) && e.busyClients() > 0 {

@@ -64,7 +64,14 @@ func (cl *client) startup(s *codec.Startup) {
 			WithHint("pool.max_client_connections is set to " + strconv.Itoa(max)))
 		return
 	}
+	cl.dbName = dbName
 	u := cl.e.users[name]
+	if dbName == adminDatabase {
+		u = nil
+		if name == cl.e.cfg.Admin.User && cl.e.cfg.Admin.Password != "" {
+			u = cl.e.admin
+		}
+	}
 	if u == nil {
 		cl.fatal(codec.NewFatal(codec.SQLStateInvalidAuthorization, `role "`+name+`" does not exist`).
 			WithHint("add the user to users: in pgshard's config"))
@@ -72,10 +79,6 @@ func (cl *client) startup(s *codec.Startup) {
 	}
 	cl.user = u
 	cl.params = s.Params
-	if dbName == adminDatabase {
-		cl.fatal(codec.NewFatal(codec.SQLStateFeatureNotSupported, "the admin console is not available yet"))
-		return
-	}
 	cl.db = cl.e.dbs[dbName]
 	cl.state = clientAuth
 	switch u.method {
@@ -162,17 +165,14 @@ func (cl *client) authStep(body []byte) {
 // does, so that names are not told to strangers.
 func (cl *client) authenticated() {
 	cl.out = codec.AppendAuthentication(cl.out, codec.AuthOK, nil)
+	if cl.user == cl.e.admin {
+		cl.e.newCancelKey(cl)
+		cl.reportParams(adminParams)
+		cl.state = clientAdmin
+		return
+	}
 	if cl.db == nil {
-		dbName := ""
-		for _, p := range cl.params {
-			if p.Name == "database" {
-				dbName = p.Value
-			}
-		}
-		if dbName == "" {
-			dbName = cl.user.cfg.Name
-		}
-		cl.fatal(codec.NewFatal(codec.SQLStateInvalidCatalogName, `database "`+dbName+`" does not exist`).
+		cl.fatal(codec.NewFatal(codec.SQLStateInvalidCatalogName, `database "`+cl.dbName+`" does not exist`).
 			WithHint("add it to databases: in pgshard's config"))
 		return
 	}
@@ -193,6 +193,12 @@ func (cl *client) authenticated() {
 // key, and the client is ready.
 func (cl *client) finishStartup(params map[string]string) {
 	cl.e.rememberParams(cl.pool, params)
+	cl.reportParams(params)
+	cl.state = clientReady
+}
+
+// reportParams sends the ParameterStatus messages, pgshard's cancel key and ReadyForQuery.
+func (cl *client) reportParams(params map[string]string) {
 	appName := ""
 	for _, p := range cl.params {
 		if p.Name == "application_name" {
@@ -207,5 +213,4 @@ func (cl *client) finishStartup(params map[string]string) {
 	}
 	cl.out = codec.AppendBackendKeyData(cl.out, cl.pid, cl.key[:])
 	cl.out = codec.AppendReadyForQuery(cl.out, codec.TxIdle)
-	cl.state = clientReady
 }

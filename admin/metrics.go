@@ -1,0 +1,43 @@
+package admin
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+)
+
+// MetricsHandler serves the pools' figures in the Prometheus text format.
+func MetricsHandler(src Source, clients func() int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		WriteMetrics(w, src.Pools(), clients())
+	})
+}
+
+// WriteMetrics writes the Prometheus exposition of the pools and the client count.
+func WriteMetrics(w io.Writer, pools []PoolInfo, clients int64) {
+	fmt.Fprintf(w, "# HELP pgshard_clients Client connections open.\n# TYPE pgshard_clients gauge\npgshard_clients %d\n", clients)
+	type metric struct {
+		name, help, kind string
+		value            func(PoolInfo) float64
+	}
+	metrics := []metric{
+		{"pgshard_pool_size", "Configured server connections per pool.", "gauge", func(p PoolInfo) float64 { return float64(p.Size) }},
+		{"pgshard_pool_servers_active", "Server connections in use or being dialed.", "gauge", func(p PoolInfo) float64 { return float64(p.Active) }},
+		{"pgshard_pool_servers_idle", "Idle server connections.", "gauge", func(p PoolInfo) float64 { return float64(p.Idle) }},
+		{"pgshard_pool_clients_waiting", "Clients waiting for a server connection.", "gauge", func(p PoolInfo) float64 { return float64(p.Waiting) }},
+		{"pgshard_pool_checkouts_total", "Server connection checkouts.", "counter", func(p PoolInfo) float64 { return float64(p.Checkouts) }},
+		{"pgshard_pool_waits_total", "Checkouts that had to wait.", "counter", func(p PoolInfo) float64 { return float64(p.Waits) }},
+		{"pgshard_pool_wait_seconds_total", "Time clients spent waiting for a server connection.", "counter", func(p PoolInfo) float64 { return p.WaitTime.Seconds() }},
+		{"pgshard_pool_cross_loop_total", "Server connections handed to a client of another event loop.", "counter", func(p PoolInfo) float64 { return float64(p.CrossLoop) }},
+		{"pgshard_pool_dials_total", "Server connections dialed.", "counter", func(p PoolInfo) float64 { return float64(p.Dials) }},
+		{"pgshard_pool_dial_failures_total", "Server connections that failed to open.", "counter", func(p PoolInfo) float64 { return float64(p.DialFailures) }},
+		{"pgshard_pool_checkout_timeouts_total", "Clients that gave up waiting (checkout_timeout).", "counter", func(p PoolInfo) float64 { return float64(p.Timeouts) }},
+	}
+	for _, m := range metrics {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", m.name, m.help, m.name, m.kind)
+		for _, p := range pools {
+			fmt.Fprintf(w, "%s{database=%q,user=%q,shard=\"%d\",role=%q} %g\n", m.name, p.Database, p.User, p.Shard, p.Role, m.value(p))
+		}
+	}
+}

@@ -1,0 +1,225 @@
+package loop
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/pgshard/pgshard/admin"
+	"github.com/pgshard/pgshard/codec"
+)
+
+// adminParams are the ParameterStatus values of the admin console, enough for psql.
+var adminParams = map[string]string{
+	"server_version":              "15.0 (pgshard " + Version + ")",
+	"server_encoding":             "UTF8",
+	"client_encoding":             "UTF8",
+	"DateStyle":                   "ISO, MDY",
+	"integer_datetimes":           "on",
+	"standard_conforming_strings": "on",
+}
+
+// adminQuery runs the console's simple-protocol messages. Commands that visit every loop (SHOW CLIENTS,
+// SHOW SERVERS) run on a goroutine, and the client's further messages wait until the answer is written.
+func (cl *client) adminQuery() {
+	for !cl.adminBusy && cl.state == clientAdmin {
+		buf, _ := cl.c.Peek(-1)
+		m, n, err := codec.ReadMessage(buf, cl.e.cfg.Limits.MaxMessageSize)
+		if err != nil {
+			cl.fatal(codec.NewFatal(codec.SQLStateProtocolViolation, "invalid message from client: "+err.Error()))
+			return
+		}
+		if n == 0 {
+			return
+		}
+		typ := m.Type
+		var sql string
+		if typ == codec.Query {
+			q, _ := codec.ParseQuery(m.Body)
+			sql = string(q)
+		}
+		_, _ = cl.c.Discard(n)
+		switch typ {
+		case codec.Terminate:
+			_ = cl.ls.el.Close(cl.c)
+			return
+		case codec.Query:
+		case codec.Sync:
+			cl.out = codec.AppendReadyForQuery(cl.out, codec.TxIdle)
+			continue
+		default:
+			cl.out = codec.AppendErrorResponse(cl.out, codec.NewError(codec.SQLStateFeatureNotSupported,
+				"the admin console speaks the simple query protocol only").WithHint("use psql, or your driver's simple protocol mode"))
+			continue
+		}
+		cmd, perr := admin.Parse(sql)
+		if perr != nil {
+			cl.out = codec.AppendErrorResponse(cl.out, perr)
+			cl.out = codec.AppendReadyForQuery(cl.out, codec.TxIdle)
+			continue
+		}
+		if !cmd.NeedsLoops() {
+			cl.out = admin.Run(cl.out, cmd, cl.e)
+			cl.out = codec.AppendReadyForQuery(cl.out, codec.TxIdle)
+			continue
+		}
+		cl.adminBusy = true
+		go func() {
+			out := admin.Run(nil, cmd, cl.e)
+			_ = cl.ls.el.Execute(context.Background(), runnable(func() {
+				cl.adminBusy = false
+				if cl.state != clientAdmin {
+					return
+				}
+				cl.out = append(cl.out, out...)
+				cl.out = codec.AppendReadyForQuery(cl.out, codec.TxIdle)
+				cl.adminQuery()
+				cl.flush()
+			}))
+		}()
+	}
+}
+
+// Version implements admin.Source.
+func (e *Engine) Version() string { return Version }
+
+// Pools implements admin.Source.
+func (e *Engine) Pools() []admin.PoolInfo {
+	var out []admin.PoolInfo
+	for _, d := range e.dbs {
+		d.mu.Lock()
+		for userName, p := range d.pools {
+			st := p.Stats()
+			out = append(out, admin.PoolInfo{
+				Database: d.db.Name, User: userName, Shard: 0, Role: "primary", Mode: e.cfg.Pool.Mode, Size: p.Settings().Size,
+				Active: st.Total - st.Idle, Idle: st.Idle, Waiting: st.Waiting, Checkouts: st.Checkouts, Waits: st.Waits,
+				CrossLoop: st.CrossLoop, Dials: st.Dials, DialFailures: st.DialFailures, Timeouts: st.Timeouts,
+				WaitTime: st.WaitTime, MaxWait: st.MaxWait,
+			})
+		}
+		d.mu.Unlock()
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Database != b.Database {
+			return a.Database < b.Database
+		}
+		if a.User != b.User {
+			return a.User < b.User
+		}
+		return a.Shard < b.Shard
+	})
+	return out
+}
+
+// Clients implements admin.Source; it visits every loop, so it must not run on one.
+func (e *Engine) Clients() []admin.ClientInfo {
+	var out []admin.ClientInfo
+	e.collect(func(ls *loopState, add func(any)) {
+		for cl := range ls.clients {
+			ci := admin.ClientInfo{Addr: cl.addr, ConnectedAt: cl.connectedAt, Loop: ls.idx, PID: cl.pid, State: cl.stateName()}
+			if cl.user != nil {
+				ci.User = cl.user.cfg.Name
+			}
+			ci.Database = cl.dbName
+			for _, p := range cl.params {
+				if p.Name == "application_name" {
+					ci.ApplicationName = p.Value
+				}
+			}
+			if cl.srv != nil {
+				ci.ServerPID = cl.srv.backend.PID
+			}
+			add(ci)
+		}
+	}, func(x any) { out = append(out, x.(admin.ClientInfo)) })
+	sort.Slice(out, func(i, j int) bool { return out[i].ConnectedAt.Before(out[j].ConnectedAt) })
+	return out
+}
+
+// Servers implements admin.Source; it visits every loop, so it must not run on one.
+func (e *Engine) Servers() []admin.ServerInfo {
+	var out []admin.ServerInfo
+	e.collect(func(ls *loopState, add func(any)) {
+		for s := range ls.servers {
+			si := admin.ServerInfo{Addr: s.target.Address, Loop: ls.idx, PID: s.backend.PID, ConnectedAt: s.pc.Created,
+				Database: s.target.Database, User: s.target.User, State: "idle"}
+			if s.client != nil {
+				si.State, si.ClientPID = "active", s.client.pid
+			} else if s.inUse {
+				si.State = "resetting"
+			}
+			if s.park.parked {
+				si.State += " (parked)"
+			}
+			add(si)
+		}
+	}, func(x any) { out = append(out, x.(admin.ServerInfo)) })
+	sort.Slice(out, func(i, j int) bool { return out[i].ConnectedAt.Before(out[j].ConnectedAt) })
+	return out
+}
+
+// collect runs visit on every loop and hands what it adds to sink, one loop at a time.
+func (e *Engine) collect(visit func(ls *loopState, add func(any)), sink func(any)) {
+	var items []any
+	e.forEachLoop(func(ls *loopState) {
+		var local []any
+		visit(ls, func(x any) { local = append(local, x) })
+		e.loopsMu.Lock()
+		items = append(items, local...)
+		e.loopsMu.Unlock()
+	})
+	for _, x := range items {
+		sink(x)
+	}
+}
+
+// Config implements admin.Source: the settings that matter when reading the other tables, no secrets.
+func (e *Engine) Config() [][2]string {
+	c := e.cfg
+	return [][2]string{
+		{"listen", c.Listen},
+		{"metrics_listen", c.MetricsListen},
+		{"pool.mode", c.Pool.Mode},
+		{"pool.size", strconv.Itoa(c.Pool.Size)},
+		{"pool.min_idle", strconv.Itoa(c.Pool.MinIdle)},
+		{"pool.checkout_timeout", c.Pool.CheckoutTimeout.String()},
+		{"pool.idle_timeout", c.Pool.IdleTimeout.String()},
+		{"pool.server_lifetime", c.Pool.ServerLifetime.String()},
+		{"pool.max_client_connections", strconv.Itoa(c.Pool.MaxClientConnections)},
+		{"limits.max_message_size", strconv.Itoa(c.Limits.MaxMessageSize)},
+		{"limits.client_startup_timeout", c.Limits.ClientStartupTimeout.String()},
+		{"limits.client_outbound_buffer", strconv.Itoa(c.Limits.ClientOutboundBuffer)},
+		{"limits.server_connect_timeout", c.Limits.ServerConnectTimeout.String()},
+		{"shutdown_timeout", c.ShutdownTimeout.String()},
+		{"event_loops", strconv.Itoa(e.nloops)},
+	}
+}
+
+// RequestShutdown implements admin.Source: the console's SHUTDOWN does what SIGTERM does.
+func (e *Engine) RequestShutdown() {
+	go func() {
+		if err := e.Shutdown(e.cfg.ShutdownTimeout); err != nil {
+			e.log.Error("shutdown", "err", err)
+		}
+	}()
+}
+
+// serveMetrics serves /metrics on metrics_listen until the engine stops.
+func (e *Engine) serveMetrics() (*http.Server, error) {
+	if e.cfg.MetricsListen == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", e.cfg.MetricsListen)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", admin.MetricsHandler(e, e.clients.Load))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return srv, nil
+}
