@@ -163,7 +163,7 @@ func AppendRowDescriptionText(dst []byte, names ...string) []byte {
 	return FinishMessage(dst, start)
 }
 
-// AppendDataRowText appends a DataRow of text values; a nil entry in nulls marks SQL NULL when nulls is given.
+// AppendDataRowText appends a DataRow of text values; a true entry in nulls marks SQL NULL when nulls is given.
 func AppendDataRowText(dst []byte, values []string, nulls []bool) []byte {
 	start := len(dst)
 	dst = StartMessage(dst, DataRow)

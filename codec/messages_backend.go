@@ -31,8 +31,9 @@ type RowDescriptionMessage struct {
 // NumFields returns the number of columns.
 func (m RowDescriptionMessage) NumFields() int { return m.n }
 
-// Fields appends the field descriptions to dst (pass dst[:0] to reuse it).
+// Fields returns the field descriptions in dst[:0]; reusing dst across messages makes it allocation-free.
 func (m RowDescriptionMessage) Fields(dst []FieldDescription) []FieldDescription {
+	dst = dst[:0]
 	it := m.Iter()
 	for it.Next() {
 		dst = append(dst, it.Field())
@@ -141,8 +142,8 @@ func (m DataRowMessage) NumColumns() int { return m.n }
 // Iter returns an iterator over the column values (nil is NULL).
 func (m DataRowMessage) Iter() ValueIter { return ValueIter{b: m.cols, left: m.n, msg: "DataRow"} }
 
-// Columns appends the column values to dst[:0] and returns it (nil entries are NULL); reusing dst across rows
-// makes it allocation-free. On malformed input it returns dst[:0] and the error.
+// Columns returns the column values in dst[:0] (nil entries are NULL); reusing dst across rows makes it
+// allocation-free. On malformed input it returns dst[:0] and the error.
 func (m DataRowMessage) Columns(dst [][]byte) ([][]byte, error) {
 	dst = dst[:0]
 	b := m.cols
@@ -307,8 +308,9 @@ type NegotiateProtocolVersionMessage struct {
 // NumOptions returns the number of options the server did not recognize.
 func (m NegotiateProtocolVersionMessage) NumOptions() int { return m.n }
 
-// Options appends the names of the options the server did not recognize to dst; they alias the body.
+// Options returns the names of the options the server did not recognize in dst[:0]; they alias the body.
 func (m NegotiateProtocolVersionMessage) Options(dst [][]byte) [][]byte {
+	dst = dst[:0]
 	r := reader{b: m.options}
 	for i := 0; i < m.n; i++ {
 		s := r.cstringBytes()

@@ -64,7 +64,7 @@ const (
 
 // Startup-phase request codes (the Int32 after the length of an untyped packet).
 const (
-	ProtocolVersion30 uint32 = 3<<16 | 0
+	ProtocolVersion30 uint32 = 3 << 16 // 3.0
 	ProtocolVersion32 uint32 = 3<<16 | 2
 	CancelRequestCode uint32 = 1234<<16 | 5678
 	SSLRequestCode    uint32 = 1234<<16 | 5679

@@ -241,6 +241,9 @@ func (cl *client) resume() {
 			cl.detach()
 			s.release()
 		}
+		if cl.c.InboundBuffered() > 0 {
+			cl.forward() // a client that did not wait for ReadyForQuery
+		}
 	case clientReady:
 		cl.forward()
 	}

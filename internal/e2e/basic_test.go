@@ -22,6 +22,7 @@ type env struct {
 
 const baseConfig = `
 listen: "127.0.0.1:%PORT%"
+shutdown_timeout: %SHUTDOWN%
 pool:
   mode: %MODE%
   size: %SIZE%
@@ -53,6 +54,7 @@ type envOpts struct {
 	size       int
 	checkout   string
 	maxClients int
+	shutdown   string // shutdown_timeout; "5s" when empty
 }
 
 func startEnv(t *testing.T, o envOpts) *env {
@@ -72,13 +74,16 @@ func startEnv(t *testing.T, o envOpts) *env {
 	if o.maxClients == 0 {
 		o.maxClients = 1000
 	}
+	if o.shutdown == "" {
+		o.shutdown = "5s"
+	}
 	pg := pgtest.Start(t, pgtest.Options{
 		Databases:     []string{"app_0"},
 		DatabaseOwner: "app",
 		Users:         []pgtest.UserSpec{{Name: "app", Password: "secret"}},
 	})
 	cfg := strings.NewReplacer("%MODE%", o.mode, "%SIZE%", fmt.Sprint(o.size), "%CHECKOUT%", o.checkout,
-		"%MAXCLIENTS%", fmt.Sprint(o.maxClients), "%PGPORT%", fmt.Sprint(pg.Port)).Replace(baseConfig)
+		"%MAXCLIENTS%", fmt.Sprint(o.maxClients), "%SHUTDOWN%", o.shutdown, "%PGPORT%", fmt.Sprint(pg.Port)).Replace(baseConfig)
 	return &env{pg: pg, proxy: StartProxy(t, cfg)}
 }
 
