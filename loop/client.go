@@ -120,6 +120,26 @@ func (cl *client) fatal(err *codec.Error) {
 	_ = cl.ls.el.Close(cl.c) // runs onClose at once
 }
 
+// fatalDrain sends a FATAL error to a client that is still sending (an oversized message): closing at once
+// would make the kernel reset the connection and the client would lose the error before reading it. So the
+// session ends now, but the socket half-closes and what the client still sends is read and dropped for a
+// moment, as Postgres does.
+func (cl *client) fatalDrain(err *codec.Error) {
+	if cl.state == clientClosed || cl.park.parked {
+		cl.fatal(err)
+		return
+	}
+	cl.out = codec.AppendErrorResponse(cl.out, err)
+	cl.flush()
+	c, ls := cl.c, cl.ls
+	cl.onClose()
+	_, _ = c.Discard(-1)
+	d := &draining{until: time.Now().Add(drainTime)}
+	c.SetContext(d)
+	ls.draining[c] = d
+	d.halfClose(c)
+}
+
 // forward passes the client's complete messages to its server connection, checking one out first when the
 // client has none. Messages stay in gnet's buffer while the client waits for a server.
 func (cl *client) forward() {
@@ -137,7 +157,8 @@ func (cl *client) forward() {
 		m, n, err := codec.ReadMessage(buf[consumed:], maxSize)
 		if err != nil {
 			cl.sendToServer(buf[:consumed])
-			cl.fatal(codec.NewFatal(codec.SQLStateProtocolViolation, "invalid message from client: "+err.Error()))
+			cl.fatalDrain(codec.NewFatal(codec.SQLStateProtocolViolation, "invalid message from client: "+err.Error()).
+				WithHint("limits.max_message_size bounds one message"))
 			return
 		}
 		if n == 0 {

@@ -70,11 +70,12 @@ type database struct {
 
 // loopState is what pgshard keeps per event loop. Only that loop's goroutine touches the maps.
 type loopState struct {
-	idx     int
-	el      gnet.EventLoop
-	clients map[*client]struct{}
-	servers map[*server]struct{}
-	expired []*pool.Conn
+	idx      int
+	el       gnet.EventLoop
+	clients  map[*client]struct{}
+	servers  map[*server]struct{}
+	draining map[gnet.Conn]*draining
+	expired  []*pool.Conn
 }
 
 // New checks the configuration and prepares an engine; Run starts it.
@@ -169,7 +170,8 @@ func (e *Engine) loopOf(c gnet.Conn) *loopState {
 	defer e.loopsMu.Unlock()
 	ls := e.byLoop[el]
 	if ls == nil {
-		ls = &loopState{idx: len(e.loops), el: el, clients: map[*client]struct{}{}, servers: map[*server]struct{}{}}
+		ls = &loopState{idx: len(e.loops), el: el, clients: map[*client]struct{}{}, servers: map[*server]struct{}{},
+			draining: map[gnet.Conn]*draining{}}
 		e.loops = append(e.loops, ls)
 		e.byLoop[el] = ls
 	}
@@ -211,6 +213,9 @@ func (e *Engine) OnTraffic(c gnet.Conn) gnet.Action {
 		x.onTraffic()
 	case *server:
 		x.onTraffic()
+	case *draining:
+		_, _ = c.Discard(-1)
+		x.halfClose(c)
 	}
 	return gnet.None
 }
@@ -224,6 +229,8 @@ func (e *Engine) OnClose(c gnet.Conn, err error) gnet.Action {
 		}
 	case *server:
 		x.onClose(c, err)
+	case *draining:
+		delete(e.loopOf(c).draining, c)
 	}
 	return gnet.None
 }
@@ -364,6 +371,13 @@ func (e *Engine) sweep(ls *loopState) {
 	now := time.Now()
 	for cl := range ls.clients {
 		cl.checkTimers(now)
+	}
+	for c, d := range ls.draining {
+		if now.After(d.until) {
+			_ = ls.el.Close(c)
+		} else {
+			d.halfClose(c)
+		}
 	}
 	for _, d := range e.dbs {
 		d.mu.Lock()

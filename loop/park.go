@@ -149,3 +149,20 @@ func (e *Engine) reopened(c gnet.Conn, r *reopen) {
 		}
 	}
 }
+
+// drainTime is how long a connection refused for an oversized message is read and dropped before closing.
+const drainTime = 2 * time.Second
+
+// draining is a refused client's connection that is read and dropped until until.
+type draining struct {
+	until time.Time
+	shut  bool
+}
+
+// halfClose shuts the write side once the error is out, so the client reads it and then EOF.
+func (d *draining) halfClose(c gnet.Conn) {
+	if !d.shut && c.OutboundBuffered() == 0 {
+		d.shut = true
+		_ = unix.Shutdown(c.Fd(), unix.SHUT_WR)
+	}
+}
