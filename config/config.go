@@ -43,6 +43,9 @@ type Pool struct {
 	IdleTimeout          time.Duration // "idle_timeout": idle server connections are closed after this; 0 = never
 	ServerLifetime       time.Duration // "server_lifetime": server connections are closed at this age once idle; 0 = never
 	MaxClientConnections int           // "max_client_connections"
+	// "max_prepared_statements": named prepared statements kept per server connection in transaction mode
+	// (least recently used closed first); 0 turns the mapping off and passes client names through as they are.
+	MaxPreparedStatements int
 }
 
 // Admin is the login of the admin database (AdminDatabase).
@@ -124,12 +127,13 @@ func defaults() *Config {
 			ServerConnectTimeout: 5 * time.Second,
 		},
 		Pool: Pool{
-			Mode:                 ModeTransaction,
-			Size:                 20,
-			CheckoutTimeout:      5 * time.Second,
-			IdleTimeout:          10 * time.Minute,
-			ServerLifetime:       time.Hour,
-			MaxClientConnections: 10000,
+			Mode:                  ModeTransaction,
+			Size:                  20,
+			CheckoutTimeout:       5 * time.Second,
+			IdleTimeout:           10 * time.Minute,
+			ServerLifetime:        time.Hour,
+			MaxClientConnections:  10000,
+			MaxPreparedStatements: 1000,
 		},
 		Admin: Admin{User: "admin"},
 	}

@@ -260,13 +260,14 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 		"pool": func(n *yaml.Node, p string) {
 			pl := &c.Pool
 			d.mapping(n, p, map[string]field{
-				"mode":                   d.str(&pl.Mode),
-				"size":                   d.integer(&pl.Size),
-				"min_idle":               d.integer(&pl.MinIdle),
-				"checkout_timeout":       d.duration(&pl.CheckoutTimeout),
-				"idle_timeout":           d.duration(&pl.IdleTimeout),
-				"server_lifetime":        d.duration(&pl.ServerLifetime),
-				"max_client_connections": d.integer(&pl.MaxClientConnections),
+				"mode":                    d.str(&pl.Mode),
+				"size":                    d.integer(&pl.Size),
+				"min_idle":                d.integer(&pl.MinIdle),
+				"checkout_timeout":        d.duration(&pl.CheckoutTimeout),
+				"idle_timeout":            d.duration(&pl.IdleTimeout),
+				"server_lifetime":         d.duration(&pl.ServerLifetime),
+				"max_client_connections":  d.integer(&pl.MaxClientConnections),
+				"max_prepared_statements": d.integer(&pl.MaxPreparedStatements),
 			})
 		},
 		"admin": func(n *yaml.Node, p string) {

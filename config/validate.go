@@ -44,6 +44,7 @@ func validate(c *Config, d *decoder) {
 	v.nonNegative("pool.idle_timeout", p.IdleTimeout)
 	v.nonNegative("pool.server_lifetime", p.ServerLifetime)
 	v.atLeast("pool.max_client_connections", p.MaxClientConnections, 1)
+	v.atLeast("pool.max_prepared_statements", p.MaxPreparedStatements, 0)
 
 	if c.Admin.User == "" && v.ok("admin.user") {
 		v.errorf("admin.user", "must not be empty")

@@ -50,7 +50,9 @@ type client struct {
 	pid uint32
 	key [4]byte
 
-	srv     *server     // attached server connection
+	srv        *server          // attached server connection
+	stmts      map[string]*stmt // the client's named prepared statements (transaction mode)
+	skipToSync bool             // pgshard refused a message: drop the rest of the batch until Sync
 	waiter  pool.Waiter // queued for a server connection
 	waiting bool        // a checkout is under way (queued, dialing, or a connection is moving to us)
 
@@ -141,7 +143,8 @@ func (cl *client) fatalDrain(err *codec.Error) {
 }
 
 // forward passes the client's complete messages to its server connection, checking one out first when the
-// client has none. Messages stay in gnet's buffer while the client waits for a server.
+// client has none. Messages stay in gnet's buffer while the client waits for a server. Most bytes pass
+// through untouched; named prepared statements are renamed or answered by pgshard (see prepared.go).
 func (cl *client) forward() {
 	if s := cl.srv; s != nil && s.park.parked {
 		// The server is not being read (its client is slow); what the client sends waits, up to a bound.
@@ -151,12 +154,13 @@ func (cl *client) forward() {
 		return
 	}
 	buf := cl.park.input(cl.c)
+	sp := splice{in: buf, scratch: &cl.ls.toServer}
 	maxSize := cl.e.cfg.Limits.MaxMessageSize
-	consumed := 0
-	for consumed < len(buf) {
-		m, n, err := codec.ReadMessage(buf[consumed:], maxSize)
+	pos := 0
+	for pos < len(buf) {
+		m, n, err := codec.ReadMessage(buf[pos:], maxSize)
 		if err != nil {
-			cl.sendToServer(buf[:consumed])
+			cl.sendToServer(sp.result(pos), pos)
 			cl.fatalDrain(codec.NewFatal(codec.SQLStateProtocolViolation, "invalid message from client: "+err.Error()).
 				WithHint("limits.max_message_size bounds one message"))
 			return
@@ -165,39 +169,184 @@ func (cl *client) forward() {
 			break
 		}
 		if m.Type == codec.Terminate {
-			cl.sendToServer(buf[:consumed])
+			cl.sendToServer(sp.result(pos), pos)
 			_ = cl.ls.el.Close(cl.c)
 			return
 		}
-		if cl.srv == nil {
-			if consumed > 0 {
-				// Unreachable: a client without a server has sent nothing yet in this batch.
-				break
-			}
-			if !cl.acquire() {
-				break // waiting: the bytes stay buffered until a server arrives
-			}
+		if cl.srv == nil && (pos > 0 || !cl.acquire()) {
+			break // waiting: the bytes stay buffered until a server arrives
 		}
-		cl.srv.noteClientMessage(m.Type)
-		consumed += n
+		if perr := cl.message(&sp, m, pos, n); perr != nil {
+			cl.sendToServer(sp.result(pos), pos)
+			cl.fatal(perr)
+			return
+		}
+		pos += n
 	}
-	if consumed > 0 {
-		cl.sendToServer(buf[:consumed])
+	if pos > 0 {
+		cl.sendToServer(sp.result(pos), pos)
 	}
 }
 
-// sendToServer writes the client's bytes to its server in one write and drops them from the client's buffer.
-// When the server cannot keep up (its socket and our buffer for it are full), the client is parked.
-func (cl *client) sendToServer(b []byte) {
-	if len(b) == 0 {
+// message accounts for one client message bound for the server at buf[at:at+n]: what the server will answer,
+// and, in transaction mode, the renaming of named prepared statements.
+func (cl *client) message(sp *splice, m codec.Message, at, n int) *codec.Error {
+	s := cl.srv
+	if cl.skipToSync {
+		// pgshard refused a message of this batch itself: like Postgres, ignore the rest until Sync.
+		if m.Type != codec.Sync {
+			sp.drop(at, at+n)
+			return nil
+		}
+		cl.skipToSync = false
+	}
+	switch m.Type {
+	case codec.Query:
+		s.expects.push(expectation{kind: expQuery})
+		cl.watchQuery(m.Body)
+	case codec.FunctionCall:
+		s.expects.push(expectation{kind: expQuery})
+	case codec.Sync:
+		s.expects.push(expectation{kind: expSync})
+		s.unsynced = false
+	case codec.Execute:
+		s.expects.push(expectation{kind: expExecute})
+		s.unsynced = true
+	case codec.Flush:
+		s.unsynced = true
+	case codec.Parse:
+		s.unsynced = true
+		if !cl.e.mapNames {
+			s.expects.push(expectation{kind: expParse})
+			return nil
+		}
+		pm, err := codec.ParseParse(m.Body)
+		if err != nil {
+			return codec.NewFatal(codec.SQLStateProtocolViolation, err.Error())
+		}
+		if len(pm.Name) == 0 {
+			s.expects.push(expectation{kind: expParse})
+			return nil
+		}
+		st := cl.e.registry.get(pm.Query, pm.ParamTypes)
+		cl.setStmt(pm.Name, st)
+		sp.drop(at, at+n)
+		if s.stmts.has(st) {
+			s.synth(cl, expectation{kind: expParseSynth})
+		} else {
+			s.prepare(sp, at, st, expParse)
+		}
+	case codec.Bind, codec.Describe:
+		s.unsynced = true
+		kind := expBind
+		if m.Type == codec.Describe {
+			kind = expDescribe
+		}
+		name, nameAt, err := statementName(m)
+		if err != nil {
+			return codec.NewFatal(codec.SQLStateProtocolViolation, err.Error())
+		}
+		if !cl.e.mapNames || len(name) == 0 {
+			s.expects.push(expectation{kind: kind})
+			return nil
+		}
+		msg := sp.in[at : at+n]
+		sp.drop(at, at+n)
+		st := cl.stmts[string(name)]
+		if st == nil {
+			cl.skipToSync = true
+			s.synth(cl, expectation{kind: expErrorSynth, err: codec.NewError(codec.SQLStateUndefinedPreparedStmt,
+				`prepared statement "`+string(name)+`" does not exist`)})
+			return nil
+		}
+		if !s.stmts.has(st) {
+			s.prepare(sp, at, st, expParseHidden)
+		}
+		*sp.scratch = appendRenamed(*sp.scratch, msg, nameAt, nameAt+len(name), st.name)
+		s.expects.push(expectation{kind: kind})
+	case codec.Close:
+		s.unsynced = true
+		cm, err := codec.ParseClose(m.Body)
+		if err != nil {
+			return codec.NewFatal(codec.SQLStateProtocolViolation, err.Error())
+		}
+		if cl.e.mapNames && cm.Target == codec.TargetStatement && len(cm.Name) > 0 {
+			delete(cl.stmts, string(cm.Name))
+			sp.drop(at, at+n)
+			s.synth(cl, expectation{kind: expCloseSynth})
+			return nil
+		}
+		s.expects.push(expectation{kind: expClose})
+	}
+	return nil
+}
+
+// statementName returns the statement a Bind or Describe names ("" for the unnamed one or a portal) and the
+// offset of the name inside the whole message.
+func statementName(m codec.Message) ([]byte, int, error) {
+	if m.Type == codec.Bind {
+		bm, err := codec.ParseBind(m.Body)
+		if err != nil {
+			return nil, 0, err
+		}
+		return bm.Statement, codec.HeaderLen + len(bm.Portal) + 1, nil
+	}
+	dm, err := codec.ParseDescribe(m.Body)
+	if err != nil || dm.Target != codec.TargetStatement {
+		return nil, 0, err
+	}
+	return dm.Name, codec.HeaderLen + 1, nil
+}
+
+// setStmt maps one of the client's statement names to a stmt.
+func (cl *client) setStmt(name []byte, st *stmt) {
+	if cl.stmts == nil {
+		cl.stmts = map[string]*stmt{}
+	}
+	if old, ok := cl.stmts[string(name)]; ok && old == st {
 		return
 	}
-	n := len(b)
-	s := cl.srv
-	if s != nil {
-		_, _ = s.c.Write(b)
+	cl.stmts[string(name)] = st
+}
+
+// watchQuery notes simple queries that change the statements pgshard tracks (DEALLOCATE, DISCARD).
+func (cl *client) watchQuery(body []byte) {
+	if !cl.e.mapNames || !mentionsDeallocate(body) {
+		return
 	}
-	cl.park.consume(cl.c, n)
+	// The server drops every prepared statement, pgshard's own names included, so it must prepare them again.
+	cl.srv.stmts.clear()
+	cl.stmts = nil
+}
+
+// mentionsDeallocate reports whether a query may drop prepared statements (DEALLOCATE or DISCARD).
+func mentionsDeallocate(q []byte) bool {
+	return containsFold(q, "deallocate") || containsFold(q, "discard")
+}
+
+func containsFold(b []byte, word string) bool {
+	for i := 0; i+len(word) <= len(b); i++ {
+		j := 0
+		for j < len(word) && (b[i+j]|0x20) == word[j] {
+			j++
+		}
+		if j == len(word) {
+			return true
+		}
+	}
+	return false
+}
+
+// sendToServer writes out (the client's bytes, possibly rewritten) to its server in one write and drops the
+// consumed bytes from the client's buffer. When the server cannot keep up, the client is parked.
+func (cl *client) sendToServer(out []byte, consumed int) {
+	s := cl.srv
+	if s != nil && len(out) > 0 {
+		_, _ = s.c.Write(out)
+	}
+	if consumed > 0 {
+		cl.park.consume(cl.c, consumed)
+	}
 	if s != nil && !s.gone && s.c.OutboundBuffered() > cl.e.cfg.Limits.ClientOutboundBuffer {
 		cl.parkUntilDrained()
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -51,6 +52,9 @@ type Engine struct {
 	cancelMu sync.Mutex
 	cancel   map[uint32]*client // by the pid pgshard gave the client
 
+	registry stmtRegistry // named prepared statements shared by clients (transaction mode)
+	mapNames bool         // rename clients' prepared statements (transaction mode, max_prepared_statements > 0)
+
 	paramsMu sync.Mutex
 	params   map[*pool.Pool]map[string]string // what the pool's servers reported at startup
 }
@@ -76,6 +80,11 @@ type loopState struct {
 	servers  map[*server]struct{}
 	draining map[gnet.Conn]*draining
 	expired  []*pool.Conn
+
+	// Scratch buffers, reused: bytes rewritten on their way to a server or a client, pgshard's own small
+	// answers, and statements evicted from a server.
+	toServer, toClient, synth []byte
+	evicted                   []*stmt
 }
 
 // New checks the configuration and prepares an engine; Run starts it.
@@ -91,6 +100,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 		params:  map[*pool.Pool]map[string]string{},
 		started: make(chan struct{}),
 	}
+	e.mapNames = cfg.Pool.Mode != "session" && cfg.Pool.MaxPreparedStatements > 0
 	for i := range cfg.Users {
 		u := &cfg.Users[i]
 		eu := &user{cfg: u, method: u.AuthMethod}
@@ -208,6 +218,7 @@ func (e *Engine) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 
 // OnTraffic reads what a client or a server sent.
 func (e *Engine) OnTraffic(c gnet.Conn) gnet.Action {
+	defer e.survive(c)
 	switch x := c.Context().(type) {
 	case *client:
 		x.onTraffic()
@@ -233,6 +244,26 @@ func (e *Engine) OnClose(c gnet.Conn, err error) gnet.Action {
 		delete(e.loopOf(c).draining, c)
 	}
 	return gnet.None
+}
+
+// survive keeps a bug in one session from taking the proxy down: the panic is logged with its stack, the
+// connection involved is closed (its client gets XX000), and every other session goes on.
+func (e *Engine) survive(c gnet.Conn) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	e.log.Error("internal error: closing the connection involved", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+	switch x := c.Context().(type) {
+	case *client:
+		x.fatal(codec.NewFatal(codec.SQLStateInternalError, "pgshard internal error; the connection was closed").
+			WithHint("this is a bug in pgshard: please report it with pgshard's log"))
+	case *server:
+		if cl := x.client; cl != nil {
+			cl.fatal(codec.NewFatal(codec.SQLStateInternalError, "pgshard internal error; the connection was closed"))
+		}
+		x.closeExpected()
+	}
 }
 
 // poolFor returns the pool of (database, user), made on first use.

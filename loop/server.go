@@ -28,11 +28,11 @@ type server struct {
 
 	client *client // attached client, nil when idle in the pool
 
-	pending  int  // ReadyForQuery messages still to come for what was sent
-	unsynced bool // extended-protocol messages were sent with no Sync after them yet
+	expects  expectQueue // answers still to come for what was sent, in order
+	stmts    serverStmts // pgshard's prepared statements on this connection
+	unsynced bool        // extended-protocol messages were sent with no Sync after them yet
 	status   byte // transaction status of the last ReadyForQuery
 	remain   int  // bytes of a large message still to pass through
-	resets   int  // ReadyForQuery messages of the proxy's own reset queries still to come
 	inUse    bool // attached to a client or resetting: its ReadyForQuery can make it free
 
 	park     parking // reading paused while the client cannot take more
@@ -122,6 +122,7 @@ func (e *Engine) serverOpened(c gnet.Conn, so *serverOpen) {
 	s := so.s
 	if s == nil {
 		s = &server{e: e, target: so.nc.target, backend: so.nc.backend, status: codec.TxIdle}
+		s.stmts.max = e.cfg.Pool.MaxPreparedStatements
 		s.pc = so.nc.p.NewConn(ls.idx, s, time.Now())
 	}
 	s.ls, s.c, s.moving = ls, c, false
@@ -135,26 +136,14 @@ func (e *Engine) serverOpened(c gnet.Conn, so *serverOpen) {
 	s.release()
 }
 
-// noteClientMessage tracks what a client message will make the server answer.
-func (s *server) noteClientMessage(typ byte) {
-	switch typ {
-	case codec.Query, codec.FunctionCall:
-		s.pending++
-	case codec.Sync:
-		s.pending++
-		s.unsynced = false
-	case codec.Parse, codec.Bind, codec.Describe, codec.Execute, codec.Close, codec.Flush:
-		s.unsynced = true
-	}
-}
-
-// onTraffic passes the server's messages to its client, watching ReadyForQuery to know when the server is
-// free again.
+// onTraffic passes the server's messages to its client, matching each answer to what was sent (expects) to
+// know when the server is free again and where pgshard hides or adds messages.
 func (s *server) onTraffic() {
 	if cl := s.client; cl != nil && cl.park.parked {
 		return // the parked client comes back when it sees our bytes waiting (parkUntilDrained)
 	}
 	buf := s.park.input(s.c)
+	sp := splice{in: buf, scratch: &s.ls.toClient}
 	pos := 0
 	for pos < len(buf) {
 		if s.remain > 0 {
@@ -172,46 +161,182 @@ func (s *server) onTraffic() {
 			return
 		}
 		if pos+n > len(buf) {
-			if n > streamThreshold && buf[pos] != codec.ReadyForQuery && buf[pos] != codec.ErrorResponse {
+			if n > streamThreshold && !s.mustSeeWhole(buf[pos]) {
 				s.remain = n - (len(buf) - pos)
 				pos = len(buf)
 			}
 			break
 		}
-		switch buf[pos] {
-		case codec.ReadyForQuery:
-			if n == 6 {
-				s.status = buf[pos+5]
-			}
-			if s.resets > 0 {
-				s.resets--
-			} else if s.pending > 0 {
-				s.pending--
-			}
-		case codec.ParameterStatus:
-			if name, value, err := codec.ParseParameterStatus(buf[pos+codec.HeaderLen : pos+n]); err == nil {
-				s.backend.Params[name] = value
-			}
+		if !s.answer(&sp, buf[pos:pos+n], pos) {
+			s.fail("server answer does not match what was sent (message type " + string(rune(buf[pos])) + ")")
+			return
 		}
 		pos += n
 	}
 	if pos == 0 {
 		return
 	}
-	if cl := s.client; cl != nil && s.resets == 0 {
-		_, _ = cl.c.Write(buf[:pos])
-		if s.gone { // writing to the client failed, and its close closed us
-			return
+	if cl := s.client; cl != nil {
+		if out := sp.result(pos); len(out) > 0 {
+			_, _ = cl.c.Write(out)
+			if s.gone { // writing to the client failed, and its close closed us
+				return
+			}
 		}
 	}
 	s.park.consume(s.c, pos)
-	if s.inUse && s.pending == 0 && s.resets == 0 && !s.unsynced && s.remain == 0 {
+	if s.inUse && s.expects.len() == 0 && !s.unsynced && s.remain == 0 {
 		s.idleNow()
 		return
 	}
 	if cl := s.client; cl != nil && cl.c.OutboundBuffered() > s.e.cfg.Limits.ClientOutboundBuffer {
 		s.parkUntilDrained(cl)
 	}
+}
+
+// mustSeeWhole says which messages are inspected, so never streamed in pieces.
+func (s *server) mustSeeWhole(typ byte) bool {
+	switch typ {
+	case codec.DataRow, codec.CopyData, codec.NoticeResponse, codec.NotificationResponse, codec.FunctionCallResponse:
+		h := s.expects.front()
+		return h != nil && h.kind == expHiddenQuery
+	}
+	return true
+}
+
+// answer accounts for one complete server message msg at offset at: it pops what it answers, hides it when
+// the client did not ask for it, and adds the answers pgshard gives itself that are due next. False means
+// the server said something that fits nothing we sent.
+func (s *server) answer(sp *splice, msg []byte, at int) bool {
+	typ := msg[0]
+	head := s.expects.front()
+	is := func(kinds ...expect) bool {
+		if head == nil {
+			return false
+		}
+		for _, k := range kinds {
+			if head.kind == k {
+				return true
+			}
+		}
+		return false
+	}
+	hide := is(expHiddenQuery)
+	switch typ {
+	case codec.ParseComplete:
+		if !is(expParse, expParseHidden) {
+			return false
+		}
+		hide = head.kind == expParseHidden
+		s.expects.pop()
+	case codec.BindComplete:
+		if !is(expBind) {
+			return false
+		}
+		s.expects.pop()
+	case codec.CloseComplete:
+		if !is(expClose, expCloseHidden) {
+			return false
+		}
+		hide = head.kind == expCloseHidden
+		s.expects.pop()
+	case codec.RowDescription, codec.NoData:
+		if is(expDescribe) {
+			s.expects.pop()
+		}
+	case codec.CommandComplete, codec.EmptyQueryResponse, codec.PortalSuspended:
+		if is(expExecute) {
+			s.expects.pop()
+		}
+	case codec.ErrorResponse:
+		if head != nil && !is(expQuery, expHiddenQuery) {
+			// The server ignores everything up to the next Sync: so do we (and statements whose Parse
+			// never ran are not on the server after all).
+			for h := s.expects.front(); h != nil && h.kind != expSync; h = s.expects.front() {
+				if h.st != nil && (h.kind == expParse || h.kind == expParseHidden) {
+					s.stmts.remove(h.st)
+				}
+				s.expects.pop()
+			}
+		}
+		if hide {
+			s.e.log.Warn("pgshard's own query failed on a server", "pool", s.pc.Pool().Name, "error", errorText(msg))
+		}
+	case codec.ReadyForQuery:
+		if !is(expSync, expQuery, expHiddenQuery) {
+			return false
+		}
+		if len(msg) == 6 {
+			s.status = msg[5]
+		}
+		s.expects.pop()
+	case codec.ParameterStatus:
+		if name, value, err := codec.ParseParameterStatus(msg[codec.HeaderLen:]); err == nil {
+			s.backend.Params[name] = value
+		}
+	}
+	end := at + len(msg)
+	if hide || s.client == nil {
+		sp.drop(at, end)
+	}
+	s.emitSynth(sp, end)
+	return true
+}
+
+// emitSynth adds, at offset at, the answers pgshard gives itself that are now due.
+func (s *server) emitSynth(sp *splice, at int) {
+	for h := s.expects.front(); h != nil; h = s.expects.front() {
+		var b []byte
+		switch h.kind {
+		case expParseSynth:
+			b = codec.AppendEmpty(s.ls.synth[:0], codec.ParseComplete)
+		case expCloseSynth:
+			b = codec.AppendEmpty(s.ls.synth[:0], codec.CloseComplete)
+		case expErrorSynth:
+			b = codec.AppendErrorResponse(s.ls.synth[:0], h.err)
+		default:
+			return
+		}
+		s.expects.pop()
+		if s.client != nil {
+			sp.insert(at, b)
+		}
+	}
+}
+
+// synth queues an answer pgshard gives itself; when nothing is pending before it, it goes out now.
+func (s *server) synth(cl *client, e expectation) {
+	if s.expects.len() > 0 {
+		s.expects.push(e)
+		return
+	}
+	switch e.kind {
+	case expParseSynth:
+		cl.out = codec.AppendEmpty(cl.out, codec.ParseComplete)
+	case expCloseSynth:
+		cl.out = codec.AppendEmpty(cl.out, codec.CloseComplete)
+	case expErrorSynth:
+		cl.out = codec.AppendErrorResponse(cl.out, e.err)
+	}
+}
+
+// prepare inserts at offset at the Parse of st (and the Close of statements it evicts) and expects its
+// answer as kind (expParse for the client's own Parse, expParseHidden for one pgshard adds).
+func (s *server) prepare(sp *splice, at int, st *stmt, kind expect) {
+	s.ls.evicted = s.stmts.add(st, s.ls.evicted[:0])
+	for _, old := range s.ls.evicted {
+		sp.insert(at, codec.AppendClose(s.ls.synth[:0], codec.TargetStatement, old.name))
+		s.expects.push(expectation{kind: expCloseHidden})
+	}
+	sp.insert(at, st.parse)
+	s.expects.push(expectation{kind: kind, st: st})
+}
+
+func errorText(msg []byte) string {
+	if e, err := codec.ParseError(msg[codec.HeaderLen:]); err == nil {
+		return e.Error()
+	}
+	return "malformed error"
 }
 
 // parkUntilDrained stops reading from the server until its slow client has taken what it was sent, so a
@@ -245,7 +370,7 @@ func (s *server) idleNow() {
 
 // idleInSession reports a session-mode server between transactions.
 func (s *server) idleInSession() bool {
-	return s.pending == 0 && !s.unsynced && s.status == codec.TxIdle
+	return s.expects.len() == 0 && !s.unsynced && s.status == codec.TxIdle
 }
 
 // release returns an idle, clean, unattached server to its pool, or hands it to a waiting client.
@@ -274,7 +399,7 @@ func (s *server) release() {
 // clean; a transaction left open is rolled back first, and a query in flight makes us close the connection.
 func (s *server) clientLeft() {
 	switch {
-	case s.pending > 0 || s.unsynced || s.remain > 0:
+	case s.expects.len() > 0 || s.unsynced || s.remain > 0:
 		s.closeExpected()
 	case s.status != codec.TxIdle:
 		s.reset(true)
@@ -290,11 +415,12 @@ func (s *server) reset(rollback bool) {
 	var b []byte
 	if rollback {
 		b = codec.AppendQuery(b, "ROLLBACK")
-		s.resets++
+		s.expects.push(expectation{kind: expHiddenQuery})
 	}
 	if s.e.cfg.Pool.Mode == "session" {
 		b = codec.AppendQuery(b, "DISCARD ALL")
-		s.resets++
+		s.expects.push(expectation{kind: expHiddenQuery})
+		s.stmts.clear()
 	}
 	s.inUse = true
 	if len(b) == 0 {

@@ -478,7 +478,6 @@ func TestShutdownTimeoutRollsBack(t *testing.T) {
 // statements must neither collide with another's on a shared server connection nor be missing on the server
 // connection a later transaction gets.
 func TestPgxDefaultModeTransactionPooling(t *testing.T) {
-	t.Skip("issue 3: named prepared statements are not yet mapped across server connections in transaction mode")
 	t.Parallel()
 	e := startEnv(t, envOpts{size: 2})
 	ctx := Ctx(t, 60*time.Second)

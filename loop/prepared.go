@@ -1,0 +1,215 @@
+package loop
+
+import (
+	"container/list"
+	"strconv"
+	"sync"
+
+	"github.com/pgshard/pgshard/codec"
+)
+
+// Named prepared statements in transaction mode. A client's statement names mean nothing to the next server
+// connection it gets, and two clients may use one name for different queries. So pgshard keeps one stmt per
+// distinct (query, parameter types), prepared on a server under a name of its own ("pgshard_<id>") the first
+// time a client on that server needs it: a client's Parse is sent only when its server lacks the statement
+// (otherwise pgshard answers ParseComplete itself), and a Bind or Describe that names a statement the server
+// lacks gets the Parse sent first, its ParseComplete hidden. Each client maps its own names to stmts, so
+// Close and DEALLOCATE touch only that client's names.
+
+// stmt is a prepared statement as pgshard shares it between clients.
+type stmt struct {
+	name  string // the server-side name
+	query string
+	types string // the raw parameter type OIDs, 4 bytes each
+	parse []byte // a Parse message under the server-side name, ready to write
+}
+
+// stmtRegistry holds every stmt of the engine. Parse messages take its lock; Bind and Describe don't (they
+// go through the client's own map).
+type stmtRegistry struct {
+	mu     sync.Mutex
+	byText map[string][]*stmt
+	next   uint64
+}
+
+func (r *stmtRegistry) get(query []byte, types codec.OIDs) *stmt {
+	raw := make([]uint32, 0, 8)
+	raw = types.Append(raw)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, st := range r.byText[string(query)] {
+		if sameTypes(st.types, raw) {
+			return st
+		}
+	}
+	if r.byText == nil {
+		r.byText = map[string][]*stmt{}
+	}
+	r.next++
+	st := &stmt{name: "pgshard_" + strconv.FormatUint(r.next, 10), query: string(query)}
+	tb := make([]byte, 0, 4*len(raw))
+	for _, t := range raw {
+		tb = append(tb, byte(t>>24), byte(t>>16), byte(t>>8), byte(t))
+	}
+	st.types = string(tb)
+	st.parse = codec.AppendParse(nil, st.name, st.query, raw)
+	r.byText[st.query] = append(r.byText[st.query], st)
+	return st
+}
+
+func sameTypes(enc string, raw []uint32) bool {
+	if len(enc) != 4*len(raw) {
+		return false
+	}
+	for i, t := range raw {
+		if enc[4*i] != byte(t>>24) || enc[4*i+1] != byte(t>>16) || enc[4*i+2] != byte(t>>8) || enc[4*i+3] != byte(t) {
+			return false
+		}
+	}
+	return true
+}
+
+// serverStmts is the set of stmts prepared on one server connection, least recently used first out once it
+// holds max.
+type serverStmts struct {
+	max   int
+	byPtr map[*stmt]*list.Element
+	lru   list.List // front: most recently used
+}
+
+func (ss *serverStmts) has(st *stmt) bool {
+	el, ok := ss.byPtr[st]
+	if ok {
+		ss.lru.MoveToFront(el)
+	}
+	return ok
+}
+
+// add records st as prepared and returns the stmts to close first to stay within max.
+func (ss *serverStmts) add(st *stmt, evicted []*stmt) []*stmt {
+	if ss.byPtr == nil {
+		ss.byPtr = map[*stmt]*list.Element{}
+	}
+	for ss.max > 0 && len(ss.byPtr) >= ss.max {
+		old := ss.lru.Back()
+		ost := old.Value.(*stmt)
+		ss.lru.Remove(old)
+		delete(ss.byPtr, ost)
+		evicted = append(evicted, ost)
+	}
+	ss.byPtr[st] = ss.lru.PushFront(st)
+	return evicted
+}
+
+func (ss *serverStmts) remove(st *stmt) {
+	if el, ok := ss.byPtr[st]; ok {
+		ss.lru.Remove(el)
+		delete(ss.byPtr, st)
+	}
+}
+
+func (ss *serverStmts) clear() {
+	ss.byPtr = nil
+	ss.lru.Init()
+}
+
+// expect is what pgshard waits for from a server, one entry per message it sent that gets an answer, in
+// order. The queue tells when the server is done (no entries, nothing unsynced), and where to hide or add
+// messages so that the client sees exactly the answers to what it sent.
+type expect uint8
+
+const (
+	expParse       expect = iota // ParseComplete, passed on
+	expParseHidden               // ParseComplete of a Parse pgshard added: hidden
+	expParseSynth                // the server had the statement: pgshard answers ParseComplete itself
+	expBind                      // BindComplete
+	expDescribe                  // [ParameterDescription] RowDescription | NoData
+	expExecute                   // rows, then CommandComplete | EmptyQueryResponse | PortalSuspended
+	expClose                     // CloseComplete, passed on
+	expCloseHidden               // CloseComplete of a Close pgshard added (an evicted stmt): hidden
+	expCloseSynth                // a client's Close of a named statement: pgshard answers CloseComplete itself
+	expErrorSynth                // pgshard refuses a message itself (unknown statement name): its ErrorResponse
+	expSync                      // ReadyForQuery ends an extended-protocol batch
+	expQuery                     // a simple query or function call: everything up to ReadyForQuery
+	expHiddenQuery               // pgshard's own query (reset, settings): hidden up to its ReadyForQuery
+)
+
+type expectation struct {
+	kind expect
+	st   *stmt        // Parse entries: unmarked on the server if the Parse never ran
+	err  *codec.Error // expErrorSynth
+}
+
+// expectQueue is a FIFO that reuses its backing array.
+type expectQueue struct {
+	items []expectation
+	head  int
+}
+
+func (q *expectQueue) push(e expectation) { q.items = append(q.items, e) }
+func (q *expectQueue) len() int           { return len(q.items) - q.head }
+func (q *expectQueue) front() *expectation {
+	if q.head == len(q.items) {
+		return nil
+	}
+	return &q.items[q.head]
+}
+func (q *expectQueue) pop() {
+	q.items[q.head] = expectation{}
+	q.head++
+	if q.head == len(q.items) {
+		q.items, q.head = q.items[:0], 0
+	}
+}
+
+// splice builds an output from an input buffer. Runs of input pass through untouched; only once something
+// is inserted or dropped are bytes copied into a scratch buffer, so the common case stays zero-copy.
+type splice struct {
+	in       []byte
+	runStart int
+	scratch  *[]byte
+	building bool
+}
+
+func (sp *splice) begin(at int) {
+	if !sp.building {
+		sp.building = true
+		*sp.scratch = (*sp.scratch)[:0]
+	}
+	if at > sp.runStart {
+		*sp.scratch = append(*sp.scratch, sp.in[sp.runStart:at]...)
+		sp.runStart = at
+	}
+}
+
+// insert adds b at offset at of the input (after whatever was inserted there already).
+func (sp *splice) insert(at int, b []byte) {
+	sp.begin(at)
+	*sp.scratch = append(*sp.scratch, b...)
+}
+
+// drop leaves out in[from:to].
+func (sp *splice) drop(from, to int) {
+	sp.begin(from)
+	sp.runStart = to
+}
+
+// result returns the output for in[:end].
+func (sp *splice) result(end int) []byte {
+	if !sp.building {
+		return sp.in[:end]
+	}
+	*sp.scratch = append(*sp.scratch, sp.in[sp.runStart:end]...)
+	sp.runStart = end
+	return *sp.scratch
+}
+
+// appendRenamed appends a Bind or Describe message (whole, header included) with its statement name
+// replaced. nameAt and nameEnd delimit the old name (without NUL) inside msg.
+func appendRenamed(dst, msg []byte, nameAt, nameEnd int, name string) []byte {
+	start := len(dst)
+	dst = append(dst, msg[:nameAt]...)
+	dst = append(dst, name...)
+	dst = append(dst, msg[nameEnd:]...)
+	return codec.FinishMessage(dst, start)
+}
