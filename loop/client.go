@@ -53,8 +53,8 @@ type client struct {
 	srv        *server          // attached server connection
 	stmts      map[string]*stmt // the client's named prepared statements (transaction mode)
 	skipToSync bool             // pgshard refused a message: drop the rest of the batch until Sync
-	waiter  pool.Waiter // queued for a server connection
-	waiting bool        // a checkout is under way (queued, dialing, or a connection is moving to us)
+	waiter     pool.Waiter      // queued for a server connection
+	waiting    bool             // a checkout is under way (queued, dialing, or a connection is moving to us)
 
 	cancelTarget atomic.Pointer[cancelTarget]
 	out          []byte  // replies the proxy itself makes, written once per callback

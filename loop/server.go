@@ -31,9 +31,9 @@ type server struct {
 	expects  expectQueue // answers still to come for what was sent, in order
 	stmts    serverStmts // pgshard's prepared statements on this connection
 	unsynced bool        // extended-protocol messages were sent with no Sync after them yet
-	status   byte // transaction status of the last ReadyForQuery
-	remain   int  // bytes of a large message still to pass through
-	inUse    bool // attached to a client or resetting: its ReadyForQuery can make it free
+	status   byte        // transaction status of the last ReadyForQuery
+	remain   int         // bytes of a large message still to pass through
+	inUse    bool        // attached to a client or resetting: its ReadyForQuery can make it free
 
 	park     parking // reading paused while the client cannot take more
 	moving   bool    // being moved to another loop: its close here is not a loss
