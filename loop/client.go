@@ -173,6 +173,13 @@ func (cl *client) forward() {
 			_ = cl.ls.el.Close(cl.c)
 			return
 		}
+		if cl.srv == nil && cl.e.mapNames && cl.state == clientReady {
+			if used := cl.answerLocally(buf[pos:]); used > 0 {
+				sp.drop(pos, pos+used)
+				pos += used
+				continue
+			}
+		}
 		if cl.srv == nil && (pos > 0 || !cl.acquire()) {
 			break // waiting: the bytes stay buffered until a server arrives
 		}
@@ -263,7 +270,7 @@ func (cl *client) message(sp *splice, m codec.Message, at, n int) *codec.Error {
 			s.prepare(sp, at, st, expParseHidden)
 		}
 		*sp.scratch = appendRenamed(*sp.scratch, msg, nameAt, nameAt+len(name), st.name)
-		s.expects.push(expectation{kind: kind})
+		s.expects.push(expectation{kind: kind, st: st})
 	case codec.Close:
 		s.unsynced = true
 		cm, err := codec.ParseClose(m.Body)

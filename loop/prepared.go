@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/pgshard/pgshard/codec"
 )
@@ -22,6 +23,12 @@ type stmt struct {
 	query string
 	types string // the raw parameter type OIDs, 4 bytes each
 	parse []byte // a Parse message under the server-side name, ready to write
+
+	// What servers said of it, so that a client preparing a statement another client already prepared is
+	// answered by pgshard without a server (no checkout, no round trip): whether a Parse of it succeeded, and
+	// its ParameterDescription and RowDescription (or NoData) as a Describe returned them.
+	valid    atomic.Bool
+	describe atomic.Pointer[[]byte]
 }
 
 // stmtRegistry holds every stmt of the engine. Parse messages take its lock; Bind and Describe don't (they
@@ -136,7 +143,7 @@ const (
 
 type expectation struct {
 	kind expect
-	st   *stmt        // Parse entries: unmarked on the server if the Parse never ran
+	st   *stmt        // Parse entries: unmarked on the server if the Parse never ran; Describe: what to cache
 	err  *codec.Error // expErrorSynth
 }
 
@@ -212,4 +219,90 @@ func appendRenamed(dst, msg []byte, nameAt, nameEnd int, name string) []byte {
 	dst = append(dst, name...)
 	dst = append(dst, msg[nameEnd:]...)
 	return codec.FinishMessage(dst, start)
+}
+
+// answerLocally answers, without a server, a batch that only prepares, describes or closes statements that
+// servers already accepted, up to its Sync: what pgx does for every new connection and pgbench -M prepared for
+// every client. It returns the bytes it used, 0 when the batch needs a server (or is not complete yet).
+func (cl *client) answerLocally(buf []byte) int {
+	pos := 0
+	for {
+		m, n, err := codec.ReadMessage(buf[pos:], cl.e.cfg.Limits.MaxMessageSize)
+		if err != nil || n == 0 {
+			return 0
+		}
+		switch m.Type {
+		case codec.Sync:
+			if pos == 0 {
+				return 0 // a lone Sync: let the server answer it
+			}
+			cl.replayLocally(buf[:pos])
+			cl.out = codec.AppendReadyForQuery(cl.out, codec.TxIdle)
+			return pos + n
+		case codec.Parse:
+			pm, err := codec.ParseParse(m.Body)
+			if err != nil || len(pm.Name) == 0 || !cl.e.registry.get(pm.Query, pm.ParamTypes).valid.Load() {
+				return 0
+			}
+		case codec.Describe:
+			dm, err := codec.ParseDescribe(m.Body)
+			if err != nil || dm.Target != codec.TargetStatement || len(dm.Name) == 0 {
+				return 0
+			}
+			if st := cl.lookupPending(buf[:pos], dm.Name); st == nil || st.describe.Load() == nil {
+				return 0
+			}
+		case codec.Close:
+			cm, err := codec.ParseClose(m.Body)
+			if err != nil || cm.Target != codec.TargetStatement || len(cm.Name) == 0 {
+				return 0
+			}
+		default:
+			return 0
+		}
+		pos += n
+	}
+}
+
+// lookupPending finds the stmt a name means after the Parse messages in batch (not applied yet).
+func (cl *client) lookupPending(batch, name []byte) *stmt {
+	var found *stmt
+	if st, ok := cl.stmts[string(name)]; ok {
+		found = st
+	}
+	for pos := 0; pos < len(batch); {
+		m, n, _ := codec.ReadMessage(batch[pos:], 0)
+		pos += n
+		if m.Type == codec.Parse {
+			if pm, err := codec.ParseParse(m.Body); err == nil && string(pm.Name) == string(name) {
+				found = cl.e.registry.get(pm.Query, pm.ParamTypes)
+			}
+		} else if m.Type == codec.Close {
+			if cm, err := codec.ParseClose(m.Body); err == nil && string(cm.Name) == string(name) {
+				found = nil
+			}
+		}
+	}
+	return found
+}
+
+// replayLocally applies a batch answerLocally accepted: names mapped or dropped, answers queued.
+func (cl *client) replayLocally(batch []byte) {
+	for pos := 0; pos < len(batch); {
+		m, n, _ := codec.ReadMessage(batch[pos:], 0)
+		pos += n
+		switch m.Type {
+		case codec.Parse:
+			pm, _ := codec.ParseParse(m.Body)
+			cl.setStmt(pm.Name, cl.e.registry.get(pm.Query, pm.ParamTypes))
+			cl.out = codec.AppendEmpty(cl.out, codec.ParseComplete)
+		case codec.Describe:
+			dm, _ := codec.ParseDescribe(m.Body)
+			cl.out = append(cl.out, *cl.stmts[string(dm.Name)].describe.Load()...)
+		case codec.Close:
+			cm, _ := codec.ParseClose(m.Body)
+			delete(cl.stmts, string(cm.Name))
+			cl.out = codec.AppendEmpty(cl.out, codec.CloseComplete)
+		}
+	}
 }

@@ -228,6 +228,9 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 			return false
 		}
 		hide = head.kind == expParseHidden
+		if head.st != nil {
+			head.st.valid.Store(true)
+		}
 		s.expects.pop()
 	case codec.BindComplete:
 		if !is(expBind) {
@@ -240,8 +243,17 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 		}
 		hide = head.kind == expCloseHidden
 		s.expects.pop()
+	case codec.ParameterDescription:
+		if is(expDescribe) && head.st != nil {
+			s.ls.described = append(s.ls.described[:0], msg...)
+		}
 	case codec.RowDescription, codec.NoData:
 		if is(expDescribe) {
+			if st := head.st; st != nil && st.describe.Load() == nil && len(s.ls.described) > 0 {
+				d := append(append([]byte(nil), s.ls.described...), msg...)
+				st.describe.Store(&d)
+			}
+			s.ls.described = s.ls.described[:0]
 			s.expects.pop()
 		}
 	case codec.CommandComplete, codec.EmptyQueryResponse, codec.PortalSuspended:
