@@ -16,8 +16,13 @@ const AdminDatabase = "pgshard"
 
 // Config is a parsed and validated config.yaml.
 type Config struct {
-	Listen          string        // "listen": host:port, or an absolute unix socket directory
-	MetricsListen   string        // "metrics_listen": host:port of the Prometheus endpoint; "" disables it
+	Listen        string // "listen": host:port, or an absolute unix socket directory
+	MetricsListen string // "metrics_listen": host:port of the Prometheus endpoint; "" disables it
+	// "event_loops": gnet event loops (threads serving connections); 0 picks half the CPUs, at least one.
+	// Measured on a 2-core machine shared with Postgres and the clients: one loop served 38k TPS at 10.6 µs
+	// of proxy CPU per transaction, two loops 31.5k TPS at 14 µs (they wake twice as often for half the
+	// events each and compete with Postgres for the cores). A dedicated proxy host wants one per core.
+	EventLoops      int
 	ShutdownTimeout time.Duration // "shutdown_timeout": on SIGTERM running transactions get this long
 	Limits          Limits        // "limits"
 	Pool            Pool          // "pool"

@@ -248,6 +248,7 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 		"listen":           d.str(&c.Listen),
 		"metrics_listen":   d.str(&c.MetricsListen),
 		"shutdown_timeout": d.duration(&c.ShutdownTimeout),
+		"event_loops":      d.integer(&c.EventLoops),
 		"limits": func(n *yaml.Node, p string) {
 			l := &c.Limits
 			d.mapping(n, p, map[string]field{

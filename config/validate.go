@@ -33,6 +33,7 @@ func validate(c *Config, d *decoder) {
 	if p.Mode != ModeTransaction && p.Mode != ModeSession && v.ok("pool.mode") {
 		v.errorf("pool.mode", "must be %q or %q, got %q", ModeTransaction, ModeSession, p.Mode)
 	}
+	v.atLeast("event_loops", c.EventLoops, 0)
 	v.atLeast("pool.size", p.Size, 1)
 	v.atLeast("pool.min_idle", p.MinIdle, 0)
 	if p.MinIdle > p.Size && p.Size >= 1 && v.ok("pool.min_idle") && v.ok("pool.size") {

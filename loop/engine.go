@@ -93,13 +93,16 @@ func New(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 	e := &Engine{
 		cfg:     cfg,
 		log:     log,
-		nloops:  runtime.GOMAXPROCS(0),
+		nloops:  cfg.EventLoops,
 		users:   map[string]*user{},
 		dbs:     map[string]*database{},
 		byLoop:  map[gnet.EventLoop]*loopState{},
 		cancel:  map[uint32]*client{},
 		params:  map[*pool.Pool]map[string]string{},
 		started: make(chan struct{}),
+	}
+	if e.nloops <= 0 {
+		e.nloops = max(1, runtime.GOMAXPROCS(0)/2)
 	}
 	e.mapNames = cfg.Pool.Mode != "session" && cfg.Pool.MaxPreparedStatements > 0
 	for i := range cfg.Users {

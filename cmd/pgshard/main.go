@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -67,6 +69,7 @@ func serve(args []string, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	path := fs.String("config", "config.yaml", "config file")
 	level := fs.String("log-level", "info", "debug | info | warn | error")
+	pprofAddr := fs.String("pprof", "", "serve Go's /debug/pprof on this address (host:port), for profiling")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -80,6 +83,13 @@ func serve(args []string, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "%s\n", err)
 		return 1
+	}
+	if *pprofAddr != "" {
+		go func() {
+			if err := http.ListenAndServe(*pprofAddr, nil); err != nil {
+				log.Error("pprof", "err", err)
+			}
+		}()
 	}
 	e, err := loop.New(cfg, log)
 	if err != nil {
