@@ -53,8 +53,17 @@ type client struct {
 	srv        *server          // attached server connection
 	stmts      map[string]*stmt // the client's named prepared statements (transaction mode)
 	skipToSync bool             // pgshard refused a message: drop the rest of the batch until Sync
-	waiter     pool.Waiter      // queued for a server connection
-	waiting    bool             // a checkout is under way (queued, dialing, or a connection is moving to us)
+
+	// Session state in transaction mode (session.go).
+	settings    map[string]string   // the client's settings: name -> statement that sets it
+	defaults    map[string]string   // its startup parameters, what RESET returns to
+	settingsVer uint64              // bumped on every change, so an unchanged client is not compared again
+	needSync    bool                // a server was just attached: give it the client's settings first
+	pins        pins                // session features that keep the server attached
+	unnamedFx   *effects            // what the unnamed statement does to the session
+	portalFx    map[string]*effects // what each bound portal will do ("" is the unnamed portal)
+	waiter      pool.Waiter         // queued for a server connection
+	waiting     bool                // a checkout is under way (queued, dialing, or a connection is moving to us)
 
 	cancelTarget atomic.Pointer[cancelTarget]
 	out          []byte  // replies the proxy itself makes, written once per callback
@@ -183,6 +192,10 @@ func (cl *client) forward() {
 		if cl.srv == nil && (pos > 0 || !cl.acquire()) {
 			break // waiting: the bytes stay buffered until a server arrives
 		}
+		if cl.needSync {
+			cl.needSync = false
+			cl.srv.syncSettings(cl, &sp, pos)
+		}
 		if perr := cl.message(&sp, m, pos, n); perr != nil {
 			cl.sendToServer(sp.result(pos), pos)
 			cl.fatal(perr)
@@ -209,15 +222,37 @@ func (cl *client) message(sp *splice, m codec.Message, at, n int) *codec.Error {
 	}
 	switch m.Type {
 	case codec.Query:
-		s.expects.push(expectation{kind: expQuery})
-		cl.watchQuery(m.Body)
+		e := expectation{kind: expQuery}
+		if cl.e.mapNames {
+			q, _ := codec.ParseQuery(m.Body)
+			if fx := effectsOf(string(q)); fx != nil {
+				cl.applyPins(fx)
+				e.sets = fx.changes
+				if fx.discardAll {
+					cl.forgetStatements()
+				}
+			}
+			if mentionsDeallocate(q) {
+				cl.forgetStatements()
+			}
+		}
+		s.expects.push(e)
 	case codec.FunctionCall:
 		s.expects.push(expectation{kind: expQuery})
 	case codec.Sync:
 		s.expects.push(expectation{kind: expSync})
 		s.unsynced = false
 	case codec.Execute:
-		s.expects.push(expectation{kind: expExecute})
+		e := expectation{kind: expExecute}
+		if cl.portalFx != nil {
+			if em, err := codec.ParseExecute(m.Body); err == nil {
+				if fx := cl.portalFx[string(em.Portal)]; fx != nil {
+					cl.applyPins(fx)
+					e.sets = fx.changes
+				}
+			}
+		}
+		s.expects.push(e)
 		s.unsynced = true
 	case codec.Flush:
 		s.unsynced = true
@@ -232,6 +267,7 @@ func (cl *client) message(sp *splice, m codec.Message, at, n int) *codec.Error {
 			return codec.NewFatal(codec.SQLStateProtocolViolation, err.Error())
 		}
 		if len(pm.Name) == 0 {
+			cl.unnamedFx = effectsOf(string(pm.Query))
 			s.expects.push(expectation{kind: expParse})
 			return nil
 		}
@@ -254,6 +290,9 @@ func (cl *client) message(sp *splice, m codec.Message, at, n int) *codec.Error {
 			return codec.NewFatal(codec.SQLStateProtocolViolation, err.Error())
 		}
 		if !cl.e.mapNames || len(name) == 0 {
+			if cl.e.mapNames && m.Type == codec.Bind {
+				cl.bindEffects(m, cl.unnamedFx)
+			}
 			s.expects.push(expectation{kind: kind})
 			return nil
 		}
@@ -268,6 +307,9 @@ func (cl *client) message(sp *splice, m codec.Message, at, n int) *codec.Error {
 		}
 		if !s.stmts.has(st) {
 			s.prepare(sp, at, st, expParseHidden)
+		}
+		if m.Type == codec.Bind {
+			cl.bindEffects(m, st.fx)
 		}
 		*sp.scratch = appendRenamed(*sp.scratch, msg, nameAt, nameAt+len(name), st.name)
 		s.expects.push(expectation{kind: kind, st: st})
@@ -316,14 +358,29 @@ func (cl *client) setStmt(name []byte, st *stmt) {
 	cl.stmts[string(name)] = st
 }
 
-// watchQuery notes simple queries that change the statements pgshard tracks (DEALLOCATE, DISCARD).
-func (cl *client) watchQuery(body []byte) {
-	if !cl.e.mapNames || !mentionsDeallocate(body) {
-		return
-	}
-	// The server drops every prepared statement, pgshard's own names included, so it must prepare them again.
+// forgetStatements runs when a query may drop prepared statements (DEALLOCATE, DISCARD): the server drops
+// pgshard's own names too, so they must be prepared again there, and the client's names are gone.
+func (cl *client) forgetStatements() {
 	cl.srv.stmts.clear()
 	cl.stmts = nil
+}
+
+// bindEffects remembers what the portal a Bind creates will do to the session when it is executed.
+func (cl *client) bindEffects(m codec.Message, fx *effects) {
+	bm, err := codec.ParseBind(m.Body)
+	if err != nil {
+		return
+	}
+	if fx == nil {
+		if cl.portalFx != nil {
+			delete(cl.portalFx, string(bm.Portal))
+		}
+		return
+	}
+	if cl.portalFx == nil {
+		cl.portalFx = map[string]*effects{}
+	}
+	cl.portalFx[string(bm.Portal)] = fx
 }
 
 // mentionsDeallocate reports whether a query may drop prepared statements (DEALLOCATE or DISCARD).
@@ -437,6 +494,7 @@ func (cl *client) attach(s *server) {
 	cl.srv = s
 	s.client = cl
 	s.inUse = true
+	cl.needSync = cl.e.mapNames
 	cl.cancelTarget.Store(&cancelTarget{network: s.target.Network, address: s.target.Address, pid: s.backend.PID, key: s.backend.Key})
 }
 
@@ -482,6 +540,6 @@ func (cl *client) onClose() {
 	// Otherwise a connection or a slot is on its way; gotServer or dial sees the client closed.
 	if s := cl.srv; s != nil {
 		cl.detach()
-		s.clientLeft()
+		s.clientLeft(cl)
 	}
 }

@@ -29,6 +29,8 @@ type stmt struct {
 	// its ParameterDescription and RowDescription (or NoData) as a Describe returned them.
 	valid    atomic.Bool
 	describe atomic.Pointer[[]byte]
+
+	fx *effects // what executing it does to the session (SET, advisory locks, ...), nil for nothing
 }
 
 // stmtRegistry holds every stmt of the engine. Parse messages take its lock; Bind and Describe don't (they
@@ -60,6 +62,7 @@ func (r *stmtRegistry) get(query []byte, types codec.OIDs) *stmt {
 	}
 	st.types = string(tb)
 	st.parse = codec.AppendParse(nil, st.name, st.query, raw)
+	st.fx = effectsOf(st.query)
 	r.byText[st.query] = append(r.byText[st.query], st)
 	return st
 }
@@ -143,8 +146,9 @@ const (
 
 type expectation struct {
 	kind expect
-	st   *stmt        // Parse entries: unmarked on the server if the Parse never ran; Describe: what to cache
-	err  *codec.Error // expErrorSynth
+	sets []settingChange // Query and Execute: SET/RESET statements to apply as their CommandCompletes arrive
+	st   *stmt           // Parse entries: unmarked on the server if the Parse never ran; Describe: what to cache
+	err  *codec.Error    // expErrorSynth
 }
 
 // expectQueue is a FIFO that reuses its backing array.

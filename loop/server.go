@@ -28,12 +28,15 @@ type server struct {
 
 	client *client // attached client, nil when idle in the pool
 
-	expects  expectQueue // answers still to come for what was sent, in order
-	stmts    serverStmts // pgshard's prepared statements on this connection
-	unsynced bool        // extended-protocol messages were sent with no Sync after them yet
-	status   byte        // transaction status of the last ReadyForQuery
-	remain   int         // bytes of a large message still to pass through
-	inUse    bool        // attached to a client or resetting: its ReadyForQuery can make it free
+	expects   expectQueue       // answers still to come for what was sent, in order
+	settings  map[string]string // what pgshard set on this connection (absent: the server's default)
+	syncedTo  *client           // the client whose settings it has, at version syncedVer
+	syncedVer uint64
+	stmts     serverStmts // pgshard's prepared statements on this connection
+	unsynced  bool        // extended-protocol messages were sent with no Sync after them yet
+	status    byte        // transaction status of the last ReadyForQuery
+	remain    int         // bytes of a large message still to pass through
+	inUse     bool        // attached to a client or resetting: its ReadyForQuery can make it free
 
 	park     parking // reading paused while the client cannot take more
 	moving   bool    // being moved to another loop: its close here is not a loss
@@ -194,6 +197,12 @@ func (s *server) onTraffic() {
 	}
 }
 
+// settingTag says whether a CommandComplete tag is that of a SET, RESET or DISCARD ALL.
+func settingTag(tag []byte) bool {
+	t := string(tag)
+	return t == "SET" || t == "RESET" || t == "DISCARD ALL"
+}
+
 // mustSeeWhole says which messages are inspected, so never streamed in pieces.
 func (s *server) mustSeeWhole(typ byte) bool {
 	switch typ {
@@ -257,6 +266,12 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 			s.expects.pop()
 		}
 	case codec.CommandComplete, codec.EmptyQueryResponse, codec.PortalSuspended:
+		if is(expExecute, expQuery) && len(head.sets) > 0 && typ == codec.CommandComplete && s.client != nil {
+			if tag, err := codec.ParseCommandComplete(msg[codec.HeaderLen:]); err == nil && settingTag(tag) {
+				s.client.confirm(s, head.sets[0])
+				head.sets = head.sets[1:]
+			}
+		}
 		if is(expExecute) {
 			s.expects.pop()
 		}
@@ -374,7 +389,7 @@ func (s *server) idleNow() {
 		}
 		return
 	}
-	if s.status == codec.TxIdle && s.e.cfg.Pool.Mode != "session" && cl.state == clientReady {
+	if s.status == codec.TxIdle && s.e.cfg.Pool.Mode != "session" && cl.state == clientReady && !cl.pins.any() {
 		cl.detach()
 		s.release()
 	}
@@ -407,32 +422,33 @@ func (s *server) release() {
 	s.moveTo(cl.ls, cl, true)
 }
 
-// clientLeft runs when the attached client disconnected. The server goes back to the pool only when it is
-// clean; a transaction left open is rolled back first, and a query in flight makes us close the connection.
-func (s *server) clientLeft() {
+// clientLeft runs when the attached client cl disconnected. The server goes back to the pool only when it is
+// clean; a transaction left open is rolled back first, session state (session mode, or a pinned client) is
+// discarded, and a query in flight makes us close the connection.
+func (s *server) clientLeft(cl *client) {
+	discard := s.e.cfg.Pool.Mode == "session" || cl.pins.any()
 	switch {
 	case s.expects.len() > 0 || s.unsynced || s.remain > 0:
 		s.closeExpected()
-	case s.status != codec.TxIdle:
-		s.reset(true)
-	case s.e.cfg.Pool.Mode == "session":
-		s.reset(false)
+	case s.status != codec.TxIdle || discard:
+		s.reset(s.status != codec.TxIdle, discard)
 	default:
 		s.release()
 	}
 }
 
 // reset sends the proxy's own cleanup queries; onTraffic releases the server when they are answered.
-func (s *server) reset(rollback bool) {
+func (s *server) reset(rollback, discard bool) {
 	var b []byte
 	if rollback {
 		b = codec.AppendQuery(b, "ROLLBACK")
 		s.expects.push(expectation{kind: expHiddenQuery})
 	}
-	if s.e.cfg.Pool.Mode == "session" {
+	if discard {
 		b = codec.AppendQuery(b, "DISCARD ALL")
 		s.expects.push(expectation{kind: expHiddenQuery})
 		s.stmts.clear()
+		s.settings, s.syncedTo = nil, nil
 	}
 	s.inUse = true
 	if len(b) == 0 {

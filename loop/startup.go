@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"strconv"
+	"strings"
 
 	"github.com/pgshard/pgshard/auth"
 	"github.com/pgshard/pgshard/codec"
@@ -177,6 +178,10 @@ func (cl *client) authenticated() {
 		return
 	}
 	cl.pool = cl.e.poolFor(cl.db, cl.user)
+	if cl.e.mapNames {
+		cl.defaults = startupSettings(cl.params)
+		cl.settings = cloneSettings(cl.defaults)
+	}
 	cl.e.newCancelKey(cl)
 	if params := cl.e.knownParams(cl.pool); params != nil {
 		cl.finishStartup(params)
@@ -208,6 +213,13 @@ func (cl *client) reportParams(params map[string]string) {
 	for name, value := range params {
 		if name == "application_name" {
 			value = appName
+		} else if cl.e.mapNames {
+			// What the client asked for at startup is what its server connections will be given.
+			for _, p := range cl.params {
+				if strings.EqualFold(p.Name, name) {
+					value = p.Value
+				}
+			}
 		}
 		cl.out = codec.AppendParameterStatus(cl.out, name, value)
 	}

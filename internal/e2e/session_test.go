@@ -1,0 +1,149 @@
+package e2e
+
+import (
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Two clients with different search_path, statement_timeout and TimeZone take turns on one server connection
+// (pool size 1): each sees only its own settings, and RESET brings back its own startup value.
+func TestSettingsFollowTheClient(t *testing.T) {
+	t.Parallel()
+	e := startEnv(t, envOpts{size: 1})
+	ctx := Ctx(t, time.Minute)
+	cfgA, err := pgx.ParseConfig(e.dsn("app", "secret") + "&timezone=America/New_York")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := pgx.ConnectConfig(ctx, cfgA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close(ctx)
+	b := e.connect(t, ctx)
+	exec := func(c *pgx.Conn, sql string) {
+		t.Helper()
+		if _, err := c.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	show := func(c *pgx.Conn, name string) string {
+		t.Helper()
+		var v string
+		if err := c.QueryRow(ctx, "SELECT current_setting($1)", name).Scan(&v); err != nil {
+			t.Fatalf("current_setting(%s): %v", name, err)
+		}
+		return v
+	}
+	exec(b, "CREATE SCHEMA s_b")
+	exec(a, "SET search_path = pg_catalog, public")
+	exec(a, "SET statement_timeout = '7s'")
+	exec(b, "SET search_path TO s_b")
+	exec(b, "SET TIME ZONE 'Asia/Tokyo'")
+	for round := 0; round < 3; round++ {
+		if got := show(a, "search_path"); got != "pg_catalog, public" {
+			t.Fatalf("round %d: client A search_path %q", round, got)
+		}
+		if got := show(b, "search_path"); got != "s_b" {
+			t.Fatalf("round %d: client B search_path %q", round, got)
+		}
+		if got := show(a, "statement_timeout"); got != "7s" {
+			t.Fatalf("round %d: client A statement_timeout %q", round, got)
+		}
+		if got := show(b, "statement_timeout"); got != "0" {
+			t.Fatalf("round %d: client B statement_timeout %q (A's leaked)", round, got)
+		}
+		if got := show(a, "TimeZone"); got != "America/New_York" {
+			t.Fatalf("round %d: client A TimeZone %q", round, got)
+		}
+		if got := show(b, "TimeZone"); got != "Asia/Tokyo" {
+			t.Fatalf("round %d: client B TimeZone %q", round, got)
+		}
+	}
+	// SHOW answers what the client set too.
+	var tz string
+	if err := b.QueryRow(ctx, "SHOW timezone", pgx.QueryExecModeSimpleProtocol).Scan(&tz); err != nil || tz != "Asia/Tokyo" {
+		t.Fatalf("SHOW timezone on B: %q %v", tz, err)
+	}
+	// RESET returns to the client's own startup value, not to the other client's nor the server's.
+	exec(b, "RESET timezone")
+	exec(a, "SET TIME ZONE 'Europe/Paris'")
+	exec(a, "RESET TimeZone")
+	if got := show(a, "TimeZone"); got != "America/New_York" {
+		t.Fatalf("after RESET, client A TimeZone %q, want its startup America/New_York", got)
+	}
+	if got := show(b, "TimeZone"); got == "Asia/Tokyo" || got == "America/New_York" {
+		t.Fatalf("after RESET, client B TimeZone %q, want the server default", got)
+	}
+	// A SET that fails is not replayed on later transactions.
+	if _, err := a.Exec(ctx, "SET statement_timeout = 'soon'"); err == nil {
+		t.Fatal("a bad SET succeeded")
+	}
+	if got := show(a, "statement_timeout"); got != "7s" {
+		t.Fatalf("after a failed SET, statement_timeout %q", got)
+	}
+	// SET LOCAL lasts its transaction only.
+	tx, err := a.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "SET LOCAL statement_timeout = '3s'"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := show(a, "statement_timeout"); got != "7s" {
+		t.Fatalf("after SET LOCAL, statement_timeout %q", got)
+	}
+}
+
+// A session advisory lock taken in transaction mode stays held (the client keeps its server connection)
+// until it is unlocked, and is released when the client leaves.
+func TestSessionAdvisoryLockPins(t *testing.T) {
+	t.Parallel()
+	e := startEnv(t, envOpts{size: 2})
+	ctx := Ctx(t, time.Minute)
+	a := e.connect(t, ctx)
+	b := e.connect(t, ctx)
+	try := func(c *pgx.Conn) bool {
+		t.Helper()
+		var ok bool
+		if err := c.QueryRow(ctx, "SELECT pg_try_advisory_xact_lock(42)").Scan(&ok); err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if _, err := a.Exec(ctx, "SELECT pg_advisory_lock(42)"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ { // other transactions of A's, and B's, come and go
+		if _, err := a.Exec(ctx, "SELECT 1"); err != nil {
+			t.Fatal(err)
+		}
+		if try(b) {
+			t.Fatalf("round %d: B got the lock A holds: A's server connection was given back with the lock", i)
+		}
+	}
+	var unlocked bool
+	if err := a.QueryRow(ctx, "SELECT pg_advisory_unlock(42)").Scan(&unlocked); err != nil || !unlocked {
+		t.Fatalf("unlock: %v %v (the unlock ran on a server connection without the lock)", unlocked, err)
+	}
+	if !try(b) {
+		t.Fatal("B cannot get the lock after A unlocked it")
+	}
+	// Taken again, then A leaves without unlocking: the lock must go with it.
+	if _, err := a.Exec(ctx, "SELECT pg_advisory_lock(42)"); err != nil {
+		t.Fatal(err)
+	}
+	a.Close(ctx)
+	if !waitFor(3*time.Second, func() bool { return try(b) }) {
+		t.Fatal("the lock of a client that left is still held")
+	}
+	// The server connection A had is clean and back in the pool (both can serve B).
+	if n := e.pg.QueryString(t, "app_0", "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"); n != "0" {
+		t.Fatalf("%s advisory locks left", n)
+	}
+}

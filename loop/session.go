@@ -1,0 +1,342 @@
+package loop
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/pgshard/pgshard/codec"
+	"github.com/pgshard/pgshard/route/lex"
+)
+
+// Session state in transaction mode. A client's SET, RESET and startup parameters are its own: pgshard keeps
+// them per client and, when the client gets a server connection whose settings differ, puts the SET/RESET
+// statements that make them equal in front of the client's first message, in the same write (no extra round
+// trip; the answers are hidden). A SET counts once the server confirmed it (its CommandComplete), so a failed
+// SET is not replayed. SET LOCAL lasts a transaction and needs nothing.
+//
+// Features that live in a server session and cannot move — session advisory locks, LISTEN, temporary tables,
+// cursors WITH HOLD — pin the client to its server connection until they are released or the client leaves;
+// the server is then reset with DISCARD ALL before another client gets it.
+
+// settingChange is a SET or RESET of one client statement, applied when the server confirms it.
+type settingChange struct {
+	name   string // "" with resetAll
+	replay string // the statement that sets it again; "" for a RESET
+	all    bool   // RESET ALL or DISCARD ALL
+}
+
+// replayStartup is how a startup parameter is set again: set_config reads the value as the startup packet
+// (and postgresql.conf) does, lists included, where SET would need SQL syntax.
+func replayStartup(name, value string) string {
+	return "SELECT pg_catalog.set_config(" + quoteLiteral(name) + ", " + quoteLiteral(value) + ", false)"
+}
+
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// sqlName writes a parameter name for SET or RESET: as it is when it is a plain (possibly dotted) name, else
+// quoted, so that no name can change the statement around it.
+func sqlName(s string) string {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '_' || c == '.' || (c >= 'a' && c <= 'z') || (i > 0 && (c >= '0' && c <= '9' || c == '$'))) {
+			return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+		}
+	}
+	return s
+}
+
+// startupSettings turns the startup parameters a server should get into the client's initial settings.
+// user, database and replication are the connection's own; options carries -c name=value pairs.
+func startupSettings(params []codec.Param) map[string]string {
+	m := map[string]string{}
+	for _, p := range params {
+		switch p.Name {
+		case "user", "database", "replication":
+		case "options":
+			for name, value := range parseOptions(p.Value) {
+				m[name] = replayStartup(name, value)
+			}
+		default:
+			m[strings.ToLower(p.Name)] = replayStartup(p.Name, p.Value)
+		}
+	}
+	return m
+}
+
+// parseOptions reads "-c name=value --name=value" from the options startup parameter (backslash escapes a
+// space, as libpq does).
+func parseOptions(s string) map[string]string {
+	var words []string
+	var cur strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\\' && i+1 < len(s):
+			i++
+			cur.WriteByte(s[i])
+		case c == ' ' || c == '\t':
+			if cur.Len() > 0 {
+				words = append(words, cur.String())
+				cur.Reset()
+			}
+		default:
+			cur.WriteByte(c)
+		}
+	}
+	if cur.Len() > 0 {
+		words = append(words, cur.String())
+	}
+	out := map[string]string{}
+	for i := 0; i < len(words); i++ {
+		w := words[i]
+		switch {
+		case w == "-c" && i+1 < len(words):
+			i++
+			w = words[i]
+		case strings.HasPrefix(w, "-c"):
+			w = w[2:]
+		case strings.HasPrefix(w, "--"):
+			w = w[2:]
+		default:
+			continue
+		}
+		if k, v, ok := strings.Cut(w, "="); ok {
+			out[strings.ToLower(strings.ReplaceAll(k, "-", "_"))] = v
+		}
+	}
+	return out
+}
+
+// mayTouchSession is a cheap first look at a query: only statements that may change session state or pin
+// the client are classified, so ordinary queries cost one pass over their bytes.
+func mayTouchSession(q []byte) bool {
+	for i := 0; i+3 <= len(q); i++ {
+		switch q[i] | 0x20 {
+		case 's':
+			if hasFoldAt(q, i, "set") {
+				return true
+			}
+		case 'r':
+			if hasFoldAt(q, i, "reset") {
+				return true
+			}
+		case 'd':
+			if hasFoldAt(q, i, "discard") || hasFoldAt(q, i, "deallocate") || hasFoldAt(q, i, "declare") {
+				return true
+			}
+		case 'l':
+			if hasFoldAt(q, i, "listen") {
+				return true
+			}
+		case 'u':
+			if hasFoldAt(q, i, "unlisten") {
+				return true
+			}
+		case 't':
+			if hasFoldAt(q, i, "temp") {
+				return true
+			}
+		case 'a':
+			if hasFoldAt(q, i, "advisory") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func hasFoldAt(b []byte, i int, word string) bool {
+	if i+len(word) > len(b) {
+		return false
+	}
+	for j := 0; j < len(word); j++ {
+		if b[i+j]|0x20 != word[j] {
+			return false
+		}
+	}
+	return true
+}
+
+// effects is what a statement (or several) does to the session, worked out once per query or per prepared
+// statement: setting changes to apply once the server confirms them, and what pins or unpins the client.
+type effects struct {
+	changes     []settingChange
+	locks       int  // session advisory locks taken minus released
+	unlockAll   bool // pg_advisory_unlock_all
+	listen      bool
+	unlistenAll bool
+	temp        bool
+	discardTemp bool // DISCARD TEMP or ALL
+	hold        bool // DECLARE ... WITH HOLD
+	discardAll  bool
+}
+
+// effectsOf classifies sql; nil when it does nothing pgshard tracks.
+func effectsOf(sql string) *effects {
+	if !mayTouchSession([]byte(sql)) {
+		return nil
+	}
+	fx := &effects{}
+	for _, r := range lex.Split(sql, nil) {
+		st := lex.Classify(sql[r[0]:r[1]])
+		switch st.Kind {
+		case lex.StmtSet:
+			if !st.Local && st.Value != "" {
+				fx.changes = append(fx.changes, settingChange{name: st.Name, replay: "SET " + setTarget(st.Name) + " TO " + st.Value})
+			}
+		case lex.StmtReset:
+			if st.Name == "all" {
+				fx.changes = append(fx.changes, settingChange{all: true})
+			} else {
+				fx.changes = append(fx.changes, settingChange{name: st.Name})
+			}
+		case lex.StmtDiscard:
+			switch st.Name {
+			case "all":
+				fx.changes = append(fx.changes, settingChange{all: true})
+				fx.discardAll, fx.discardTemp, fx.unlockAll, fx.unlistenAll = true, true, true, true
+			case "temp":
+				fx.discardTemp = true
+			}
+		case lex.StmtListen:
+			fx.listen = true
+		case lex.StmtUnlisten:
+			fx.unlistenAll = fx.unlistenAll || st.Name == "*"
+		case lex.StmtCreateTemp:
+			fx.temp = true
+		case lex.StmtDeclare:
+			fx.hold = fx.hold || st.Hold
+		}
+		switch {
+		case st.UnlockAll:
+			fx.unlockAll, fx.locks = true, 0
+		case st.SessionLock:
+			fx.locks++
+		case st.SessionUnlock:
+			fx.locks--
+		}
+	}
+	if len(fx.changes) == 0 && fx.locks == 0 && !(fx.unlockAll || fx.listen || fx.unlistenAll || fx.temp ||
+		fx.discardTemp || fx.hold || fx.discardAll) {
+		return nil
+	}
+	return fx
+}
+
+// applyPins updates the reasons the client keeps its server connection, as the statement is sent.
+func (cl *client) applyPins(fx *effects) {
+	p := &cl.pins
+	if fx.unlockAll {
+		p.locks = 0
+	}
+	p.locks = max(0, p.locks+fx.locks)
+	if fx.unlistenAll {
+		p.listen = false
+	}
+	p.listen = p.listen || fx.listen
+	if fx.discardTemp {
+		p.temp = false
+	}
+	p.temp = p.temp || fx.temp
+	if fx.discardAll {
+		p.cursor = false
+	}
+	p.cursor = p.cursor || fx.hold
+}
+
+// setTarget is how a setting is named in SET: the special forms SET ROLE and SET SESSION AUTHORIZATION keep
+// their syntax; everything else is a (possibly dotted) parameter name.
+func setTarget(name string) string {
+	switch name {
+	case "role":
+		return "ROLE"
+	case "session_authorization":
+		return "SESSION AUTHORIZATION"
+	}
+	return sqlName(name)
+}
+
+// pins are the reasons a client keeps its server connection between transactions.
+type pins struct {
+	locks  int  // session advisory locks taken and not released (pg_try_advisory_lock counts even when it fails)
+	listen bool // LISTEN without UNLISTEN *
+	temp   bool // temporary objects
+	cursor bool // a cursor WITH HOLD
+}
+
+func (p pins) any() bool { return p.locks > 0 || p.listen || p.temp || p.cursor }
+
+// confirm applies a setting change the server confirmed (its CommandComplete), to what pgshard knows of the
+// client's settings and of the server's. The server then holds the client's settings except where a RESET
+// gave it its own default: the next checkout compares the two and sets what differs.
+func (cl *client) confirm(s *server, ch settingChange) {
+	switch {
+	case ch.all:
+		cl.settings = cloneSettings(cl.defaults)
+		s.settings = map[string]string{}
+	case ch.replay == "":
+		if v, ok := cl.defaults[ch.name]; ok {
+			cl.setSetting(ch.name, v)
+		} else {
+			delete(cl.settings, ch.name)
+		}
+		delete(s.settings, ch.name)
+	default:
+		cl.setSetting(ch.name, ch.replay)
+		if s.settings == nil {
+			s.settings = map[string]string{}
+		}
+		s.settings[ch.name] = ch.replay
+	}
+	cl.settingsVer++
+	s.syncedTo = nil
+}
+
+func (cl *client) setSetting(name, replay string) {
+	if cl.settings == nil {
+		cl.settings = map[string]string{}
+	}
+	cl.settings[name] = replay
+}
+
+func cloneSettings(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// syncSettings puts in front of the client's first message on a freshly checked-out server the statements
+// that give the server the client's settings, when they differ.
+func (s *server) syncSettings(cl *client, sp *splice, at int) {
+	if s.syncedTo == cl && s.syncedVer == cl.settingsVer {
+		return
+	}
+	var stmts []string
+	for name, replay := range cl.settings {
+		if s.settings[name] != replay {
+			stmts = append(stmts, replay)
+		}
+	}
+	for name := range s.settings {
+		if _, ok := cl.settings[name]; !ok {
+			stmts = append(stmts, "RESET "+resetTarget(name))
+		}
+	}
+	s.syncedTo, s.syncedVer = cl, cl.settingsVer
+	if len(stmts) == 0 {
+		return
+	}
+	sort.Strings(stmts) // a stable order keeps the statements comparable in logs
+	sp.insert(at, codec.AppendQuery(s.ls.synth[:0], strings.Join(stmts, "; ")))
+	s.expects.push(expectation{kind: expHiddenQuery})
+	s.settings = cloneSettings(cl.settings)
+}
+
+func resetTarget(name string) string {
+	switch name {
+	case "role", "session_authorization":
+		return setTarget(name)
+	}
+	return sqlName(name)
+}
