@@ -52,6 +52,7 @@ type client struct {
 
 	srv        *server          // attached server connection
 	stmts      map[string]*stmt // the client's named prepared statements (transaction mode)
+	sqlStmts   map[string]*stmt // and those of its SQL PREPARE statements
 	skipToSync bool             // pgshard refused a message: drop the rest of the batch until Sync
 
 	// Session state in transaction mode (session.go).
@@ -232,9 +233,7 @@ func (cl *client) message(sp *splice, m codec.Message, at, n int) *codec.Error {
 					cl.forgetStatements()
 				}
 			}
-			if mentionsDeallocate(q) {
-				cl.forgetStatements()
-			}
+			e.prepared = cl.sqlPrepared(sp, s, q, at, n)
 		}
 		s.expects.push(e)
 	case codec.FunctionCall:
@@ -358,11 +357,12 @@ func (cl *client) setStmt(name []byte, st *stmt) {
 	cl.stmts[string(name)] = st
 }
 
-// forgetStatements runs when a query may drop prepared statements (DEALLOCATE, DISCARD): the server drops
-// pgshard's own names too, so they must be prepared again there, and the client's names are gone.
+// forgetStatements runs on DISCARD ALL: the server drops every prepared statement, pgshard's own names
+// included, so they must be prepared again there, and the client's names are gone.
 func (cl *client) forgetStatements() {
 	cl.srv.stmts.clear()
-	cl.stmts = nil
+	cl.srv.sqlStmts.clear()
+	cl.stmts, cl.sqlStmts = nil, nil
 }
 
 // bindEffects remembers what the portal a Bind creates will do to the session when it is executed.
@@ -381,24 +381,6 @@ func (cl *client) bindEffects(m codec.Message, fx *effects) {
 		cl.portalFx = map[string]*effects{}
 	}
 	cl.portalFx[string(bm.Portal)] = fx
-}
-
-// mentionsDeallocate reports whether a query may drop prepared statements (DEALLOCATE or DISCARD).
-func mentionsDeallocate(q []byte) bool {
-	return containsFold(q, "deallocate") || containsFold(q, "discard")
-}
-
-func containsFold(b []byte, word string) bool {
-	for i := 0; i+len(word) <= len(b); i++ {
-		j := 0
-		for j < len(word) && (b[i+j]|0x20) == word[j] {
-			j++
-		}
-		if j == len(word) {
-			return true
-		}
-	}
-	return false
 }
 
 // sendToServer writes out (the client's bytes, possibly rewritten) to its server in one write and drops the

@@ -145,10 +145,11 @@ const (
 )
 
 type expectation struct {
-	kind expect
-	sets []settingChange // Query and Execute: SET/RESET statements to apply as their CommandCompletes arrive
-	st   *stmt           // Parse entries: unmarked on the server if the Parse never ran; Describe: what to cache
-	err  *codec.Error    // expErrorSynth
+	kind     expect
+	sets     []settingChange // Query and Execute: SET/RESET statements to apply as their CommandCompletes arrive
+	prepared []*stmt         // Query: SQL PREPAREs it runs, forgotten if it fails
+	st       *stmt           // Parse entries: unmarked on the server if the Parse never ran; Describe: what to cache
+	err      *codec.Error    // expErrorSynth
 }
 
 // expectQueue is a FIFO that reuses its backing array.

@@ -33,6 +33,7 @@ type server struct {
 	syncedTo  *client           // the client whose settings it has, at version syncedVer
 	syncedVer uint64
 	stmts     serverStmts // pgshard's prepared statements on this connection
+	sqlStmts  serverStmts // and those made with SQL PREPARE
 	unsynced  bool        // extended-protocol messages were sent with no Sync after them yet
 	status    byte        // transaction status of the last ReadyForQuery
 	remain    int         // bytes of a large message still to pass through
@@ -126,6 +127,7 @@ func (e *Engine) serverOpened(c gnet.Conn, so *serverOpen) {
 	if s == nil {
 		s = &server{e: e, target: so.nc.target, backend: so.nc.backend, status: codec.TxIdle}
 		s.stmts.max = e.cfg.Pool.MaxPreparedStatements
+		s.sqlStmts.max = e.cfg.Pool.MaxPreparedStatements
 		s.pc = so.nc.p.NewConn(ls.idx, s, time.Now())
 	}
 	s.ls, s.c, s.moving = ls, c, false
@@ -285,6 +287,20 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 				}
 				s.expects.pop()
 			}
+		}
+		if is(expQuery) {
+			// A query whose PREPAREs failed: they are not on the server, nor the client's.
+			for _, st := range head.prepared {
+				s.sqlStmts.remove(st)
+				if cl := s.client; cl != nil {
+					for name, x := range cl.sqlStmts {
+						if x == st {
+							delete(cl.sqlStmts, name)
+						}
+					}
+				}
+			}
+			head.prepared = nil
 		}
 		if hide {
 			s.e.log.Warn("pgshard's own query failed on a server", "pool", s.pc.Pool().Name, "error", errorText(msg))
@@ -448,6 +464,7 @@ func (s *server) reset(rollback, discard bool) {
 		b = codec.AppendQuery(b, "DISCARD ALL")
 		s.expects.push(expectation{kind: expHiddenQuery})
 		s.stmts.clear()
+		s.sqlStmts.clear()
 		s.settings, s.syncedTo = nil, nil
 	}
 	s.inUse = true

@@ -147,3 +147,80 @@ func TestSessionAdvisoryLockPins(t *testing.T) {
 		t.Fatalf("%s advisory locks left", n)
 	}
 }
+
+// SQL-level PREPARE / EXECUTE / DEALLOCATE in transaction mode: the names are the client's own, and a
+// statement prepared on one server connection executes on another.
+func TestSQLPrepareExecute(t *testing.T) {
+	t.Parallel()
+	e := startEnv(t, envOpts{size: 2})
+	ctx := Ctx(t, time.Minute)
+	a := e.connect(t, ctx)
+	b := e.connect(t, ctx)
+	// pgconn's Exec is the simple protocol with no client-side placeholder handling ($1 stays in PREPARE).
+	simple := func(c *pgx.Conn, sql string) ([][]string, error) {
+		t.Helper()
+		results, err := c.PgConn().Exec(ctx, sql).ReadAll()
+		var out [][]string
+		for _, r := range results {
+			for _, row := range r.Rows {
+				var vals []string
+				for _, v := range row {
+					vals = append(vals, string(v))
+				}
+				out = append(out, vals)
+			}
+		}
+		return out, err
+	}
+	if _, err := simple(a, "PREPARE p(int) AS SELECT $1 * 2"); err != nil {
+		t.Fatal(err)
+	}
+	// The same name means something else for B.
+	if _, err := simple(b, "PREPARE p(int) AS SELECT $1 * 3"); err != nil {
+		t.Fatal(err)
+	}
+	// Hold one server connection in a transaction so the EXECUTEs run on the other one at times.
+	other := e.connect(t, ctx)
+	for i := 1; i <= 6; i++ {
+		var tx pgx.Tx
+		if i%2 == 0 {
+			var err error
+			if tx, err = other.Begin(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tx.Exec(ctx, "SELECT 1"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ra, err := simple(a, "EXECUTE p("+itoa(i)+")")
+		if err != nil || len(ra) != 1 || ra[0][0] != itoa(2*i) {
+			t.Fatalf("A: EXECUTE p(%d) = %v %v", i, ra, err)
+		}
+		rb, err := simple(b, "EXECUTE p("+itoa(i)+")")
+		if err != nil || len(rb) != 1 || rb[0][0] != itoa(3*i) {
+			t.Fatalf("B: EXECUTE p(%d) = %v %v", i, rb, err)
+		}
+		if tx != nil {
+			_ = tx.Rollback(ctx)
+		}
+	}
+	if _, err := simple(a, "DEALLOCATE p"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := simple(a, "EXECUTE p(1)"); wantCode(t, "EXECUTE after DEALLOCATE", err, "26000") == nil {
+		return
+	}
+	if rb, err := simple(b, "EXECUTE p(5)"); err != nil || rb[0][0] != "15" {
+		t.Fatalf("B after A's DEALLOCATE: %v %v", rb, err)
+	}
+	// A PREPARE that fails leaves nothing behind: the name can be prepared right after.
+	if _, err := simple(a, "PREPARE q AS SELEKT 1"); err == nil {
+		t.Fatal("bad PREPARE succeeded")
+	}
+	if _, err := simple(a, "PREPARE q AS SELECT 7"); err != nil {
+		t.Fatal(err)
+	}
+	if ra, err := simple(a, "EXECUTE q"); err != nil || ra[0][0] != "7" {
+		t.Fatalf("EXECUTE q = %v %v", ra, err)
+	}
+}
