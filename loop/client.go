@@ -100,6 +100,8 @@ func (cl *client) stateName() string {
 		return "login"
 	case cl.waiting:
 		return "waiting"
+	case cl.srv != nil && cl.pins.any():
+		return "pinned"
 	case cl.srv != nil:
 		return "active"
 	}
