@@ -1,5 +1,7 @@
 package lex
 
+import "math/bits"
+
 // StmtKind is what a statement does to session state, as far as transaction pooling must know.
 type StmtKind uint8
 
@@ -50,7 +52,8 @@ type Stmt struct {
 	Local bool // SET LOCAL
 	Hold  bool // DECLARE ... WITH HOLD
 	Chain bool // COMMIT/ROLLBACK AND CHAIN: a new transaction starts at once
-	// NameRange is the byte range of the name token (StmtExecute, StmtDeallocate: for rewriting it).
+	// NameRange is the byte range of the name token (StmtPrepare, StmtExecute, StmtDeallocate: for rewriting
+	// it; the ALL token for DEALLOCATE ALL).
 	NameRange [2]int
 	// Body (StmtPrepare) is the byte range of the statement after AS, from its first token (or comment) to the
 	// end of its last one, ';' excluded. TypesRange is the range of "(...)" when the types are given, else zero.
@@ -70,6 +73,14 @@ const headSize = 16
 // holds several statements, the kind and its details come from the first one, while advisory lock calls are
 // looked for in all of them.
 func Classify(sql string) Stmt {
+	// The words a lock call or a SELECT ... INTO TEMP must contain: without them most statements are decided by
+	// their first word.
+	advisory, temp := scanWords(sql)
+	return classify(sql, advisory, temp)
+}
+
+// classify is Classify told whether sql may call an advisory lock function and may say TEMP.
+func classify(sql string, advisory, temp bool) Stmt {
 	var st Stmt
 	var l Lexer
 	l.KeepComments = true
@@ -92,7 +103,9 @@ func Classify(sql string) Stmt {
 	// SELECT ... INTO TEMP name
 	into := 0
 
-	var mode uint8 // what the first word asks to track: 'p' PREPARE, 'd' DECLARE, 's' SELECT
+	var mode uint8        // what the first word asks to track: 'p' PREPARE, 'd' DECLARE, 's' SELECT
+	var firstBuf [12]byte // the first token, lower-cased, when it is a keyword-sized Ident
+	firstLen := 0
 	for {
 		t := l.Next()
 		if t.Kind == EOF {
@@ -108,14 +121,16 @@ func Classify(sql string) Stmt {
 			continue
 		}
 		// Advisory locks, in every statement.
-		if pendingLock != 0 && t.Kind == Punct && src[t.Start] == '(' {
-			st.SessionLock = st.SessionLock || pendingLock == lockTake
-			st.SessionUnlock = st.SessionUnlock || pendingLock >= lockRelease
-			st.UnlockAll = st.UnlockAll || pendingLock == lockReleaseAll
-		}
-		pendingLock = 0
-		if t.Kind == Ident || t.Kind == QuotedIdent {
-			pendingLock = lockFunc(src, t)
+		if advisory {
+			if pendingLock != 0 && t.Kind == Punct && src[t.Start] == '(' {
+				st.SessionLock = st.SessionLock || pendingLock == lockTake
+				st.SessionUnlock = st.SessionUnlock || pendingLock >= lockRelease
+				st.UnlockAll = st.UnlockAll || pendingLock == lockReleaseAll
+			}
+			pendingLock = 0
+			if t.Kind == Ident || t.Kind == QuotedIdent {
+				pendingLock = lockFunc(src, t)
+			}
 		}
 		if done {
 			continue
@@ -138,13 +153,23 @@ func Classify(sql string) Stmt {
 			nh++
 		}
 		if idx == 0 {
-			switch {
-			case IsKeyword(src, t, "prepare"):
+			firstLen = lowerWord(&firstBuf, src, t)
+			switch string(firstBuf[:firstLen]) {
+			case "prepare":
 				mode = 'p'
-			case IsKeyword(src, t, "declare"):
+			case "declare":
 				mode = 'd'
-			case IsKeyword(src, t, "select"):
+			case "select":
 				mode = 's'
+				if !advisory && !temp {
+					return st // neither a lock call nor SELECT ... INTO TEMP
+				}
+			case "begin", "start", "commit", "end", "rollback", "abort", "set", "reset", "show", "execute",
+				"deallocate", "discard", "listen", "unlisten", "create":
+			default:
+				if !advisory {
+					return st // nothing in this statement is classified beyond its first word
+				}
 			}
 		}
 		last, lastC = int(t.End), int(t.End)
@@ -159,33 +184,42 @@ func Classify(sql string) Stmt {
 			if typesStart >= 0 && typesEnd < 0 && depth == 0 && t.Kind == Punct && src[t.Start] == ')' {
 				typesEnd = int(t.End)
 			}
-			if idx >= 2 && depth == 0 && !asSeen && IsKeyword(src, t, "as") {
+			if idx >= 2 && depth == 0 && !asSeen && isKw(src, t, "as") {
 				asSeen, wantBody = true, true
 			}
 		case 'd':
 			if idx >= 2 && depth == 0 && !cursorFor {
 				switch {
-				case IsKeyword(src, t, "for"):
+				case isKw(src, t, "for"):
 					cursorFor = true
-				case withSeen && IsKeyword(src, t, "hold"):
+				case withSeen && isKw(src, t, "hold"):
 					st.Hold = true
 				}
-				withSeen = IsKeyword(src, t, "with")
+				withSeen = isKw(src, t, "with")
 			}
 		case 's':
-			if depth != 0 {
+			if depth != 0 || into == 3 {
 				break
 			}
-			switch {
-			case IsKeyword(src, t, "into"):
-				into = 1
-			case into == 1 && (IsKeyword(src, t, "global") || IsKeyword(src, t, "local")):
-			case into == 1 && (IsKeyword(src, t, "temp") || IsKeyword(src, t, "temporary")):
-				into = 2
-			case into == 2 && (t.Kind == Ident && !IsKeyword(src, t, "from") || t.Kind == QuotedIdent):
-				into = 3
-			case into < 3:
-				into = 0
+			switch into {
+			case 0:
+				if isKw(src, t, "into") {
+					into = 1
+				}
+			case 1:
+				switch {
+				case isKw(src, t, "global"), isKw(src, t, "local"):
+				case isKw(src, t, "temp"), isKw(src, t, "temporary"):
+					into = 2
+				default:
+					into = 0
+				}
+			case 2:
+				if t.Kind == QuotedIdent || t.Kind == Ident && !isKw(src, t, "from") {
+					into = 3
+				} else {
+					into = 0
+				}
 			}
 		}
 		idx++
@@ -202,37 +236,42 @@ func Classify(sql string) Stmt {
 		}
 		return src[h[i].Start:last]
 	}
-	switch {
-	case kw(0, "begin"), kw(0, "start") && kw(1, "transaction"):
+	first := string(firstBuf[:firstLen])
+	switch first {
+	case "begin":
 		st.Kind = StmtBegin
-	case kw(0, "commit"), kw(0, "end"):
-		if kw(1, "prepared") && kw(0, "commit") {
+	case "start":
+		if kw(1, "transaction") {
+			st.Kind = StmtBegin
+		}
+	case "commit", "end":
+		if kw(1, "prepared") && first == "commit" {
 			break
 		}
 		st.Kind = StmtCommit
 		st.Chain = chained(h, src)
-	case kw(0, "rollback"), kw(0, "abort"):
+	case "rollback", "abort":
 		i := 1
 		if kw(i, "work") || kw(i, "transaction") {
 			i++
 		}
-		if kw(i, "to") || kw(1, "prepared") && kw(0, "rollback") {
+		if kw(i, "to") || kw(1, "prepared") && first == "rollback" {
 			break
 		}
 		st.Kind = StmtRollback
 		st.Chain = chained(h, src)
-	case kw(0, "set"):
+	case "set":
 		classifySet(&st, src, h, value)
-	case kw(0, "reset"), kw(0, "show"):
+	case "reset", "show":
 		name, _, ok := settingName(src, h, 1)
 		if !ok {
 			break
 		}
 		st.Kind, st.Name = StmtReset, name
-		if kw(0, "show") {
+		if first == "show" {
 			st.Kind = StmtShow
 		}
-	case kw(0, "prepare"):
+	case "prepare":
 		if kw(1, "transaction") && len(h) > 2 && h[2].Kind == String {
 			break // PREPARE TRANSACTION 'gid'
 		}
@@ -246,12 +285,12 @@ func Classify(sql string) Stmt {
 		if typesStart >= 0 && typesEnd >= 0 {
 			st.TypesRange = [2]int{typesStart, typesEnd}
 		}
-	case kw(0, "execute"):
+	case "execute":
 		if name, ok := nameAt(src, h, 1); ok {
 			st.Kind, st.Name = StmtExecute, name
 			st.NameRange = [2]int{int(h[1].Start), int(h[1].End)}
 		}
-	case kw(0, "deallocate"):
+	case "deallocate":
 		i := 1
 		if kw(i, "prepare") {
 			i++
@@ -263,7 +302,7 @@ func Classify(sql string) Stmt {
 			st.Kind, st.Name = StmtDeallocate, name
 			st.NameRange = [2]int{int(h[i].Start), int(h[i].End)}
 		}
-	case kw(0, "discard"):
+	case "discard":
 		for _, w := range [...]string{"all", "plans", "sequences", "temp", "temporary"} {
 			if kw(1, w) {
 				st.Kind, st.Name = StmtDiscard, w
@@ -272,21 +311,21 @@ func Classify(sql string) Stmt {
 		if st.Name == "temporary" {
 			st.Name = "temp"
 		}
-	case kw(0, "listen"):
+	case "listen":
 		if name, ok := nameAt(src, h, 1); ok {
 			st.Kind, st.Name = StmtListen, name
 		}
-	case kw(0, "unlisten"):
+	case "unlisten":
 		if len(h) > 1 && h[1].Kind == Op && src[h[1].Start:h[1].End] == "*" {
 			st.Kind, st.Name = StmtUnlisten, "*"
 		} else if name, ok := nameAt(src, h, 1); ok {
 			st.Kind, st.Name = StmtUnlisten, name
 		}
-	case kw(0, "declare"):
+	case "declare":
 		if name, ok := nameAt(src, h, 1); ok {
 			st.Kind, st.Name = StmtDeclare, name
 		}
-	case kw(0, "create"):
+	case "create":
 		i := 1
 		if kw(i, "or") && kw(i+1, "replace") {
 			i += 2
@@ -314,7 +353,7 @@ func Classify(sql string) Stmt {
 		if kw(i, "table") || kw(i, "view") || kw(i, "sequence") {
 			st.Kind = StmtCreateTemp
 		}
-	case kw(0, "select"):
+	case "select":
 		if into == 3 {
 			st.Kind = StmtCreateTemp
 		}
@@ -323,6 +362,69 @@ func Classify(sql string) Stmt {
 		st.Hold = false
 	}
 	return st
+}
+
+// scanWords reports whether s contains "advisory" and "temp", ignoring ASCII case. It looks for their rarer
+// letters (v, m) eight bytes at a time.
+func scanWords(s string) (advisory, temp bool) {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+		lower = 0x2020202020202020
+		vs    = 'v' * ones
+		ms    = 'm' * ones
+	)
+	i := 2
+	for ; i+8 <= len(s); i += 8 {
+		_ = s[i+7]
+		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		w |= lower
+		v, m := w^vs, w^ms
+		// The high bit of each byte that is (or, after such a byte, may be) a v, V, m or M.
+		for hits := ((v-ones)&^v | (m-ones)&^m) & highs; hits != 0; hits &= hits - 1 {
+			scanWord(s, i+bits.TrailingZeros64(hits)/8, &advisory, &temp)
+		}
+	}
+	for ; i+2 <= len(s); i++ {
+		scanWord(s, i, &advisory, &temp)
+	}
+	return advisory, temp
+}
+
+// scanWord checks for "advisory" around a v and for "temp" around an m at s[i].
+func scanWord(s string, i int, advisory, temp *bool) {
+	switch charClassWord[s[i]] {
+	case 'v':
+		if i+6 <= len(s) && equalFoldLower(s[i-2:i+6], "advisory") {
+			*advisory = true
+		}
+	case 'm':
+		if i+2 <= len(s) && equalFoldLower(s[i-2:i+2], "temp") {
+			*temp = true
+		}
+	}
+}
+
+var charClassWord = [256]byte{'v': 'v', 'V': 'v', 'm': 'm', 'M': 'm'}
+
+// isKw is IsKeyword for tokens known to lie in src; the length test inlines, so most tokens cost no call.
+func isKw(src string, t Token, kw string) bool {
+	return t.Kind == Ident && int(t.End-t.Start) == len(kw) && equalFoldLower(src[t.Start:t.End], kw)
+}
+
+// lowerWord writes the Ident t lower-cased into buf and returns its length, or 0 when t is no Ident or is
+// longer than buf.
+func lowerWord(buf *[12]byte, src string, t Token) int {
+	n := int(t.End - t.Start)
+	if t.Kind != Ident || n > len(buf) {
+		return 0
+	}
+	w := src[t.Start:t.End]
+	for i := 0; i < n && i < len(w); i++ {
+		buf[i] = lowerTable[w[i]]
+	}
+	return n
 }
 
 // chained reports AND CHAIN (not AND NO CHAIN) in a COMMIT or ROLLBACK.

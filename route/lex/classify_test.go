@@ -1,6 +1,7 @@
 package lex
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -127,6 +128,9 @@ func TestClassify(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("Classify(%q):\n got %+v\nwant %+v", tc.sql, got, tc.want)
 		}
+		if full := classify(tc.sql, true, true); full != tc.want {
+			t.Errorf("classify(%q) without shortcut:\n got %+v\nwant %+v", tc.sql, full, tc.want)
+		}
 	}
 }
 
@@ -150,6 +154,39 @@ func TestClassifyNoAlloc(t *testing.T) {
 	for _, q := range []string{"SET search_path = app, public", "SELECT pg_advisory_lock(42)", benchQuery} {
 		if a := testing.AllocsPerRun(100, func() { _ = Classify(q) }); a != 0 {
 			t.Errorf("Classify(%q) allocates %v times", q, a)
+		}
+	}
+}
+
+func TestScanWords(t *testing.T) {
+	for _, tc := range []struct {
+		s              string
+		advisory, temp bool
+	}{
+		{"", false, false},
+		{"advisory", true, false},
+		{"xxADVISORYxx", true, false},
+		{"SELECT pg_Advisory_lock(1)", true, false},
+		{"select * into temp t", false, true},
+		{"TeMp", false, true},
+		{"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxtemp", false, true},
+		{"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxadvisor", false, false},
+		{"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxadvisorY", true, false},
+		{"vvvvmmmm tem advisorx emp", false, false},
+		{"\x56\x76\x4d\x6d\xd6\xf6\xcd\xed", false, false},
+	} {
+		a, tm := scanWords(tc.s)
+		if a != tc.advisory || tm != tc.temp {
+			t.Errorf("scanWords(%q) = %v, %v", tc.s, a, tm)
+		}
+		// Against the obvious implementation, at every offset.
+		for k := 0; k <= len(tc.s); k++ {
+			sub := tc.s[k:]
+			a, tm := scanWords(sub)
+			low := strings.ToLower(sub)
+			if a != strings.Contains(low, "advisory") || tm != strings.Contains(low, "temp") {
+				t.Errorf("scanWords(%q) = %v, %v", sub, a, tm)
+			}
 		}
 	}
 }

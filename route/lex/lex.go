@@ -418,37 +418,37 @@ func scanDecimal(s string, i int) int {
 	return i
 }
 
+// isBaseDigit reports whether c is a digit of the base whose largest digit is limit ('f' for hexadecimal).
+func isBaseDigit(c, limit byte) bool {
+	if limit == 'f' {
+		return charClass[c]&cHex != 0
+	}
+	return c >= '0' && c <= limit
+}
+
 // scanNumber scans a numeric constant starting at i (a digit, or '.' followed by a digit).
 func (l *Lexer) scanNumber(i int) int {
 	s := l.src
 	start := i
 	if s[i] == '0' && i+1 < len(s) {
-		var class uint8
 		var name string
+		var limit byte // the largest digit of the base, or 'f' for hexadecimal
 		switch s[i+1] {
 		case 'x', 'X':
-			class, name = cHex, "hexadecimal"
+			name, limit = "hexadecimal", 'f'
 		case 'o', 'O':
-			class, name = cDigit, "octal"
+			name, limit = "octal", '7'
 		case 'b', 'B':
-			class, name = cDigit, "binary"
+			name, limit = "binary", '1'
 		}
-		if class != 0 {
-			limit := byte('9')
-			switch name {
-			case "octal":
-				limit = '7'
-			case "binary":
-				limit = '1'
-			}
-			digit := func(c byte) bool { return charClass[c]&class != 0 && (class == cHex || c <= limit) }
+		if limit != 0 {
 			j := i + 2
 			n := 0
 			for j < len(s) {
-				if digit(s[j]) {
+				if isBaseDigit(s[j], limit) {
 					j++
 					n++
-				} else if s[j] == '_' && j+1 < len(s) && digit(s[j+1]) {
+				} else if s[j] == '_' && j+1 < len(s) && isBaseDigit(s[j+1], limit) {
 					j += 2
 					n++
 				} else {
