@@ -228,7 +228,7 @@ func (cl *client) message(sp *splice, m codec.Message, at, n int) *codec.Error {
 		e := expectation{kind: expQuery}
 		if cl.e.mapNames {
 			q, _ := codec.ParseQuery(m.Body)
-			if fx := effectsOf(string(q)); fx != nil {
+			if fx := effectsOf(q); fx != nil {
 				cl.applyPins(fx)
 				e.sets = fx.changes
 				if fx.discardAll {
@@ -268,7 +268,7 @@ func (cl *client) message(sp *splice, m codec.Message, at, n int) *codec.Error {
 			return codec.NewFatal(codec.SQLStateProtocolViolation, err.Error())
 		}
 		if len(pm.Name) == 0 {
-			cl.unnamedFx = effectsOf(string(pm.Query))
+			cl.unnamedFx = effectsOf(pm.Query)
 			s.expects.push(expectation{kind: expParse})
 			return nil
 		}

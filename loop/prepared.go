@@ -62,7 +62,7 @@ func (r *stmtRegistry) get(query []byte, types codec.OIDs) *stmt {
 	}
 	st.types = string(tb)
 	st.parse = codec.AppendParse(nil, st.name, st.query, raw)
-	st.fx = effectsOf(st.query)
+	st.fx = effectsOf([]byte(st.query))
 	r.byText[st.query] = append(r.byText[st.query], st)
 	return st
 }

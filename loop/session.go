@@ -170,11 +170,13 @@ type effects struct {
 	discardAll  bool
 }
 
-// effectsOf classifies sql; nil when it does nothing pgshard tracks.
-func effectsOf(sql string) *effects {
-	if !mayTouchSession([]byte(sql)) {
+// effectsOf classifies a query; nil when it does nothing pgshard tracks. Most queries are ruled out by one
+// pass over their bytes, before any string is made of them.
+func effectsOf(q []byte) *effects {
+	if !mayTouchSession(q) {
 		return nil
 	}
+	sql := string(q)
 	fx := &effects{}
 	for _, r := range lex.Split(sql, nil) {
 		st := lex.Classify(sql[r[0]:r[1]])

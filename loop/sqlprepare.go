@@ -27,7 +27,7 @@ func (r *stmtRegistry) sqlStmt(types, body string) *stmt {
 	r.next++
 	name := "pgshard_q" + itoa64(r.next)
 	st := &stmt{name: name, query: "PREPARE " + name + types + " AS " + body}
-	st.fx = effectsOf(body)
+	st.fx = effectsOf([]byte(body))
 	r.byText[key] = []*stmt{st}
 	return st
 }
