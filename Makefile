@@ -41,6 +41,28 @@ fuzz:
 	@for t in $$($(GO) test -list 'Fuzz.*' ./codec/ | grep ^Fuzz); do \
 	  $(GO) test -run XXX -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./codec/ || exit 1; done
 	$(GO) test -run XXX -fuzz FuzzScramServer -fuzztime $(FUZZTIME) ./auth/
+	@for t in $$($(GO) test -list 'Fuzz.*' ./route/lex/ | grep ^Fuzz); do \
+	  $(GO) test -run XXX -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./route/lex/ || exit 1; done
 
 clean:
 	rm -rf bin
+
+# ---- Benchmarks (bench/README.md says what each figure means) ----
+# pgbench through pgshard, PgBouncer and directly against Postgres, alternating, printed as Markdown tables; raw
+# results as JSON under bench/results/. Knobs: SCENARIO (default | foundation | select | all | names, comma-
+# separated), DURATION (per run, e.g. 10s), REPS, WARMUP, CLIENTS (e.g. 16,64), TARGETS (direct,pgbouncer,pgshard),
+# SCALE, POOL, LONG=1 (adds 1000 clients), UPDATE_README=1 (writes the tables into bench/README.md), BENCH_ARGS.
+SCENARIO ?= default
+.PHONY: bench bench-micro
+bench: postgres
+	@bash bench/ensure-pgbouncer.sh >/dev/null
+	$(GO) run ./bench/cmd/pgbench-compare -scenarios '$(SCENARIO)' \
+	  $(if $(DURATION),-duration $(DURATION)) $(if $(REPS),-reps $(REPS)) $(if $(WARMUP),-warmup $(WARMUP)) \
+	  $(if $(CLIENTS),-clients $(CLIENTS)) $(if $(TARGETS),-targets $(TARGETS)) $(if $(SCALE),-scale $(SCALE)) \
+	  $(if $(POOL),-pool $(POOL)) $(if $(filter 1 yes true,$(LONG)),-long) \
+	  $(if $(filter 1 yes true,$(UPDATE_README)),-readme bench/README.md) $(BENCH_ARGS)
+
+# Go micro-benchmarks (codec, route, merge, pool, auth) compared with benchstat against bench/micro/baseline.txt.
+# Knobs: BENCH, BENCH_PKGS, BENCH_COUNT, BENCH_TIME, SAVE=1 (new baseline).
+bench-micro:
+	GO=$(GO) bash bench/micro.sh

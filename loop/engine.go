@@ -105,13 +105,6 @@ func New(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 	if e.nloops <= 0 {
 		e.nloops = max(1, runtime.GOMAXPROCS(0)/2)
 	}
-	// The loops are the only goroutines with steady work. With more Ps than loops the runtime wakes an idle
-	// thread at nearly every syscall the loops make: measured with one loop on the 2-core test machine,
-	// GOMAXPROCS=2 gave 30k TPS at 11-12.5 µs of proxy CPU per transaction, GOMAXPROCS=1 38-41k TPS at
-	// 9.7-9.9 µs (pgbench -S -M extended -c 32, pool 10). An explicit GOMAXPROCS in the environment wins.
-	if os.Getenv("GOMAXPROCS") == "" {
-		runtime.GOMAXPROCS(e.nloops)
-	}
 	e.mapNames = cfg.Pool.Mode != "session" && cfg.Pool.MaxPreparedStatements > 0
 	for i := range cfg.Users {
 		u := &cfg.Users[i]
@@ -152,6 +145,14 @@ func verifierFor(password string) (auth.Verifier, error) {
 
 // Run serves until Shutdown; it returns when the engine is down.
 func (e *Engine) Run() error {
+	// The loops are the only goroutines with steady work. With more Ps than loops the runtime wakes an idle
+	// thread at nearly every syscall the loops make: measured with one loop on the 2-core test machine,
+	// GOMAXPROCS=2 gave 30k TPS at 11-12.5 µs of proxy CPU per transaction, GOMAXPROCS=1 38-41k TPS at
+	// 9.7-9.9 µs (pgbench -S -M extended -c 32, pool 10). An explicit GOMAXPROCS in the environment wins.
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(e.nloops)
+	}
+
 	metrics, err := e.serveMetrics()
 	if err != nil {
 		return fmt.Errorf("metrics_listen: %w", err)

@@ -153,3 +153,23 @@ func BenchmarkPassThroughNamedStatement(b *testing.B) {
 		receive(b, s, resp)
 	}
 }
+
+func BenchmarkPassThroughExtendedUnnamed(b *testing.B) {
+	cl, s := testPair(b)
+	req := codec.AppendParse(nil, "", "SELECT abalance FROM pgbench_accounts WHERE aid = $1;", nil)
+	req = codec.AppendBind(req, "", "", nil, [][]byte{[]byte("12345")}, nil)
+	req = codec.AppendDescribe(req, codec.TargetPortal, "")
+	req = appendSync(codec.AppendExecute(req, "", 0))
+	resp := codec.AppendEmpty(nil, codec.ParseComplete)
+	resp = codec.AppendEmpty(resp, codec.BindComplete)
+	resp = codec.AppendRowDescriptionText(resp, "abalance")
+	resp = codec.AppendDataRowText(resp, []string{"0"}, nil)
+	resp = codec.AppendCommandComplete(resp, "SELECT 1")
+	resp = codec.AppendReadyForQuery(resp, 'I')
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		cl.answerLocally(req)
+		send(b, cl, req)
+		receive(b, s, resp)
+	}
+}
