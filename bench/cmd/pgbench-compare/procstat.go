@@ -1,0 +1,158 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// clockTicks is USER_HZ, the unit of utime and stime in /proc/<pid>/stat; it is 100 on every Linux the kernel
+// ABI allows (sysconf(_SC_CLK_TCK)).
+const clockTicks = 100
+
+// procCPU returns the CPU time (user + system, all threads, live and exited) the process has used so far.
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	return parseStatCPU(string(b))
+}
+
+// parseStatCPU reads utime and stime (fields 14 and 15) from the text of /proc/<pid>/stat. The command name (field
+// 2) is in parentheses and may hold spaces and parentheses itself, so the fields are counted from the last ')'.
+func parseStatCPU(stat string) (time.Duration, error) {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("unexpected /proc stat format: %.60q", stat)
+	}
+	f := strings.Fields(stat[i+1:]) // f[0] is field 3 (state)
+	if len(f) < 13 {
+		return 0, fmt.Errorf("unexpected /proc stat format: %.60q", stat)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("unexpected /proc stat format: %.60q", stat)
+	}
+	return time.Duration(utime+stime) * time.Second / clockTicks, nil
+}
+
+// procHWM returns the process's peak resident set size in KiB (VmHWM): the peak since it started or since the
+// last resetHWM.
+func procHWM(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	return parseStatusKB(string(b), "VmHWM")
+}
+
+func parseStatusKB(status, key string) (int64, error) {
+	for line := range strings.Lines(status) {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || k != key {
+			continue
+		}
+		f := strings.Fields(v)
+		if len(f) == 0 {
+			break
+		}
+		return strconv.ParseInt(f[0], 10, 64)
+	}
+	return 0, fmt.Errorf("%s not found in /proc status", key)
+}
+
+// resetHWM sets the process's VmHWM back to its current RSS (Linux >= 4.0, `echo 5 > /proc/<pid>/clear_refs`), so
+// that the next procHWM is the peak of the run in between rather than of the process's whole life.
+func resetHWM(pid int) error {
+	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
+}
+
+// loadAvg1 is the machine's 1-minute load average (0 when unknown).
+func loadAvg1() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
+}
+
+// machineCPU returns, from the "cpu" line of /proc/stat, the CPU time all cores spent busy (everything but idle and
+// iowait, stolen time included) and their total time. Interrupt and softirq time counts as busy: the kernel
+// charges most of it (the benchmark's own loopback traffic) to the processes it interrupted, whose utime+stime
+// therefore include it too.
+func machineCPU() (busy, total time.Duration, err error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, 0, fmt.Errorf("unexpected /proc/stat format: %.60q", line)
+	}
+	var sum, used int64
+	// user nice system idle iowait irq softirq steal [guest guest_nice, already counted in user and nice]
+	for i, s := range f[1:9] {
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("unexpected /proc/stat format: %.60q", line)
+		}
+		sum += v
+		if i != 3 && i != 4 { // idle, iowait
+			used += v
+		}
+	}
+	tick := time.Second / clockTicks
+	return time.Duration(used) * tick, time.Duration(sum) * tick, nil
+}
+
+// treeCPU returns the CPU time of the process root, of its live children, and of its exited children it waited
+// for (cutime+cstime). For the postmaster this is all of Postgres: backends that ended are reaped by it.
+func treeCPU(root int) time.Duration {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	var total time.Duration
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		stat := string(b)
+		i := strings.LastIndexByte(stat, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(stat[i+1:])
+		if len(f) < 15 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		if pid != root && ppid != root {
+			continue
+		}
+		n := 2 // utime, stime
+		if pid == root {
+			n = 4 // and cutime, cstime
+		}
+		for _, s := range f[11 : 11+n] {
+			v, _ := strconv.ParseInt(s, 10, 64)
+			total += time.Duration(v) * time.Second / clockTicks
+		}
+	}
+	return total
+}

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Scenario is one pgbench workload run through several targets at several client counts.
+type Scenario struct {
+	Name     string
+	Title    string
+	About    string
+	Select   bool   // -S select-only; false: pgbench's default TPC-B-like script (writes, transactions)
+	Mode     string // -M
+	Connect  bool   // -C: reconnect per transaction
+	Writes   bool   // reset the tables before each case (TRUNCATE history, VACUUM)
+	Clients  []int
+	Targets  []string
+	Duration time.Duration // per run, unless -duration says otherwise
+	Skip     string        // not run, and why
+	Check    bool          // the foundation issue's pass/fail checks apply
+}
+
+// Default per-run durations: the default set keeps runs short so that it fits in 15 minutes on 2 cores; the
+// foundation check is one quick scenario and affords 10 s runs.
+const (
+	matrixDuration     = 5 * time.Second
+	foundationDuration = 10 * time.Second
+)
+
+var allTargets = []string{Direct, PgBouncer, Pgshard}
+
+func selectOnly(mode string) Scenario {
+	return Scenario{
+		Name: "select-" + mode, Title: "select-only, -M " + mode,
+		About:  "`pgbench -S -M " + mode + "`: one indexed primary-key SELECT per transaction.",
+		Select: true, Mode: mode, Clients: []int{1, 16, 64, 256}, Targets: allTargets, Duration: matrixDuration,
+	}
+}
+
+func scenarios() []Scenario {
+	return []Scenario{
+		selectOnly("simple"),
+		selectOnly("extended"),
+		selectOnly("prepared"),
+		{
+			Name: "connect", Title: "connection storm, -C",
+			About:  "`pgbench -S -M simple -C`: a new connection (SCRAM authentication included) for every transaction.",
+			Select: true, Mode: "simple", Connect: true, Clients: []int{16}, Targets: allTargets, Duration: matrixDuration,
+		},
+		{
+			Name: "tpcb", Title: "TPC-B-like (writes)",
+			About: "pgbench's default script: 3 UPDATEs, 1 SELECT, 1 INSERT in a BEGIN/END transaction; tables reset " +
+				"(TRUNCATE pgbench_history, VACUUM) before each client count.",
+			Mode: "simple", Writes: true, Clients: []int{16}, Targets: allTargets, Duration: matrixDuration,
+		},
+		{
+			Name: "sharded", Title: "sharded by aid over 2 and 4 shards",
+			About: "`pgbench -S` with pgbench_accounts hash-sharded by aid over 2 and 4 Postgres clusters behind " +
+				"pgshard, against one unsharded Postgres as the reference.",
+			Select: true, Mode: "simple", Clients: []int{16, 64, 256}, Targets: []string{Direct, Pgshard},
+			Duration: matrixDuration,
+			Skip:     "TODO: skipped until routing lands (pgshard proxies to shard 0 only today)",
+		},
+		{
+			Name: "foundation-simple", Title: "foundation check, -M simple",
+			About: "The foundation issue's check: `pgbench -S -c 32 -j 2`, transaction pooling, pool 10: " +
+				"pgshard's TPS at least PgBouncer's and its CPU per transaction at most PgBouncer's.",
+			Select: true, Mode: "simple", Clients: []int{32}, Targets: []string{PgBouncer, Pgshard},
+			Duration: foundationDuration, Check: true,
+		},
+		{
+			Name: "foundation-extended", Title: "foundation check, -M extended",
+			About:  "As foundation-simple, with the extended protocol (Parse/Bind/Execute/Sync, unnamed statements).",
+			Select: true, Mode: "extended", Clients: []int{32}, Targets: []string{PgBouncer, Pgshard},
+			Duration: foundationDuration, Check: true,
+		},
+	}
+}
+
+// scenarioSets are the names -scenarios accepts besides single scenario names.
+var scenarioSets = map[string][]string{
+	"default":    {"select-simple", "select-extended", "select-prepared", "connect", "tpcb", "sharded"},
+	"foundation": {"foundation-simple", "foundation-extended"},
+	"select":     {"select-simple", "select-extended", "select-prepared"},
+}
+
+func init() {
+	scenarioSets["all"] = append(slices.Clone(scenarioSets["default"]), scenarioSets["foundation"]...)
+}
+
+// pickScenarios resolves a comma-separated list of set and scenario names and applies the overrides: long adds
+// 1000 clients to the select-only scenarios, clients (when not empty) replaces every client list, targets (when
+// not empty) keeps only those targets.
+func pickScenarios(list string, long bool, clients []int, targets []string) ([]Scenario, error) {
+	byName := map[string]Scenario{}
+	var names []string
+	for _, s := range scenarios() {
+		byName[s.Name] = s
+		names = append(names, s.Name)
+	}
+	var out []Scenario
+	seen := map[string]bool{}
+	for _, item := range strings.Split(list, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		members, ok := scenarioSets[item]
+		if !ok {
+			members = []string{item}
+		}
+		for _, name := range members {
+			s, ok := byName[name]
+			if !ok {
+				sets := make([]string, 0, len(scenarioSets))
+				for k := range scenarioSets {
+					sets = append(sets, k)
+				}
+				slices.Sort(sets)
+				return nil, fmt.Errorf("unknown scenario %q; sets: %s; scenarios: %s", name,
+					strings.Join(sets, ", "), strings.Join(names, ", "))
+			}
+			if seen[name] {
+				continue
+			}
+			seen[name] = true
+			if long && s.Select && !s.Connect && !s.Check {
+				s.Clients = append(slices.Clone(s.Clients), 1000)
+			}
+			if len(clients) > 0 {
+				s.Clients = clients
+			}
+			if len(targets) > 0 {
+				var keep []string
+				for _, t := range s.Targets {
+					if slices.Contains(targets, t) {
+						keep = append(keep, t)
+					}
+				}
+				s.Targets = keep
+			}
+			out = append(out, s)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no scenario selected")
+	}
+	return out, nil
+}
+
+func parseInts(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("bad client count %q", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func parseTargets(s string) ([]string, error) {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if !slices.Contains(allTargets, f) {
+			return nil, fmt.Errorf("unknown target %q (want %s)", f, strings.Join(allTargets, ", "))
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}

@@ -1,0 +1,444 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgshard/pgshard/internal/pgtest"
+)
+
+// Target names, in the order each repetition runs them.
+const (
+	Direct    = "direct"
+	PgBouncer = "pgbouncer"
+	Pgshard   = "pgshard"
+)
+
+const (
+	appUser     = "app"
+	appPassword = "secret"
+	appDB       = "app"   // the database name clients use through a proxy
+	shardDB     = "app_0" // its name on the Postgres cluster
+	ownerFile   = "bench.owner"
+)
+
+// Env is what a bench run started: one Postgres cluster, the binaries, and the proxies of the current scenario.
+type Env struct {
+	Dir        string
+	PG         *pgtest.Cluster
+	PGBinDir   string
+	Pgbench    string
+	PgshardBin string
+	BouncerBin string
+	PoolSize   int
+	Keep       bool
+
+	pgUID, pgGID int
+	mu           sync.Mutex
+	procs        []*Proc // every proxy started, for the final stop
+}
+
+// newEnv makes the run's directory under /tmp (reachable by the user postgres), with an owner file naming this
+// process so that a later run can clean up after a killed one.
+func newEnv() (*Env, error) {
+	base := os.TempDir()
+	if os.Geteuid() == 0 {
+		base = "/tmp" // TMPDIR may sit where the user postgres cannot go
+	}
+	dir, err := os.MkdirTemp(base, "pgshard-bench-")
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		return nil, err
+	}
+	e := &Env{Dir: dir, pgUID: -1, pgGID: -1}
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			return nil, fmt.Errorf("running as root needs the user postgres to run Postgres and PgBouncer as: %w", err)
+		}
+		e.pgUID, _ = strconv.Atoi(u.Uid)
+		e.pgGID, _ = strconv.Atoi(u.Gid)
+	}
+	return e, nil
+}
+
+// startPostgres starts the cluster with a database app_0 owned by the role app (SCRAM password), sized for
+// maxClients direct connections.
+func (e *Env) startPostgres(maxClients int) error {
+	binDir, err := pgtest.BinDir()
+	if err != nil {
+		return err
+	}
+	e.PGBinDir = binDir
+	e.Pgbench = filepath.Join(binDir, "pgbench")
+	if _, err := os.Stat(e.Pgbench); err != nil {
+		if p, lerr := exec.LookPath("pgbench"); lerr == nil {
+			e.Pgbench = p
+		} else {
+			return fmt.Errorf("pgbench not found next to initdb (%s) nor on PATH", binDir)
+		}
+	}
+	pg, err := pgtest.StartDir(filepath.Join(e.Dir, "pg"), 0, pgtest.Options{
+		Databases:     []string{shardDB},
+		DatabaseOwner: appUser,
+		Users:         []pgtest.UserSpec{{Name: appUser, Password: appPassword}},
+		Settings: map[string]string{
+			"max_connections":    strconv.Itoa(max(300, maxClients+50)),
+			"shared_buffers":     "512MB", // scale 10 (~160 MB) stays in memory
+			"max_wal_size":       "4GB",   // no checkpoint storm in the middle of a TPC-B run
+			"checkpoint_timeout": "30min",
+			"log_min_messages":   "warning",
+		},
+	})
+	if err != nil {
+		return err
+	}
+	e.PG = pg
+	return nil
+}
+
+// postmasterPid is the pid in the first line of postmaster.pid (0 when unknown).
+func (e *Env) postmasterPid() int {
+	b, err := os.ReadFile(filepath.Join(e.PG.DataDir, "postmaster.pid"))
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	pid, _ := strconv.Atoi(strings.TrimSpace(line))
+	return pid
+}
+
+// initData runs `pgbench -i -s scale` directly on Postgres, once for the whole run.
+func (e *Env) initData(ctx context.Context, scale int) error {
+	cmd := exec.CommandContext(ctx, e.Pgbench, "-i", "-q", "-s", strconv.Itoa(scale),
+		"-h", "127.0.0.1", "-p", strconv.Itoa(e.PG.Port), "-U", appUser, shardDB)
+	cmd.Env = append(cleanEnv(), "PGPASSWORD="+appPassword, "PGSSLMODE=disable")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("pgbench -i: %w\n%s", err, out)
+	}
+	return nil
+}
+
+// resetWrites undoes what the TPC-B-like script leaves behind (history rows, dead tuples) before each of its cases.
+func (e *Env) resetWrites(ctx context.Context) error {
+	if err := e.PG.ExecContext(ctx, shardDB, "TRUNCATE pgbench_history"); err != nil {
+		return err
+	}
+	return e.PG.ExecContext(ctx, shardDB, "VACUUM ANALYZE pgbench_branches, pgbench_tellers, pgbench_accounts")
+}
+
+// Proc is a running proxy process. Its pid is the proxy's own (no wrapper in between), so /proc/<pid> is its.
+type Proc struct {
+	Name    string
+	Port    int
+	DB      string
+	LogPath string
+	cmd     *exec.Cmd
+	done    chan struct{}
+	err     error
+}
+
+// Pid is the proxy's process id.
+func (p *Proc) Pid() int { return p.cmd.Process.Pid }
+
+// Alive reports whether the process still runs.
+func (p *Proc) Alive() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// ExitErr describes how the process ended, with the end of its log.
+func (p *Proc) ExitErr() string {
+	return fmt.Sprintf("%s exited (%v); its log ends with:\n%s", p.Name, p.err, tailFile(p.LogPath, 15))
+}
+
+// Stop sends SIGTERM to the process (by pid) and SIGKILL when it has not exited 10 s later.
+func (p *Proc) Stop() {
+	if !p.Alive() {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// start runs a proxy and waits until its port accepts connections.
+func (e *Env) start(name string, port int, db string, asPostgres bool, bin string, args ...string) (*Proc, error) {
+	logPath := filepath.Join(e.Dir, name+".log")
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close() // the child has its own descriptor
+	cmd := exec.Command(bin, args...)
+	cmd.Env = cleanEnv()
+	cmd.Dir = e.Dir
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// Own process group: a Ctrl-C in the terminal reaches only the harness, which then stops the proxies itself
+	// (after the run in progress has been cut short), instead of killing them under a running pgbench.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM, Setpgid: true}
+	if asPostgres && e.pgUID >= 0 {
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(e.pgUID), Gid: uint32(e.pgGID)}
+		cmd.Env = append(cmd.Env, "HOME="+e.Dir)
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", name, err)
+	}
+	p := &Proc{Name: name, Port: port, DB: db, LogPath: logPath, cmd: cmd, done: make(chan struct{})}
+	go func() { p.err = cmd.Wait(); close(p.done) }()
+	e.mu.Lock()
+	e.procs = append(e.procs, p)
+	e.mu.Unlock()
+	_ = os.WriteFile(filepath.Join(e.Dir, name+".pid"), []byte(strconv.Itoa(p.Pid())+"\n"), 0o644)
+
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return p, nil
+		}
+		if !p.Alive() {
+			return nil, errors.New(p.ExitErr())
+		}
+		if time.Now().After(deadline) {
+			p.Stop()
+			return nil, fmt.Errorf("%s does not listen on %s after 20 s: %v\n%s", name, addr, err, tailFile(logPath, 15))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// startPgshard runs `pgshard serve` on a config equivalent to the PgBouncer one: transaction pooling, PoolSize
+// server connections, SCRAM to clients and to the server.
+func (e *Env) startPgshard() (*Proc, error) {
+	port, err := pgtest.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	cfg := fmt.Sprintf(`# written by bench/cmd/pgbench-compare
+listen: "127.0.0.1:%d"
+pool:
+  mode: transaction
+  size: %d
+  checkout_timeout: 30s
+  max_client_connections: 5000
+users:
+  - name: %s
+    password: %s
+databases:
+  - name: %s
+    shards:
+      - primary: "postgres://127.0.0.1:%d/%s"
+`, port, e.PoolSize, appUser, appPassword, appDB, e.PG.Port, shardDB)
+	path := filepath.Join(e.Dir, "pgshard.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		return nil, err
+	}
+	// warn: no log line per connection, like PgBouncer with log_connections = 0 below.
+	return e.start(Pgshard, port, appDB, false, e.PgshardBin, "serve", "--config", path, "--log-level", "warn")
+}
+
+// roleVerifier reads the role's SCRAM-SHA-256 verifier from pg_authid.
+func (e *Env) roleVerifier(ctx context.Context, role string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, e.PG.SuperDSN("postgres"))
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(context.Background())
+	var v string
+	if err := conn.QueryRow(ctx, "SELECT rolpassword FROM pg_authid WHERE rolname = $1", role).Scan(&v); err != nil {
+		return "", err
+	}
+	if !strings.HasPrefix(v, "SCRAM-SHA-256$") {
+		return "", fmt.Errorf("role %s has no SCRAM-SHA-256 verifier", role)
+	}
+	return v, nil
+}
+
+// startPgBouncer runs PgBouncer (as the user postgres when we are root: it refuses to run as root) with the pool
+// pgshard gets: transaction pooling, PoolSize server connections, SCRAM to clients and to the server.
+//
+// Its auth_file holds the role's SCRAM verifier copied from pg_authid, as PgBouncer's documentation recommends:
+// PgBouncer then checks clients against it and logs into Postgres with the client's SCRAM keys. With a cleartext
+// password there instead, PgBouncer 1.18 derives the salted password (PBKDF2, 4096 rounds) on every client login,
+// which costs it ~3 ms of CPU per connection (measured here in the connect scenario): a set-up nobody should run.
+// pgshard keeps its verifier in memory, so both pay the same SCRAM exchange per connection.
+func (e *Env) startPgBouncer(ctx context.Context) (*Proc, error) {
+	port, err := pgtest.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	secret, err := e.roleVerifier(ctx, appUser)
+	if err != nil {
+		return nil, fmt.Errorf("reading the SCRAM verifier of %s for PgBouncer's auth_file: %w", appUser, err)
+	}
+	dir := filepath.Join(e.Dir, "pgbouncer")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	ini := fmt.Sprintf(`; written by bench/cmd/pgbench-compare
+[databases]
+%s = host=127.0.0.1 port=%d dbname=%s
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = %d
+unix_socket_dir =
+listen_backlog = 4096
+auth_type = scram-sha-256
+auth_file = %s
+pool_mode = transaction
+default_pool_size = %d
+min_pool_size = 0
+reserve_pool_size = 0
+max_client_conn = 5000
+query_wait_timeout = 30
+ignore_startup_parameters = extra_float_digits
+log_connections = 0
+log_disconnections = 0
+stats_period = 3600
+`, appDB, e.PG.Port, shardDB, port, filepath.Join(dir, "userlist.txt"), e.PoolSize)
+	files := map[string]string{
+		"pgbouncer.ini": ini,
+		"userlist.txt":  fmt.Sprintf("%q %q\n", appUser, secret),
+	}
+	for name, content := range files {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			return nil, err
+		}
+	}
+	if e.pgUID >= 0 {
+		for _, p := range []string{dir, filepath.Join(dir, "pgbouncer.ini"), filepath.Join(dir, "userlist.txt")} {
+			if err := os.Chown(p, e.pgUID, e.pgGID); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return e.start(PgBouncer, port, appDB, true, e.BouncerBin, filepath.Join(dir, "pgbouncer.ini"))
+}
+
+// stopAll stops every proxy still running, then Postgres, and removes the run's directory (unless Keep).
+func (e *Env) stopAll() {
+	e.mu.Lock()
+	procs := e.procs
+	e.procs = nil
+	e.mu.Unlock()
+	for _, p := range procs {
+		p.Stop()
+	}
+	if e.PG != nil {
+		if err := e.PG.Stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: stopping Postgres: %v\n", err)
+		}
+	}
+	if e.Keep {
+		fmt.Fprintf(os.Stderr, "bench: kept %s\n", e.Dir)
+		return
+	}
+	if err := os.RemoveAll(e.Dir); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+	}
+}
+
+// sweepStale cleans up after bench runs that were killed before their own clean-up: for every
+// /tmp/pgshard-bench-* directory whose owner process is gone it stops the proxies named in its pid files (when
+// that pid still runs the same program) and its Postgres, and removes the directory.
+func sweepStale(pgBinDir string) {
+	dirs, _ := filepath.Glob("/tmp/pgshard-bench-*")
+	if d := os.TempDir(); d != "/tmp" {
+		more, _ := filepath.Glob(filepath.Join(d, "pgshard-bench-*"))
+		dirs = append(dirs, more...)
+	}
+	for _, dir := range dirs {
+		b, err := os.ReadFile(filepath.Join(dir, ownerFile))
+		if err != nil {
+			continue
+		}
+		owner, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || owner <= 0 || processAlive(owner) {
+			continue
+		}
+		for _, name := range []string{Pgshard, PgBouncer} {
+			b, err := os.ReadFile(filepath.Join(dir, name+".pid"))
+			if err != nil {
+				continue
+			}
+			pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+			if err != nil || pid <= 0 {
+				continue
+			}
+			if cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil &&
+				bytes.Contains(cmdline, []byte(dir)) {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+		data := filepath.Join(dir, "pg", "data")
+		if _, err := os.Stat(filepath.Join(data, "postmaster.pid")); err == nil && pgBinDir != "" {
+			stopCluster(pgBinDir, data)
+		}
+		fmt.Fprintf(os.Stderr, "bench: removed %s, left behind by a killed run (pid %d)\n", dir, owner)
+		_ = os.RemoveAll(dir)
+	}
+}
+
+// stopCluster stops the Postgres in data (pg_ctl stop -m immediate), as the user postgres when we are root.
+func stopCluster(binDir, data string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "pg_ctl"), "stop", "-D", data, "-m", "immediate", "-w", "-s")
+	cmd.Dir = "/"
+	if os.Geteuid() == 0 {
+		if u, err := user.Lookup("postgres"); err == nil {
+			uid, _ := strconv.Atoi(u.Uid)
+			gid, _ := strconv.Atoi(u.Gid)
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+		}
+	}
+	_ = cmd.Run()
+}
+
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+func tailFile(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "(no log: " + err.Error() + ")"
+	}
+	return tailLines(string(b), n)
+}
