@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -176,6 +177,15 @@ func bench(ctx context.Context, o options, list []Scenario, log io.Writer) (*Rep
 		}
 		maxClients = max(maxClients, slices.Max(s.Clients))
 	}
+	if len(needs) == 0 { // only skipped scenarios: nothing to start
+		rep := &Report{Set: o.scenarios, Started: start, Finished: time.Now(), Machine: machineInfo(),
+			Versions: map[string]string{"go": runtime.Version()}}
+		r := &runner{env: env, o: o, log: log}
+		for _, s := range list {
+			rep.Scenarios = append(rep.Scenarios, r.scenario(ctx, s))
+		}
+		return rep, nil
+	}
 	if needs[PgBouncer] {
 		if env.BouncerBin, err = findPgBouncer(ctx, root, o.bouncerBin, log); err != nil {
 			return nil, err
@@ -202,7 +212,7 @@ func bench(ctx context.Context, o options, list []Scenario, log io.Writer) (*Rep
 	if err := env.initData(ctx, o.scale); err != nil {
 		return nil, err
 	}
-	if l := loadAvg1(); l > 1 {
+	if l := loadAvg1(); l > 1.5 {
 		fmt.Fprintf(log, "bench: warning: the machine is busy (1-minute load %.2f before any run): other processes "+
 			"compete for the cores and make the figures noisy\n", l)
 	}
@@ -383,10 +393,15 @@ func (r *runner) measure(ctx context.Context, s Scenario, t string, procs map[st
 		cpu0, _ = procCPU(p.Pid())
 	}
 	pmPid := r.env.postmasterPid()
+	nChildren := len(children(pmPid))
 	pg0 := treeCPU(pmPid)
 	busy0, all0, merr := machineCPU()
 	res, err := run.execute(ctx)
 	res.Target, res.Rep = t, rep
+	if t == Direct {
+		// The proxies keep their server connections (new backends that stay); a direct run's backends go.
+		waitChildren(pmPid, nChildren, 10*time.Second)
+	}
 	busy1, all1, merr1 := machineCPU()
 	res.PostgresCPUSeconds = (treeCPU(pmPid) - pg0).Seconds()
 	if merr == nil && merr1 == nil {

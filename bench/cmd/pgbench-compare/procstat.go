@@ -116,43 +116,79 @@ func machineCPU() (busy, total time.Duration, err error) {
 }
 
 // treeCPU returns the CPU time of the process root, of its live children, and of its exited children it waited
-// for (cutime+cstime). For the postmaster this is all of Postgres: backends that ended are reaped by it.
+// for (cutime+cstime). For the postmaster this is all of Postgres: backends that ended are reaped by it. The
+// children are read before root, so that a child reaped during the scan is counted twice (its last tick) rather
+// than missed; call it when no backend is exiting (see waitChildren) for an exact figure.
 func treeCPU(root int) time.Duration {
+	var total time.Duration
+	for _, c := range children(root) {
+		total += c.cpu
+	}
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", root)); err == nil {
+		if f := statFields(string(b)); len(f) >= 15 {
+			for _, s := range f[11:15] { // utime, stime, cutime, cstime
+				v, _ := strconv.ParseInt(s, 10, 64)
+				total += time.Duration(v) * time.Second / clockTicks
+			}
+		}
+	}
+	return total
+}
+
+type child struct {
+	pid int
+	cpu time.Duration // utime+stime
+}
+
+// children lists the live children of parent (zombies included) with their CPU time.
+func children(parent int) []child {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
-		return 0
+		return nil
 	}
-	var total time.Duration
+	var out []child
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
+		if err != nil || pid == parent {
 			continue
 		}
 		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
 		if err != nil {
 			continue
 		}
-		stat := string(b)
-		i := strings.LastIndexByte(stat, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(stat[i+1:])
+		f := statFields(string(b))
 		if len(f) < 15 {
 			continue
 		}
-		ppid, _ := strconv.Atoi(f[1])
-		if pid != root && ppid != root {
+		if ppid, _ := strconv.Atoi(f[1]); ppid != parent {
 			continue
 		}
-		n := 2 // utime, stime
-		if pid == root {
-			n = 4 // and cutime, cstime
-		}
-		for _, s := range f[11 : 11+n] {
+		var cpu time.Duration
+		for _, s := range f[11:13] {
 			v, _ := strconv.ParseInt(s, 10, 64)
-			total += time.Duration(v) * time.Second / clockTicks
+			cpu += time.Duration(v) * time.Second / clockTicks
+		}
+		out = append(out, child{pid, cpu})
+	}
+	return out
+}
+
+// statFields splits /proc/<pid>/stat after the command name: f[0] is field 3 (state), f[1] the ppid.
+func statFields(stat string) []string {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return nil
+	}
+	return strings.Fields(stat[i+1:])
+}
+
+// waitChildren waits (up to limit) until parent has at most n children again: after a direct run, the backends
+// of the clients that just disconnected take a moment to exit and be reaped, and their CPU time reaches the
+// postmaster's cutime only then.
+func waitChildren(parent, n int, limit time.Duration) {
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if len(children(parent)) <= n {
+			return
 		}
 	}
-	return total
 }
