@@ -408,12 +408,12 @@ func unaryMinus(l *Lexer, src string, t, prev, prv2 Token) bool {
 	return true
 }
 
-// operandKeyword reports the keywords after which a '-' is a sign: they introduce an expression.
-func operandKeyword(s string) bool {
-	if len(s) < 2 || len(s) > 10 {
-		return false
+// lowerShort lower-cases an ASCII word of 2 to len(buf) bytes into buf without allocating; longer or shorter
+// words give nil (no keyword the callers look for is outside that range).
+func lowerShort(buf []byte, s string) []byte {
+	if len(s) < 2 || len(s) > len(buf) {
+		return nil
 	}
-	var buf [10]byte
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c-'A' < 26 {
@@ -421,7 +421,13 @@ func operandKeyword(s string) bool {
 		}
 		buf[i] = c
 	}
-	switch string(buf[:len(s)]) {
+	return buf[:len(s)]
+}
+
+// operandKeyword reports the keywords after which a '-' is a sign: they introduce an expression.
+func operandKeyword(s string) bool {
+	var buf [10]byte
+	switch string(lowerShort(buf[:], s)) {
 	case "select", "where", "and", "or", "not", "when", "then", "else", "case", "between", "symmetric",
 		"asymmetric", "like", "ilike", "to", "from", "on", "limit", "offset", "having", "returning", "distinct",
 		"all", "default", "for", "in":
@@ -432,18 +438,8 @@ func operandKeyword(s string) bool {
 
 // endsOrderList reports keywords that end an ORDER BY / GROUP BY list at its own parenthesis depth.
 func endsOrderList(s string) bool {
-	if len(s) < 2 || len(s) > 9 {
-		return false
-	}
-	var buf [9]byte
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c-'A' < 26 {
-			c += 'a' - 'A'
-		}
-		buf[i] = c
-	}
-	switch string(buf[:len(s)]) {
+	var buf [10]byte
+	switch string(lowerShort(buf[:], s)) {
 	case "limit", "offset", "having", "window", "union", "except", "intersect", "fetch", "for", "returning",
 		"select", "from", "where", "on":
 		return true
