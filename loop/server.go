@@ -105,15 +105,19 @@ func (e *Engine) dialFailed(p *pool.Pool, cl *client, err error) {
 	}
 }
 
+// slotFreed gives back the slot of a server connection that is gone; a client waiting for one dials now.
+func (e *Engine) slotFreed(p *pool.Pool) {
+	if w := p.Remove(time.Now()); w != nil {
+		e.slotFor(p, w.Handle.(*client))
+	}
+}
+
 // slotFor starts a dial for a waiter that a freed slot went to; it may live on another loop.
 func (e *Engine) slotFor(p *pool.Pool, cl *client) {
 	ls := cl.ls
 	_ = ls.el.Execute(context.Background(), runnable(func() {
 		if cl.state == clientClosed {
-			// Nobody wants the slot any more: give it back (possibly to the next waiter).
-			if w := p.Remove(time.Now()); w != nil {
-				e.slotFor(p, w.Handle.(*client))
-			}
+			e.slotFreed(p) // nobody wants the slot any more: give it back (possibly to the next waiter)
 			return
 		}
 		e.dial(p, ls, cl)
@@ -503,9 +507,7 @@ func (s *server) moveTo(to *loopState, cl *client, onOwnLoop bool) {
 			if err != nil {
 				s.gone = true
 				s.e.log.Warn("moving a server connection between loops failed", "pool", s.pc.Pool().Name, "err", err)
-				if w := s.pc.Pool().Remove(time.Now()); w != nil {
-					s.e.slotFor(s.pc.Pool(), w.Handle.(*client))
-				}
+				s.e.slotFreed(s.pc.Pool())
 				s.e.retryCheckout(cl)
 			}
 		}()
@@ -579,7 +581,5 @@ func (s *server) lost(err error) {
 	if !s.expected && err != nil {
 		s.e.log.Warn("server connection closed", "pool", p.Name, "err", err)
 	}
-	if w := p.Remove(time.Now()); w != nil {
-		s.e.slotFor(p, w.Handle.(*client))
-	}
+	s.e.slotFreed(p)
 }

@@ -362,6 +362,22 @@ func TestTransactionModeBackendKey(t *testing.T) {
 	}
 }
 
+// openShutdownTx makes table shut_t and leaves a transaction open on c that inserted a row into it.
+func openShutdownTx(t *testing.T, ctx context.Context, c *pgx.Conn) pgx.Tx {
+	t.Helper()
+	if _, err := c.Exec(ctx, "CREATE TABLE shut_t (id int)"); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := c.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "INSERT INTO shut_t VALUES (1)"); err != nil {
+		t.Fatal(err)
+	}
+	return tx
+}
+
 // TestGracefulShutdown sends SIGTERM while a client is in a transaction: new clients are refused, the
 // transaction can commit, then the proxy ends the idle clients with 57P01 (or closes them) and exits.
 func TestGracefulShutdown(t *testing.T) {
@@ -370,16 +386,7 @@ func TestGracefulShutdown(t *testing.T) {
 	ctx := Ctx(t, 60*time.Second)
 	a := e.connectMode(t, ctx, pgx.QueryExecModeExec)
 	idle := e.connectMode(t, ctx, pgx.QueryExecModeExec)
-	if _, err := a.Exec(ctx, "CREATE TABLE shut_t (id int)"); err != nil {
-		t.Fatal(err)
-	}
-	tx, err := a.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Exec(ctx, "INSERT INTO shut_t VALUES (1)"); err != nil {
-		t.Fatal(err)
-	}
+	tx := openShutdownTx(t, ctx, a)
 	e.proxy.Signal(syscall.SIGTERM)
 
 	// New clients are refused (the signal handler may take a moment to run).
@@ -419,7 +426,7 @@ func TestGracefulShutdown(t *testing.T) {
 	if e.proxy.err != nil {
 		t.Errorf("the proxy exited with %v", e.proxy.err)
 	}
-	_, err = idle.Exec(ctx, "SELECT 1")
+	_, err := idle.Exec(ctx, "SELECT 1")
 	if err == nil {
 		t.Fatal("the idle client still works after the proxy exited")
 	}
@@ -436,16 +443,7 @@ func TestShutdownTimeoutRollsBack(t *testing.T) {
 	e := startEnv(t, envOpts{shutdown: "1s"})
 	ctx := Ctx(t, 60*time.Second)
 	a := e.connectMode(t, ctx, pgx.QueryExecModeExec)
-	if _, err := a.Exec(ctx, "CREATE TABLE shut_t (id int)"); err != nil {
-		t.Fatal(err)
-	}
-	tx, err := a.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Exec(ctx, "INSERT INTO shut_t VALUES (1)"); err != nil {
-		t.Fatal(err)
-	}
+	tx := openShutdownTx(t, ctx, a)
 	start := time.Now()
 	e.proxy.Signal(syscall.SIGTERM)
 	if !e.proxy.Wait(5 * time.Second) {
@@ -454,7 +452,7 @@ func TestShutdownTimeoutRollsBack(t *testing.T) {
 	if d := time.Since(start); d < 800*time.Millisecond {
 		t.Errorf("the proxy exited after %v, before shutdown_timeout", d)
 	}
-	_, err = tx.Exec(ctx, "INSERT INTO shut_t VALUES (2)")
+	_, err := tx.Exec(ctx, "INSERT INTO shut_t VALUES (2)")
 	if err == nil {
 		t.Fatal("the transaction went on after the proxy exited")
 	}
