@@ -1,11 +1,6 @@
 package shard
 
-import (
-	"fmt"
-
-	"github.com/pgshard/pgshard/codec"
-	"github.com/pgshard/pgshard/config"
-)
+import "fmt"
 
 // Type is the type of a shard key column.
 type Type uint8
@@ -55,30 +50,3 @@ func (t Type) String() string {
 
 // IsInt tells whether t is smallint, integer or bigint.
 func (t Type) IsInt() bool { return t == Int2 || t == Int4 || t == Int8 }
-
-// Mapper maps key values of one sharded table to shard indexes. It is immutable and safe for concurrent use.
-type Mapper struct {
-	typ    Type
-	shards int
-}
-
-// NewMapper builds the mapper of a config.yaml sharded_tables entry for a database of shards shards.
-func NewMapper(t *config.ShardedTable, shards int) (*Mapper, error) {
-	typ, err := ParseType(t.Type)
-	if err != nil {
-		return nil, err
-	}
-	return &Mapper{typ: typ, shards: shards}, nil
-}
-
-// Type is the type of the key column.
-func (m *Mapper) Type() Type { return m.typ }
-
-// ShardText maps a key value in Postgres text form.
-func (m *Mapper) ShardText(v []byte) (int, *codec.Error) { return 0, nil }
-
-// ShardBinary maps a key value in Postgres binary form.
-func (m *Mapper) ShardBinary(v []byte) (int, *codec.Error) { return 0, nil }
-
-// ShardInt maps an integer key value.
-func (m *Mapper) ShardInt(v int64) (int, *codec.Error) { return 0, nil }
