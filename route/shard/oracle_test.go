@@ -52,7 +52,8 @@ var oracleValues = []struct {
 func textFill(table string) string {
 	return strings.ReplaceAll(`
 		INSERT INTO vals_T VALUES (''), (' '), ('a'), ('A'), ('é'), ('日本語'), ('🐘'), ('fr'), ('O''Brien'), (E'tab\there'),
-			(E'new\nline'), ('naïve café'), ('ß'), ('Ω≈ç√'), (repeat('x', 1000)), (repeat('ü', 333));
+			(E'new\nline'), ('naïve café'), ('ß'), ('Ω≈ç√'), (repeat('x', 1000)), (repeat('ü', 333)),
+			('abc'), ('hello world!'), ('a0eebc99');
 		INSERT INTO vals_T SELECT substr(md5('a' || i), 1, i % 33) FROM generate_series(1, 3000) i;
 		INSERT INTO vals_T SELECT substr(repeat(md5('b' || i), 4), 1, i % 120) FROM generate_series(1, 2000) i;
 		INSERT INTO vals_T SELECT substr(repeat('é日ü🐘a', 10), 1 + i % 7, i % 31) FROM generate_series(1, 1000) i;
@@ -199,5 +200,90 @@ func checkRawHashes(ctx context.Context, t *testing.T, conn *pgx.Conn, name, typ
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// oddInputs are integer literals in forms Postgres's input functions accept or refuse.
+var oddInputs = []string{
+	"0", "-0", "+0", "007", "-007", " 42", "42 ", "\t42\n", " \r\n\v\f-42 ", "+42", "--42", "+-42", "- 42", "4 2",
+	"", " ", "-", "+", "abc", "42abc", "0x", "0x1F", "0X1f", "-0x80", "0o17", "0O17", "0b101", "0B101", "0b2",
+	"1_000", "1__000", "_1000", "1000_", "0x_1F", "0x1F_", "0b_1", "1e3", "1.0", "١٢", "4\u00a02",
+	"32767", "32768", "-32768", "-32769", "2147483647", "2147483648", "-2147483648", "-2147483649",
+	"9223372036854775807", "9223372036854775808", "-9223372036854775808", "-9223372036854775809",
+	"99999999999999999999999", "0000000000000000000000000000001", "99999999999999999999x", "0x7FFFFFFFFFFFFFFF",
+	"0x8000000000000000", "-0x8000000000000000", "0x7FFF", "0x8000", "-0x8000",
+}
+
+// oddUUIDs are uuid literals in forms uuid_in accepts or refuses.
+var oddUUIDs = []string{
+	"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11", "{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}",
+	"a0eebc999c0b4ef8bb6d6bb9bd380a11", "a0ee-bc99-9c0b-4ef8-bb6d-6bb9-bd38-0a11", "{a0eebc999c0b4ef8bb6d6bb9bd380a11}",
+	"a0eebc99-9c0b4ef8-bb6d6bb9-bd380a11", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a111",
+	"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11-", "-a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "a0eebc99--9c0b-4ef8-bb6d-6bb9bd380a11",
+	"a0eeb-c99-9c0b-4ef8-bb6d-6bb9bd380a11", "{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}",
+	" a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11 ", "g0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+	"", "{}", "00000000-0000-0000-0000-000000000000",
+}
+
+// pg16Syntax tells whether s uses integer syntax new in Postgres 16 (prefixes, underscores), which older
+// servers refuse and we accept.
+func pg16Syntax(s string) bool {
+	l := strings.ToLower(s)
+	return strings.Contains(l, "_") || strings.Contains(l, "0x") || strings.Contains(l, "0o") || strings.Contains(l, "0b")
+}
+
+// TestInputMatchesPostgres checks that ShardText reads odd integer and uuid literals as Postgres does: the
+// same value (so the same shard) when Postgres accepts one, the same SQLSTATE when it refuses it.
+func TestInputMatchesPostgres(t *testing.T) {
+	c := pgtest.Start(t, pgtest.Options{})
+	conn := c.Connect(t, "postgres", pgtest.Superuser, "")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var num int
+	if err := conn.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&num); err != nil {
+		t.Fatal(err)
+	}
+	check := func(typ, in string) {
+		t.Helper()
+		m, err := NewMapper(&config.ShardedTable{Table: "t", Column: "k", Type: typ, Mapping: config.MappingHash}, 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var canonical string
+		pgErr := conn.QueryRow(ctx, fmt.Sprintf("SELECT $1::text::%s::text", typ), in).Scan(&canonical)
+		got, ourErr := m.ShardText([]byte(in))
+		if pgErr != nil {
+			var code string
+			if e, ok := pgErr.(interface{ SQLState() string }); ok {
+				code = e.SQLState()
+			} else {
+				t.Fatalf("%s %q: %v", typ, in, pgErr)
+			}
+			if num < 160000 && pg16Syntax(in) {
+				return // Postgres 16 syntax this older server does not know: we read it as Postgres 16 does
+			}
+			if ourErr == nil {
+				t.Errorf("%s %q: Postgres refuses it (%s, %v), we map it to shard %d", typ, in, code, pgErr, got)
+			} else if ourErr.Code != code {
+				t.Errorf("%s %q: Postgres refuses it with %s (%v), we with %s (%s)", typ, in, code, pgErr, ourErr.Code, ourErr.Message)
+			}
+			return
+		}
+		if ourErr != nil {
+			t.Errorf("%s %q: Postgres reads %q, we refuse it: %v", typ, in, canonical, ourErr)
+			return
+		}
+		want, wantErr := m.ShardText([]byte(canonical))
+		if wantErr != nil || got != want {
+			t.Errorf("%s %q: Postgres reads %q (shard %d), we map it to shard %d", typ, in, canonical, want, got)
+		}
+	}
+	for _, typ := range []string{"smallint", "integer", "bigint"} {
+		for _, in := range oddInputs {
+			check(typ, in)
+		}
+	}
+	for _, in := range oddUUIDs {
+		check("uuid", in)
 	}
 }
