@@ -76,7 +76,11 @@ type Database struct {
 	Shards           []Shard        // "shards": shard i is the i-th entry
 	ShardedTables    []ShardedTable // "sharded_tables"
 	ReplicatedTables []string       // "replicated_tables": present in full on every shard
-	TwoPhaseCommit   bool           // "two_phase_commit"
+	// UnlistedTables is "unlisted_tables": what a query may do with a table that is neither sharded nor
+	// replicated: UnlistedReplicated (the default) treats it as replicated, UnlistedError refuses the
+	// query (0A000) so that every table the application uses must be listed.
+	UnlistedTables string
+	TwoPhaseCommit bool // "two_phase_commit"
 }
 
 // Shard is one shard: a primary and its read replicas.
@@ -113,6 +117,9 @@ const (
 	AuthSCRAM = "scram-sha-256"
 	AuthMD5   = "md5"
 	AuthTrust = "trust"
+
+	UnlistedReplicated = "replicated"
+	UnlistedError      = "error"
 
 	MappingHash  = "hash"
 	MappingList  = "list"

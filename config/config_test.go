@@ -84,8 +84,9 @@ func TestDefaults(t *testing.T) {
 		Admin: Admin{User: "admin"},
 		Users: []User{{Name: "app", Password: "secret", AuthMethod: "scram-sha-256", ServerUser: "app", ServerPassword: "secret"}},
 		Databases: []Database{{
-			Name:   "app",
-			Shards: []Shard{{Primary: primary}},
+			Name:           "app",
+			Shards:         []Shard{{Primary: primary}},
+			UnlistedTables: UnlistedReplicated,
 		}},
 	}
 	if !reflect.DeepEqual(c, want) {
@@ -137,8 +138,19 @@ func TestExampleFile(t *testing.T) {
 	if !reflect.DeepEqual(db.ShardedTables, wantTables) {
 		t.Errorf("sharded_tables = %+v", db.ShardedTables)
 	}
-	if !reflect.DeepEqual(db.ReplicatedTables, []string{"branches"}) || db.TwoPhaseCommit {
+	if !reflect.DeepEqual(db.ReplicatedTables, []string{"branches"}) || db.TwoPhaseCommit || db.UnlistedTables != UnlistedReplicated {
 		t.Errorf("replicated_tables = %v, two_phase_commit = %v", db.ReplicatedTables, db.TwoPhaseCommit)
+	}
+}
+
+func TestUnlistedTables(t *testing.T) {
+	c := mustParse(t, tail)
+	if got := c.Databases[0].UnlistedTables; got != UnlistedReplicated {
+		t.Errorf("default unlisted_tables = %q, want %q", got, UnlistedReplicated)
+	}
+	c = mustParse(t, tail+"    unlisted_tables: error\n")
+	if got := c.Databases[0].UnlistedTables; got != UnlistedError {
+		t.Errorf("unlisted_tables = %q, want %q", got, UnlistedError)
 	}
 }
 
@@ -459,6 +471,9 @@ databases:
 			"line 11: databases[0].replicated_tables[1]: is required (a table name)",
 			`line 11: databases[0].replicated_tables[2]: table "branches" is already listed at databases[0].replicated_tables[0]`,
 			`line 11: databases[0].replicated_tables[3]: table "accounts" is also sharded (databases[0].sharded_tables[0])`,
+		}},
+		{"unlisted tables", db("      - {column: a, type: text}\n    unlisted_tables: replicate\n"), []string{
+			`line 9: databases[0].unlisted_tables: must be "replicated" or "error", got "replicate"`,
 		}},
 		{"bool", db("      - {column: a, type: text}\n    two_phase_commit: yes\n"), []string{
 			"line 9: databases[0].two_phase_commit: expected true or false, got a string",

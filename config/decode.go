@@ -311,7 +311,7 @@ func (d *decoder) user(n *yaml.Node, path string) User {
 }
 
 func (d *decoder) database(n *yaml.Node, path string) Database {
-	var db Database
+	db := Database{UnlistedTables: UnlistedReplicated}
 	d.mapping(n, path, map[string]field{
 		"name": d.str(&db.Name),
 		"shards": func(n *yaml.Node, p string) {
@@ -336,6 +336,7 @@ func (d *decoder) database(n *yaml.Node, path string) Database {
 			})
 		},
 		"replicated_tables": d.strs(&db.ReplicatedTables),
+		"unlisted_tables":   d.str(&db.UnlistedTables),
 		"two_phase_commit":  d.boolean(&db.TwoPhaseCommit),
 	})
 	return db

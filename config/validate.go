@@ -140,6 +140,9 @@ func (v validator) database(p string, db Database, dbAt map[string]string) {
 			replicated[name] = rp
 		}
 	}
+	if db.UnlistedTables != UnlistedReplicated && db.UnlistedTables != UnlistedError && v.ok(p+".unlisted_tables") {
+		v.errorf(p+".unlisted_tables", "must be %q or %q, got %q", UnlistedReplicated, UnlistedError, db.UnlistedTables)
+	}
 }
 
 // keyTypes are the sharding key types, with the bit size of the integer ones.
