@@ -21,6 +21,8 @@ const usage = `pgshard: a Postgres sharding proxy and connection pooler
 usage:
   pgshard serve --config config.yaml [--log-level info]   run the proxy
   pgshard check --config config.yaml                      validate a config file and exit
+  pgshard hash --shards N --type T VALUE...               the shard of key values (Postgres hash partitioning)
+  pgshard hash --config config.yaml --table T VALUE...    the shard of key values of a configured table
   pgshard version
 `
 
@@ -38,6 +40,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[1:], stderr)
 	case "check":
 		return check(args[1:], stdout, stderr)
+	case "hash":
+		return hash(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "pgshard", loop.Version)
 		return 0
