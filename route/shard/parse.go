@@ -161,6 +161,17 @@ func signed(n uint64, neg bool, limit uint64) (int64, parseError) {
 	return int64(n), parseOK
 }
 
+// hexVal is the value of a hex digit, 0xff for other bytes.
+var hexVal = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+		if d := digitVal(byte(i), 16); d >= 0 {
+			t[i] = byte(d)
+		}
+	}
+	return t
+}()
+
 // parseUUID reads a uuid the way Postgres's uuid_in does: 32 hex digits in either case, a hyphen allowed
 // after any group of four but the last, the whole optionally in braces.
 func parseUUID(s []byte) (u [16]byte, ok bool) {
@@ -173,11 +184,11 @@ func parseUUID(s []byte) (u [16]byte, ok bool) {
 		if i+1 >= len(s) {
 			return u, false
 		}
-		hi, lo := digitVal(s[i], 16), digitVal(s[i+1], 16)
-		if hi < 0 || lo < 0 {
+		hi, lo := hexVal[s[i]], hexVal[s[i+1]]
+		if hi|lo > 15 {
 			return u, false
 		}
-		u[k] = byte(hi<<4 | lo)
+		u[k] = hi<<4 | lo
 		i += 2
 		if i < len(s) && s[i] == '-' && k%2 == 1 && k < 15 {
 			i++
