@@ -731,7 +731,7 @@ var copyCases = []copyCase{
 	{name: "binary/negative extension", opt: binOpt, key: 0, in: copySignature + "\x00\x00\x00\x00\xff\xff\xff\xff", err: "invalid COPY file header (missing length)"},
 	{name: "binary/short extension", opt: binOpt, key: 0, in: copySignature + "\x00\x00\x00\x00\x00\x00\x00\x05abc", err: "invalid COPY file header (wrong length)"},
 	{name: "binary/too few fields", opt: binOpt, key: 2,
-		in: string(catBytes(binHeaderBytes(""), binTuple([]byte("a"), []byte("b"), []byte("c")), binTuple([]byte("a"), []byte("b")))),
+		in:  string(catBytes(binHeaderBytes(""), binTuple([]byte("a"), []byte("b"), []byte("c")), binTuple([]byte("a"), []byte("b")))),
 		err: "row field count is 2, expected at least 3 [COPY line 2]"},
 	{name: "binary/bad field size", opt: binOpt, key: 0,
 		in: string(catBytes(binHeaderBytes(""), []byte{0, 1, 0xff, 0xff, 0xff, 0xfe})), err: "invalid field size [COPY line 1]"},
