@@ -1,0 +1,331 @@
+package e2e
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// ---- 8. routing overrides: pgshard comments and SET pgshard.* ----
+
+func testOverrides(t *testing.T, e *shardedEnv) {
+	e.reset(t)
+	ctx := Ctx(t, time.Minute)
+	// 3 accounts on shard 0 and 5 on shard 1: a keyless read shows which shards served it.
+	ks := e.accountKeys(t, 7000, 5)
+	e.seedAccounts(t, append(slices.Clone(ks[0][:3]), ks[1]...)...)
+	rowsOf := func(shards ...int) []string {
+		var out []string
+		for _, s := range shards {
+			n := map[int]int{0: 3, 1: 5}[s]
+			for _, k := range ks[s][:n] {
+				out = append(out, keyMarker(k, s))
+			}
+		}
+		return out
+	}
+	const keyless = "SELECT aid, (SELECT n FROM shard_marker) FROM accounts"
+
+	simple := e.connect(t, ctx, pgx.QueryExecModeSimpleProtocol)
+	ext := e.connect(t, ctx, pgx.QueryExecModeCacheStatement)
+
+	t.Run("comment shard", func(t *testing.T) {
+		for i := range 3 { // more than once: a round robin cannot pass by luck
+			expectRows(t, ctx, simple, "shard=1 hint", []string{"1"}, "/* pgshard: shard=1 */ SELECT n FROM shard_marker")
+			expectRows(t, ctx, simple, "shard=0 hint", []string{"0"}, "/* pgshard: shard=0 */ SELECT n FROM shard_marker")
+			expectRows(t, ctx, ext, "shard=1 hint, extended", []string{"1|" + strconv.Itoa(i)}, "/* pgshard: shard=1 */ SELECT n, $1::int FROM shard_marker", i)
+		}
+		expectRows(t, ctx, simple, "line comment hint", []string{"1"}, "-- pgshard: shard=1\nSELECT n FROM shard_marker")
+		expectRows(t, ctx, simple, "shard=1 hint on a sharded table without key", rowsOf(1), "/* pgshard: shard=1 */ "+keyless)
+		expectRows(t, ctx, ext, "shard=1 hint makes count(*) work", []string{"5"}, "/* pgshard: shard=1 */ SELECT count(*) FROM accounts")
+		expectRows(t, ctx, simple, "shard=0 hint makes count(*) work", []string{"3"}, "/* pgshard: shard=0 */ SELECT count(*) FROM accounts")
+	})
+
+	t.Run("comment key", func(t *testing.T) {
+		// 42 as the key hint: integer keys hash alike as smallint, integer and bigint, so shadow_acc is the oracle.
+		k42 := e.owner(t, "shadow_acc", "42")
+		other := ks[1-k42][0]
+		for range 3 {
+			expectRows(t, ctx, simple, "key=42 hint", []string{strconv.Itoa(k42)}, "/* pgshard: key=42 */ SELECT n FROM shard_marker")
+			expectRows(t, ctx, simple, fmt.Sprintf("key=%d hint", other), []string{strconv.Itoa(1 - k42)},
+				fmt.Sprintf("/* pgshard: key=%d */ SELECT n FROM shard_marker", other))
+		}
+		expectRows(t, ctx, ext, "key hint on a keyless count(*)", []string{strconv.Itoa(map[int]int{0: 3, 1: 5}[1-k42])},
+			fmt.Sprintf("/* pgshard: key=%d */ SELECT count(*) FROM accounts", other))
+	})
+
+	t.Run("SET pgshard.shard", func(t *testing.T) {
+		c := e.connect(t, ctx, pgx.QueryExecModeSimpleProtocol)
+		expectTag(t, ctx, c, "SET pgshard.shard = 1", "SET", "SET pgshard.shard = 1")
+		for range 3 {
+			expectRows(t, ctx, c, "after SET pgshard.shard = 1", []string{"1"}, "SELECT n FROM shard_marker")
+		}
+		expectRows(t, ctx, c, "keyless read after SET pgshard.shard = 1", rowsOf(1), keyless)
+		expectRows(t, ctx, c, "count(*) after SET pgshard.shard = 1", []string{"5"}, "SELECT count(*) FROM accounts")
+		expectRows(t, ctx, c, "extended query after SET pgshard.shard = 1", []string{"1"}, "SELECT n FROM shard_marker WHERE $1::int = 7", pgx.QueryExecModeCacheStatement, 7)
+		expectTag(t, ctx, c, "SET pgshard.shard = 0", "SET", "SET pgshard.shard = 0")
+		for range 3 {
+			expectRows(t, ctx, c, "after SET pgshard.shard = 0", []string{"0"}, "SELECT n FROM shard_marker")
+		}
+		expectRows(t, ctx, c, "keyless read after SET pgshard.shard = 0", rowsOf(0), keyless)
+		expectTag(t, ctx, c, "RESET pgshard.shard", "RESET", "RESET pgshard.shard")
+		expectRows(t, ctx, c, "keyless read after RESET pgshard.shard", rowsOf(0, 1), keyless)
+	})
+
+	t.Run("SET LOCAL pgshard.shard", func(t *testing.T) {
+		c := e.connect(t, ctx, pgx.QueryExecModeSimpleProtocol)
+		for _, end := range []string{"COMMIT", "ROLLBACK"} {
+			expectTag(t, ctx, c, "BEGIN", "BEGIN", "BEGIN")
+			expectTag(t, ctx, c, "SET LOCAL pgshard.shard = 1", "SET", "SET LOCAL pgshard.shard = 1")
+			expectRows(t, ctx, c, "inside the transaction with SET LOCAL", []string{"1"}, "SELECT n FROM shard_marker")
+			expectRows(t, ctx, c, "count(*) inside the transaction with SET LOCAL", []string{"5"}, "SELECT count(*) FROM accounts")
+			expectTag(t, ctx, c, end, end, end)
+			expectRows(t, ctx, c, "keyless read after the transaction ("+end+")", rowsOf(0, 1), keyless)
+		}
+	})
+
+	t.Run("SET pgshard.sharding_key", func(t *testing.T) {
+		c := e.connect(t, ctx, pgx.QueryExecModeSimpleProtocol)
+		for _, s := range []int{1, 0} {
+			k := ks[s][4]
+			expectTag(t, ctx, c, "SET pgshard.sharding_key", "SET", fmt.Sprintf("SET pgshard.sharding_key = '%d'", k))
+			expectRows(t, ctx, c, fmt.Sprintf("after SET pgshard.sharding_key to a key of shard %d", s), []string{strconv.Itoa(s)}, "SELECT n FROM shard_marker")
+		}
+		expectTag(t, ctx, c, "RESET pgshard.sharding_key", "RESET", "RESET pgshard.sharding_key")
+		expectRows(t, ctx, c, "keyless read after RESET pgshard.sharding_key", rowsOf(0, 1), keyless)
+	})
+
+	t.Run("shard out of range", func(t *testing.T) {
+		expectCode(t, ctx, simple, "shard=7 hint", "22023", "/* pgshard: shard=7 */ SELECT 1")
+		expectCode(t, ctx, ext, "shard=7 hint, extended", "22023", "/* pgshard: shard=7 */ SELECT n FROM shard_marker WHERE $1::int > 0", 1)
+		// SET pgshard.shard = 7 is refused either at once or at the next statement that would use it.
+		c := e.connect(t, ctx, pgx.QueryExecModeSimpleProtocol)
+		_, err := c.Exec(ctx, "SET pgshard.shard = 7")
+		if err == nil {
+			_, err = queryStrings(ctx, c, "SELECT n FROM shard_marker")
+		}
+		if pe := pgError(err); pe == nil || pe.Code != "22023" {
+			t.Errorf("SET pgshard.shard = 7, then SELECT n FROM shard_marker: %v, want SQLSTATE 22023 from one of them", err)
+		}
+		_, _ = c.Exec(ctx, "RESET pgshard.shard")
+		expectRows(t, ctx, c, "after RESET of a bad pgshard.shard", rowsOf(0, 1), keyless)
+	})
+}
+
+// ---- 9. transactions ----
+
+func testTransactions(t *testing.T, e *shardedEnv) {
+	ctx := Ctx(t, 2*time.Minute)
+	// insertMarker inserts key k and returns the shard that ran the INSERT.
+	insertMarker := func(t *testing.T, c *pgx.Conn, k int64) (int, error) {
+		t.Helper()
+		var n int
+		err := c.QueryRow(ctx, "INSERT INTO accounts (aid) VALUES ($1) RETURNING (SELECT n FROM shard_marker)", k).Scan(&n)
+		return n, err
+	}
+	mustInsert := func(t *testing.T, c *pgx.Conn, k int64, owner int) {
+		t.Helper()
+		n, err := insertMarker(t, c, k)
+		if err != nil {
+			t.Fatalf("INSERT of key %d in the transaction: %v", k, err)
+		}
+		if n != owner {
+			t.Errorf("INSERT of key %d in the transaction ran on shard %d, Postgres's hash partitioning puts it on shard %d", k, n, owner)
+		}
+	}
+	exec := func(t *testing.T, c *pgx.Conn, sql string) {
+		t.Helper()
+		if _, err := c.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	placed := func(t *testing.T, what string, keys map[int64]int) {
+		t.Helper()
+		want := map[string]int{}
+		for k, s := range keys {
+			want[strconv.FormatInt(k, 10)] = s
+		}
+		e.checkPlacement(t, what, "accounts", "aid::text", want)
+	}
+
+	t.Run("sticky single-shard transaction", func(t *testing.T) {
+		e.reset(t)
+		ks := e.accountKeys(t, 9000, 2)
+		for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeCacheStatement} {
+			c := e.connect(t, ctx, mode)
+			for _, s := range []int{1, 0} {
+				k := ks[s][0]
+				if mode != pgx.QueryExecModeSimpleProtocol {
+					k = ks[s][1]
+				}
+				exec(t, c, "BEGIN")
+				mustInsert(t, c, k, s)
+				// No key, no table: served by the shard the transaction is on.
+				for range 3 {
+					expectRows(t, ctx, c, fmt.Sprintf("keyless read after writing on shard %d (%v)", s, mode), []string{strconv.Itoa(s)}, "SELECT n FROM shard_marker")
+					expectRows(t, ctx, c, fmt.Sprintf("current_database() after writing on shard %d (%v)", s, mode), []string{e.shards[s].DB}, "SELECT current_database()")
+				}
+				if n := e.shards[s].value(t, "SELECT count(*) FROM accounts WHERE aid = $1", k); n != "0" {
+					t.Errorf("key %d is visible on shard %d before COMMIT (the INSERT was not in a transaction there)", k, s)
+				}
+				exec(t, c, "COMMIT")
+			}
+		}
+		placed(t, "after single-shard transactions", map[int64]int{ks[0][0]: 0, ks[0][1]: 0, ks[1][0]: 1, ks[1][1]: 1})
+	})
+
+	t.Run("multi-shard COMMIT", func(t *testing.T) {
+		e.reset(t)
+		ks := e.accountKeys(t, 9100, 2)
+		c := e.connect(t, ctx, pgx.QueryExecModeCacheStatement)
+		tx, err := c.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = tx.Rollback(ctx) }()
+		mustInsert(t, tx.Conn(), ks[0][0], 0)
+		mustInsert(t, tx.Conn(), ks[1][0], 1)
+		mustInsert(t, tx.Conn(), ks[1][1], 1)
+		expectRows(t, ctx, tx.Conn(), "own writes on both shards, inside the transaction",
+			[]string{keyMarker(ks[0][0], 0), keyMarker(ks[1][0], 1), keyMarker(ks[1][1], 1)},
+			"SELECT aid, (SELECT n FROM shard_marker) FROM accounts WHERE aid IN ($1, $2, $3)", ks[0][0], ks[1][0], ks[1][1])
+		for s := range e.shards {
+			if n := e.shards[s].value(t, "SELECT count(*) FROM accounts"); n != "0" {
+				t.Errorf("shard %d shows %s rows before COMMIT", s, n)
+			}
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatalf("COMMIT of a multi-shard transaction: %v", err)
+		}
+		placed(t, "after a multi-shard COMMIT", map[int64]int{ks[0][0]: 0, ks[1][0]: 1, ks[1][1]: 1})
+	})
+
+	t.Run("multi-shard ROLLBACK", func(t *testing.T) {
+		e.reset(t)
+		ks := e.accountKeys(t, 9200, 2)
+		c := e.connect(t, ctx, pgx.QueryExecModeSimpleProtocol)
+		exec(t, c, "BEGIN")
+		mustInsert(t, c, ks[1][0], 1)
+		mustInsert(t, c, ks[0][0], 0)
+		expectTag(t, ctx, c, "UPDATE on both shards in the transaction", "UPDATE 2",
+			fmt.Sprintf("UPDATE accounts SET abalance = 1 WHERE aid IN (%d, %d)", ks[0][0], ks[1][0]))
+		exec(t, c, "ROLLBACK")
+		placed(t, "after a multi-shard ROLLBACK", map[int64]int{})
+	})
+
+	t.Run("error in a multi-shard transaction", func(t *testing.T) {
+		e.reset(t)
+		ks := e.accountKeys(t, 9300, 3)
+		c := e.connect(t, ctx, pgx.QueryExecModeCacheStatement)
+		for _, end := range []string{"ROLLBACK", "COMMIT"} {
+			exec(t, c, "BEGIN")
+			mustInsert(t, c, ks[0][0], 0)
+			mustInsert(t, c, ks[1][0], 1)
+			if _, err := insertMarker(t, c, ks[1][0]); pgCode(err) != "23505" {
+				t.Fatalf("duplicate key in the transaction: %v, want SQLSTATE 23505", err)
+			}
+			// The whole transaction is failed now, not only the shard that reported the error.
+			if _, err := insertMarker(t, c, ks[0][1]); pgCode(err) != "25P02" {
+				t.Errorf("INSERT on the other shard after the error: %v, want SQLSTATE 25P02", err)
+			}
+			tag, err := c.Exec(ctx, end)
+			if err != nil || tag.String() != "ROLLBACK" {
+				t.Errorf("%s of the failed transaction: tag %q, %v; want ROLLBACK", end, tag, err)
+			}
+			placed(t, "after "+end+" of a failed multi-shard transaction", map[int64]int{})
+		}
+		// The connection goes on normally.
+		mustInsert(t, c, ks[1][2], 1)
+		placed(t, "after the failed transactions", map[int64]int{ks[1][2]: 1})
+	})
+
+	t.Run("SAVEPOINT in a single-shard transaction", func(t *testing.T) {
+		e.reset(t)
+		ks := e.accountKeys(t, 9400, 4)
+		k := ks[1] // all on shard 1
+		c := e.connect(t, ctx, pgx.QueryExecModeSimpleProtocol)
+		exec(t, c, "BEGIN")
+		mustInsert(t, c, k[0], 1)
+		exec(t, c, "SAVEPOINT a")
+		mustInsert(t, c, k[1], 1)
+		exec(t, c, "ROLLBACK TO SAVEPOINT a")
+		mustInsert(t, c, k[2], 1)
+		exec(t, c, "SAVEPOINT b")
+		if _, err := insertMarker(t, c, k[0]); pgCode(err) != "23505" {
+			t.Fatalf("duplicate key after SAVEPOINT b: %v, want SQLSTATE 23505", err)
+		}
+		exec(t, c, "ROLLBACK TO b")
+		mustInsert(t, c, k[3], 1)
+		exec(t, c, "RELEASE SAVEPOINT a")
+		expectRows(t, ctx, c, "keyless read at the end of the transaction", []string{"1"}, "SELECT n FROM shard_marker")
+		exec(t, c, "COMMIT")
+		placed(t, "after SAVEPOINT / ROLLBACK TO", map[int64]int{k[0]: 1, k[2]: 1, k[3]: 1})
+	})
+
+	t.Run("transaction in one simple Query", func(t *testing.T) {
+		e.reset(t)
+		ks := e.accountKeys(t, 9500, 1)
+		c := e.connect(t, ctx, pgx.QueryExecModeSimpleProtocol)
+		exec(t, c, fmt.Sprintf("BEGIN; INSERT INTO accounts (aid) VALUES (%d); INSERT INTO accounts (aid) VALUES (%d); COMMIT", ks[0][0], ks[1][0]))
+		placed(t, "after BEGIN; INSERT; INSERT; COMMIT in one Query", map[int64]int{ks[0][0]: 0, ks[1][0]: 1})
+	})
+}
+
+// ---- 10. pipelines ----
+
+func testPipeline(t *testing.T, e *shardedEnv) {
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeExec, pgx.QueryExecModeSimpleProtocol} {
+		t.Run(mode.String(), func(t *testing.T) {
+			e.reset(t)
+			ctx := Ctx(t, time.Minute)
+			ks := e.accountKeys(t, 11000, 1)
+			k0, k1 := ks[0][0], ks[1][0]
+			c := e.connect(t, ctx, mode)
+			steps := []struct {
+				sql  string
+				args []any
+				want []string
+			}{
+				{"INSERT INTO accounts (aid, abalance) VALUES ($1, 1) RETURNING aid, (SELECT n FROM shard_marker)", []any{k0}, []string{keyMarker(k0, 0)}},
+				{"INSERT INTO accounts (aid, abalance) VALUES ($1, 1) RETURNING aid, (SELECT n FROM shard_marker)", []any{k1}, []string{keyMarker(k1, 1)}},
+				{"SELECT aid, abalance, (SELECT n FROM shard_marker) FROM accounts WHERE aid = $1", []any{k1}, []string{fmt.Sprintf("%d|1|1", k1)}},
+				{"UPDATE accounts SET abalance = abalance + 5 WHERE aid = $1 RETURNING aid, abalance, (SELECT n FROM shard_marker)", []any{k0}, []string{fmt.Sprintf("%d|6|0", k0)}},
+				{"SELECT 1", nil, []string{"1"}},
+				{"SELECT aid, (SELECT n FROM shard_marker) FROM accounts WHERE aid IN ($1, $2)", []any{k0, k1}, []string{keyMarker(k0, 0), keyMarker(k1, 1)}},
+				{"DELETE FROM accounts WHERE aid = $1 RETURNING aid, (SELECT n FROM shard_marker)", []any{k1}, []string{keyMarker(k1, 1)}},
+				{"SELECT aid, abalance, (SELECT n FROM shard_marker) FROM accounts WHERE aid = $1", []any{k0}, []string{fmt.Sprintf("%d|6|0", k0)}},
+			}
+			b := &pgx.Batch{}
+			for _, s := range steps {
+				b.Queue(s.sql, s.args...)
+			}
+			br := c.SendBatch(ctx, b)
+			for i, s := range steps {
+				rows, err := br.Query()
+				if err != nil {
+					t.Fatalf("pipeline step %d (%s): %v", i, oneLine(s.sql), err)
+				}
+				got, err := collectStrings(rows)
+				if err != nil {
+					t.Fatalf("pipeline step %d (%s): %v", i, oneLine(s.sql), err)
+				}
+				if g, w := sortedRows(got), slices.Sorted(slices.Values(s.want)); !slices.Equal(g, w) {
+					t.Errorf("pipeline step %d (%s): got %q, want %q", i, oneLine(s.sql), g, w)
+				}
+			}
+			if err := br.Close(); err != nil {
+				t.Fatalf("end of the pipeline: %v", err)
+			}
+			e.checkPlacement(t, "accounts after the pipeline", "accounts", "aid::text", map[string]int{strconv.FormatInt(k0, 10): 0})
+			// The connection is in a clean state afterwards.
+			var one int
+			if err := c.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
+				t.Fatalf("SELECT 1 after the pipeline: %v", err)
+			}
+		})
+	}
+}
