@@ -1,0 +1,55 @@
+package route
+
+import (
+	"github.com/pgshard/pgshard/codec"
+)
+
+// MaxShards bounds the shards of one database: shard sets are 64-bit masks.
+const MaxShards = 64
+
+// Session is what the client's session says about routing: SET pgshard.shard / SET pgshard.sharding_key
+// (session or LOCAL), kept by the proxy. A comment hint in the statement wins over the session's.
+type Session struct {
+	Shard  int    // from pgshard.shard, -1 when unset
+	Key    string // from pgshard.sharding_key
+	HasKey bool
+}
+
+// NoSession is a session with no routing settings.
+var NoSession = Session{Shard: -1}
+
+// Params are the parameter values of a Bind, as the client sent them.
+type Params struct {
+	Values  [][]byte // nil is SQL NULL
+	Formats []int16  // as in Bind: none = all text, one = all alike, else one per value (0 text, 1 binary)
+	Types   []uint32 // parameter type OIDs from the Parse (may be shorter than Values, 0 = unspecified)
+}
+
+// Decision says where one statement (or one Query string) goes.
+type Decision struct {
+	// Shards is the set of shards the statement runs on (bit i = shard i). Zero when Any is set.
+	Shards uint64
+	// Any: one shard, whichever the proxy likes (no table, catalog tables, SHOW, a read of replicated
+	// tables). The proxy prefers a shard the client's transaction already uses, else round robin.
+	Any bool
+	// Write: the statement may change data or schema (a transaction that wrote on several shards is a
+	// multi-shard write, for two-phase commit).
+	Write bool
+	// Mirror: the statement does the same on every shard it runs on (a write to a replicated or unlisted
+	// table, DDL): the proxy reports one shard's row count, not the sum. (Lead: please set it.)
+	Mirror bool
+	// Err refuses the statement: the client gets this error (0A000, 22023, ...) and nothing runs.
+	Err *codec.Error
+	// Split, when not empty, replaces the statement: the statement text to run on each shard (a multi-row
+	// INSERT whose rows belong to several shards). Shards then has exactly the bits of the pieces.
+	Split []Piece
+}
+
+// Plans: a *Plan returned by Router.Prepare is immutable and may be used by every loop's Router.Bind (the
+// proxy caches a named statement's Plan on the statement, which all loops share). (Lead's requirement.)
+
+// Piece is the statement one shard runs when a statement is split.
+type Piece struct {
+	Shard int
+	SQL   string
+}

@@ -1,0 +1,100 @@
+package route
+
+import (
+	"math/bits"
+	"strings"
+
+	"github.com/pgshard/pgshard/codec"
+	"github.com/pgshard/pgshard/route/lex"
+)
+
+// split rewrites a multi-row INSERT whose rows belong to the shards of mask into one INSERT per shard, each
+// with that shard's rows: the text before the first row and after the last one (ON CONFLICT, RETURNING) is
+// kept, the rows are cut from the original text by byte ranges. Rows whose key is NULL go with the first shard.
+func (p *Plan) split(s *Schema, sql string, lits [][2]int32, mask uint64) Decision {
+	rows := valuesRows(sql)
+	if len(rows) != len(p.rows) {
+		return Decision{Err: codec.NewError(codec.SQLStateFeatureNotSupported, "cannot split this INSERT "+
+			"by shard: send one row per statement or rows of one shard"), Write: p.write}
+	}
+	first := bits.TrailingZeros64(mask)
+	owner := make([]int, len(rows))
+	for i := range p.rows {
+		sh, r, _ := p.value(p.rowMapper, &p.rows[i], sql, lits, nil)
+		if r != vOK {
+			sh = first
+		}
+		owner[i] = sh
+	}
+	prefix, suffix := sql[:rows[0][0]], sql[rows[len(rows)-1][1]:]
+	d := Decision{Shards: mask, Write: p.write}
+	for m := mask; m != 0; m &= m - 1 {
+		sh := bits.TrailingZeros64(m)
+		var b strings.Builder
+		b.Grow(len(sql))
+		b.WriteString(prefix)
+		n := 0
+		for i, o := range owner {
+			if o != sh {
+				continue
+			}
+			if n > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(sql[rows[i][0]:rows[i][1]])
+			n++
+		}
+		b.WriteString(suffix)
+		d.Split = append(d.Split, Piece{Shard: sh, SQL: b.String()})
+	}
+	return d
+}
+
+// valuesRows returns the byte ranges of the parenthesized rows of the top-level VALUES list of an INSERT,
+// parentheses included.
+func valuesRows(sql string) [][2]int {
+	var l lex.Lexer
+	l.Reset(sql)
+	depth := 0
+	for {
+		t := l.Next()
+		switch {
+		case t.Kind == lex.EOF:
+			return nil
+		case t.Kind == lex.Punct && sql[t.Start] == '(':
+			depth++
+		case t.Kind == lex.Punct && sql[t.Start] == ')':
+			depth--
+		case depth == 0 && lex.IsKeyword(sql, t, "values"):
+			return rowsAfter(&l, sql)
+		}
+	}
+}
+
+// rowsAfter reads ( ... ) [, ( ... )]... from l.
+func rowsAfter(l *lex.Lexer, sql string) [][2]int {
+	var rows [][2]int
+	for {
+		t := l.Next()
+		if t.Kind != lex.Punct || sql[t.Start] != '(' {
+			return nil
+		}
+		start, depth := int(t.Start), 1
+		for depth > 0 {
+			t = l.Next()
+			switch {
+			case t.Kind == lex.EOF:
+				return nil
+			case t.Kind == lex.Punct && sql[t.Start] == '(':
+				depth++
+			case t.Kind == lex.Punct && sql[t.Start] == ')':
+				depth--
+			}
+		}
+		rows = append(rows, [2]int{start, int(t.End)})
+		t = l.Next()
+		if t.Kind != lex.Punct || sql[t.Start] != ',' {
+			return rows
+		}
+	}
+}
