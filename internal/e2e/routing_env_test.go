@@ -332,7 +332,7 @@ func (e *shardedEnv) accountKeys(t *testing.T, from int64, n int) [2][]int64 {
 	return out
 }
 
-// direct runs sql on shard s directly (not through pgshard) and returns the rows in text form.
+// rows runs sql on shard s directly (not through pgshard) and returns the rows in text form.
 func (s *shardRef) rows(t *testing.T, sql string, args ...any) [][]string {
 	t.Helper()
 	ctx := Ctx(t, 30*time.Second)
