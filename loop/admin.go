@@ -91,14 +91,16 @@ func (e *Engine) Pools() []admin.PoolInfo {
 	var out []admin.PoolInfo
 	for _, d := range e.dbs {
 		d.mu.Lock()
-		for userName, p := range d.pools {
-			st := p.Stats()
-			out = append(out, admin.PoolInfo{
-				Database: d.db.Name, User: userName, Shard: 0, Role: "primary", Mode: e.cfg.Pool.Mode, Size: p.Settings().Size,
-				Active: st.Total - st.Idle, Idle: st.Idle, Waiting: st.Waiting, Checkouts: st.Checkouts, Waits: st.Waits,
-				CrossLoop: st.CrossLoop, Dials: st.Dials, DialFailures: st.DialFailures, Timeouts: st.Timeouts,
-				WaitTime: st.WaitTime, MaxWait: st.MaxWait,
-			})
+		for userName, ps := range d.pools {
+			for _, p := range ps {
+				st := p.Stats()
+				out = append(out, admin.PoolInfo{
+					Database: d.db.Name, User: userName, Shard: p.Shard, Role: "primary", Mode: e.cfg.Pool.Mode, Size: p.Settings().Size,
+					Active: st.Total - st.Idle, Idle: st.Idle, Waiting: st.Waiting, Checkouts: st.Checkouts, Waits: st.Waits,
+					CrossLoop: st.CrossLoop, Dials: st.Dials, DialFailures: st.DialFailures, Timeouts: st.Timeouts,
+					WaitTime: st.WaitTime, MaxWait: st.MaxWait,
+				})
+			}
 		}
 		d.mu.Unlock()
 	}

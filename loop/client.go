@@ -9,6 +9,7 @@ import (
 	"github.com/pgshard/pgshard/auth"
 	"github.com/pgshard/pgshard/codec"
 	"github.com/pgshard/pgshard/pool"
+	"github.com/pgshard/pgshard/route"
 )
 
 type clientState int
@@ -41,7 +42,12 @@ type client struct {
 	user   *user
 	db     *database
 	params []codec.Param // startup parameters, for ParameterStatus
-	pool   *pool.Pool
+	pools  []*pool.Pool  // the database's pools for this user, one per shard
+	pool   *pool.Pool    // the one checked out from (or waited on) last
+	mapped bool          // client statement names are mapped and settings tracked (see prepared.go)
+	rt     *route.Router // the loop's router for a sharded database; nil for a plain pooled one
+	rs     route.Session // SET pgshard.shard / pgshard.sharding_key
+	sh     sharding      // routing state (shards.go)
 
 	scram        *auth.ScramServer
 	scramStarted bool
@@ -50,7 +56,8 @@ type client struct {
 	pid uint32
 	key [4]byte
 
-	srv        *server          // attached server connection
+	srv        *server          // the server connection messages go to now
+	srvs       []*server        // attached server connections, by shard
 	stmts      map[string]*stmt // the client's named prepared statements (transaction mode)
 	sqlStmts   map[string]*stmt // and those of its SQL PREPARE statements
 	skipToSync bool             // pgshard refused a message: drop the rest of the batch until Sync
@@ -75,6 +82,7 @@ type cancelTarget struct {
 	network, address string
 	pid              uint32
 	key              []byte
+	next             *cancelTarget // the client's other servers (sharded databases)
 }
 
 func (cl *client) onTraffic() {
@@ -158,6 +166,10 @@ func (cl *client) fatalDrain(err *codec.Error) {
 // client has none. Messages stay in gnet's buffer while the client waits for a server. Most bytes pass
 // through untouched; named prepared statements are renamed or answered by pgshard (see prepared.go).
 func (cl *client) forward() {
+	if cl.rt != nil {
+		cl.forwardSharded()
+		return
+	}
 	if s := cl.srv; s != nil && s.park.parked {
 		// The server is not being read (its client is slow); what the client sends waits, up to a bound.
 		if cl.c.InboundBuffered() > cl.e.cfg.Limits.ClientOutboundBuffer {
@@ -185,7 +197,7 @@ func (cl *client) forward() {
 			_ = cl.ls.el.Close(cl.c)
 			return
 		}
-		if cl.srv == nil && cl.e.mapNames && cl.state == clientReady {
+		if cl.srv == nil && cl.mapped && cl.state == clientReady {
 			if used := cl.answerLocally(buf[pos:]); used > 0 {
 				sp.drop(pos, pos+used)
 				pos += used
@@ -226,7 +238,7 @@ func (cl *client) message(sp *splice, m codec.Message, at, n int) *codec.Error {
 	switch m.Type {
 	case codec.Query:
 		e := expectation{kind: expQuery}
-		if cl.e.mapNames {
+		if cl.mapped {
 			q, _ := codec.ParseQuery(m.Body)
 			if fx := effectsOf(q); fx != nil {
 				cl.applyPins(fx)
@@ -259,7 +271,7 @@ func (cl *client) message(sp *splice, m codec.Message, at, n int) *codec.Error {
 		s.unsynced = true
 	case codec.Parse:
 		s.unsynced = true
-		if !cl.e.mapNames {
+		if !cl.mapped {
 			s.expects.push(expectation{kind: expParse})
 			return nil
 		}
@@ -290,8 +302,8 @@ func (cl *client) message(sp *splice, m codec.Message, at, n int) *codec.Error {
 		if err != nil {
 			return codec.NewFatal(codec.SQLStateProtocolViolation, err.Error())
 		}
-		if !cl.e.mapNames || len(name) == 0 {
-			if cl.e.mapNames && m.Type == codec.Bind {
+		if !cl.mapped || len(name) == 0 {
+			if cl.mapped && m.Type == codec.Bind {
 				cl.bindEffects(m, cl.unnamedFx)
 			}
 			s.expects.push(expectation{kind: kind})
@@ -320,7 +332,7 @@ func (cl *client) message(sp *splice, m codec.Message, at, n int) *codec.Error {
 		if err != nil {
 			return codec.NewFatal(codec.SQLStateProtocolViolation, err.Error())
 		}
-		if cl.e.mapNames && cm.Target == codec.TargetStatement && len(cm.Name) > 0 {
+		if cl.mapped && cm.Target == codec.TargetStatement && len(cm.Name) > 0 {
 			delete(cl.stmts, string(cm.Name))
 			sp.drop(at, at+n)
 			s.synth(cl, expectation{kind: expCloseSynth})
@@ -476,19 +488,45 @@ func (cl *client) serverFailed(err *codec.Error) {
 
 func (cl *client) attach(s *server) {
 	cl.srv = s
+	cl.srvs[s.shard] = s
 	s.client = cl
 	s.inUse = true
-	cl.needSync = cl.e.mapNames
-	cl.cancelTarget.Store(&cancelTarget{network: s.target.Network, address: s.target.Address, pid: s.backend.PID, key: s.backend.Key})
+	if cl.rt != nil {
+		s.fresh = true
+	} else {
+		cl.needSync = cl.mapped
+	}
+	cl.setCancelTargets()
 }
 
-// detach forgets the server; the caller returns it to the pool or closes it.
+// setCancelTargets points a CancelRequest of the client at every server it holds.
+func (cl *client) setCancelTargets() {
+	var first *cancelTarget
+	for _, s := range cl.srvs {
+		if s != nil {
+			first = &cancelTarget{network: s.target.Network, address: s.target.Address, pid: s.backend.PID, key: s.backend.Key, next: first}
+		}
+	}
+	cl.cancelTarget.Store(first)
+}
+
+// detach forgets the server messages go to now; the caller returns it to the pool or closes it.
 func (cl *client) detach() {
 	if cl.srv != nil {
-		cl.srv.client = nil
+		cl.detachServer(cl.srv)
+	}
+}
+
+// detachServer forgets one of the client's servers; the caller returns it to the pool or closes it.
+func (cl *client) detachServer(s *server) {
+	if cl.srvs[s.shard] == s {
+		cl.srvs[s.shard] = nil
+	}
+	s.client, s.fan = nil, nil
+	if cl.srv == s {
 		cl.srv = nil
 	}
-	cl.cancelTarget.Store(nil)
+	cl.setCancelTargets()
 }
 
 // checkTimers enforces the startup and checkout timeouts.
@@ -522,8 +560,10 @@ func (cl *client) onClose() {
 		cl.waiting = false
 	}
 	// Otherwise a connection or a slot is on its way; gotServer or dial sees the client closed.
-	if s := cl.srv; s != nil {
-		cl.detach()
-		s.clientLeft(cl)
+	for _, s := range cl.srvs {
+		if s != nil {
+			cl.detachServer(s)
+			s.clientLeft(cl)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +21,7 @@ import (
 	"github.com/pgshard/pgshard/codec"
 	"github.com/pgshard/pgshard/config"
 	"github.com/pgshard/pgshard/pool"
+	"github.com/pgshard/pgshard/route"
 )
 
 // sweepInterval is how often each loop checks its timers (startup, checkout, idle and lifetime). Timeouts are
@@ -67,10 +69,11 @@ type user struct {
 }
 
 type database struct {
-	cfg   *config.Config
-	db    *config.Database
-	mu    sync.Mutex
-	pools map[string]*pool.Pool // by user name (shard 0 primary until routing lands)
+	cfg    *config.Config
+	db     *config.Database
+	schema *route.Schema // nil for a plain pooled database (one shard, nothing sharded): nothing is routed
+	mu     sync.Mutex
+	pools  map[string][]*pool.Pool // by user name, then shard
 }
 
 // loopState is what pgshard keeps per event loop. Only that loop's goroutine touches the maps.
@@ -87,6 +90,11 @@ type loopState struct {
 	toServer, toClient, synth []byte
 	described                 []byte // a ParameterDescription waiting for its RowDescription, to cache both
 	evicted                   []*stmt
+
+	routers map[*database]*route.Router // plan caches of sharded databases, per loop (no locks)
+	rr      int                         // round robin over shards for statements any shard can serve
+	params  [][]byte                    // a Bind's values and formats, for routing
+	formats []int16
 }
 
 // New checks the configuration and prepares an engine; Run starts it.
@@ -129,7 +137,15 @@ func New(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 	}
 	for i := range cfg.Databases {
 		d := &cfg.Databases[i]
-		e.dbs[d.Name] = &database{cfg: cfg, db: d, pools: map[string]*pool.Pool{}}
+		ed := &database{cfg: cfg, db: d, pools: map[string][]*pool.Pool{}}
+		schema, err := route.NewSchema(d)
+		if err != nil {
+			return nil, fmt.Errorf("database %q: %w", d.Name, err)
+		}
+		if schema.Sharded() {
+			ed.schema = schema
+		}
+		e.dbs[d.Name] = ed
 	}
 	return e, nil
 }
@@ -279,27 +295,44 @@ func (e *Engine) survive(c gnet.Conn) {
 	}
 }
 
-// poolFor returns the pool of (database, user), made on first use.
-func (e *Engine) poolFor(d *database, u *user) *pool.Pool {
+// poolsFor returns the pools of (database, user), one per shard, made on first use.
+func (e *Engine) poolsFor(d *database, u *user) []*pool.Pool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	p := d.pools[u.cfg.Name]
-	if p == nil {
+	ps := d.pools[u.cfg.Name]
+	if ps == nil {
 		pc := e.cfg.Pool
-		p = pool.New(d.db.Name+"/"+u.cfg.Name+"/shard0", pool.Settings{
-			Size:            pc.Size,
-			CheckoutTimeout: pc.CheckoutTimeout,
-			IdleTimeout:     pc.IdleTimeout,
-			Lifetime:        pc.ServerLifetime,
-		}, e.nloops)
-		d.pools[u.cfg.Name] = p
+		for i := range d.db.Shards {
+			p := pool.New(d.db.Name+"/"+u.cfg.Name+"/shard"+strconv.Itoa(i), pool.Settings{
+				Size:            pc.Size,
+				CheckoutTimeout: pc.CheckoutTimeout,
+				IdleTimeout:     pc.IdleTimeout,
+				Lifetime:        pc.ServerLifetime,
+			}, e.nloops)
+			p.Shard = i
+			ps = append(ps, p)
+		}
+		d.pools[u.cfg.Name] = ps
 	}
-	return p
+	return ps
 }
 
-// target says how to reach shard 0's primary of d as u.
-func (e *Engine) target(d *database, u *user) pool.Target {
-	srv := d.db.Shards[0].Primary
+// router returns ls's router for a sharded database d.
+func (ls *loopState) router(d *database, cacheSize int) *route.Router {
+	r := ls.routers[d]
+	if r == nil {
+		if ls.routers == nil {
+			ls.routers = map[*database]*route.Router{}
+		}
+		r = route.NewRouter(d.schema, cacheSize)
+		ls.routers[d] = r
+	}
+	return r
+}
+
+// target says how to reach the primary of shard i of d as u.
+func (e *Engine) target(d *database, u *user, i int) pool.Target {
+	srv := d.db.Shards[i].Primary
 	network, address := srv.Addr()
 	t := pool.Target{Network: network, Address: address, Database: srv.Database}
 	t.User, t.Password = u.cfg.ServerUser, u.cfg.ServerPassword
@@ -368,17 +401,15 @@ func (e *Engine) forwardCancel(pid uint32, key []byte) {
 	if cl == nil || len(key) != 4 || !constantTimeEqual(cl.key[:], key) {
 		return
 	}
-	t := cl.cancelTarget.Load()
-	if t == nil {
-		return
+	for t := cl.cancelTarget.Load(); t != nil; t = t.next {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), e.cfg.Limits.ServerConnectTimeout)
+			defer cancel()
+			if err := pool.Cancel(ctx, t.network, t.address, t.pid, t.key); err != nil {
+				e.log.Warn("cancel request failed", "server", t.address, "err", err)
+			}
+		}()
 	}
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), e.cfg.Limits.ServerConnectTimeout)
-		defer cancel()
-		if err := pool.Cancel(ctx, t.network, t.address, t.pid, t.key); err != nil {
-			e.log.Warn("cancel request failed", "server", t.address, "err", err)
-		}
-	}()
 }
 
 func constantTimeEqual(a, b []byte) bool {
@@ -426,8 +457,8 @@ func (e *Engine) sweep(ls *loopState) {
 	for _, d := range e.dbs {
 		d.mu.Lock()
 		pools := make([]*pool.Pool, 0, len(d.pools))
-		for _, p := range d.pools {
-			pools = append(pools, p)
+		for _, ps := range d.pools {
+			pools = append(pools, ps...)
 		}
 		d.mu.Unlock()
 		for _, p := range pools {

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/pgshard/pgshard/codec"
+	"github.com/pgshard/pgshard/route"
 )
 
 // Named prepared statements in transaction mode. A client's statement names mean nothing to the next server
@@ -31,6 +32,9 @@ type stmt struct {
 	describe atomic.Pointer[[]byte]
 
 	fx *effects // what executing it does to the session (SET, advisory locks, ...), nil for nothing
+
+	plan atomic.Pointer[route.Plan] // how it is routed (sharded databases), planned on first use
+	tx   txKind                     // a transaction command (sharded databases send those to every shard of a transaction)
 }
 
 // stmtRegistry holds every stmt of the engine. Parse messages take its lock; Bind and Describe don't (they
@@ -63,6 +67,7 @@ func (r *stmtRegistry) get(query []byte, types codec.OIDs) *stmt {
 	st.types = string(tb)
 	st.parse = codec.AppendParse(nil, st.name, st.query, raw)
 	st.fx = effectsOf([]byte(st.query))
+	st.tx = txCommandOf(st.query).kind
 	r.byText[st.query] = append(r.byText[st.query], st)
 	return st
 }
@@ -142,6 +147,7 @@ const (
 	expSync                      // ReadyForQuery ends an extended-protocol batch
 	expQuery                     // a simple query or function call: everything up to ReadyForQuery
 	expHiddenQuery               // pgshard's own query (reset, settings): hidden up to its ReadyForQuery
+	expLocalQuery                // a Query pgshard answers itself (sharded databases): tag or err, then status
 )
 
 type expectation struct {
@@ -149,7 +155,9 @@ type expectation struct {
 	sets     []settingChange // Query and Execute: SET/RESET statements to apply as their CommandCompletes arrive
 	prepared []*stmt         // Query: SQL PREPAREs it runs, forgotten if it fails
 	st       *stmt           // Parse entries: unmarked on the server if the Parse never ran; Describe: what to cache
-	err      *codec.Error    // expErrorSynth
+	err      *codec.Error    // expErrorSynth, expLocalQuery
+	tag      string          // expLocalQuery: its CommandComplete
+	status   byte            // expLocalQuery: its ReadyForQuery status
 }
 
 // expectQueue is a FIFO that reuses its backing array.

@@ -27,6 +27,9 @@ type server struct {
 	backend *pool.Backend
 
 	client *client // attached client, nil when idle in the pool
+	shard  int     // the shard it serves
+	fan    *fanout // the fan-out its answers are merged into, if any
+	fresh  bool    // just attached to a client of a sharded database: give it the client's settings first
 
 	expects   expectQueue       // answers still to come for what was sent, in order
 	settings  map[string]string // what pgshard set on this connection (absent: the server's default)
@@ -61,7 +64,7 @@ type newServerConn struct {
 // dial makes a new server connection for p in loop ls, for client cl (which may be gone by then). A slot is
 // already counted in the pool.
 func (e *Engine) dial(p *pool.Pool, ls *loopState, cl *client) {
-	t := e.target(cl.db, cl.user)
+	t := e.target(cl.db, cl.user, p.Shard)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), e.cfg.Limits.ServerConnectTimeout)
 		defer cancel()
@@ -129,7 +132,7 @@ func (e *Engine) serverOpened(c gnet.Conn, so *serverOpen) {
 	ls := e.loopOf(c)
 	s := so.s
 	if s == nil {
-		s = &server{e: e, target: so.nc.target, backend: so.nc.backend, status: codec.TxIdle}
+		s = &server{e: e, target: so.nc.target, backend: so.nc.backend, status: codec.TxIdle, shard: so.nc.p.Shard}
 		s.stmts.max = e.cfg.Pool.MaxPreparedStatements
 		s.sqlStmts.max = e.cfg.Pool.MaxPreparedStatements
 		s.pc = so.nc.p.NewConn(ls.idx, s, time.Now())
@@ -194,12 +197,15 @@ func (s *server) onTraffic() {
 		}
 	}
 	s.park.consume(s.c, pos)
+	cl := s.client
 	if s.inUse && s.expects.len() == 0 && !s.unsynced && s.remain == 0 {
 		s.idleNow()
+	} else if cl != nil && cl.c.OutboundBuffered() > s.e.cfg.Limits.ClientOutboundBuffer {
+		s.parkUntilDrained(cl)
 		return
 	}
-	if cl := s.client; cl != nil && cl.c.OutboundBuffered() > s.e.cfg.Limits.ClientOutboundBuffer {
-		s.parkUntilDrained(cl)
+	if cl != nil && cl.rt != nil && s.expects.len() == 0 {
+		cl.unstall()
 	}
 }
 
@@ -323,8 +329,19 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 		}
 	}
 	end := at + len(msg)
-	if hide || s.client == nil {
+	switch {
+	case hide || s.client == nil:
 		sp.drop(at, end)
+	case s.fan != nil && s.fan.active:
+		if pass, out := s.fan.merge(msg, s.ls.synth[:0]); !pass {
+			sp.drop(at, end)
+			if len(out) > 0 {
+				sp.insert(end, out)
+			}
+		}
+	}
+	if typ == codec.ReadyForQuery && s.client != nil && s.client.rt != nil && !hide {
+		s.client.noteStatus(s)
 	}
 	s.emitSynth(sp, end)
 	return true
@@ -333,17 +350,12 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 // emitSynth adds, at offset at, the answers pgshard gives itself that are now due.
 func (s *server) emitSynth(sp *splice, at int) {
 	for h := s.expects.front(); h != nil; h = s.expects.front() {
-		var b []byte
 		switch h.kind {
-		case expParseSynth:
-			b = codec.AppendEmpty(s.ls.synth[:0], codec.ParseComplete)
-		case expCloseSynth:
-			b = codec.AppendEmpty(s.ls.synth[:0], codec.CloseComplete)
-		case expErrorSynth:
-			b = codec.AppendErrorResponse(s.ls.synth[:0], h.err)
+		case expParseSynth, expCloseSynth, expErrorSynth, expLocalQuery:
 		default:
 			return
 		}
+		b := appendSynth(s.ls.synth[:0], *h)
 		s.expects.pop()
 		if s.client != nil {
 			sp.insert(at, b)
@@ -357,14 +369,7 @@ func (s *server) synth(cl *client, e expectation) {
 		s.expects.push(e)
 		return
 	}
-	switch e.kind {
-	case expParseSynth:
-		cl.out = codec.AppendEmpty(cl.out, codec.ParseComplete)
-	case expCloseSynth:
-		cl.out = codec.AppendEmpty(cl.out, codec.CloseComplete)
-	case expErrorSynth:
-		cl.out = codec.AppendErrorResponse(cl.out, e.err)
-	}
+	cl.out = appendSynth(cl.out, e)
 }
 
 // prepare inserts at offset at the Parse of st (and the Close of statements it evicts) and expects its
@@ -410,7 +415,7 @@ func (s *server) idleNow() {
 		return
 	}
 	if s.status == codec.TxIdle && s.e.cfg.Pool.Mode != "session" && cl.state == clientReady && !cl.pins.any() {
-		cl.detach()
+		cl.detachServer(s)
 		s.release()
 	}
 }
@@ -569,7 +574,7 @@ func (s *server) lost(err error) {
 	delete(s.ls.servers, s)
 	p := s.pc.Pool()
 	if cl := s.client; cl != nil {
-		cl.detach()
+		cl.detachServer(s)
 		msg := "server connection of pool " + p.Name + " was lost"
 		if err != nil {
 			msg += ": " + err.Error()

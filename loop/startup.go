@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/pgshard/pgshard/route"
+
 	"github.com/pgshard/pgshard/auth"
 	"github.com/pgshard/pgshard/codec"
 )
@@ -177,8 +179,15 @@ func (cl *client) authenticated() {
 			WithHint("add it to databases: in pgshard's config"))
 		return
 	}
-	cl.pool = cl.e.poolFor(cl.db, cl.user)
-	if cl.e.mapNames {
+	cl.pools = cl.e.poolsFor(cl.db, cl.user)
+	cl.pool = cl.pools[0]
+	cl.srvs = make([]*server, len(cl.pools))
+	if cl.db.schema != nil {
+		cl.rt = cl.ls.router(cl.db, cl.e.cfg.Pool.MaxPreparedStatements+1000)
+		cl.rs = route.NoSession
+	}
+	cl.mapped = cl.e.mapNames || cl.rt != nil
+	if cl.mapped {
 		cl.defaults = startupSettings(cl.params)
 		cl.settings = cloneSettings(cl.defaults)
 	}
@@ -213,7 +222,7 @@ func (cl *client) reportParams(params map[string]string) {
 	for name, value := range params {
 		if name == "application_name" {
 			value = appName
-		} else if cl.e.mapNames {
+		} else if cl.mapped {
 			// What the client asked for at startup is what its server connections will be given.
 			for _, p := range cl.params {
 				if strings.EqualFold(p.Name, name) {

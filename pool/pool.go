@@ -62,7 +62,8 @@ type Stats struct {
 
 // Pool is the shared state of one pool. All methods are safe for concurrent use from any loop.
 type Pool struct {
-	Name string
+	Name  string
+	Shard int // the shard its connections serve, for the loop's routing (the pool itself does not care)
 	set  Settings
 
 	mu    sync.Mutex

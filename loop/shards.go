@@ -1,0 +1,909 @@
+package loop
+
+import (
+	"math/bits"
+	"strconv"
+	"strings"
+
+	"github.com/pgshard/pgshard/codec"
+	"github.com/pgshard/pgshard/route"
+	"github.com/pgshard/pgshard/route/lex"
+)
+
+// Routing a sharded database's statements (databases with one shard and nothing sharded never come here).
+//
+// A client holds at most one server connection per shard (srvs). Each message goes to the shards its statement
+// needs: a Query is routed on its own; a Bind is routed with its values, and the Describe, Execute and Close of
+// its portal follow it; a Sync goes to every shard that got extended-protocol messages since its last Sync.
+// Answers must reach the client in the order it asked, so:
+//   - consecutive messages for one shard are a run, written in one write and pipelined like an unsharded
+//     client's;
+//   - before messages go to other shards than the ones still answering, the client stalls (its bytes stay
+//     buffered) until those answers are in — a Flush makes a server send what it holds back until Sync;
+//   - a statement for several shards is a fan-out: the same messages to each, their answers merged (one
+//     RowDescription, rows as they come, summed CommandComplete tags, the first error, one ReadyForQuery).
+//
+// Transactions: BEGIN is held back (answered by pgshard) until a statement shows where it goes; every shard
+// the transaction then touches gets the BEGIN (and the savepoints taken so far) first, and COMMIT, ROLLBACK
+// and savepoint commands go to all of them.
+
+// sharding is a client's routing state.
+type sharding struct {
+	target     uint64         // the shards the current portal (Bind .. Execute) runs on
+	stalled    bool           // waiting for answers in flight before sending elsewhere
+	txOpen     bool           // in a transaction block (held back or on servers)
+	txShards   uint64         // the shards taking part in it
+	beginSQL   string         // the BEGIN that opened it, replayed on every shard that joins
+	savepoints []string       // savepoints taken in it, in order, replayed on joining shards
+	local      *route.Session // SET LOCAL pgshard.*: until the transaction ends
+	unnamed    []byte         // the client's unnamed Parse, held until a Bind says where it goes
+	unnamedSQL string
+	unnamedPl  *route.Plan
+	unnamedTx  txKind
+	group      fanout // the fan-out in flight
+}
+
+// run is a stretch of consecutive client messages bound for one server, written at once.
+type run struct {
+	s     *server
+	start int
+	sp    splice
+}
+
+// forwardSharded is forward for a sharded database.
+func (cl *client) forwardSharded() {
+	if cl.sh.stalled || cl.waiting {
+		return // resumes when the answers in flight are in, or the server arrives
+	}
+	for _, s := range cl.srvs {
+		if s != nil && s.park.parked {
+			if cl.c.InboundBuffered() > cl.e.cfg.Limits.ClientOutboundBuffer {
+				cl.parkUntilDrained()
+			}
+			return
+		}
+	}
+	buf := cl.park.input(cl.c)
+	maxSize := cl.e.cfg.Limits.MaxMessageSize
+	var r run
+	pos := 0
+	for pos < len(buf) {
+		m, n, err := codec.ReadMessage(buf[pos:], maxSize)
+		if err != nil {
+			cl.endRun(&r, buf, pos)
+			cl.fatalDrain(codec.NewFatal(codec.SQLStateProtocolViolation, "invalid message from client: "+err.Error()).
+				WithHint("limits.max_message_size bounds one message"))
+			return
+		}
+		if n == 0 {
+			break
+		}
+		if m.Type == codec.Terminate {
+			cl.endRun(&r, buf, pos)
+			_ = cl.ls.el.Close(cl.c)
+			return
+		}
+		if pos == 0 && cl.attachedMask() == 0 && cl.state == clientReady {
+			if used := cl.answerLocally(buf); used > 0 {
+				pos += used
+				continue
+			}
+		}
+		if cl.skipToSync && m.Type != codec.Sync {
+			cl.dropFromRun(&r, pos, n)
+			pos += n
+			continue
+		}
+		ok, perr := cl.route(&r, buf, pos, m, n)
+		if perr != nil {
+			cl.endRun(&r, buf, pos)
+			cl.fatal(perr)
+			return
+		}
+		if !ok {
+			break
+		}
+		pos += n
+	}
+	cl.endRun(&r, buf, pos)
+}
+
+// endRun writes the run (if any) and consumes the client's bytes up to end.
+func (cl *client) endRun(r *run, buf []byte, end int) {
+	if r.s != nil {
+		out := r.sp.result(end - r.start)
+		if len(out) > 0 && !r.s.gone {
+			_, _ = r.s.c.Write(out)
+		}
+		s := r.s
+		r.s = nil
+		if !s.gone && s.c.OutboundBuffered() > cl.e.cfg.Limits.ClientOutboundBuffer {
+			cl.srv = s
+			defer cl.parkUntilDrained()
+		}
+	}
+	if end > 0 {
+		cl.park.consume(cl.c, end)
+	}
+	_ = buf
+}
+
+// dropFromRun leaves a message the proxy handled itself out of the run being built.
+func (cl *client) dropFromRun(r *run, at, n int) {
+	if r.s != nil {
+		r.sp.drop(at-r.start, at-r.start+n)
+	}
+}
+
+// startRun makes s the server the following messages go to.
+func (cl *client) startRun(r *run, buf []byte, at int, s *server) {
+	if r.s == s {
+		return
+	}
+	if r.s != nil {
+		out := r.sp.result(at - r.start)
+		if len(out) > 0 && !r.s.gone {
+			_, _ = r.s.c.Write(out)
+		}
+	}
+	r.s, r.start = s, at
+	r.sp = splice{in: buf[at:], scratch: &cl.ls.toServer}
+}
+
+// attachedMask is the set of shards the client has a server of.
+func (cl *client) attachedMask() uint64 {
+	var m uint64
+	for i, s := range cl.srvs {
+		if s != nil {
+			m |= 1 << i
+		}
+	}
+	return m
+}
+
+// busyMask is the set of shards whose servers still owe answers.
+func (cl *client) busyMask() uint64 {
+	var m uint64
+	for i, s := range cl.srvs {
+		if s != nil && (s.expects.len() > 0 || s.remain > 0) {
+			m |= 1 << i
+		}
+	}
+	return m
+}
+
+// dirtyMask is the set of shards sent extended-protocol messages with no Sync after them yet.
+func (cl *client) dirtyMask() uint64 {
+	var m uint64
+	for i, s := range cl.srvs {
+		if s != nil && s.unsynced {
+			m |= 1 << i
+		}
+	}
+	return m
+}
+
+// stall stops forwarding until the answers in flight are in. Servers holding answers back for want of a
+// Sync are sent a Flush.
+func (cl *client) stall(r *run, buf []byte, at int) bool {
+	cl.startRun(r, buf, at, nil)
+	r.s = nil
+	for _, s := range cl.srvs {
+		if s != nil && s.unsynced && s.expects.len() > 0 && !s.gone {
+			_, _ = s.c.Write(codec.AppendEmpty(cl.ls.synth[:0], codec.Flush))
+		}
+	}
+	cl.sh.stalled = true
+	return false
+}
+
+// unstall runs when a server of cl has answered everything: a stalled client goes on.
+func (cl *client) unstall() {
+	if !cl.sh.stalled || cl.busyMask() != 0 || cl.state != clientReady {
+		return
+	}
+	cl.sh.stalled = false
+	cl.forward()
+	cl.flush()
+}
+
+// session is what SET pgshard.* says now.
+func (cl *client) session() route.Session {
+	if cl.sh.local != nil {
+		return *cl.sh.local
+	}
+	return cl.rs
+}
+
+// pickAny chooses the shard for a statement any shard can serve: one the transaction uses, else one the
+// client holds, else the next in turn.
+func (cl *client) pickAny() uint64 {
+	if cl.sh.txShards != 0 {
+		return lowestBit(cl.sh.txShards)
+	}
+	if m := cl.attachedMask(); m != 0 {
+		return lowestBit(m)
+	}
+	cl.ls.rr++
+	return 1 << (cl.ls.rr % len(cl.srvs))
+}
+
+func lowestBit(m uint64) uint64 { return m & -m }
+
+// failedShards is the set of transaction shards whose transaction failed.
+func (cl *client) failedShards() uint64 {
+	var m uint64
+	for i, s := range cl.srvs {
+		if s != nil && s.status == codec.TxFailed {
+			m |= 1 << i
+		}
+	}
+	return m
+}
+
+// txStatus is the transaction status pgshard reports when it answers itself.
+func (cl *client) txStatus() byte {
+	switch {
+	case cl.failedShards() != 0:
+		return codec.TxFailed
+	case cl.sh.txOpen:
+		return codec.TxActive
+	}
+	return codec.TxIdle
+}
+
+// noteStatus follows the transaction status a server reported in ReadyForQuery.
+func (cl *client) noteStatus(s *server) {
+	bit := uint64(1) << s.shard
+	if s.status != codec.TxIdle {
+		cl.sh.txShards |= bit
+		if !cl.sh.txOpen {
+			cl.sh.txOpen = true
+			cl.sh.beginSQL = "BEGIN"
+		}
+		return
+	}
+	if cl.sh.txShards&bit != 0 {
+		cl.sh.txShards &^= bit
+		if cl.sh.txShards == 0 {
+			cl.endTx()
+		}
+	}
+}
+
+func (cl *client) endTx() {
+	cl.sh.txOpen, cl.sh.txShards, cl.sh.beginSQL, cl.sh.savepoints, cl.sh.local = false, 0, "", nil, nil
+}
+
+// answerNow queues an answer pgshard gives itself, in order: at once when nothing is in flight, behind the
+// answers of the one server in flight otherwise. False: a fan-out is in flight; stall first.
+func (cl *client) answerNow(e expectation) bool {
+	busy := cl.busyMask()
+	if busy == 0 {
+		cl.out = appendSynth(cl.out, e)
+		return true
+	}
+	if bits.OnesCount64(busy) > 1 {
+		return false
+	}
+	s := cl.srvs[bits.TrailingZeros64(busy)]
+	if s.fan != nil {
+		return false
+	}
+	s.expects.push(e)
+	return true
+}
+
+// appendSynth appends the answer of a synthesized expectation.
+func appendSynth(b []byte, e expectation) []byte {
+	switch e.kind {
+	case expParseSynth:
+		return codec.AppendEmpty(b, codec.ParseComplete)
+	case expCloseSynth:
+		return codec.AppendEmpty(b, codec.CloseComplete)
+	case expErrorSynth:
+		return codec.AppendErrorResponse(b, e.err)
+	case expLocalQuery:
+		if e.err != nil {
+			b = codec.AppendErrorResponse(b, e.err)
+		} else {
+			b = codec.AppendCommandComplete(b, e.tag)
+		}
+		return codec.AppendReadyForQuery(b, e.status)
+	}
+	return b
+}
+
+// route sends one message where it belongs. False: the client must wait (for a server or for answers), and
+// the message is looked at again when it resumes.
+func (cl *client) route(r *run, buf []byte, at int, m codec.Message, n int) (bool, *codec.Error) {
+	switch m.Type {
+	case codec.Query:
+		return cl.routeQuery(r, buf, at, m, n)
+	case codec.Parse:
+		pm, err := codec.ParseParse(m.Body)
+		if err != nil {
+			return false, codec.NewFatal(codec.SQLStateProtocolViolation, err.Error())
+		}
+		if !cl.answerNow(expectation{kind: expParseSynth}) {
+			return cl.stall(r, buf, at), nil
+		}
+		cl.dropFromRun(r, at, n)
+		if len(pm.Name) > 0 {
+			cl.setStmt(pm.Name, cl.e.registry.get(pm.Query, pm.ParamTypes))
+			return true, nil
+		}
+		cl.sh.unnamed = append(cl.sh.unnamed[:0], buf[at:at+n]...)
+		if string(pm.Query) != cl.sh.unnamedSQL {
+			cl.sh.unnamedSQL = string(pm.Query)
+			cl.sh.unnamedPl = nil
+			cl.sh.unnamedTx = txCommandOf(cl.sh.unnamedSQL).kind
+			cl.unnamedFx = effectsOf(pm.Query)
+		}
+		return true, nil
+	case codec.Bind:
+		bm, err := codec.ParseBind(m.Body)
+		if err != nil {
+			return false, codec.NewFatal(codec.SQLStateProtocolViolation, err.Error())
+		}
+		var plan *route.Plan
+		tk := cl.sh.unnamedTx
+		if len(bm.Statement) == 0 {
+			if cl.sh.unnamed == nil {
+				return cl.refuse(r, buf, at, n, codec.NewError(codec.SQLStateUndefinedPreparedStmt, "unnamed prepared statement does not exist"))
+			}
+			if cl.sh.unnamedPl == nil {
+				cl.sh.unnamedPl = cl.rt.Prepare(cl.sh.unnamedSQL)
+			}
+			plan = cl.sh.unnamedPl
+		} else {
+			st := cl.stmts[string(bm.Statement)]
+			if st == nil {
+				return cl.refuse(r, buf, at, n, codec.NewError(codec.SQLStateUndefinedPreparedStmt,
+					`prepared statement "`+string(bm.Statement)+`" does not exist`))
+			}
+			tk = st.tx
+			plan = st.plan.Load()
+			if plan == nil {
+				plan = cl.rt.Prepare(st.query)
+				st.plan.Store(plan)
+			}
+		}
+		cl.ls.params = bm.AppendParams(cl.ls.params[:0])
+		cl.ls.formats = bm.ParamFormats.Append(cl.ls.formats[:0])
+		d := cl.rt.Bind(plan, route.Params{Values: cl.ls.params, Formats: cl.ls.formats}, cl.session())
+		if d.Err != nil {
+			return cl.refuse(r, buf, at, n, d.Err)
+		}
+		mask, mirror := cl.inTxMask(d), d.Mirror
+		txEnd := tk == txEnd && cl.sh.txOpen
+		if (txEnd || tk == txSavepoint || tk == txRelease || tk == txRollbackTo) && cl.sh.txShards != 0 {
+			// COMMIT, ROLLBACK and savepoints go to every shard of the transaction. (A failed transaction's
+			// healthy shards would commit here: see the known limitations.)
+			mask, mirror = cl.sh.txShards, true
+		}
+		cl.sh.target = mask
+		ok, perr := cl.send(r, buf, at, m, n, mask, mirror, true, len(bm.Statement) == 0)
+		if ok && txEnd {
+			cl.endTx()
+		}
+		return ok, perr
+	case codec.Describe:
+		dm, err := codec.ParseDescribe(m.Body)
+		if err != nil {
+			return false, codec.NewFatal(codec.SQLStateProtocolViolation, err.Error())
+		}
+		if dm.Target == codec.TargetStatement {
+			mask := cl.anyMask()
+			return cl.send(r, buf, at, m, n, mask, false, bits.OnesCount64(mask) > 1, len(dm.Name) == 0)
+		}
+		return cl.send(r, buf, at, m, n, cl.portalMask(), false, false, false)
+	case codec.Execute, codec.CopyData, codec.CopyDone, codec.CopyFail:
+		return cl.send(r, buf, at, m, n, cl.portalMask(), false, false, false)
+	case codec.Close:
+		cm, err := codec.ParseClose(m.Body)
+		if err != nil {
+			return false, codec.NewFatal(codec.SQLStateProtocolViolation, err.Error())
+		}
+		if cm.Target == codec.TargetStatement {
+			if !cl.answerNow(expectation{kind: expCloseSynth}) {
+				return cl.stall(r, buf, at), nil
+			}
+			cl.dropFromRun(r, at, n)
+			if len(cm.Name) == 0 {
+				cl.sh.unnamed, cl.sh.unnamedPl = nil, nil
+			} else {
+				delete(cl.stmts, string(cm.Name))
+			}
+			return true, nil
+		}
+		return cl.send(r, buf, at, m, n, cl.portalMask(), false, false, false)
+	case codec.Sync:
+		mask := cl.dirtyMask()
+		if mask == 0 {
+			mask = cl.anyMask()
+		}
+		cont := cl.sh.group.active && cl.sh.group.members == mask
+		return cl.send(r, buf, at, m, n, mask, true, !cont, false)
+	case codec.Flush:
+		mask := cl.dirtyMask()
+		if mask == 0 {
+			cl.dropFromRun(r, at, n)
+			return true, nil
+		}
+		return cl.send(r, buf, at, m, n, mask, false, false, false)
+	case codec.FunctionCall:
+		return cl.send(r, buf, at, m, n, cl.anyMask(), false, true, false)
+	}
+	return cl.send(r, buf, at, m, n, cl.anyMask(), false, false, false)
+}
+
+// anyMask is a shard for a message any shard can take (a failed transaction's shard first, so that it
+// reports the failure).
+func (cl *client) anyMask() uint64 {
+	if f := cl.failedShards(); f != 0 {
+		return lowestBit(f)
+	}
+	return cl.pickAny()
+}
+
+// portalMask is where the current portal lives.
+func (cl *client) portalMask() uint64 {
+	if cl.sh.target != 0 {
+		return cl.sh.target
+	}
+	return cl.anyMask()
+}
+
+// inTxMask turns a decision into the shards to use, with a transaction's preferences.
+func (cl *client) inTxMask(d route.Decision) uint64 {
+	if f := cl.failedShards(); f != 0 {
+		return lowestBit(f) // a failed transaction refuses everything: let its server say so
+	}
+	if d.Any {
+		return cl.pickAny()
+	}
+	return d.Shards
+}
+
+// refuse answers a message with an error of pgshard's own; the rest of the batch is skipped up to Sync.
+func (cl *client) refuse(r *run, buf []byte, at, n int, err *codec.Error) (bool, *codec.Error) {
+	if !cl.answerNow(expectation{kind: expErrorSynth, err: err}) {
+		return cl.stall(r, buf, at), nil
+	}
+	cl.dropFromRun(r, at, n)
+	cl.skipToSync = true
+	return true, nil
+}
+
+// send forwards the message at buf[at:at+n] to the servers of mask. fresh says it starts a new statement (a
+// fan-out in flight must be over first); unnamed that the client's unnamed statement goes first.
+func (cl *client) send(r *run, buf []byte, at int, m codec.Message, n int, mask uint64, mirror, fresh, unnamed bool) (bool, *codec.Error) {
+	if ok := cl.ensureServers(r, buf, at, mask); !ok {
+		return false, nil
+	}
+	busy := cl.busyMask()
+	if bits.OnesCount64(mask) == 1 {
+		s := cl.srvs[bits.TrailingZeros64(mask)]
+		if busy&^mask != 0 || (s.fan != nil && busy != 0) {
+			return cl.stall(r, buf, at), nil
+		}
+		if s.fan != nil {
+			s.fan = nil
+			cl.sh.group.active = false
+		}
+		cl.startRun(r, buf, at, s)
+		rel := at - r.start
+		cl.prepareServer(s, &r.sp, rel)
+		if unnamed && cl.sh.unnamed != nil {
+			r.sp.insert(rel, cl.sh.unnamed)
+			s.expects.push(expectation{kind: expParseHidden})
+		}
+		cl.srv = s
+		return true, cl.message(&r.sp, m, rel, n)
+	}
+	g := &cl.sh.group
+	if fresh || !g.active || g.members != mask {
+		if busy != 0 {
+			return cl.stall(r, buf, at), nil
+		}
+		g.start(mask, mirror)
+	}
+	cl.startRun(r, buf, at, nil)
+	r.s = nil
+	msg := buf[at : at+n]
+	for m2 := mask; m2 != 0; m2 &= m2 - 1 {
+		s := cl.srvs[bits.TrailingZeros64(m2)]
+		s.fan = g
+		sp := splice{in: msg, scratch: &cl.ls.toServer}
+		cl.prepareServer(s, &sp, 0)
+		if unnamed && cl.sh.unnamed != nil {
+			sp.insert(0, cl.sh.unnamed)
+			s.expects.push(expectation{kind: expParseHidden})
+		}
+		cl.srv = s
+		if perr := cl.message(&sp, m, 0, n); perr != nil {
+			return false, perr
+		}
+		if out := sp.result(n); len(out) > 0 && !s.gone {
+			_, _ = s.c.Write(out)
+		}
+	}
+	return true, nil
+}
+
+// sendQuery sends a Query to the servers of mask, each its own text when the statement was split.
+func (cl *client) sendQuery(r *run, buf []byte, at int, m codec.Message, n int, mask uint64, mirror bool, split []route.Piece) (bool, *codec.Error) {
+	if len(split) == 0 {
+		return cl.send(r, buf, at, m, n, mask, mirror, true, false)
+	}
+	if ok := cl.ensureServers(r, buf, at, mask); !ok {
+		return false, nil
+	}
+	if cl.busyMask() != 0 {
+		return cl.stall(r, buf, at), nil
+	}
+	cl.startRun(r, buf, at, nil)
+	r.s = nil
+	cl.sh.group.start(mask, false)
+	for _, p := range split {
+		s := cl.srvs[p.Shard]
+		s.fan = &cl.sh.group
+		msg := codec.AppendQuery(nil, p.SQL)
+		sp := splice{in: msg, scratch: &cl.ls.toServer}
+		cl.prepareServer(s, &sp, 0)
+		cl.srv = s
+		mm, _, _ := codec.ReadMessage(msg, 0)
+		if perr := cl.message(&sp, mm, 0, len(msg)); perr != nil {
+			return false, perr
+		}
+		if out := sp.result(len(msg)); !s.gone {
+			_, _ = s.c.Write(out)
+		}
+	}
+	return true, nil
+}
+
+// ensureServers checks out a server for every shard of mask the client lacks. False: it waits for one.
+func (cl *client) ensureServers(r *run, buf []byte, at int, mask uint64) bool {
+	for m := mask; m != 0; m &= m - 1 {
+		i := bits.TrailingZeros64(m)
+		if cl.srvs[i] != nil {
+			continue
+		}
+		cl.pool = cl.pools[i]
+		if !cl.acquire() {
+			cl.startRun(r, buf, at, nil)
+			r.s = nil
+			return false
+		}
+	}
+	return true
+}
+
+// prepareServer puts in front of the first message a server gets from the client what the server must do
+// first: take the client's settings, and join its transaction.
+func (cl *client) prepareServer(s *server, sp *splice, at int) {
+	if s.fresh {
+		s.fresh = false
+		s.syncSettings(cl, sp, at)
+	}
+	bit := uint64(1) << s.shard
+	if cl.sh.txOpen && cl.sh.txShards&bit == 0 && s.status == codec.TxIdle {
+		q := cl.sh.beginSQL
+		for _, sp := range cl.sh.savepoints {
+			q += "; SAVEPOINT " + sp
+		}
+		sp.insert(at, codec.AppendQuery(cl.ls.synth[:0], q))
+		s.expects.push(expectation{kind: expHiddenQuery})
+		cl.sh.txShards |= bit
+	}
+}
+
+// routeQuery routes a simple Query: transaction control and SET pgshard.* first, then the router.
+func (cl *client) routeQuery(r *run, buf []byte, at int, m codec.Message, n int) (bool, *codec.Error) {
+	q, err := codec.ParseQuery(m.Body)
+	if err != nil {
+		return false, codec.NewFatal(codec.SQLStateProtocolViolation, err.Error())
+	}
+	sql := string(q)
+	if tc := txCommandOf(sql); tc.kind != txNone {
+		return cl.routeTxCommand(r, buf, at, m, n, tc)
+	}
+	d := cl.rt.Query(sql, cl.session())
+	if d.Err != nil {
+		return cl.answerLocal(r, buf, at, n, expectation{kind: expLocalQuery, err: d.Err})
+	}
+	mask := cl.inTxMask(d)
+	if len(d.Split) > 0 && cl.failedShards() == 0 {
+		mask = d.Shards
+	} else {
+		d.Split = nil
+	}
+	return cl.sendQuery(r, buf, at, m, n, mask, d.Mirror, d.Split)
+}
+
+// answerLocal answers a whole Query itself (a CommandComplete or an error, then ReadyForQuery with the
+// client's transaction status, or status when given).
+func (cl *client) answerLocal(r *run, buf []byte, at, n int, e expectation) (bool, *codec.Error) {
+	if e.status == 0 {
+		e.status = cl.txStatus()
+	}
+	if !cl.answerNow(e) {
+		return cl.stall(r, buf, at), nil
+	}
+	cl.dropFromRun(r, at, n)
+	return true, nil
+}
+
+// Transaction commands pgshard handles itself.
+type txKind uint8
+
+const (
+	txNone txKind = iota
+	txBegin
+	txEnd // COMMIT, END, ROLLBACK, ABORT
+	txSavepoint
+	txRelease
+	txRollbackTo
+	txSetShard // SET [LOCAL] / RESET of pgshard.shard or pgshard.sharding_key
+)
+
+type txCommand struct {
+	kind     txKind
+	rollback bool   // txEnd: ROLLBACK or ABORT
+	name     string // savepoint, or the pgshard setting
+	value    string
+	local    bool
+	reset    bool
+}
+
+// txWords are the first words of the statements txCommandOf recognizes.
+var txWords = [...]string{"begin", "start", "commit", "end", "rollback", "abort", "savepoint", "release", "set", "reset"}
+
+// txCommandOf recognizes a single statement pgshard handles itself in a sharded database. Other statements
+// cost one token.
+func txCommandOf(sql string) txCommand {
+	var l lex.Lexer
+	l.Reset(sql)
+	first := l.Next()
+	known := false
+	for _, w := range txWords {
+		if lex.IsKeyword(sql, first, w) {
+			known = true
+			break
+		}
+	}
+	if !known {
+		return txCommand{}
+	}
+	l.Reset(sql)
+	var w [4]string
+	nw := 0
+	for nw < len(w) {
+		t := l.Next()
+		if t.Kind == lex.EOF {
+			break
+		}
+		if t.Kind == lex.Punct && sql[t.Start:t.End] == ";" {
+			if rest := l.Next(); rest.Kind != lex.EOF {
+				return txCommand{} // several statements: routed as a whole
+			}
+			break
+		}
+		w[nw] = strings.ToLower(lex.Unquote(sql, t))
+		nw++
+	}
+	switch w[0] {
+	case "begin", "start":
+		if cl := lex.Classify(sql); cl.Kind == lex.StmtBegin && len(lex.Split(sql, nil)) == 1 {
+			return txCommand{kind: txBegin}
+		}
+	case "commit", "end", "rollback", "abort":
+		if w[1] == "prepared" {
+			return txCommand{}
+		}
+		if w[0] == "rollback" && (w[1] == "to" || w[2] == "to") {
+			name := w[2]
+			if w[1] != "to" {
+				name = w[3]
+			}
+			if name == "savepoint" {
+				name = savepointName(sql)
+			}
+			return txCommand{kind: txRollbackTo, name: name}
+		}
+		if len(lex.Split(sql, nil)) == 1 {
+			return txCommand{kind: txEnd, rollback: w[0] == "rollback" || w[0] == "abort"}
+		}
+	case "savepoint":
+		return txCommand{kind: txSavepoint, name: w[1]}
+	case "release":
+		if w[1] == "savepoint" {
+			return txCommand{kind: txRelease, name: w[2]}
+		}
+		return txCommand{kind: txRelease, name: w[1]}
+	case "set", "reset":
+		st := lex.Classify(sql)
+		if (st.Kind == lex.StmtSet || st.Kind == lex.StmtReset) && (st.Name == "pgshard.shard" || st.Name == "pgshard.sharding_key") {
+			return txCommand{kind: txSetShard, name: st.Name, value: st.Value, local: st.Local, reset: st.Kind == lex.StmtReset}
+		}
+	}
+	return txCommand{}
+}
+
+// savepointName reads the name in ROLLBACK [WORK|TRANSACTION] TO SAVEPOINT name.
+func savepointName(sql string) string {
+	var l lex.Lexer
+	l.Reset(sql)
+	last := ""
+	for t := l.Next(); t.Kind != lex.EOF; t = l.Next() {
+		if t.Kind == lex.Punct {
+			continue
+		}
+		last = strings.ToLower(lex.Unquote(sql, t))
+	}
+	return last
+}
+
+// routeTxCommand handles BEGIN, COMMIT/ROLLBACK, savepoints and SET pgshard.*.
+func (cl *client) routeTxCommand(r *run, buf []byte, at int, m codec.Message, n int, tc txCommand) (bool, *codec.Error) {
+	sh := &cl.sh
+	switch tc.kind {
+	case txBegin:
+		if sh.txOpen {
+			break // Postgres warns that a transaction is already in progress: let a server say it
+		}
+		if ok, _ := cl.answerLocal(r, buf, at, n, expectation{kind: expLocalQuery, tag: "BEGIN", status: codec.TxActive}); !ok {
+			return false, nil
+		}
+		q, _ := codec.ParseQuery(m.Body)
+		sh.txOpen, sh.beginSQL = true, strings.TrimRight(strings.TrimSpace(string(q)), ";")
+		return true, nil
+	case txEnd:
+		if !sh.txOpen {
+			break
+		}
+		if sh.txShards == 0 {
+			tag := "COMMIT"
+			if tc.rollback {
+				tag = "ROLLBACK"
+			}
+			ok, _ := cl.answerLocal(r, buf, at, n, expectation{kind: expLocalQuery, tag: tag, status: codec.TxIdle})
+			if ok {
+				cl.endTx()
+			}
+			return ok, nil
+		}
+		mask := sh.txShards
+		if cl.failedShards() != 0 && !tc.rollback {
+			// A failed transaction commits nowhere: every shard rolls back, as Postgres answers COMMIT then.
+			msg := codec.AppendQuery(nil, "ROLLBACK")
+			mm, _, _ := codec.ReadMessage(msg, 0)
+			if ok, perr := cl.sendRewritten(r, buf, at, n, mm, msg, mask); !ok || perr != nil {
+				return ok, perr
+			}
+		} else if ok, perr := cl.send(r, buf, at, m, n, mask, true, true, false); !ok || perr != nil {
+			return ok, perr
+		}
+		cl.endTx()
+		return true, nil
+	case txSavepoint, txRelease, txRollbackTo:
+		if !sh.txOpen {
+			break
+		}
+		if sh.txShards != 0 {
+			if ok, perr := cl.send(r, buf, at, m, n, sh.txShards, true, true, false); !ok || perr != nil {
+				return ok, perr
+			}
+		} else {
+			tag := map[txKind]string{txSavepoint: "SAVEPOINT", txRelease: "RELEASE", txRollbackTo: "ROLLBACK"}[tc.kind]
+			if ok, _ := cl.answerLocal(r, buf, at, n, expectation{kind: expLocalQuery, tag: tag}); !ok {
+				return false, nil
+			}
+		}
+		cl.trackSavepoint(tc)
+		return true, nil
+	case txSetShard:
+		return cl.setShardSetting(r, buf, at, n, tc)
+	}
+	q, _ := codec.ParseQuery(m.Body)
+	d := cl.rt.Query(string(q), cl.session())
+	if d.Err != nil {
+		return cl.answerLocal(r, buf, at, n, expectation{kind: expLocalQuery, err: d.Err})
+	}
+	return cl.sendQuery(r, buf, at, m, n, cl.inTxMask(d), d.Mirror, nil)
+}
+
+// sendRewritten sends msg (a message pgshard wrote) in place of the client's message at buf[at:at+n].
+func (cl *client) sendRewritten(r *run, buf []byte, at, n int, m codec.Message, msg []byte, mask uint64) (bool, *codec.Error) {
+	if ok := cl.ensureServers(r, buf, at, mask); !ok {
+		return false, nil
+	}
+	if cl.busyMask() != 0 {
+		return cl.stall(r, buf, at), nil
+	}
+	cl.dropFromRun(r, at, n)
+	cl.startRun(r, buf, at, nil)
+	r.s = nil
+	cl.sh.group.start(mask, true)
+	for m2 := mask; m2 != 0; m2 &= m2 - 1 {
+		s := cl.srvs[bits.TrailingZeros64(m2)]
+		if bits.OnesCount64(mask) > 1 {
+			s.fan = &cl.sh.group
+		} else {
+			s.fan = nil
+		}
+		cl.srv = s
+		sp := splice{in: msg, scratch: &cl.ls.toServer}
+		if perr := cl.message(&sp, m, 0, len(msg)); perr != nil {
+			return false, perr
+		}
+		_, _ = s.c.Write(sp.result(len(msg)))
+	}
+	return true, nil
+}
+
+// trackSavepoint keeps the transaction's savepoints, for shards that join it later.
+func (cl *client) trackSavepoint(tc txCommand) {
+	sps := cl.sh.savepoints
+	switch tc.kind {
+	case txSavepoint:
+		cl.sh.savepoints = append(sps, tc.name)
+	case txRelease, txRollbackTo:
+		for i := len(sps) - 1; i >= 0; i-- {
+			if sps[i] == tc.name {
+				if tc.kind == txRelease {
+					cl.sh.savepoints = sps[:i]
+				} else {
+					cl.sh.savepoints = sps[:i+1]
+				}
+				return
+			}
+		}
+	}
+}
+
+// setShardSetting handles SET/RESET pgshard.shard and pgshard.sharding_key: the proxy's own settings.
+func (cl *client) setShardSetting(r *run, buf []byte, at, n int, tc txCommand) (bool, *codec.Error) {
+	rs := cl.rs
+	if tc.local {
+		if !cl.sh.txOpen {
+			// Postgres only warns: SET LOCAL outside a transaction block has no effect.
+			return cl.answerLocal(r, buf, at, n, expectation{kind: expLocalQuery, tag: "SET"})
+		}
+		rs = cl.session()
+	}
+	value := strings.TrimSpace(tc.value)
+	if len(value) >= 2 && value[0] == '\'' && value[len(value)-1] == '\'' {
+		value = strings.ReplaceAll(value[1:len(value)-1], "''", "'")
+	}
+	tag := "SET"
+	switch {
+	case tc.reset || strings.EqualFold(value, "default"):
+		tag = "RESET"
+		if !tc.reset {
+			tag = "SET"
+		}
+		if tc.name == "pgshard.shard" {
+			rs.Shard = -1
+		} else {
+			rs.Key, rs.HasKey = "", false
+		}
+	case tc.name == "pgshard.shard":
+		i, err := strconv.Atoi(value)
+		if err != nil || i < 0 || i >= len(cl.srvs) {
+			return cl.answerLocal(r, buf, at, n, expectation{kind: expLocalQuery, err: codec.NewError(codec.SQLStateInvalidParameterValue,
+				`invalid value for pgshard.shard: "`+value+`"`).WithHint("database " + cl.db.db.Name + " has shards 0 to " + strconv.Itoa(len(cl.srvs)-1))})
+		}
+		rs.Shard = i
+	default:
+		rs.Key, rs.HasKey = value, true
+	}
+	if tc.local {
+		cl.sh.local = &rs
+	} else {
+		cl.rs = rs
+	}
+	return cl.answerLocal(r, buf, at, n, expectation{kind: expLocalQuery, tag: tag})
+}
