@@ -36,6 +36,8 @@ type builder struct {
 	insertRule  *keyRule
 	insertTable string
 	rows        []planVal
+
+	copyPlan *CopyIn // COPY FROM STDIN into a sharded table
 }
 
 // inst is one mention of a sharded table in a statement.
@@ -173,6 +175,9 @@ func (b *builder) stmt(sc *scope, n *pg.Node, top bool) {
 // finish builds the Plan.
 func (b *builder) finish() *Plan {
 	p := &Plan{kind: b.kind, write: b.write, hard: b.hard, soft: b.soft, all: b.all || b.replWrite != ""}
+	if b.copyPlan != nil && p.hard == nil && p.soft == nil {
+		return &Plan{kind: planRoute, write: true, all: true, copy: b.copyPlan, keyMapper: b.copyPlan.Mapper}
+	}
 	if p.kind != planRoute {
 		p.hard, p.soft, p.all = nil, nil, false
 		return p
@@ -426,6 +431,9 @@ func (b *builder) selectStmt(outer *scope, s *pg.SelectStmt, top bool) {
 		b.walk(sc, lv, s.LimitCount)
 		b.walk(sc, lv, s.LimitOffset)
 		return
+	}
+	if len(s.LockingClause) > 0 { // FOR UPDATE / SHARE: row locks, a primary's job
+		b.write = true
 	}
 	for _, f := range s.FromClause {
 		b.fromItem(sc, lv, f)
@@ -961,10 +969,24 @@ func (b *builder) copy(sc *scope, s *pg.CopyStmt) {
 		return
 	}
 	b.write = true
-	if kind, _ := b.s.lookup(rv.Schemaname, rv.Relname); kind == relSharded || kind == relColumn {
-		b.refuseSoft("COPY into sharded table " + rv.Relname + " is not supported yet: use INSERT, or COPY " +
-			"each shard's rows with a /* pgshard: shard=N */ comment")
+	switch kind, rule := b.s.lookup(rv.Schemaname, rv.Relname); kind {
+	case relSharded:
+		b.copyIn(s, rule)
 		return
+	case relColumn:
+		for _, n := range s.Attlist {
+			if str, ok := n.Node.(*pg.Node_String_); ok {
+				if r := b.s.columnRule(str.String_.Sval); r != nil {
+					b.copyIn(s, r)
+					return
+				}
+			}
+		}
+		if len(s.Attlist) == 0 {
+			b.refuseSoft("COPY into table " + rv.Relname + " without a column list: it may be sharded by a column rule; " +
+				"name its columns, or list the table in sharded_tables or replicated_tables")
+			return
+		}
 	}
 	b.relation(sc, rv, true)
 }
@@ -998,6 +1020,9 @@ func (b *builder) walk(sc *scope, lv *level, n *pg.Node) {
 		return
 	case *pg.Node_FuncCall:
 		f := x.FuncCall
+		if name := funcName(f.Funcname); name == "nextval" || name == "setval" {
+			b.write = true // sequences change (on whichever shard runs it: each shard has its own)
+		}
 		if f.Over != nil {
 			lv.window = true
 		} else if f.AggStar || f.AggDistinct || f.AggWithinGroup || len(f.AggOrder) > 0 || f.AggFilter != nil ||

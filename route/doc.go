@@ -22,7 +22,8 @@
 //   - Replicated tables (replicated_tables) and, by default, unlisted ones are read on any one shard and
 //     written on every shard; with unlisted_tables: error a query naming an unlisted table is refused (DDL is
 //     not). Catalog tables (pg_catalog, information_schema, pg_*) and statements without tables go to any one
-//     shard; so do sequences (nextval), which each shard keeps on its own.
+//     shard; so do sequences (nextval, marked Write), which each shard keeps on its own: a sequence does not
+//     give keys unique across shards. SELECT ... FOR UPDATE/SHARE is marked Write (it locks rows).
 //   - INSERT ... VALUES into a sharded table routes each row by its key; the rows of a simple Query that
 //     belong to several shards are split into one INSERT per shard (Decision.Split). An UPDATE (or ON
 //     CONFLICT DO UPDATE) that assigns the shard key is refused.
