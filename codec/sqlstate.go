@@ -29,4 +29,6 @@ const (
 	SQLStateDuplicatePreparedStmt       = "42P05"
 	SQLStateInvalidCursorName           = "34000"
 	SQLStateConfigurationLimitExceed    = "53400"
+	SQLStateNotNullViolation            = "23502"
+	SQLStateUndefinedColumn             = "42703"
 )

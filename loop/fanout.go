@@ -25,13 +25,17 @@ type fanout struct {
 	tag      []byte // the first CommandComplete's tag
 	empty    bool
 	suspend  bool
+	copyIn   int
 	copyDone int
 	ready    int
 	status   byte
+	later    uint64 // shards a replicated write goes to once the first shard is through
+	laterMsg []byte
 }
 
 func (g *fanout) start(mask uint64, mirror bool) {
-	*g = fanout{active: true, members: mask, k: bits.OnesCount64(mask), mirror: mirror, tag: g.tag[:0], status: codec.TxIdle}
+	*g = fanout{active: true, members: mask, k: bits.OnesCount64(mask), mirror: mirror, tag: g.tag[:0], status: codec.TxIdle,
+		laterMsg: g.laterMsg[:0]}
 }
 
 // onceBit gives the one-off answers their bit in seen.
@@ -49,8 +53,6 @@ func onceBit(typ byte) uint32 {
 		return 16
 	case codec.NoData:
 		return 32
-	case codec.CopyInResponse:
-		return 64
 	case codec.CopyOutResponse:
 		return 128
 	}
@@ -109,6 +111,13 @@ func (g *fanout) merge(msg []byte, scratch []byte) (bool, []byte) {
 			return false, codec.AppendCommandComplete(scratch, string(tag))
 		}
 		return false, codec.AppendEmpty(scratch, codec.EmptyQueryResponse)
+	case codec.CopyInResponse:
+		// Passed on once every shard is ready for the data (pgshard's catalog query is answered by then).
+		g.copyIn++
+		if g.copyIn < g.k || g.errSent {
+			return false, nil
+		}
+		return true, nil
 	case codec.CopyDone:
 		g.copyDone++
 		if g.copyDone < g.k || g.errSent {

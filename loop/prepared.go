@@ -148,6 +148,7 @@ const (
 	expQuery                     // a simple query or function call: everything up to ReadyForQuery
 	expHiddenQuery               // pgshard's own query (reset, settings): hidden up to its ReadyForQuery
 	expLocalQuery                // a Query pgshard answers itself (sharded databases): tag or err, then status
+	expCatalog                   // pgshard's catalog query for a sharded COPY: hidden, its one value kept
 )
 
 type expectation struct {

@@ -220,7 +220,7 @@ func (s *server) mustSeeWhole(typ byte) bool {
 	switch typ {
 	case codec.DataRow, codec.CopyData, codec.NoticeResponse, codec.NotificationResponse, codec.FunctionCallResponse:
 		h := s.expects.front()
-		return h != nil && h.kind == expHiddenQuery
+		return h != nil && (h.kind == expHiddenQuery || h.kind == expCatalog)
 	}
 	return true
 }
@@ -242,8 +242,12 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 		}
 		return false
 	}
-	hide := is(expHiddenQuery)
+	hide := is(expHiddenQuery, expCatalog)
 	switch typ {
+	case codec.DataRow:
+		if is(expCatalog) && s.client != nil && s.client.sh.copy != nil {
+			s.client.sh.copy.keyField = catalogInt(msg)
+		}
 	case codec.ParseComplete:
 		if !is(expParse, expParseHidden) {
 			return false
@@ -288,7 +292,7 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 			s.expects.pop()
 		}
 	case codec.ErrorResponse:
-		if head != nil && !is(expQuery, expHiddenQuery) {
+		if head != nil && !is(expQuery, expHiddenQuery, expCatalog) {
 			// The server ignores everything up to the next Sync: so do we (and statements whose Parse
 			// never ran are not on the server after all).
 			for h := s.expects.front(); h != nil && h.kind != expSync; h = s.expects.front() {
@@ -316,7 +320,7 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 			s.e.log.Warn("pgshard's own query failed on a server", "pool", s.pc.Pool().Name, "error", errorText(msg))
 		}
 	case codec.ReadyForQuery:
-		if !is(expSync, expQuery, expHiddenQuery) {
+		if !is(expSync, expQuery, expHiddenQuery, expCatalog) {
 			return false
 		}
 		if len(msg) == 6 {

@@ -40,7 +40,8 @@ type sharding struct {
 	unnamedSQL string
 	unnamedPl  *route.Plan
 	unnamedTx  txKind
-	group      fanout // the fan-out in flight
+	group      fanout  // the fan-out in flight
+	copy       *copyIn // a COPY FROM STDIN into a sharded table in progress
 }
 
 // run is a stretch of consecutive client messages bound for one server, written at once.
@@ -199,6 +200,7 @@ func (cl *client) stall(r *run, buf []byte, at int) bool {
 
 // unstall runs when a server of cl has answered everything: a stalled client goes on.
 func (cl *client) unstall() {
+	cl.sendLater()
 	if !cl.sh.stalled || cl.busyMask() != 0 || cl.state != clientReady {
 		return
 	}
@@ -398,7 +400,12 @@ func (cl *client) route(r *run, buf []byte, at int, m codec.Message, n int) (boo
 			return cl.send(r, buf, at, m, n, mask, false, bits.OnesCount64(mask) > 1, len(dm.Name) == 0)
 		}
 		return cl.send(r, buf, at, m, n, cl.portalMask(), false, false, false)
-	case codec.Execute, codec.CopyData, codec.CopyDone, codec.CopyFail:
+	case codec.CopyData, codec.CopyDone, codec.CopyFail:
+		if cl.sh.copy != nil {
+			return cl.copyMessage(r, buf, at, m, n)
+		}
+		return cl.send(r, buf, at, m, n, cl.portalMask(), false, false, false)
+	case codec.Execute:
 		return cl.send(r, buf, at, m, n, cl.portalMask(), false, false, false)
 	case codec.Close:
 		cm, err := codec.ParseClose(m.Body)
@@ -512,24 +519,67 @@ func (cl *client) send(r *run, buf []byte, at int, m codec.Message, n int, mask 
 	cl.startRun(r, buf, at, nil)
 	r.s = nil
 	msg := buf[at : at+n]
+	if mirror && m.Type == codec.Query && fresh {
+		// A write of the same rows on every shard takes its locks on the first shard before the others, so
+		// that two transactions writing a replicated row never wait for each other on different shards (a
+		// deadlock no shard could see): the rest get the statement once the first one is through.
+		first := lowestBit(mask)
+		g.later = mask &^ first
+		g.laterMsg = append(g.laterMsg[:0], msg...)
+		mask = first
+	}
 	for m2 := mask; m2 != 0; m2 &= m2 - 1 {
-		s := cl.srvs[bits.TrailingZeros64(m2)]
-		s.fan = g
-		sp := splice{in: msg, scratch: &cl.ls.toServer}
-		cl.prepareServer(s, &sp, 0)
-		if unnamed && cl.sh.unnamed != nil {
-			sp.insert(0, cl.sh.unnamed)
-			s.expects.push(expectation{kind: expParseHidden})
-		}
-		cl.srv = s
-		if perr := cl.message(&sp, m, 0, n); perr != nil {
+		if perr := cl.sendOne(cl.srvs[bits.TrailingZeros64(m2)], g, m, msg, unnamed); perr != nil {
 			return false, perr
-		}
-		if out := sp.result(n); len(out) > 0 && !s.gone {
-			_, _ = s.c.Write(out)
 		}
 	}
 	return true, nil
+}
+
+// sendOne writes one message of a fan-out to one of its servers.
+func (cl *client) sendOne(s *server, g *fanout, m codec.Message, msg []byte, unnamed bool) *codec.Error {
+	s.fan = g
+	sp := splice{in: msg, scratch: &cl.ls.toServer}
+	cl.prepareServer(s, &sp, 0)
+	if unnamed && cl.sh.unnamed != nil {
+		sp.insert(0, cl.sh.unnamed)
+		s.expects.push(expectation{kind: expParseHidden})
+	}
+	cl.srv = s
+	if perr := cl.message(&sp, m, 0, len(msg)); perr != nil {
+		return perr
+	}
+	if out := sp.result(len(msg)); len(out) > 0 && !s.gone {
+		_, _ = s.c.Write(out)
+	}
+	return nil
+}
+
+// sendLater sends a replicated write to the shards after the first, once the first is through (or drops it
+// there when it failed on the first).
+func (cl *client) sendLater() {
+	g := &cl.sh.group
+	if g.later == 0 || cl.busyMask() != 0 {
+		return
+	}
+	later := g.later
+	g.later = 0
+	if g.errSent {
+		// The first shard's ReadyForQuery was held back for the others: it is the last one now.
+		g.active = false
+		cl.out = codec.AppendReadyForQuery(cl.out, cl.txStatus())
+		cl.flush()
+		return
+	}
+	m, _, _ := codec.ReadMessage(g.laterMsg, 0)
+	for m2 := later; m2 != 0; m2 &= m2 - 1 {
+		if s := cl.srvs[bits.TrailingZeros64(m2)]; s != nil {
+			if perr := cl.sendOne(s, g, m, g.laterMsg, false); perr != nil {
+				cl.fatal(perr)
+				return
+			}
+		}
+	}
 }
 
 // sendQuery sends a Query to the servers of mask, each its own text when the statement was split.
@@ -598,6 +648,11 @@ func (cl *client) prepareServer(s *server, sp *splice, at int) {
 		s.expects.push(expectation{kind: expHiddenQuery})
 		cl.sh.txShards |= bit
 	}
+	if ci := cl.sh.copy; ci != nil && ci.catalog {
+		ci.catalog = false
+		sp.insert(at, codec.AppendQuery(cl.ls.synth[:0], ci.catalogQuery()))
+		s.expects.push(expectation{kind: expCatalog})
+	}
 }
 
 // routeQuery routes a simple Query: transaction control and SET pgshard.* first, then the router.
@@ -615,6 +670,10 @@ func (cl *client) routeQuery(r *run, buf []byte, at int, m codec.Message, n int)
 		return cl.answerLocal(r, buf, at, n, expectation{kind: expLocalQuery, err: d.Err})
 	}
 	mask := cl.inTxMask(d)
+	if d.Copy != nil && cl.failedShards() == 0 {
+		return cl.startCopy(r, buf, at, m, n, d.Shards, d.Copy)
+	}
+	cl.sh.copy = nil
 	if len(d.Split) > 0 && cl.failedShards() == 0 {
 		mask = d.Shards
 	} else {

@@ -43,6 +43,9 @@ type Decision struct {
 	// Split, when not empty, replaces the statement: the statement text to run on each shard (a multi-row
 	// INSERT whose rows belong to several shards). Shards then has exactly the bits of the pieces.
 	Split []Piece
+	// Copy, for a COPY ... FROM STDIN into a sharded table (Shards then has every shard): how the proxy
+	// splits the rows among the shards.
+	Copy *CopyIn
 }
 
 // Plans: a *Plan returned by Router.Prepare is immutable and may be used by every loop's Router.Bind (the

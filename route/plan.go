@@ -33,6 +33,7 @@ type Plan struct {
 	rowMapper *shard.Mapper
 	spread    *codec.Error // Bind: rows of several shards
 
+	copy      *CopyIn       // COPY FROM STDIN into a sharded table: every shard, rows split by the proxy
 	keyMapper *shard.Mapper // for key= hints and pgshard.sharding_key
 	noKeyErr  *codec.Error  // key= hint with no sharded table anywhere
 
@@ -109,6 +110,9 @@ func (p *Plan) eval(s *Schema, sql string, lits [][2]int32, params *Params, hint
 	}
 	if sess.HasKey {
 		return p.overrideKey(s, sess.Key)
+	}
+	if p.copy != nil {
+		return Decision{Shards: s.allShards(), Write: true, Copy: p.copy}
 	}
 	if p.soft != nil {
 		return Decision{Err: p.soft, Write: p.write}

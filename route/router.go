@@ -100,8 +100,14 @@ func (r *Router) multi(sql string, sess Session) Decision {
 		case d.Any:
 		case out.Any:
 			out.Shards, out.Any, out.Mirror = d.Shards, false, d.Mirror
+		case d.Shards != out.Shards:
+			// Each statement of the string would run on every shard of the union: a write meant for one
+			// shard would land on all of them. Splitting the string (and its implicit transaction) across
+			// shards is not done yet.
+			return Decision{Err: codec.NewError(codec.SQLStateFeatureNotSupported,
+				"a query string whose statements go to different shards is not supported: send the statements one at a time").
+				WithHint("the proxy routes a multi-statement simple query as a whole; pgx batches in simple protocol mode send one such string")}
 		default:
-			out.Shards |= d.Shards
 			out.Mirror = out.Mirror && d.Mirror
 		}
 		first = false

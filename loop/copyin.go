@@ -1,0 +1,205 @@
+package loop
+
+import (
+	"math/bits"
+
+	"github.com/pgshard/pgshard/codec"
+	"github.com/pgshard/pgshard/route"
+)
+
+// copyIn is a COPY ... FROM STDIN into a sharded table in progress. The COPY statement runs on every shard;
+// the client's data is cut into rows (codec.CopySplitter) and each row goes to its key's shard, the header and
+// end marker to all of them. When the statement names no columns, the key's position comes from the catalog:
+// a query pgshard puts before the COPY on one shard, answered before that shard's CopyInResponse (which the
+// client sees only once every shard sent one).
+type copyIn struct {
+	cl       *client
+	plan     *route.CopyIn
+	keyField int  // the key's position among the columns, -1 until known
+	catalog  bool // the catalog query is still to be sent
+	split    *codec.CopySplitter
+	failed   bool     // pgshard refused the data: what the client still sends of it is dropped
+	out      [][]byte // per shard, the CopyData message being filled
+}
+
+// catalogQuery asks for the position of the key column among the columns COPY takes by default.
+func (ci *copyIn) catalogQuery() string {
+	t := quoteLiteral(ci.plan.Table)
+	return "SELECT (SELECT count(*) FROM pg_catalog.pg_attribute a WHERE a.attrelid = " + t + "::regclass AND a.attnum > 0" +
+		" AND NOT a.attisdropped AND a.attgenerated = '' AND a.attnum < k.attnum) FROM pg_catalog.pg_attribute k" +
+		" WHERE k.attrelid = " + t + "::regclass AND k.attname = " + quoteLiteral(ci.plan.Column) + " AND NOT k.attisdropped"
+}
+
+// startCopy routes a COPY FROM STDIN into a sharded table.
+func (cl *client) startCopy(r *run, buf []byte, at int, m codec.Message, n int, mask uint64, plan *route.CopyIn) (bool, *codec.Error) {
+	ci := cl.sh.copy
+	if ci == nil || ci.plan != plan {
+		ci = &copyIn{cl: cl, plan: plan, keyField: plan.KeyField, catalog: plan.KeyField < 0, out: make([][]byte, len(cl.srvs))}
+		cl.sh.copy = ci
+	}
+	ok, perr := cl.send(r, buf, at, m, n, mask, false, true, false)
+	if !ok || perr != nil {
+		if !ok && !ci.catalog && plan.KeyField < 0 {
+			ci.catalog = true // not sent after all: the next attempt sends it
+		}
+		return ok, perr
+	}
+	return true, nil
+}
+
+// copyMessage handles a CopyData, CopyDone or CopyFail of a sharded COPY.
+func (cl *client) copyMessage(r *run, buf []byte, at int, m codec.Message, n int) (bool, *codec.Error) {
+	ci := cl.sh.copy
+	if ci.failed {
+		cl.dropFromRun(r, at, n)
+		if m.Type != codec.CopyData {
+			cl.sh.copy = nil
+		}
+		return true, nil
+	}
+	cl.startRun(r, buf, at, nil)
+	r.s = nil
+	switch m.Type {
+	case codec.CopyData:
+		if ci.split == nil {
+			if ci.keyField < 0 {
+				ci.fail(codec.NewError(codec.SQLStateUndefinedColumn, "pgshard could not find the shard key column "+ci.plan.Column+
+					" of table "+ci.plan.Table+" for COPY").WithHint("name the columns in the COPY statement"))
+				return true, nil
+			}
+			ci.split = codec.NewCopySplitter(ci.plan.Options, ci.keyField)
+		}
+		if err := ci.split.Write(m.Body, ci); err != nil {
+			ci.fail(asPgError(err))
+			return true, nil
+		}
+		ci.flush()
+	case codec.CopyDone:
+		if ci.split != nil {
+			if err := ci.split.Close(ci); err != nil {
+				ci.fail(asPgError(err))
+				return true, nil
+			}
+		}
+		ci.flush()
+		ci.toAll(codec.AppendEmpty(cl.ls.synth[:0], codec.CopyDone))
+		cl.sh.copy = nil
+	case codec.CopyFail:
+		ci.flush()
+		ci.toAll(buf[at : at+n])
+		cl.sh.copy = nil
+	}
+	return true, nil
+}
+
+func asPgError(err error) *codec.Error {
+	if pe, ok := err.(*codec.Error); ok {
+		return pe
+	}
+	return codec.NewError("22P04", err.Error())
+}
+
+// fail ends the COPY on every shard with the client seeing err (and nothing the shards say about it).
+func (ci *copyIn) fail(err *codec.Error) {
+	cl := ci.cl
+	ci.failed = true
+	for i := range ci.out {
+		ci.out[i] = ci.out[i][:0]
+	}
+	cl.sh.group.errSent = true
+	cl.out = codec.AppendErrorResponse(cl.out, err)
+	ci.toAll(codec.AppendCopyFail(cl.ls.synth[:0], "pgshard: "+err.Message))
+}
+
+// toAll writes msg to every shard of the COPY.
+func (ci *copyIn) toAll(msg []byte) {
+	for m := ci.cl.sh.group.members; m != 0; m &= m - 1 {
+		if s := ci.cl.srvs[bits.TrailingZeros64(m)]; s != nil && !s.gone {
+			_, _ = s.c.Write(msg)
+		}
+	}
+}
+
+// flush writes the rows gathered for each shard, one CopyData message per shard.
+func (ci *copyIn) flush() {
+	for i, b := range ci.out {
+		if len(b) <= codec.HeaderLen {
+			continue
+		}
+		b = codec.FinishMessage(b, 0)
+		if s := ci.cl.srvs[i]; s != nil && !s.gone {
+			_, _ = s.c.Write(b)
+		}
+		ci.out[i] = b[:0]
+	}
+}
+
+// add appends data to shard i's CopyData message.
+func (ci *copyIn) add(i int, data []byte) {
+	if len(ci.out[i]) == 0 {
+		ci.out[i] = codec.StartMessage(ci.out[i], codec.CopyData)
+	}
+	ci.out[i] = append(ci.out[i], data...)
+	if len(ci.out[i]) >= 256<<10 {
+		b := codec.FinishMessage(ci.out[i], 0)
+		if s := ci.cl.srvs[i]; s != nil && !s.gone {
+			_, _ = s.c.Write(b)
+		}
+		ci.out[i] = b[:0]
+	}
+}
+
+// CopyHeader implements codec.CopyHandler: every shard gets the header.
+func (ci *copyIn) CopyHeader(header []byte) error {
+	for m := ci.cl.sh.group.members; m != 0; m &= m - 1 {
+		ci.add(bits.TrailingZeros64(m), header)
+	}
+	return nil
+}
+
+// CopyEnd implements codec.CopyHandler: every shard gets the end marker.
+func (ci *copyIn) CopyEnd(marker []byte) error { return ci.CopyHeader(marker) }
+
+// CopyRow implements codec.CopyHandler: the row goes to its key's shard.
+func (ci *copyIn) CopyRow(row, key []byte, isNull bool) error {
+	if isNull {
+		return codec.NewError(codec.SQLStateNotNullViolation, "null value in shard key column "+ci.plan.Column+" of table "+ci.plan.Table+
+			" in COPY: no shard owns it")
+	}
+	var sh int
+	var err *codec.Error
+	if ci.plan.Options.Format == codec.CopyBinary {
+		sh, err = ci.plan.Mapper.ShardBinary(key)
+	} else {
+		sh, err = ci.plan.Mapper.ShardText(key)
+	}
+	if err != nil {
+		return err
+	}
+	if sh < 0 || sh >= len(ci.out) || ci.cl.sh.group.members&(1<<sh) == 0 {
+		return codec.NewError(codec.SQLStateInternalError, "pgshard: shard out of range in COPY")
+	}
+	ci.add(sh, row)
+	return nil
+}
+
+// catalogInt reads the one integer of a DataRow in text format, -1 when there is none.
+func catalogInt(msg []byte) int {
+	row, err := codec.ParseDataRow(msg[codec.HeaderLen:])
+	if err != nil || row.NumColumns() != 1 {
+		return -1
+	}
+	var cols [1][]byte
+	vals, err := row.Columns(cols[:0])
+	if err != nil || vals[0] == nil {
+		return -1
+	}
+	v := 0
+	for _, c := range vals[0] {
+		if c < '0' || c > '9' {
+			return -1
+		}
+		v = v*10 + int(c-'0')
+	}
+	return v
+}
