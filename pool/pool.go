@@ -64,7 +64,7 @@ type Stats struct {
 type Pool struct {
 	Name  string
 	Shard int // the shard its connections serve, for the loop's routing (the pool itself does not care)
-	set  Settings
+	set   Settings
 
 	mu    sync.Mutex
 	total int       // open plus being dialed

@@ -440,8 +440,12 @@ func testMultiRowInsert(t *testing.T, e *shardedEnv) {
 		args = append(args, k, k%1000)
 		ph = append(ph, fmt.Sprintf("($%d, $%d)", 2*i+1, 2*i+2))
 	}
-	check("extended protocol, parameters, rows of both shards", both2,
+	// With parameters the rows of several shards are not split yet (known limitation): refused, nothing runs.
+	expectCode(t, ctx, e.connect(t, ctx, pgx.QueryExecModeCacheStatement), "extended protocol, parameters, rows of both shards", "0A000",
 		"INSERT INTO accounts (aid, abalance) VALUES "+strings.Join(ph, ", ")+ret, args...)
+	onOneShard := []int64{ks[1][3], ks[1][4]}
+	check("extended protocol, parameters, rows of shard 1 only", onOneShard,
+		"INSERT INTO accounts (aid, abalance) VALUES ($1, $2), ($3, $4)"+ret, onOneShard[0], onOneShard[0]%1000, onOneShard[1], onOneShard[1]%1000)
 
 	one := []int64{ks[1][6], ks[1][7]}
 	check("simple protocol, rows of shard 1 only", one,
