@@ -261,6 +261,9 @@ func (s *CopySplitter) Close(h CopyHandler) error {
 			return s.fail(s.binHeaderEOF())
 		}
 		if len(s.carry) > 0 {
+			if s.boff == 0 { // not even the field count: Postgres would end here, but the byte would be lost
+				s.line++
+			}
 			return s.fail(s.binErrorf("unexpected EOF in COPY data"))
 		}
 		return nil
@@ -1001,15 +1004,17 @@ func (s *CopySplitter) binHeader(b []byte) (int, error) {
 		if string(b[:n]) != copySignature[:n] {
 			return 0, s.binErrorf("COPY file signature not recognized")
 		}
+		if len(b) >= len(copySignature)+4 {
+			flags := binary.BigEndian.Uint32(b[len(copySignature):])
+			if flags&(1<<16) != 0 {
+				return 0, s.binErrorf("invalid COPY file header (WITH OIDS)")
+			}
+			if flags>>17 != 0 {
+				return 0, s.binErrorf("unrecognized critical flags in COPY file header")
+			}
+		}
 		if len(b) < binHeaderLen {
 			return binHeaderLen - len(b), nil
-		}
-		flags := binary.BigEndian.Uint32(b[len(copySignature):])
-		if flags&(1<<16) != 0 {
-			return 0, s.binErrorf("invalid COPY file header (WITH OIDS)")
-		}
-		if flags>>17 != 0 {
-			return 0, s.binErrorf("unrecognized critical flags in COPY file header")
 		}
 		ext := int(int32(binary.BigEndian.Uint32(b[len(copySignature)+4:])))
 		if ext < 0 {

@@ -2,11 +2,19 @@ package codec
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgshard/pgshard/internal/pgtest"
 )
 
 // copyEvent is one call a CopySplitter made: 'H' header, 'R' row, 'E' end marker.
@@ -1039,10 +1047,264 @@ func BenchmarkCopySplitCSV(b *testing.B) {
 	b.Run("100", func(b *testing.B) { benchCopy(b, CopyOptions{Format: CopyCSV}, data, 100) })
 }
 
+// BenchmarkCopySplitSlowPaths: rows whose key needs de-escaping (text) or de-quoting (CSV), and quoted fields
+// with line ends in them.
+func BenchmarkCopySplitSlowPaths(b *testing.B) {
+	var text, csv []byte
+	for i := 1; i <= benchCopyRows; i++ {
+		text = fmt.Appendf(text, "key\\\\%d\\t\\x41\\101\t1\t0\t%s\\n%s\n", i, strings.Repeat(" ", 40), strings.Repeat(" ", 40))
+		csv = fmt.Appendf(csv, "\"key \"\"%d\"\"\",1,0,\"%s\n%s\"\n", i, strings.Repeat(" ", 40), strings.Repeat(" ", 40))
+	}
+	b.Run("text escaped", func(b *testing.B) { benchCopy(b, CopyOptions{}, text, 65536) })
+	b.Run("csv quoted", func(b *testing.B) { benchCopy(b, CopyOptions{Format: CopyCSV}, csv, 65536) })
+}
+
 func BenchmarkCopySplitBinary(b *testing.B) {
 	data := benchCopyBinary()
 	b.Run("64k", func(b *testing.B) { benchCopy(b, CopyOptions{Format: CopyBinary}, data, 65536) })
 	b.Run("8k", func(b *testing.B) { benchCopy(b, CopyOptions{Format: CopyBinary}, data, 8192) })
 	b.Run("row", func(b *testing.B) { benchCopy(b, CopyOptions{Format: CopyBinary}, data, 0) })
 	b.Run("100", func(b *testing.B) { benchCopy(b, CopyOptions{Format: CopyBinary}, data, 100) })
+}
+
+// --- The oracle: real Postgres. ---
+
+// copyOracleValues are nasty key values: every byte the formats escape or quote, and look-alikes of markers.
+var copyOracleValues = []*string{
+	ptr(""), nil, ptr("plain"), ptr("tab\there"), ptr("new\nline"), ptr("cr\rret"), ptr("crlf\r\n"), ptr(`back\slash`),
+	ptr(`\N`), ptr(`\.`), ptr("\\.\n"), ptr(`"quoted"`), ptr("a,b"), ptr("NULL"), ptr(" spaced "), ptr("ünïcödé ✓"),
+	ptr(`\x41`), ptr(strings.Repeat("long", 100)), ptr("\x01ctrl\x7f"), ptr(`end\`), ptr("."), ptr(`\`), ptr(`""`),
+	ptr("'single'"), ptr("semi;colon|pipe"),
+}
+
+func ptr(s string) *string { return &s }
+
+// TestCopySplitterPostgresOracle checks the splitter against Postgres: (1) the keys it reads from what COPY TO
+// writes in every format are the values SELECT returns; (2) for hand-made COPY FROM streams, it accepts what
+// Postgres accepts, its keys are the values Postgres stores, its errors are Postgres's, and the rows it hands over,
+// sent to two tables as two streams (header + their rows + end marker), load the same rows as the whole stream.
+func TestCopySplitterPostgresOracle(t *testing.T) {
+	c := pgtest.Start(t, pgtest.Options{})
+	conn := c.Connect(t, "postgres", pgtest.Superuser, "")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	exec := func(sql string, args ...any) {
+		t.Helper()
+		if _, err := conn.Exec(ctx, sql, args...); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	var version int
+	if err := conn.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&version); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Postgres %d", version)
+	exec("CREATE TABLE src (id int PRIMARY KEY, k text, v text)")
+	for i, v := range copyOracleValues {
+		exec("INSERT INTO src VALUES ($1, $2, $3)", i, v, fmt.Sprintf("v%d", i))
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	cutsFor := func(n int) [][]int {
+		every := make([]int, n)
+		for i := range every {
+			every[i] = i
+		}
+		random := []int{}
+		for i := 0; i < n; i += 1 + rng.IntN(40) {
+			random = append(random, i)
+		}
+		return [][]int{nil, every, random}
+	}
+
+	t.Run("COPY TO", func(t *testing.T) {
+		for _, tc := range []struct {
+			with string
+			opt  CopyOptions
+		}{
+			{"", CopyOptions{}},
+			{"(DELIMITER '|', NULL 'nil')", CopyOptions{Delimiter: '|', Null: "nil"}},
+			{"(FORMAT text, HEADER)", CopyOptions{Header: true}},
+			{"(FORMAT csv)", CopyOptions{Format: CopyCSV}},
+			{"(FORMAT csv, HEADER, NULL 'NULL')", CopyOptions{Format: CopyCSV, Header: true, Null: "NULL"}},
+			{`(FORMAT csv, QUOTE '''', ESCAPE '\', DELIMITER ';', FORCE_QUOTE *)`,
+				CopyOptions{Format: CopyCSV, Quote: '\'', Escape: '\\', Delimiter: ';'}},
+			{"(FORMAT binary)", CopyOptions{Format: CopyBinary}},
+		} {
+			var out bytes.Buffer
+			sql := "COPY (SELECT id, k, v FROM src ORDER BY id) TO STDOUT " + tc.with
+			if _, err := conn.PgConn().CopyTo(ctx, &out, sql); err != nil {
+				t.Fatalf("%s: %v", sql, err)
+			}
+			var want []copyEvent
+			for _, v := range copyOracleValues {
+				if v == nil {
+					want = append(want, copyEvent{kind: 'R', null: true})
+				} else {
+					want = append(want, copyEvent{kind: 'R', key: *v})
+				}
+			}
+			for _, cuts := range cutsFor(out.Len()) {
+				evs, err := splitCopy(tc.opt, 1, out.Bytes(), cuts)
+				if err != nil {
+					t.Fatalf("%s: %s", sql, errText(err))
+				}
+				checkConcat(t, out.Bytes(), evs, nil)
+				var got []copyEvent
+				for _, e := range evs {
+					if e.kind == 'R' {
+						got = append(got, copyEvent{kind: 'R', key: e.key, null: e.null})
+					}
+				}
+				if !eventsEqual(got, want) {
+					t.Fatalf("%s:\n got  %v\n want %v", sql, got, want)
+				}
+			}
+		}
+	})
+
+	t.Run("COPY FROM", func(t *testing.T) {
+		exec("CREATE TABLE dst (seq serial, k text, v text)")
+		exec("CREATE TABLE shard0 (seq serial, k text, v text)")
+		exec("CREATE TABLE shard1 (seq serial, k text, v text)")
+		text, csv := CopyOptions{}, CopyOptions{Format: CopyCSV}
+		for _, tc := range []struct {
+			with string
+			opt  CopyOptions
+			in   string
+		}{
+			{"", text, "a\t1\nb\t2\n"},
+			{"", text, "a\\\nb\t1\nc\\\rd\t2\n"},
+			{"", text, "\\101\\x42\\0101\\x4\\x\\q\t1\n"},
+			{"", text, "a\\\tb\tc\n"},
+			{"", text, "\\N\t1\n\\\\N\t2\n\tempty\n"},
+			{"", text, "a\t1\r\nb\t2\r\n"},
+			{"", text, "a\t1\rb\t2\r"},
+			{"", text, "a\t1\n\\.\nignored\tx\n"},
+			{"", text, "a\t1\r\n\\.\r\n"},
+			{"", text, "a\t1\nb\tx\\.\nignored\n"},
+			{"", text, "a\t1\nlast\t2"},
+			{"", text, "x\ty\\"},
+			{"", text, "\\\\.\t1\n"},
+			{"(HEADER)", CopyOptions{Header: true}, "k\tv\na\t1\n"},
+			{"(DELIMITER '|', NULL 'nil')", CopyOptions{Delimiter: '|', Null: "nil"}, "nil|1\nnil2|a\tb\n"},
+			{"", text, "a\t1\rb\t2\n"},
+			{"", text, "a\t1\nb\t2\rc\t3\n"},
+			{"", text, "a\t1\r\nb\t2\rc\t3\r\n"},
+			{"", text, "\\.x\n"},
+			{"", text, "a\t1\n\\."},
+			{"", text, "a\t1\n\\.\r"},
+			{"", text, "a\t1\r\n\\.\n"},
+			{"(FORMAT csv)", csv, "a,1\n\"b,c\",2\n"},
+			{"(FORMAT csv)", csv, "\"multi\nline\",1\n\"cr\r\nlf\",2\n"},
+			{"(FORMAT csv)", csv, ",1\n\"\",2\n"},
+			{"(FORMAT csv)", csv, "a,1\n\\.\nignored\n"},
+			{"(FORMAT csv)", csv, "a,1\r\n\\.\r\nignored\r\n"},
+			{"(FORMAT csv)", csv, "\\.x,1\n\\.,2\n"},
+			{"(FORMAT csv)", csv, "a\"b,c\"d,1\n"},
+			{"(FORMAT csv)", csv, "a,1\r\n\"b\r\n\",2\r\n"},
+			{"(FORMAT csv)", csv, "a,1\nlast,2"},
+			{"(FORMAT csv, NULL 'NULL')", CopyOptions{Format: CopyCSV, Null: "NULL"}, "NULL,1\n\"NULL\",2\n,3\n"},
+			{`(FORMAT csv, ESCAPE '\')`, CopyOptions{Format: CopyCSV, Escape: '\\'}, "\"a\\\"b\",1\n\"c\\\\\",2\n\"d\\e\",3\n"},
+			{`(FORMAT csv, QUOTE '''', DELIMITER ';')`, CopyOptions{Format: CopyCSV, Quote: '\'', Delimiter: ';'}, "'a;''b';1\n"},
+			{"(FORMAT csv, NULL 'n', FORCE_NULL (k))", CopyOptions{Format: CopyCSV, Null: "n", ForceNull: true}, "\"n\",1\nn,2\nm,3\n"},
+			{"(FORMAT csv, FORCE_NOT_NULL (k))", CopyOptions{Format: CopyCSV, ForceNotNull: true}, ",1\n\"\",2\n"},
+			{"(FORMAT csv, HEADER)", CopyOptions{Format: CopyCSV, Header: true}, "\"k\nk\",v\na,1\n"},
+			{"(FORMAT csv)", csv, "\"abc,1\n"},
+			{"(FORMAT csv)", csv, "a,1\nb,2\rc,3\n"},
+			{"(FORMAT csv)", csv, "a,1\n\\.\r"},
+			{"(FORMAT binary)", CopyOptions{Format: CopyBinary},
+				string(catBytes(binHeaderBytes(""), binTuple([]byte("a"), []byte("1")), binTuple(nil, []byte("2")), binTrailer))},
+			{"(FORMAT binary)", CopyOptions{Format: CopyBinary},
+				string(catBytes(binHeaderBytes("ext"), binTuple([]byte("a"), []byte("1"))))},
+			{"(FORMAT binary)", CopyOptions{Format: CopyBinary}, "PGCOPY\n\xff\r\n\x01"},
+			{"(FORMAT binary)", CopyOptions{Format: CopyBinary},
+				string(catBytes(binHeaderBytes(""), []byte{0, 2, 0, 0, 0, 5, 'a'}))},
+			{"(FORMAT binary)", CopyOptions{Format: CopyBinary},
+				string(catBytes(binHeaderBytes(""), binTuple([]byte("a"), []byte("1")), binTrailer, []byte{0}))},
+		} {
+			name := fmt.Sprintf("%s %q", tc.with, tc.in)
+			exec("TRUNCATE dst, shard0, shard1 RESTART IDENTITY")
+			tc.opt.ServerVersion = version
+			sql := "COPY %s (k, v) FROM STDIN " + tc.with
+			_, pgErr := conn.PgConn().CopyFrom(ctx, strings.NewReader(tc.in), fmt.Sprintf(sql, "dst"))
+			evs, err := splitCopy(tc.opt, 0, []byte(tc.in), nil)
+			if pgErr != nil {
+				var pe *pgconn.PgError
+				if !errors.As(pgErr, &pe) {
+					t.Fatalf("%s: %v", name, pgErr)
+				}
+				var e *Error
+				if !errors.As(err, &e) || e.Code != pe.Code || e.Message != pe.Message {
+					t.Errorf("%s: Postgres says %s %s (%s), the splitter %s", name, pe.Code, pe.Message, pe.Where, errText(err))
+				} else {
+					t.Logf("%s: both say %s %s (%s; we say %s)", name, pe.Code, pe.Message, pe.Where, e.Where)
+				}
+				continue
+			}
+			if err != nil {
+				t.Errorf("%s: Postgres accepts it, the splitter says %s", name, errText(err))
+				continue
+			}
+			checkConcat(t, []byte(tc.in), evs, nil)
+			for _, cuts := range cutsFor(len(tc.in)) {
+				if evs2, err := splitCopy(tc.opt, 0, []byte(tc.in), cuts); err != nil || !eventsEqual(evs2, evs) {
+					t.Fatalf("%s: cut at %v: %s %v, whole %v", name, cuts, errText(err), evs2, evs)
+				}
+			}
+			var want []copyEvent
+			rows, err := conn.Query(ctx, "SELECT k FROM dst ORDER BY seq")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for rows.Next() {
+				var k *string
+				if err := rows.Scan(&k); err != nil {
+					t.Fatal(err)
+				}
+				if k == nil {
+					want = append(want, copyEvent{kind: 'R', null: true})
+				} else {
+					want = append(want, copyEvent{kind: 'R', key: *k})
+				}
+			}
+			if rows.Err() != nil {
+				t.Fatal(rows.Err())
+			}
+			// Route the rows to two tables, each fed a stream of its own.
+			var got []copyEvent
+			var streams [2][]byte
+			for _, e := range evs {
+				switch e.kind {
+				case 'H', 'E':
+					streams[0] = append(streams[0], e.data...)
+					streams[1] = append(streams[1], e.data...)
+				case 'R':
+					got = append(got, copyEvent{kind: 'R', key: e.key, null: e.null})
+					shard := 0
+					if !e.null {
+						shard = len(e.key) % 2
+					}
+					streams[shard] = append(streams[shard], e.data...)
+				}
+			}
+			if !eventsEqual(got, want) {
+				t.Errorf("%s: keys\n got  %v\n Postgres stored %v", name, got, want)
+				continue
+			}
+			for i, s := range streams {
+				if _, err := conn.PgConn().CopyFrom(ctx, bytes.NewReader(s), fmt.Sprintf(sql, "shard"+strconv.Itoa(i))); err != nil {
+					t.Fatalf("%s: shard %d refuses its stream %q: %v", name, i, s, err)
+				}
+			}
+			var same bool
+			err = conn.QueryRow(ctx, `SELECT (SELECT array_agg((k, v) ORDER BY k, v) FROM dst) IS NOT DISTINCT FROM
+				(SELECT array_agg((k, v) ORDER BY k, v) FROM (SELECT k, v FROM shard0 UNION ALL SELECT k, v FROM shard1) s)`).Scan(&same)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !same {
+				t.Errorf("%s: the shards hold other rows than the whole load", name)
+			}
+		}
+	})
 }
