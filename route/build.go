@@ -32,6 +32,14 @@ type builder struct {
 	aggName   string // the first aggregate met at a counted level, for the message
 	word      string // SELECT, UPDATE, DELETE, ...: the statement kind, for messages
 
+	// The top-level SELECT branches (one, or the branches of a set operation): each produces rows of the
+	// result, which concatenation across shards keeps right only if the branch reads a sharded table in its
+	// FROM list and all its sharded tables are joined on their keys.
+	branch   int // the branch being planned, -1 outside any (WITH of the statement, UPDATE, DELETE, ...)
+	branches []bool
+	cteReads int // references to WITH queries that read sharded tables
+	sublinks int // depth of subquery expressions (EXISTS, IN, scalar) being planned
+
 	// INSERT ... VALUES into a sharded table.
 	insertRule  *keyRule
 	insertTable string
@@ -46,6 +54,7 @@ type inst struct {
 	colRule bool     // sharded by a column rule (not listed by name)
 	name    string
 	parent  int // union-find over instances whose keys are equal
+	branch  int // the top-level branch it belongs to (-1: all of them)
 }
 
 // bcond is inst.key = one of vals.
@@ -58,7 +67,13 @@ type bcond struct {
 type scope struct {
 	parent *scope
 	items  []item
-	ctes   []string
+	ctes   []cte
+}
+
+// cte is a WITH query's name and whether it reads sharded tables.
+type cte struct {
+	name    string
+	sharded bool
 }
 
 // item is one relation of a FROM list.
@@ -113,7 +128,7 @@ func (b *builder) refuseSoft(msg string) {
 
 // buildPlan plans the statements of one parse (normally one).
 func buildPlan(s *Schema, sql string, lits [][2]int32, stmts []*pg.RawStmt) *Plan {
-	b := &builder{s: s, sql: sql, lits: lits}
+	b := &builder{s: s, sql: sql, lits: lits, branch: -1}
 	if len(stmts) != 1 {
 		// Nothing but comments, or several statements where one was expected (a prepared statement:
 		// the server refuses it).
@@ -258,20 +273,78 @@ func (b *builder) finish() *Plan {
 			"database "+strconv.Quote(b.s.name)+" has no sharded_tables (use shard=N)")
 	}
 	p.mirror = p.all && len(b.insts) == 0 && b.rows == nil
-	if b.shapes != 0 && !b.explain {
-		word := b.word
-		if word == "" {
-			word = "statement"
-		}
-		key := "the shard key"
-		if keyName != "" {
-			key += " (" + keyName + " = ...)"
-		}
+	if b.explain {
+		return p
+	}
+	word := b.word
+	if word == "" {
+		word = "statement"
+	}
+	key := "the shard key"
+	if keyName != "" {
+		key += " (" + keyName + " = ...)"
+	}
+	const fix = " to the WHERE clause or a /* pgshard: shard=N */ comment"
+	a, c := b.notColocated()
+	switch {
+	case b.shapes != 0:
 		p.multi = codec.NewError(codec.SQLStateFeatureNotSupported, "cross-shard "+word+" with "+
-			b.shapeNames()+" is not supported yet: add "+key+" to the WHERE clause or a "+
-			"/* pgshard: shard=N */ comment")
+			b.shapeNames()+" is not supported yet: add "+key+fix)
+	case a != "":
+		p.multi = codec.NewError(codec.SQLStateFeatureNotSupported, "cross-shard "+word+" combining rows of "+
+			a+" and "+c+" not joined on their shard keys is not supported yet: join them on the shard key, or "+
+			"add "+key+fix)
+	case b.unpartitioned():
+		p.multi = codec.NewError(codec.SQLStateFeatureNotSupported, "cross-shard "+word+" whose rows do not "+
+			"come from a sharded table (it reads "+firstSharded+" only in a subquery) is not supported yet: add "+
+			key+fix)
 	}
 	return p
+}
+
+// notColocated returns two sharded tables whose rows one result row may combine although equal keys do not
+// put them on one shard (not joined on their keys, or mapped differently), or "".
+func (b *builder) notColocated() (string, string) {
+	type group struct {
+		root int
+		m    *shard.Mapper
+	}
+	n := len(b.branches)
+	if n == 0 {
+		n = 1
+	}
+	for br := 0; br < n; br++ {
+		var first group
+		firstName := ""
+		for i := range b.insts {
+			in := &b.insts[i]
+			if len(b.branches) > 0 && in.branch != br && in.branch != -1 {
+				continue
+			}
+			g := group{b.find(i), in.rule.mapper}
+			switch {
+			case firstName == "":
+				first, firstName = g, in.name
+			case g != first:
+				return firstName, in.name
+			}
+		}
+	}
+	return "", ""
+}
+
+// unpartitioned reports a result branch whose FROM list reads no sharded table while the statement reads
+// some: run on several shards, each would return its rows again.
+func (b *builder) unpartitioned() bool {
+	if len(b.insts) == 0 {
+		return false
+	}
+	for _, fromSharded := range b.branches {
+		if !fromSharded {
+			return true
+		}
+	}
+	return false
 }
 
 func containsMapper(ms []*shard.Mapper, m *shard.Mapper) bool {
@@ -338,8 +411,13 @@ func (b *builder) relation(sc *scope, rv *pg.RangeVar, write bool) int {
 			sc.items = append(sc.items, it)
 		}
 	}()
-	if rv.Schemaname == "" && sc.isCTE(rv.Relname) {
-		return -1
+	if rv.Schemaname == "" {
+		if c := sc.cte(rv.Relname); c != nil {
+			if c.sharded {
+				b.cteReads++
+			}
+			return -1
+		}
 	}
 	kind, rule := b.s.lookup(rv.Schemaname, rv.Relname)
 	switch kind {
@@ -355,7 +433,8 @@ func (b *builder) relation(sc *scope, rv *pg.RangeVar, write bool) int {
 		}
 	case relSharded, relColumn:
 		it.inst = len(b.insts)
-		b.insts = append(b.insts, inst{rule: rule, colRule: kind == relColumn, name: rv.Relname, parent: it.inst})
+		b.insts = append(b.insts, inst{rule: rule, colRule: kind == relColumn, name: rv.Relname, parent: it.inst,
+			branch: b.branch})
 	}
 	return it.inst
 }
@@ -373,15 +452,16 @@ func (b *builder) unlisted(rv *pg.RangeVar) {
 		"or replicated_tables of database " + strconv.Quote(b.s.name) + " (unlisted_tables: error)")
 }
 
-func (sc *scope) isCTE(name string) bool {
+// cte returns the WITH query called name visible in sc, or nil.
+func (sc *scope) cte(name string) *cte {
 	for ; sc != nil; sc = sc.parent {
-		for _, c := range sc.ctes {
-			if c == name {
-				return true
+		for i := len(sc.ctes) - 1; i >= 0; i-- {
+			if sc.ctes[i].name == name {
+				return &sc.ctes[i]
 			}
 		}
 	}
-	return false
+	return nil
 }
 
 // with plans the queries of a WITH clause and makes their names visible in sc.
@@ -390,16 +470,20 @@ func (b *builder) with(sc *scope, w *pg.WithClause) {
 		return
 	}
 	for _, n := range w.Ctes {
-		cte := n.GetCommonTableExpr()
-		if cte == nil {
+		c := n.GetCommonTableExpr()
+		if c == nil {
 			continue
 		}
 		if w.Recursive {
-			sc.ctes = append(sc.ctes, cte.Ctename)
+			sc.ctes = append(sc.ctes, cte{name: c.Ctename})
 		}
-		b.stmt(sc, cte.Ctequery, false)
-		if !w.Recursive {
-			sc.ctes = append(sc.ctes, cte.Ctename)
+		before, reads := len(b.insts), b.cteReads
+		b.stmt(sc, c.Ctequery, false)
+		sharded := len(b.insts) > before || b.cteReads > reads
+		if w.Recursive {
+			sc.ctes[len(sc.ctes)-1].sharded = sharded
+		} else {
+			sc.ctes = append(sc.ctes, cte{name: c.Ctename, sharded: sharded})
 		}
 	}
 }
@@ -416,7 +500,7 @@ func (b *builder) selectStmt(outer *scope, s *pg.SelectStmt, top bool) {
 	if s.Op != pg.SetOperation_SETOP_NONE && s.Op != pg.SetOperation_SET_OPERATION_UNDEFINED {
 		b.selectStmt(sc, s.Larg, top)
 		b.selectStmt(sc, s.Rarg, top)
-		if top || len(b.insts) > before {
+		if top || len(b.insts) > before && b.sublinks == 0 {
 			switch {
 			case s.Op == pg.SetOperation_SETOP_UNION && !s.All:
 				b.shapes |= shapeUnion
@@ -435,10 +519,24 @@ func (b *builder) selectStmt(outer *scope, s *pg.SelectStmt, top bool) {
 	if len(s.LockingClause) > 0 { // FOR UPDATE / SHARE: row locks, a primary's job
 		b.write = true
 	}
+	outerBranch := b.branch
+	if top {
+		b.branch = len(b.branches)
+		b.branches = append(b.branches, false)
+	}
+	reads := b.cteReads
 	for _, f := range s.FromClause {
 		b.fromItem(sc, lv, f)
 	}
-	counted := top || len(b.insts) > before
+	fromSharded := len(b.insts) > before || b.cteReads > reads
+	if top {
+		b.branches[b.branch] = fromSharded
+		defer func() { b.branch = outerBranch }()
+	}
+	// A level's shape breaks concatenation when its rows make the result: the top level, and derived tables
+	// and WITH queries over sharded tables. A subquery expression is evaluated per row of its own shard:
+	// it is right when it reads the same rows as its outer query (joined on the key, notColocated checks).
+	counted := top || fromSharded && b.sublinks == 0
 	b.where(sc, lv, s.WhereClause, condAll)
 	b.walkList(sc, lv, s.TargetList)
 	b.walkList(sc, lv, s.DistinctClause)
@@ -1010,7 +1108,9 @@ func (b *builder) walk(sc *scope, lv *level, n *pg.Node) {
 		return
 	case *pg.Node_SubLink:
 		b.walk(sc, lv, x.SubLink.Testexpr)
+		b.sublinks++
 		b.stmt(sc, x.SubLink.Subselect, false)
+		b.sublinks--
 		return
 	case *pg.Node_SelectStmt, *pg.Node_InsertStmt, *pg.Node_UpdateStmt, *pg.Node_DeleteStmt, *pg.Node_MergeStmt:
 		b.stmt(sc, n, false)

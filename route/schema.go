@@ -2,6 +2,7 @@ package route
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 
 	"github.com/pgshard/pgshard/config"
@@ -20,6 +21,7 @@ type Schema struct {
 	replicated  map[string]bool       // folded names, unqualified or "schema.table"
 	unlistedErr bool
 	first       *keyRule // the first configured rule: key hints of statements without a sharded table
+	mappers     []*shard.Mapper
 }
 
 // keyRule is one sharded_tables entry.
@@ -52,6 +54,15 @@ func NewSchema(db *config.Database) (*Schema, error) {
 		if err != nil {
 			return nil, fmt.Errorf("database %q: sharded_tables[%d]: %w", db.Name, i, err)
 		}
+		// Tables whose keys map alike share one Mapper: their rows of equal keys are on the same shard
+		// (co-located), which joins on the key rely on.
+		for j := 0; j < i; j++ {
+			if sameMapping(&db.ShardedTables[j], t) {
+				m = s.mappers[j]
+				break
+			}
+		}
+		s.mappers = append(s.mappers, m)
 		col := foldName(t.Column)
 		if col == "" {
 			return nil, fmt.Errorf("database %q: sharded_tables[%d]: no column", db.Name, i)
@@ -137,6 +148,14 @@ func (s *Schema) columnRule(col string) *keyRule {
 		}
 	}
 	return nil
+}
+
+// sameMapping reports whether two sharded_tables entries map every key value to the same shard.
+func sameMapping(a, b *config.ShardedTable) bool {
+	ta, errA := shard.ParseType(a.Type)
+	tb, errB := shard.ParseType(b.Type)
+	return errA == nil && errB == nil && ta == tb && a.Mapping == b.Mapping &&
+		reflect.DeepEqual(a.Values, b.Values) && reflect.DeepEqual(a.Ranges, b.Ranges)
 }
 
 // foldName reads one configured identifier: "Quoted" is kept as written (quotes removed, "" undoubled),
