@@ -27,9 +27,14 @@
 //   - INSERT ... VALUES into a sharded table routes each row by its key; the rows of a simple Query that
 //     belong to several shards are split into one INSERT per shard (Decision.Split). An UPDATE (or ON
 //     CONFLICT DO UPDATE) that assigns the shard key is refused.
-//   - A SELECT that runs on several shards is a plain concatenation of their rows, so ORDER BY, LIMIT,
-//     OFFSET, aggregates, GROUP BY, HAVING, DISTINCT, window functions and UNION/INTERSECT/EXCEPT (UNION ALL
-//     is fine) are refused there with 0A000, at Bind/Query time (the same plan on one shard is fine).
+//   - A statement that runs on several shards gets the plain concatenation of their results, so it is
+//     refused (0A000, at Bind/Query time: the same plan on one shard is fine) when that would be wrong: ORDER
+//     BY, LIMIT, OFFSET, aggregates, GROUP BY, HAVING, DISTINCT, window functions, UNION/INTERSECT/EXCEPT
+//     (UNION ALL is fine) in the result or in a derived table or WITH query over sharded tables; rows of
+//     sharded tables combined without a join on their keys (each shard would only see its own part of the
+//     other table); result rows that do not come from a sharded table (SELECT FROM a replicated table WHERE
+//     x IN (SELECT ... FROM a sharded one) would repeat them once per shard). A subquery expression joined
+//     to its outer query on the key is evaluated on the shard of the outer row, so it may aggregate.
 //   - DDL, VACUUM, ANALYZE, DO and CALL run on every shard; transaction control, SET, SHOW, LISTEN, PREPARE,
 //     EXECUTE, FETCH... go to any one shard and ignore hints: the proxy handles them.
 //   - /* pgshard: shard=N */ and /* pgshard: key=V */ comments, then the session's pgshard.shard and
