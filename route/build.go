@@ -25,7 +25,7 @@ type builder struct {
 	write     bool
 	all       bool   // DDL and the like: every shard
 	replWrite string // a replicated (or unlisted) table the statement writes: every shard
-	explain   bool   // no shape checks: the statement's plan is shown, not its rows
+	unchecked bool   // no cross-shard checks: EXPLAIN (a plan is shown, not rows), CREATE TABLE AS
 	hard      *codec.Error
 	soft      *codec.Error
 	shapes    shapeSet
@@ -163,14 +163,14 @@ func (b *builder) stmt(sc *scope, n *pg.Node, top bool) {
 	case *pg.Node_CopyStmt:
 		b.copy(sc, x.CopyStmt)
 	case *pg.Node_ExplainStmt:
-		b.explain = true
+		b.unchecked = true
 		b.stmt(sc, x.ExplainStmt.Query, top)
 	case *pg.Node_DeclareCursorStmt:
 		b.stmt(sc, x.DeclareCursorStmt.Query, top)
 	case *pg.Node_CreateTableAsStmt:
 		// CREATE TABLE AS, CREATE MATERIALIZED VIEW: on every shard, each from its own rows.
 		b.all, b.write = true, true
-		b.explain = true // no shape checks: nothing is returned
+		b.unchecked = true // no shape checks: nothing is returned
 		b.stmt(sc, x.CreateTableAsStmt.Query, false)
 	case *pg.Node_TransactionStmt, *pg.Node_VariableSetStmt, *pg.Node_VariableShowStmt, *pg.Node_DiscardStmt,
 		*pg.Node_DeallocateStmt, *pg.Node_PrepareStmt, *pg.Node_ExecuteStmt, *pg.Node_FetchStmt,
@@ -273,7 +273,7 @@ func (b *builder) finish() *Plan {
 			"database "+strconv.Quote(b.s.name)+" has no sharded_tables (use shard=N)")
 	}
 	p.mirror = p.all && len(b.insts) == 0 && b.rows == nil
-	if b.explain {
+	if b.unchecked {
 		return p
 	}
 	word := b.word
