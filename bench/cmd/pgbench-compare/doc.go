@@ -11,4 +11,9 @@
 // scenario with medians and ratios (pgshard / PgBouncer, pgshard / direct) and writes the raw runs as JSON, with the
 // machine's core count and the versions used, under bench/results/. Every process it starts it stops by pid at the
 // end, also on Ctrl-C.
+//
+// The sharded scenarios also fill two shard databases from the reference, split by Postgres's own hash
+// partitioning of aid, run pgshard over them against PgBouncer and direct connections to the unsharded reference,
+// and afterwards read sampled keys back through pgshard: wrong answers fail the run (exit status 1), since pgbench
+// itself never looks at what it gets back.
 package main

@@ -23,8 +23,9 @@ const usageText = `pgbench-compare: pgbench through pgshard, PgBouncer and direc
 
 usage: go run ./bench/cmd/pgbench-compare [flags]     (or: make bench SCENARIO=... DURATION=... REPS=...)
 
-Scenario sets: default (select-simple, select-extended, select-prepared, connect, tpcb, sharded [skipped, TODO]),
-foundation (foundation-simple, foundation-extended), select, all; or scenario names, comma-separated.
+Scenario sets: default (select-simple, select-extended, select-prepared, connect, tpcb, sharded-simple),
+foundation (foundation-simple, foundation-extended), select, sharded (sharded-simple, sharded-extended), all; or
+scenario names, comma-separated.
 
 flags:
 `
@@ -114,6 +115,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "bench:", err)
 		return 1
 	}
+	if fails := rep.correctnessFailures(); len(fails) > 0 {
+		for _, f := range fails {
+			fmt.Fprintln(stderr, "bench: FAIL: pgshard returned wrong results, its figures there are not valid:", f)
+		}
+		return 1
+	}
 	return 0
 }
 
@@ -168,6 +175,7 @@ func bench(ctx context.Context, o options, list []Scenario, log io.Writer) (*Rep
 
 	needs := map[string]bool{}
 	maxClients := 0
+	sharded := false
 	for _, s := range list {
 		if s.Skip != "" {
 			continue
@@ -176,6 +184,7 @@ func bench(ctx context.Context, o options, list []Scenario, log io.Writer) (*Rep
 			needs[t] = true
 		}
 		maxClients = max(maxClients, slices.Max(s.Clients))
+		sharded = sharded || (s.Sharded && slices.Contains(s.Targets, Pgshard))
 	}
 	if len(needs) == 0 { // only skipped scenarios: nothing to start
 		rep := &Report{Set: o.scenarios, Started: start, Finished: time.Now(), Machine: machineInfo(),
@@ -211,6 +220,15 @@ func bench(ctx context.Context, o options, list []Scenario, log io.Writer) (*Rep
 	fmt.Fprintf(log, "bench: pgbench -i -s %d directly on Postgres (port %d)\n", o.scale, env.PG.Port)
 	if err := env.initData(ctx, o.scale); err != nil {
 		return nil, err
+	}
+	if sharded {
+		fmt.Fprintf(log, "bench: filling the shard databases %s from the reference (Postgres's hash partitioning by aid)\n",
+			strings.Join(shardedDBs, ", "))
+		if env.Shards, err = env.setupShards(ctx, o.scale); err != nil {
+			return nil, fmt.Errorf("setting up the shards: %w", err)
+		}
+		fmt.Fprintf(log, "bench: shards hold %v accounts (aid %s), set up in %.1fs\n", env.Shards.Accounts,
+			env.Shards.AidType, env.Shards.SetupSeconds)
 	}
 	if l := loadAvg1(); l > 1.5 {
 		fmt.Fprintf(log, "bench: warning: the machine is busy (1-minute load %.2f before any run): other processes "+
@@ -271,6 +289,9 @@ func (r *runner) plan(list []Scenario) {
 		est += time.Duration(n)*(r.duration(s)+300*time.Millisecond) + time.Duration(len(s.Targets))*(r.o.warmup+500*time.Millisecond)
 	}
 	est += 20 * time.Second // Postgres, pgbench -i, proxies
+	if slices.ContainsFunc(list, func(s Scenario) bool { return s.Sharded && s.Skip == "" }) {
+		est += 20 * time.Second // filling the shards, routing checks
+	}
 	r.started = time.Now()
 	fmt.Fprintf(r.log, "bench: %d measured runs planned, about %s\n", r.total, est.Round(time.Minute/6))
 }
@@ -291,7 +312,7 @@ func (r *runner) scenario(ctx context.Context, s Scenario) ScenarioResult {
 		var err error
 		switch t {
 		case Pgshard:
-			p, err = r.env.startPgshard()
+			p, err = r.env.startPgshard(s.Sharded)
 		case PgBouncer:
 			p, err = r.env.startPgBouncer(ctx)
 		default:
@@ -366,6 +387,21 @@ func (r *runner) scenario(ctx context.Context, s Scenario) ScenarioResult {
 	if s.Check {
 		sr.Checks = foundationChecks(sr)
 	}
+	if s.Sharded {
+		sr.Setup = r.env.Shards.Describe()
+		if slices.Contains(s.Targets, Pgshard) && ctx.Err() == nil {
+			if p, ok := procs[Pgshard]; (ok && !p.Alive()) || startErr[Pgshard] != "" {
+				startProxy(Pgshard)
+			}
+			c := r.env.routingCheck(ctx, procs[Pgshard], s.Mode)
+			verdict := "PASS"
+			if !c.Pass {
+				verdict = "FAIL"
+			}
+			fmt.Fprintf(r.log, "bench: %s: routing check %s: %s\n", s.Name, verdict, c.Detail)
+			sr.Checks = append(sr.Checks, c)
+		}
+	}
 	return sr
 }
 
@@ -391,6 +427,10 @@ func (r *runner) measure(ctx context.Context, s Scenario, t string, procs map[st
 	if p != nil {
 		lifetime = resetHWM(p.Pid()) != nil
 		cpu0, _ = procCPU(p.Pid())
+	}
+	var xacts0 []int64
+	if s.Sharded && t == Pgshard {
+		xacts0, _ = r.env.shardXacts(ctx)
 	}
 	pmPid := r.env.postmasterPid()
 	nChildren := len(children(pmPid))
@@ -426,6 +466,13 @@ func (r *runner) measure(ctx context.Context, s Scenario, t string, procs map[st
 				res.CPUPer1kTx = res.ProxyCPUSeconds / float64(res.Transactions) * 1000
 			}
 			res.PeakRSSKB, res.RSSLifetimePeak = hwm, lifetime
+		}
+	}
+	if xacts0 != nil {
+		if xacts1, err := r.env.shardXacts(ctx); err == nil {
+			for i := range xacts1 {
+				res.ShardXacts = append(res.ShardXacts, xacts1[i]-xacts0[i])
+			}
 		}
 	}
 	if res.MachineBusySeconds > 0 {

@@ -88,10 +88,13 @@ type Result struct {
 	CPUPer1kTx      float64 `json:"proxy_cpu_seconds_per_1000_tx,omitempty"`
 	// PeakRSSKB is the proxy's VmHWM at the end of the run; RSSLifetimePeak says it could not be reset before the
 	// run, so it is the process's lifetime peak.
-	PeakRSSKB       int64  `json:"proxy_peak_rss_kb,omitempty"`
-	RSSLifetimePeak bool   `json:"proxy_rss_lifetime_peak,omitempty"`
-	Stdout          string `json:"-"`
-	Stderr          string `json:"stderr_tail,omitempty"`
+	PeakRSSKB int64 `json:"proxy_peak_rss_kb,omitempty"`
+	// ShardXacts are the transactions each shard database committed or rolled back during a sharded scenario's
+	// pgshard run (pg_stat_database deltas; a backend may flush its last second of counts only later).
+	ShardXacts      []int64 `json:"shard_xacts,omitempty"`
+	RSSLifetimePeak bool    `json:"proxy_rss_lifetime_peak,omitempty"`
+	Stdout          string  `json:"-"`
+	Stderr          string  `json:"stderr_tail,omitempty"`
 }
 
 // execute runs pgbench and fills the pgbench part of a Result. It never returns an error for a failing pgbench:

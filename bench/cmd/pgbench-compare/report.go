@@ -56,6 +56,7 @@ type ScenarioResult struct {
 	Name            string       `json:"name"`
 	Title           string       `json:"title"`
 	About           string       `json:"about"`
+	Setup           string       `json:"setup,omitempty"` // the sharded scenarios' shards
 	Skipped         string       `json:"skipped,omitempty"`
 	DurationSeconds float64      `json:"duration_seconds"`
 	Reps            int          `json:"reps"`
@@ -95,12 +96,14 @@ type Summary struct {
 	PeakRSSKB    float64 `json:"proxy_peak_rss_kb,omitempty"`
 }
 
-// Check is one pass/fail criterion of the foundation issue.
+// Check is one pass/fail criterion: a foundation issue's performance criterion, or (Correctness) a check that
+// pgshard answered right, without which its figures mean nothing.
 type Check struct {
-	What   string  `json:"what"`
-	Ratio  float64 `json:"ratio"`
-	Pass   bool    `json:"pass"`
-	Detail string  `json:"detail"`
+	What        string  `json:"what"`
+	Ratio       float64 `json:"ratio"`
+	Pass        bool    `json:"pass"`
+	Detail      string  `json:"detail"`
+	Correctness bool    `json:"correctness,omitempty"`
 }
 
 func (tr *TargetResult) summarize(s Scenario) {
@@ -244,6 +247,9 @@ func (rep *Report) scenarioMarkdown(b *strings.Builder, sr ScenarioResult) {
 		return
 	}
 	fmt.Fprintf(b, "### %s: %s (%gs runs)\n\n%s", sr.Name, sr.Title, sr.DurationSeconds, sr.About)
+	if sr.Setup != "" {
+		b.WriteString(" " + sr.Setup)
+	}
 	if med, most, ok := rep.otherCPU(sr); ok {
 		fmt.Fprintf(b, " Other processes' share of the CPU during these runs: %.0f%% median, %.0f%% at most.", med*100, most*100)
 	}
@@ -282,6 +288,9 @@ func (rep *Report) scenarioMarkdown(b *strings.Builder, sr ScenarioResult) {
 		}
 	}
 	b.WriteString("\n")
+	if split := shardSplit(sr); split != "" {
+		b.WriteString(split + "\n\n")
+	}
 	for _, ch := range sr.Checks {
 		verdict := "**FAIL**"
 		if ch.Pass {
@@ -300,6 +309,9 @@ func (rep *Report) scenarioMarkdown(b *strings.Builder, sr ScenarioResult) {
 
 func (rep *Report) targetCells(sr ScenarioResult, tr *TargetResult) string {
 	var notes []string
+	if tr.Target == Pgshard && wrongResults(sr) {
+		notes = append(notes, "**wrong results: the routing check below failed, figures not valid**")
+	}
 	if tr.FailedRuns > 0 {
 		notes = append(notes, fmt.Sprintf("%d/%d %s", tr.FailedRuns, len(tr.Runs), cellText(rep.failureNote(sr, tr))))
 	}
@@ -320,6 +332,11 @@ func (rep *Report) targetCells(sr ScenarioResult, tr *TargetResult) string {
 		rss = fmt.Sprintf("%.1f", m.PeakRSSKB/1024)
 	}
 	return strings.Join([]string{fmtTPS(m.TPS), fmtMs(m.LatencyAvgMs), fmtMs(m.LatencyP99Ms), cpu, rss, note}, " | ")
+}
+
+// wrongResults reports whether a correctness check of the scenario failed.
+func wrongResults(sr ScenarioResult) bool {
+	return slices.ContainsFunc(sr.Checks, func(c Check) bool { return c.Correctness && !c.Pass })
 }
 
 // disturbedShare is the share of the machine's CPU time taken by other processes above which a run is flagged.

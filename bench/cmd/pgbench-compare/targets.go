@@ -46,6 +46,7 @@ type Env struct {
 	BouncerBin string
 	PoolSize   int
 	Keep       bool
+	Shards     *ShardSetup // the sharded scenarios' shard databases, once set up
 
 	pgUID, pgGID int
 	mu           sync.Mutex
@@ -239,8 +240,9 @@ func (e *Env) start(name string, port int, db string, asPostgres bool, bin strin
 }
 
 // startPgshard runs `pgshard serve` on a config equivalent to the PgBouncer one: transaction pooling, PoolSize
-// server connections, SCRAM to clients and to the server.
-func (e *Env) startPgshard() (*Proc, error) {
+// server connections, SCRAM to clients and to the server. With sharded, database app is the two shard databases
+// (pgbench_accounts sharded by aid, the other pgbench tables replicated) instead of the reference database.
+func (e *Env) startPgshard(sharded bool) (*Proc, error) {
 	port, err := pgtest.FreePort()
 	if err != nil {
 		return nil, err
@@ -256,11 +258,15 @@ users:
   - name: %s
     password: %s
 databases:
-  - name: %s
-    shards:
-      - primary: "postgres://127.0.0.1:%d/%s"
-`, port, e.PoolSize, appUser, appPassword, appDB, e.PG.Port, shardDB)
-	path := filepath.Join(e.Dir, "pgshard.yaml")
+`, port, e.PoolSize, appUser, appPassword)
+	name := "pgshard.yaml"
+	if sharded {
+		cfg += e.shardedConfig()
+		name = "pgshard-sharded.yaml"
+	} else {
+		cfg += fmt.Sprintf("  - name: %s\n    shards:\n      - primary: \"postgres://127.0.0.1:%d/%s\"\n", appDB, e.PG.Port, shardDB)
+	}
+	path := filepath.Join(e.Dir, name)
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
