@@ -230,7 +230,7 @@ func (s *CopySplitter) Write(chunk []byte, h CopyHandler) error {
 		if err := s.emitLine(s.carry, h); err != nil {
 			return s.fail(err)
 		}
-		s.carry = s.carry[:0]
+		s.dropCarry()
 		p = p[n:]
 	}
 	for len(p) > 0 && s.phase != phaseEnded {
@@ -293,6 +293,15 @@ func (s *CopySplitter) keep(b []byte) error {
 	}
 	s.carry = append(s.carry, b...)
 	return nil
+}
+
+// dropCarry empties the carry-over buffer after its row is handed over; a buffer a huge row grew is let go.
+func (s *CopySplitter) dropCarry() {
+	if cap(s.carry) > 1<<20 {
+		s.carry = nil
+		return
+	}
+	s.carry = s.carry[:0]
 }
 
 func (s *CopySplitter) tooLong() *Error {
@@ -929,7 +938,7 @@ func (s *CopySplitter) writeBinary(p []byte, h CopyHandler) error {
 		if err := s.binEmit(s.carry, h); err != nil {
 			return s.fail(err)
 		}
-		s.carry = s.carry[:0]
+		s.dropCarry()
 	}
 	for len(p) > 0 {
 		if s.phase == phaseEnded {
