@@ -29,6 +29,7 @@ type fanout struct {
 	copyDone int
 	ready    int
 	status   byte
+	rowsFrom uint64 // mirror: the shard whose rows are passed on
 	later    uint64 // shards a replicated write goes to once the first shard is through
 	laterMsg []byte
 }
@@ -61,10 +62,17 @@ func onceBit(typ byte) uint32 {
 
 // merge decides what becomes of one server's message msg: pass it on (true), or drop it and pass out instead
 // (out may be empty). scratch is where out is built.
-func (g *fanout) merge(msg []byte, scratch []byte) (bool, []byte) {
+func (g *fanout) merge(msg []byte, scratch []byte, shard uint64) (bool, []byte) {
 	typ := msg[0]
 	switch typ {
 	case codec.DataRow, codec.CopyData:
+		if g.mirror {
+			// Every shard returns the same rows (RETURNING of a replicated write): one shard's are the answer.
+			if g.rowsFrom == 0 {
+				g.rowsFrom = shard
+			}
+			return !g.errSent && g.rowsFrom == shard, nil
+		}
 		return !g.errSent, nil
 	case codec.ErrorResponse:
 		if g.errSent {

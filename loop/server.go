@@ -337,7 +337,7 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 	case hide || s.client == nil:
 		sp.drop(at, end)
 	case s.fan != nil && s.fan.active:
-		if pass, out := s.fan.merge(msg, s.ls.synth[:0]); !pass {
+		if pass, out := s.fan.merge(msg, s.ls.synth[:0], 1<<s.shard); !pass {
 			sp.drop(at, end)
 			if len(out) > 0 {
 				sp.insert(end, out)
