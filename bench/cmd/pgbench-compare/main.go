@@ -37,6 +37,7 @@ type options struct {
 	reps       int
 	scale      int
 	pool       int
+	shardPool  int
 	jobs       int
 	long       bool
 	clients    []int
@@ -44,6 +45,7 @@ type options struct {
 	out        string
 	readme     string
 	pgshardBin string
+	pprof      string
 	bouncerBin string
 	keep       bool
 }
@@ -64,6 +66,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.reps, "reps", 3, "measured runs per target and client count (medians are reported)")
 	fs.IntVar(&o.scale, "scale", 10, "pgbench scale factor (pgbench -i -s), initialised once directly on Postgres")
 	fs.IntVar(&o.pool, "pool", 10, "server connections per pool (pgshard pool.size, PgBouncer default_pool_size)")
+	fs.IntVar(&o.shardPool, "shard-pool", 0, "pgshard's pool.size in the sharded scenarios, per shard (0: -pool; -pool/2 gives the shards as many server connections in all as PgBouncer)")
 	fs.IntVar(&o.jobs, "jobs", 2, "pgbench threads (-j), never more than the clients")
 	fs.BoolVar(&o.long, "long", false, "add 1000 clients to the select-only scenarios")
 	fs.StringVar(&clients, "clients", "", "client counts for every scenario, comma-separated (default: each scenario's own)")
@@ -72,6 +75,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.readme, "readme", "", "also write the tables into this README between its <!-- bench:SET:begin/end --> markers")
 	fs.StringVar(&o.pgshardBin, "pgshard", "", "pgshard binary to use (default: build ./cmd/pgshard from this checkout)")
 	fs.StringVar(&o.bouncerBin, "pgbouncer", "", "pgbouncer binary (default: from PATH or /usr/sbin; installed with bench/ensure-pgbouncer.sh when missing)")
+	fs.StringVar(&o.pprof, "pprof", "", "serve pgshard's /debug/pprof on this address (pgshard --pprof), to profile it during the runs")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (logs, configs, pgbench logs)")
 	render := fs.String("render", "", "print the tables of a saved results JSON (and with -readme write them there) instead of running")
 	if err := fs.Parse(args); err != nil {
@@ -89,9 +93,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "bench:", err)
 		return 2
 	}
-	if o.reps < 1 || o.scale < 1 || o.pool < 1 || o.jobs < 1 {
-		fmt.Fprintln(stderr, "bench: -reps, -scale, -pool and -jobs must be at least 1")
+	if o.reps < 1 || o.scale < 1 || o.pool < 1 || o.jobs < 1 || o.shardPool < 0 {
+		fmt.Fprintln(stderr, "bench: -reps, -scale, -pool and -jobs must be at least 1, -shard-pool at least 0")
 		return 2
+	}
+	if o.shardPool == 0 {
+		o.shardPool = o.pool
 	}
 	list, err := pickScenarios(o.scenarios, o.long, o.clients, o.targets)
 	if err != nil {
@@ -170,7 +177,7 @@ func bench(ctx context.Context, o options, list []Scenario, log io.Writer) (*Rep
 	if err != nil {
 		return nil, err
 	}
-	env.PoolSize, env.Keep = o.pool, o.keep
+	env.PoolSize, env.ShardPoolSize, env.Keep, env.PprofAddr = o.pool, o.shardPool, o.keep, o.pprof
 	defer env.stopAll()
 
 	needs := map[string]bool{}

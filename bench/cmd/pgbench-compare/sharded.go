@@ -35,7 +35,8 @@ type ShardSetup struct {
 	ConfigType     string   `json:"config_type"`
 	SetupSeconds   float64  `json:"setup_seconds"`
 	SameCluster    bool     `json:"same_cluster"`
-	PoolPerShard   int      `json:"pool_size_per_shard"`
+	PoolPerShard   int      `json:"pool_size_per_shard"` // pgshard's pool.size in the sharded scenarios
+	ReferencePool  int      `json:"reference_pool_size"` // PgBouncer's default_pool_size
 	ReferenceCount int64    `json:"reference_accounts"`
 }
 
@@ -54,7 +55,7 @@ func (s *ShardSetup) Describe() string {
 	}
 	return fmt.Sprintf("Shards: %s, %s; pgbench_branches, pgbench_tellers and pgbench_history complete on both. "+
 		"pgshard pools %d server connections per shard (%d in all), PgBouncer %d to the reference.",
-		strings.Join(parts, ", "), where, s.PoolPerShard, s.PoolPerShard*len(s.Databases), s.PoolPerShard)
+		strings.Join(parts, ", "), where, s.PoolPerShard, s.PoolPerShard*len(s.Databases), s.ReferencePool)
 }
 
 // setupShards creates the shard databases and fills them from the reference database app_0:
@@ -92,7 +93,8 @@ func (e *Env) setupShards(ctx context.Context, scale int) (*ShardSetup, error) {
 		return nil, err
 	}
 	defer src.Close(context.Background())
-	setup := &ShardSetup{Databases: slices.Clone(shardedDBs), SameCluster: true, PoolPerShard: e.PoolSize}
+	setup := &ShardSetup{Databases: slices.Clone(shardedDBs), SameCluster: true, PoolPerShard: e.poolSize(true),
+		ReferencePool: e.PoolSize}
 	if err := src.QueryRow(ctx, `SELECT format_type(atttypid, atttypmod) FROM pg_attribute
 WHERE attrelid = 'pgbench_accounts'::regclass AND attname = 'aid'`).Scan(&setup.AidType); err != nil {
 		return nil, fmt.Errorf("reading pgbench_accounts.aid's type: %w", err)

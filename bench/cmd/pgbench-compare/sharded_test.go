@@ -50,6 +50,14 @@ func TestShardedConfig(t *testing.T) {
 	if got := e.shardedConfig(); got != want {
 		t.Fatalf("got:\n%s\nwant:\n%s", got, want)
 	}
+	e.PoolSize = 10
+	if e.poolSize(true) != 10 || e.poolSize(false) != 10 {
+		t.Error("without -shard-pool, pgshard's pool is -pool in every scenario")
+	}
+	e.ShardPoolSize = 5
+	if e.poolSize(true) != 5 || e.poolSize(false) != 10 {
+		t.Error("-shard-pool sets pgshard's pool in the sharded scenarios only")
+	}
 }
 
 // TestShardSetupAndRoutingCheck fills the shards from a pgbench -i -s 1 reference and checks, by asking Postgres

@@ -45,8 +45,11 @@ type Env struct {
 	PgshardBin string
 	BouncerBin string
 	PoolSize   int
-	Keep       bool
-	Shards     *ShardSetup // the sharded scenarios' shard databases, once set up
+	// ShardPoolSize is pgshard's pool.size in the sharded scenarios (per shard); 0 means PoolSize.
+	ShardPoolSize int
+	Keep          bool
+	PprofAddr     string      // pgshard --pprof, when set
+	Shards        *ShardSetup // the sharded scenarios' shard databases, once set up
 
 	pgUID, pgGID int
 	mu           sync.Mutex
@@ -258,7 +261,7 @@ users:
   - name: %s
     password: %s
 databases:
-`, port, e.PoolSize, appUser, appPassword)
+`, port, e.poolSize(sharded), appUser, appPassword)
 	name := "pgshard.yaml"
 	if sharded {
 		cfg += e.shardedConfig()
@@ -271,7 +274,19 @@ databases:
 		return nil, err
 	}
 	// warn: no log line per connection, like PgBouncer with log_connections = 0 below.
-	return e.start(Pgshard, port, appDB, false, e.PgshardBin, "serve", "--config", path, "--log-level", "warn")
+	args := []string{"serve", "--config", path, "--log-level", "warn"}
+	if e.PprofAddr != "" {
+		args = append(args, "--pprof", e.PprofAddr)
+	}
+	return e.start(Pgshard, port, appDB, false, e.PgshardBin, args...)
+}
+
+// poolSize is pgshard's pool.size: PoolSize, or ShardPoolSize (when set) for the sharded scenarios.
+func (e *Env) poolSize(sharded bool) int {
+	if sharded && e.ShardPoolSize > 0 {
+		return e.ShardPoolSize
+	}
+	return e.PoolSize
 }
 
 // roleVerifier reads the role's SCRAM-SHA-256 verifier from pg_authid.
