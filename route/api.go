@@ -43,6 +43,9 @@ type Decision struct {
 	// Split, when not empty, replaces the statement: the statement text to run on each shard (a multi-row
 	// INSERT whose rows belong to several shards). Shards then has exactly the bits of the pieces.
 	Split []Piece
+	// Merge, for a SELECT whose rows from several shards the proxy combines (ORDER BY, LIMIT, aggregates,
+	// GROUP BY, DISTINCT): the statement the shards run and how their rows merge.
+	Merge *Merge
 	// Copy, for a COPY ... FROM STDIN into a sharded table (Shards then has every shard): how the proxy
 	// splits the rows among the shards.
 	Copy *CopyIn

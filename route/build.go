@@ -46,6 +46,10 @@ type builder struct {
 	rows        []planVal
 
 	copyPlan *CopyIn // COPY FROM STDIN into a sharded table
+
+	top         *pg.SelectStmt // the statement's own SELECT, whose rows merging across shards can combine
+	innerShapes bool           // shapes in derived tables or WITH queries: no merging
+	cursor      bool           // DECLARE CURSOR
 }
 
 // inst is one mention of a sharded table in a statement.
@@ -148,6 +152,9 @@ func (b *builder) stmt(sc *scope, n *pg.Node, top bool) {
 		if b.word == "" {
 			b.word = "SELECT"
 		}
+		if top && b.top == nil {
+			b.top = x.SelectStmt
+		}
 		b.selectStmt(sc, x.SelectStmt, top)
 		if x.SelectStmt.IntoClause != nil { // SELECT ... INTO: creates a table
 			b.all, b.write = true, true
@@ -166,6 +173,7 @@ func (b *builder) stmt(sc *scope, n *pg.Node, top bool) {
 		b.unchecked = true
 		b.stmt(sc, x.ExplainStmt.Query, top)
 	case *pg.Node_DeclareCursorStmt:
+		b.cursor = true // FETCH goes to one shard: a cursor's rows are never merged
 		b.stmt(sc, x.DeclareCursorStmt.Query, top)
 	case *pg.Node_CreateTableAsStmt:
 		// CREATE TABLE AS, CREATE MATERIALIZED VIEW: on every shard, each from its own rows.
@@ -288,6 +296,20 @@ func (b *builder) finish() *Plan {
 	a, c := b.notColocated()
 	switch {
 	case b.shapes != 0:
+		why := ""
+		if b.shapes&shapeWindow != 0 {
+			why = "window functions"
+		} else if b.top != nil && !b.cursor && !b.innerShapes && a == "" && !b.unpartitioned() && len(b.insts) > 0 {
+			p.merge, why = b.planMerge(b.top, b.shapes&(shapeAgg|shapeGroup|shapeHaving) != 0)
+			if p.merge != nil {
+				break
+			}
+		}
+		if why != "" {
+			p.multi = codec.NewError(codec.SQLStateFeatureNotSupported, "cross-shard "+word+" with "+why+
+				" is not supported: add "+key+fix)
+			break
+		}
 		p.multi = codec.NewError(codec.SQLStateFeatureNotSupported, "cross-shard "+word+" with "+
 			b.shapeNames()+" is not supported yet: add "+key+fix)
 	case a != "":
@@ -550,7 +572,11 @@ func (b *builder) selectStmt(outer *scope, s *pg.SelectStmt, top bool) {
 		b.walk(sc, lv, row)
 	}
 	if counted {
+		before := b.shapes
 		b.clauseShapes(s, lv)
+		if !top && b.shapes != before {
+			b.innerShapes = true
+		}
 	}
 }
 

@@ -33,15 +33,18 @@ type Plan struct {
 	rowMapper *shard.Mapper
 	spread    *codec.Error // Bind: rows of several shards
 
+	merge     *mergePlan    // a SELECT whose rows from several shards the proxy merges
 	copy      *CopyIn       // COPY FROM STDIN into a sharded table: every shard, rows split by the proxy
 	keyMapper *shard.Mapper // for key= hints and pgshard.sharding_key
 	noKeyErr  *codec.Error  // key= hint with no sharded table anywhere
 
-	// Prepared statements (Router.Prepare) keep their own text, literal ranges and hints.
-	sql     string
-	lits    [][2]int32
-	hints   lex.Hints
-	hintErr *codec.Error
+	// Prepared statements (Router.Prepare) keep their own text, literal ranges and hints, and the text the
+	// shards prepare instead when merging needs a rewrite.
+	shardSQL string
+	sql      string
+	lits     [][2]int32
+	hints    lex.Hints
+	hintErr  *codec.Error
 }
 
 type planKind uint8
@@ -91,6 +94,18 @@ func (p *Plan) Write() bool { return p.write }
 // eval routes one execution of p. sql and lits are the statement's text and literal ranges (the current query's
 // for a cached plan, the plan's own for a prepared one); params are a Bind's, nil for a simple Query.
 func (p *Plan) eval(s *Schema, sql string, lits [][2]int32, params *Params, hints *lex.Hints, sess *Session,
+	allowSplit bool) Decision {
+	d := p.route(s, sql, lits, params, hints, sess, allowSplit)
+	if p.merge != nil && d.Err == nil && !d.Any && (d.Shards&(d.Shards-1) != 0 || params != nil && p.merge.tmpl != nil) {
+		// Several shards' rows to merge; or a prepared statement the shards know rewritten, whose rows
+		// (hidden columns, avg's sum and count) need finishing even from one shard.
+		d.Merge = p.merge.decide(sql, lits, params)
+	}
+	return d
+}
+
+// route is eval without merging.
+func (p *Plan) route(s *Schema, sql string, lits [][2]int32, params *Params, hints *lex.Hints, sess *Session,
 	allowSplit bool) Decision {
 	if p.hard != nil {
 		return Decision{Err: p.hard, Write: p.write}

@@ -40,7 +40,7 @@ func TestBind(t *testing.T) {
 		{"= ANY param", "SELECT * FROM accounts WHERE aid = ANY($1)", text("{1,2}"), allShards()},
 		{"param and literal", "SELECT * FROM accounts WHERE aid = $1 AND aid = " + k(1), text(k(1)), on(1)},
 		{"ORDER BY with key", "SELECT * FROM accounts WHERE aid = $1 ORDER BY abalance LIMIT $2", text(k(2), "10"), on(2)},
-		{"ORDER BY with IN", "SELECT * FROM accounts WHERE aid IN ($1, $2) ORDER BY abalance", text(k(2), k(1)), refused(notSupported, "ORDER BY")},
+		{"ORDER BY with IN", "SELECT * FROM accounts WHERE aid IN ($1, $2) ORDER BY abalance", text(k(2), k(1)), on(1, 2)},
 		{"ORDER BY with IN on one shard", "SELECT * FROM accounts WHERE aid IN ($1, $2) ORDER BY abalance", text(k(2), strconv.FormatInt(e.pos[2][1], 10)), on(2)},
 		{"bad value", "SELECT * FROM accounts WHERE aid = $1", text("x"), refused(codec.SQLStateInvalidTextRepresentation, "")},
 		{"uuid text", "SELECT * FROM devices WHERE id = $1", text(uuid), want{shards: shardOfText(t, s, "devices", uuid)}},

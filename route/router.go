@@ -166,6 +166,9 @@ func (r *Router) Prepare(sql string) *Plan {
 		p = &Plan{kind: planUnknown}
 	}
 	p.sql, p.lits, p.hints = sql, n.Literals, n.Hints
+	if p.merge != nil && p.merge.tmpl != nil {
+		p.shardSQL, _ = render(p.merge.tmpl, sql, n.Literals)
+	}
 	if ev := r.cache.put(k, sql, p); ev {
 		r.stats.Evictions++
 	}
