@@ -66,8 +66,8 @@ type SortKey struct {
 // Cond is a HAVING predicate over a group's final Values and per-execution constants.
 type Cond struct {
 	Op   CondOp
-	Args []*Cond  // CondAnd, CondOr: two or more; CondNot: one
-	L, R Operand  // CondCmp: L op R; CondIsNull, CondIsNotNull: L
+	Args []*Cond // CondAnd, CondOr: two or more; CondNot: one
+	L, R Operand // CondCmp: L op R; CondIsNull, CondIsNotNull: L
 	Cmp  CmpOp
 }
 
