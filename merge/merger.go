@@ -303,22 +303,21 @@ func (m *Merger) checkSpec() error {
 		}
 		c := &m.cols[v.Col]
 		m.vkind[i], m.vfmt[i] = c.kind, c.Format
-		name := m.colName(v.Col)
 		castHint := "cast the column to a type pgshard can compare (e.g. ::text), or run the statement on one shard"
 		switch v.Agg {
 		case AggCount:
 			if c.kind != kInt8 {
-				return unsupported("count", name, c.TypeOID, "count partials must be bigint")
+				return unsupported("count", m.colName(v.Col), c.TypeOID, "count partials must be bigint")
 			}
 		case AggSum:
 			switch c.kind {
 			case kInt8, kNumeric, kFloat4, kFloat8:
 			default:
-				return unsupported("sum", name, c.TypeOID, "sum a numeric column cast to numeric, or run the statement on one shard")
+				return unsupported("sum", m.colName(v.Col), c.TypeOID, "sum a numeric column cast to numeric, or run the statement on one shard")
 			}
 		case AggMin, AggMax:
 			if c.kind == kUnsupported {
-				return unsupported("compute min/max of", name, c.TypeOID, castHint)
+				return unsupported("compute min/max of", m.colName(v.Col), c.TypeOID, castHint)
 			}
 		case AggAvg:
 			switch c.kind {
@@ -327,18 +326,18 @@ func (m *Merger) checkSpec() error {
 			case kFloat4, kFloat8:
 				m.vkind[i] = kFloat8
 			default:
-				return unsupported("average", name, c.TypeOID, "average a numeric column cast to numeric, or run the statement on one shard")
+				return unsupported("average", m.colName(v.Col), c.TypeOID, "average a numeric column cast to numeric, or run the statement on one shard")
 			}
 			if !m.cols[v.Col2].kind.isInt() {
 				return unsupported("average with a count in", m.colName(v.Col2), m.cols[v.Col2].TypeOID, "the count partial must be bigint")
 			}
 		case AggBoolAnd, AggBoolOr:
 			if c.kind != kBool {
-				return unsupported("combine bool_and/bool_or of", name, c.TypeOID, "the partials must be boolean")
+				return unsupported("combine bool_and/bool_or of", m.colName(v.Col), c.TypeOID, "the partials must be boolean")
 			}
 		case AggStringAgg:
 			if !c.kind.isString() && c.kind != kBytea {
-				return unsupported("combine string_agg of", name, c.TypeOID, "string_agg partials must be text or bytea")
+				return unsupported("combine string_agg of", m.colName(v.Col), c.TypeOID, "string_agg partials must be text or bytea")
 			}
 			if m.cols[v.Col2].kind != c.kind && !(m.cols[v.Col2].kind.isString() && c.kind.isString()) {
 				return unsupported("use as string_agg delimiter", m.colName(v.Col2), m.cols[v.Col2].TypeOID, "the delimiter must have the type of the values")

@@ -642,3 +642,39 @@ func TestOrderedQueueCompaction(t *testing.T) {
 		}
 	}
 }
+
+// TestZeroAllocs holds the hot paths to no allocation per row in steady state.
+func TestZeroAllocs(t *testing.T) {
+	desc := rowDesc(fd{"k", oidInt8, 0}, fd{"n", oidNumeric, 1}, fd{"v", oidText, 0})
+	msg := dataRow("42", numBin(t, "1.5"), "value")
+	for name, spec := range map[string]*Spec{
+		"pass":    {Values: cols0(3), Visible: 3},
+		"hidden":  {Values: cols0(3), Visible: 2},
+		"ordered": {Values: cols0(3), Visible: 3, Order: []SortKey{{Value: 0}, {Value: 1, Desc: true}, {Value: 2}}},
+	} {
+		m := New(spec, 3, noLimit)
+		var out []byte
+		run := func() {
+			m.Reset(spec, 3, noLimit)
+			for s := 0; s < 3; s++ {
+				m.Describe(s, desc)
+			}
+			for i := 0; i < 100; i++ {
+				for s := 0; s < 3; s++ {
+					if err := m.Row(s, msg); err != nil {
+						t.Fatal(err)
+					}
+				}
+				out, _ = m.Emit(out[:0])
+			}
+			for s := 0; s < 3; s++ {
+				m.End(s)
+			}
+			out, _ = m.Emit(out[:0])
+		}
+		run()
+		if n := testing.AllocsPerRun(10, run); n != 0 {
+			t.Errorf("%s: %v allocations per execution of 300 rows", name, n)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package merge
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math"
 	"math/big"
@@ -289,6 +290,11 @@ func cmpMagnitude(a, b *key) int {
 			return -1
 		}
 		return 1
+	}
+	if a.bin && b.bin {
+		// Same exponent: same weight and leading zeros. Big-endian base-10000 digits compare as bytes, and a
+		// digit string that is a prefix of the other is smaller (trailing zero digits were dropped).
+		return bytes.Compare(a.b, b.b)
 	}
 	ia, ib := newDigitIter(a), newDigitIter(b)
 	for {
