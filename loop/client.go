@@ -284,7 +284,7 @@ func (cl *client) message(sp *splice, m codec.Message, at, n int) *codec.Error {
 			s.expects.push(expectation{kind: expParse})
 			return nil
 		}
-		st := cl.e.registry.get(pm.Query, pm.ParamTypes)
+		st := cl.stmtFor(pm.Query, pm.ParamTypes)
 		cl.setStmt(pm.Name, st)
 		sp.drop(at, at+n)
 		if s.stmts.has(st) {
@@ -302,11 +302,15 @@ func (cl *client) message(sp *splice, m codec.Message, at, n int) *codec.Error {
 		if err != nil {
 			return codec.NewFatal(codec.SQLStateProtocolViolation, err.Error())
 		}
+		var plan *route.Plan
+		if kind == expDescribe {
+			plan, cl.sh.describePlan = cl.sh.describePlan, nil
+		}
 		if !cl.mapped || len(name) == 0 {
 			if cl.mapped && m.Type == codec.Bind {
 				cl.bindEffects(m, cl.unnamedFx)
 			}
-			s.expects.push(expectation{kind: kind})
+			s.expects.push(expectation{kind: kind, plan: plan})
 			return nil
 		}
 		msg := sp.in[at : at+n]
@@ -325,7 +329,7 @@ func (cl *client) message(sp *splice, m codec.Message, at, n int) *codec.Error {
 			cl.bindEffects(m, st.fx)
 		}
 		*sp.scratch = appendRenamed(*sp.scratch, msg, nameAt, nameAt+len(name), st.name)
-		s.expects.push(expectation{kind: kind, st: st})
+		s.expects.push(expectation{kind: kind, st: st, plan: plan})
 	case codec.Close:
 		s.unsynced = true
 		cm, err := codec.ParseClose(m.Body)

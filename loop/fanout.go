@@ -6,6 +6,8 @@ import (
 	"strconv"
 
 	"github.com/pgshard/pgshard/codec"
+	"github.com/pgshard/pgshard/merge"
+	"github.com/pgshard/pgshard/route"
 )
 
 // fanout merges the answers of several servers running the same statement (one Query, or one portal from
@@ -32,11 +34,161 @@ type fanout struct {
 	rowsFrom uint64 // mirror: the shard whose rows are passed on
 	later    uint64 // shards a replicated write goes to once the first shard is through
 	laterMsg []byte
+
+	// A statement whose rows the proxy merges (ORDER BY, LIMIT, aggregates, ...): how, and the merger once
+	// the shards' RowDescriptions are in.
+	plan  *route.Merge
+	copy  *route.CopyOut // a COPY TO STDOUT: one header (and, binary, one trailer) for all shards
+	began uint64         // COPY TO: shards whose first CopyData came
+	mg    *merge.Merger
+	descs int    // RowDescriptions given to the merger
+	out   []byte // merged rows, reused
 }
 
 func (g *fanout) start(mask uint64, mirror bool) {
 	*g = fanout{active: true, members: mask, k: bits.OnesCount64(mask), mirror: mirror, tag: g.tag[:0], status: codec.TxIdle,
-		laterMsg: g.laterMsg[:0]}
+		laterMsg: g.laterMsg[:0], mg: g.mg, out: g.out[:0]}
+}
+
+// index is a member shard's number among the members (the merger's shard numbers).
+func (g *fanout) index(shard uint64) int { return bits.OnesCount64(g.members & (shard - 1)) }
+
+// describe gives the merger one shard's RowDescription of the merged rows (a Query's, or the one pgshard asked
+// for with a hidden Describe of the portal). It returns an error to send the client instead of rows, if any.
+func (g *fanout) describe(msg []byte, shard uint64) []byte {
+	if g.plan == nil || g.errSent {
+		return nil
+	}
+	if g.descs == 0 {
+		spec := g.plan.Spec(rowDescColumns(msg))
+		if g.mg == nil {
+			g.mg = merge.New(spec, g.k, g.plan.Args)
+		} else {
+			g.mg.Reset(spec, g.k, g.plan.Args)
+		}
+	}
+	g.descs++
+	if err := g.mg.Describe(g.index(shard), msg); err != nil {
+		return g.fail(err)
+	}
+	return nil
+}
+
+// fail ends the merged statement with err: the client gets it in place of the rest.
+func (g *fanout) fail(err error) []byte {
+	g.errSent = true
+	ce, ok := err.(*codec.Error)
+	if !ok {
+		ce = codec.NewError(codec.SQLStateInternalError, "merging the shards' rows: "+err.Error())
+	}
+	return codec.AppendErrorResponse(g.out[:0], ce)
+}
+
+// merged passes on a merged statement's messages: the client's RowDescription once all shards described
+// theirs, rows as the merger releases them, and the count of rows it sent. pass/out as for merge.
+func (g *fanout) merged(msg []byte, shard uint64) (bool, []byte, bool) {
+	switch msg[0] {
+	case codec.RowDescription:
+		if g.descs < g.k {
+			if out := g.describe(msg, shard); out != nil {
+				return false, out, true
+			}
+			if g.descs < g.k || g.errSent {
+				return false, nil, true
+			}
+			// Rows that came before the last shard's description go out after the client's.
+			return false, g.emit(g.mg.RowDescription(g.out[:0])), true
+		}
+		// The client's own Describe of the portal, after pgshard's hidden one: the same, once.
+		if g.seen&16 != 0 || g.errSent {
+			return false, nil, true
+		}
+		g.seen |= 16
+		return false, g.mg.RowDescription(g.out[:0]), true
+	case codec.DataRow:
+		if g.errSent || g.mg == nil {
+			return false, nil, true
+		}
+		if err := g.mg.Row(g.index(shard), msg); err != nil {
+			return false, g.fail(err), true
+		}
+		return false, g.emit(g.out[:0]), true
+	case codec.CommandComplete:
+		if g.errSent || g.mg == nil {
+			return false, nil, false // counted as usual
+		}
+		g.mg.End(g.index(shard))
+		out := g.emit(g.out[:0])
+		if g.done++; g.done < g.k || g.errSent {
+			return false, out, true
+		}
+		out = codec.AppendCommandComplete(out, "SELECT "+strconv.FormatUint(g.mg.Rows(), 10))
+		g.out = out[:0]
+		return false, out, true
+	}
+	return false, nil, false
+}
+
+// emit appends to out the rows the merger releases, once the client has its RowDescription (or the error
+// that ends the statement).
+func (g *fanout) emit(out []byte) []byte {
+	if g.descs < g.k {
+		return out
+	}
+	out, err := g.mg.Emit(out)
+	if err != nil {
+		return g.fail(err)
+	}
+	g.out = out[:0]
+	return out
+}
+
+// binaryTrailer ends a binary COPY file; binarySignature starts one (then flags and a header extension).
+var (
+	binaryTrailer   = []byte{0xff, 0xff}
+	binarySignature = []byte("PGCOPY\n\xff\r\n\x00")
+)
+
+// copyData concatenates the shards' COPY TO outputs: the header line (HEADER) or the binary file header of
+// the first shard to send, the others' left out; binary trailers are held for one at the end.
+func (g *fanout) copyData(msg, scratch []byte, shard uint64) (bool, []byte) {
+	first := g.began&shard == 0
+	g.began |= shard
+	body := msg[codec.HeaderLen:]
+	if g.copy.Binary {
+		if len(body) == 2 && body[0] == 0xff && body[1] == 0xff {
+			return false, nil
+		}
+		if first && g.began != shard && len(body) >= 19 && bytes.HasPrefix(body, binarySignature) {
+			ext := int(body[15])<<24 | int(body[16])<<16 | int(body[17])<<8 | int(body[18])
+			if rest := body[min(19+ext, len(body)):]; len(rest) > 0 {
+				return false, codec.AppendCopyData(scratch, rest)
+			}
+			return false, nil
+		}
+		return true, nil
+	}
+	if first && g.copy.Header && g.began != shard {
+		return false, nil // another shard's header line
+	}
+	return true, nil
+}
+
+// holds reports whether the merger holds so many rows of shard that its server should wait.
+func (g *fanout) holds(shard uint64) bool {
+	return g.active && g.mg != nil && g.plan != nil && g.mg.Queued(g.index(shard)) > maxQueuedRows
+}
+
+// maxQueuedRows is how many rows of one shard the merger may hold before that shard's server is parked (so a
+// fast shard cannot fill the proxy's memory while a slow one holds the merge back).
+const maxQueuedRows = 1024
+
+// rowDescColumns is the column count of a RowDescription message.
+func rowDescColumns(msg []byte) int {
+	if len(msg) < codec.HeaderLen+2 {
+		return 0
+	}
+	return int(msg[codec.HeaderLen])<<8 | int(msg[codec.HeaderLen+1])
 }
 
 // onceBit gives the one-off answers their bit in seen.
@@ -64,8 +216,18 @@ func onceBit(typ byte) uint32 {
 // (out may be empty). scratch is where out is built.
 func (g *fanout) merge(msg []byte, scratch []byte, shard uint64) (bool, []byte) {
 	typ := msg[0]
+	if g.plan != nil {
+		if pass, out, done := g.merged(msg, shard); done {
+			return pass, out
+		}
+	}
 	switch typ {
-	case codec.DataRow, codec.CopyData:
+	case codec.CopyData:
+		if g.copy != nil && !g.errSent {
+			return g.copyData(msg, scratch, shard)
+		}
+		fallthrough
+	case codec.DataRow:
 		if g.mirror {
 			// Every shard returns the same rows (RETURNING of a replicated write): one shard's are the answer.
 			if g.rowsFrom == 0 {
@@ -130,6 +292,9 @@ func (g *fanout) merge(msg []byte, scratch []byte, shard uint64) (bool, []byte) 
 		g.copyDone++
 		if g.copyDone < g.k || g.errSent {
 			return false, nil
+		}
+		if g.copy != nil && g.copy.Binary {
+			scratch = codec.AppendCopyData(scratch, binaryTrailer)
 		}
 		return false, codec.AppendEmpty(scratch, codec.CopyDone)
 	case codec.ReadyForQuery:

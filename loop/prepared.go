@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/pgshard/pgshard/codec"
+	"github.com/pgshard/pgshard/merge"
 	"github.com/pgshard/pgshard/route"
 )
 
@@ -23,6 +24,7 @@ type stmt struct {
 	name  string // the server-side name
 	query string
 	types string // the raw parameter type OIDs, 4 bytes each
+	send  string // the text servers prepare instead of query, if any
 	parse []byte // a Parse message under the server-side name, ready to write
 
 	// What servers said of it, so that a client preparing a statement another client already prepared is
@@ -45,13 +47,15 @@ type stmtRegistry struct {
 	next   uint64
 }
 
-func (r *stmtRegistry) get(query []byte, types codec.OIDs) *stmt {
+// get returns the stmt of query with parameter types types; send, when not empty, is the text the servers
+// prepare instead (a sharded database's statement whose rows pgshard merges).
+func (r *stmtRegistry) get(query []byte, send string, types codec.OIDs) *stmt {
 	raw := make([]uint32, 0, 8)
 	raw = types.Append(raw)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, st := range r.byText[string(query)] {
-		if sameTypes(st.types, raw) {
+		if sameTypes(st.types, raw) && st.send == send {
 			return st
 		}
 	}
@@ -65,7 +69,11 @@ func (r *stmtRegistry) get(query []byte, types codec.OIDs) *stmt {
 		tb = append(tb, byte(t>>24), byte(t>>16), byte(t>>8), byte(t))
 	}
 	st.types = string(tb)
-	st.parse = codec.AppendParse(nil, st.name, st.query, raw)
+	st.send = send
+	if send == "" {
+		send = st.query
+	}
+	st.parse = codec.AppendParse(nil, st.name, send, raw)
 	st.fx = effectsOf([]byte(st.query))
 	st.tx = txCommandOf(st.query).kind
 	r.byText[st.query] = append(r.byText[st.query], st)
@@ -134,21 +142,22 @@ func (ss *serverStmts) clear() {
 type expect uint8
 
 const (
-	expParse       expect = iota // ParseComplete, passed on
-	expParseHidden               // ParseComplete of a Parse pgshard added: hidden
-	expParseSynth                // the server had the statement: pgshard answers ParseComplete itself
-	expBind                      // BindComplete
-	expDescribe                  // [ParameterDescription] RowDescription | NoData
-	expExecute                   // rows, then CommandComplete | EmptyQueryResponse | PortalSuspended
-	expClose                     // CloseComplete, passed on
-	expCloseHidden               // CloseComplete of a Close pgshard added (an evicted stmt): hidden
-	expCloseSynth                // a client's Close of a named statement: pgshard answers CloseComplete itself
-	expErrorSynth                // pgshard refuses a message itself (unknown statement name): its ErrorResponse
-	expSync                      // ReadyForQuery ends an extended-protocol batch
-	expQuery                     // a simple query or function call: everything up to ReadyForQuery
-	expHiddenQuery               // pgshard's own query (reset, settings): hidden up to its ReadyForQuery
-	expLocalQuery                // a Query pgshard answers itself (sharded databases): tag or err, then status
-	expCatalog                   // pgshard's catalog query for a sharded COPY: hidden, its one value kept
+	expParse          expect = iota // ParseComplete, passed on
+	expParseHidden                  // ParseComplete of a Parse pgshard added: hidden
+	expParseSynth                   // the server had the statement: pgshard answers ParseComplete itself
+	expBind                         // BindComplete
+	expDescribe                     // [ParameterDescription] RowDescription | NoData
+	expDescribeHidden               // RowDescription of a portal whose rows pgshard merges, asked by pgshard: to the merger
+	expExecute                      // rows, then CommandComplete | EmptyQueryResponse | PortalSuspended
+	expClose                        // CloseComplete, passed on
+	expCloseHidden                  // CloseComplete of a Close pgshard added (an evicted stmt): hidden
+	expCloseSynth                   // a client's Close of a named statement: pgshard answers CloseComplete itself
+	expErrorSynth                   // pgshard refuses a message itself (unknown statement name): its ErrorResponse
+	expSync                         // ReadyForQuery ends an extended-protocol batch
+	expQuery                        // a simple query or function call: everything up to ReadyForQuery
+	expHiddenQuery                  // pgshard's own query (reset, settings): hidden up to its ReadyForQuery
+	expLocalQuery                   // a Query pgshard answers itself (sharded databases): tag or err, then status
+	expCatalog                      // pgshard's catalog query for a sharded COPY: hidden, its one value kept
 )
 
 type expectation struct {
@@ -156,6 +165,7 @@ type expectation struct {
 	sets     []settingChange // Query and Execute: SET/RESET statements to apply as their CommandCompletes arrive
 	prepared []*stmt         // Query: SQL PREPAREs it runs, forgotten if it fails
 	st       *stmt           // Parse entries: unmarked on the server if the Parse never ran; Describe: what to cache
+	plan     *route.Plan     // Describe of a statement the shards know rewritten: how its rows look to the client
 	err      *codec.Error    // expErrorSynth, expLocalQuery
 	tag      string          // expLocalQuery: its CommandComplete
 	status   byte            // expLocalQuery: its ReadyForQuery status
@@ -255,7 +265,7 @@ func (cl *client) answerLocally(buf []byte) int {
 			return pos + n
 		case codec.Parse:
 			pm, err := codec.ParseParse(m.Body)
-			if err != nil || len(pm.Name) == 0 || !cl.e.registry.get(pm.Query, pm.ParamTypes).valid.Load() {
+			if err != nil || len(pm.Name) == 0 || !cl.stmtFor(pm.Query, pm.ParamTypes).valid.Load() {
 				return 0
 			}
 		case codec.Describe:
@@ -278,6 +288,41 @@ func (cl *client) answerLocally(buf []byte) int {
 	}
 }
 
+// stmtFor is the shared stmt of a client's Parse: for a sharded database, prepared on servers as the
+// router rewrites it (when it merges its rows).
+func (cl *client) stmtFor(query []byte, types codec.OIDs) *stmt {
+	send := ""
+	if cl.rt != nil {
+		send = cl.rt.Prepare(string(query)).ShardSQL()
+	}
+	return cl.e.registry.get(query, send, types)
+}
+
+// appendDescribe appends a cached Describe answer of st (ParameterDescription, then RowDescription or NoData)
+// as the client sees it: a statement the servers know rewritten shows the client's own columns.
+func (cl *client) appendDescribe(dst []byte, st *stmt, d []byte) []byte {
+	if st.send == "" || cl.rt == nil {
+		return append(dst, d...)
+	}
+	_, n, err := codec.ReadMessage(d, 0)
+	if err != nil || n >= len(d) || d[n] != codec.RowDescription {
+		return append(dst, d...)
+	}
+	plan := st.plan.Load()
+	if plan == nil {
+		plan = cl.rt.Prepare(st.query)
+	}
+	spec := plan.ShardSpec(rowDescColumns(d[n:]))
+	if spec == nil {
+		return append(dst, d...)
+	}
+	dst = append(dst, d[:n]...)
+	if out, err := merge.ClientRowDescription(spec, dst, d[n:]); err == nil {
+		return out
+	}
+	return append(dst, d[n:]...)
+}
+
 // lookupPending finds the stmt a name means after the Parse messages in batch (not applied yet).
 func (cl *client) lookupPending(batch, name []byte) *stmt {
 	var found *stmt
@@ -289,7 +334,7 @@ func (cl *client) lookupPending(batch, name []byte) *stmt {
 		pos += n
 		if m.Type == codec.Parse {
 			if pm, err := codec.ParseParse(m.Body); err == nil && string(pm.Name) == string(name) {
-				found = cl.e.registry.get(pm.Query, pm.ParamTypes)
+				found = cl.stmtFor(pm.Query, pm.ParamTypes)
 			}
 		} else if m.Type == codec.Close {
 			if cm, err := codec.ParseClose(m.Body); err == nil && string(cm.Name) == string(name) {
@@ -308,11 +353,12 @@ func (cl *client) replayLocally(batch []byte) {
 		switch m.Type {
 		case codec.Parse:
 			pm, _ := codec.ParseParse(m.Body)
-			cl.setStmt(pm.Name, cl.e.registry.get(pm.Query, pm.ParamTypes))
+			cl.setStmt(pm.Name, cl.stmtFor(pm.Query, pm.ParamTypes))
 			cl.out = codec.AppendEmpty(cl.out, codec.ParseComplete)
 		case codec.Describe:
 			dm, _ := codec.ParseDescribe(m.Body)
-			cl.out = append(cl.out, *cl.stmts[string(dm.Name)].describe.Load()...)
+			st := cl.stmts[string(dm.Name)]
+			cl.out = cl.appendDescribe(cl.out, st, *st.describe.Load())
 		case codec.Close:
 			cm, _ := codec.ParseClose(m.Body)
 			delete(cl.stmts, string(cm.Name))

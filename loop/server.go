@@ -10,6 +10,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/pgshard/pgshard/codec"
+	"github.com/pgshard/pgshard/merge"
 	"github.com/pgshard/pgshard/pool"
 )
 
@@ -203,6 +204,9 @@ func (s *server) onTraffic() {
 	} else if cl != nil && cl.c.OutboundBuffered() > s.e.cfg.Limits.ClientOutboundBuffer {
 		s.parkUntilDrained(cl)
 		return
+	} else if s.fan != nil && s.fan.holds(1<<s.shard) {
+		s.parkWhileHeld()
+		return
 	}
 	if cl != nil && cl.rt != nil && s.expects.len() == 0 {
 		cl.unstall()
@@ -273,6 +277,34 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 			s.ls.described = append(s.ls.described[:0], msg...)
 		}
 	case codec.RowDescription, codec.NoData:
+		if is(expDescribeHidden) {
+			s.expects.pop()
+			sp.drop(at, at+len(msg))
+			if s.fan != nil && s.fan.active && typ == codec.RowDescription {
+				if out := s.fan.describe(msg, 1<<s.shard); out != nil {
+					sp.insert(at+len(msg), out)
+				}
+			}
+			s.emitSynth(sp, at+len(msg))
+			return true
+		}
+		if is(expDescribe) && head.plan != nil && typ == codec.RowDescription && !hide && s.client != nil {
+			// A statement the shards know rewritten: the client sees its own columns.
+			if spec := head.plan.ShardSpec(rowDescColumns(msg)); spec != nil {
+				if rd, err := merge.ClientRowDescription(spec, s.ls.synth[:0], msg); err == nil {
+					if st := head.st; st != nil && st.describe.Load() == nil && len(s.ls.described) > 0 {
+						d := append(append([]byte(nil), s.ls.described...), msg...)
+						st.describe.Store(&d)
+					}
+					s.ls.described = s.ls.described[:0]
+					s.expects.pop()
+					sp.drop(at, at+len(msg))
+					sp.insert(at+len(msg), rd)
+					s.emitSynth(sp, at+len(msg))
+					return true
+				}
+			}
+		}
 		if is(expDescribe) {
 			if st := head.st; st != nil && st.describe.Load() == nil && len(s.ls.described) > 0 {
 				d := append(append([]byte(nil), s.ls.described...), msg...)
@@ -404,6 +436,18 @@ func (s *server) parkUntilDrained(cl *client) {
 	limit := s.e.cfg.Limits.ClientOutboundBuffer
 	s.park.park(s.e, s.ls, s.c, &reopen{s: s}, func() bool {
 		return s.client != cl || cl.state == clientClosed || cl.c.OutboundBuffered() <= limit/2
+	})
+}
+
+// parkWhileHeld stops reading from a server whose rows the merger holds many of (its shard is ahead of the
+// others in an ORDER BY merge) until the merger has used most of them.
+func (s *server) parkWhileHeld() {
+	if s.c.OutboundBuffered() > 0 {
+		return
+	}
+	g, bit := s.fan, uint64(1)<<s.shard
+	s.park.park(s.e, s.ls, s.c, &reopen{s: s}, func() bool {
+		return s.fan != g || !g.active || g.mg == nil || g.mg.Queued(g.index(bit)) <= maxQueuedRows/2
 	})
 }
 

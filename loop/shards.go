@@ -42,6 +42,13 @@ type sharding struct {
 	unnamedTx  txKind
 	group      fanout  // the fan-out in flight
 	copy       *copyIn // a COPY FROM STDIN into a sharded table in progress
+
+	// The statement being sent is one whose rows pgshard merges: how (taken by the fan-out it starts), and
+	// the message the servers get in place of the client's (a rewritten Query or Bind), if any.
+	merge        *route.Merge
+	mergeMsg     []byte
+	copyOut      *route.CopyOut // the Query being sent is a COPY TO STDOUT whose outputs are concatenated
+	describePlan *route.Plan    // the Describe being sent is of a statement the servers know rewritten
 }
 
 // run is a stretch of consecutive client messages bound for one server, written at once.
@@ -332,7 +339,7 @@ func (cl *client) route(r *run, buf []byte, at int, m codec.Message, n int) (boo
 		}
 		cl.dropFromRun(r, at, n)
 		if len(pm.Name) > 0 {
-			cl.setStmt(pm.Name, cl.e.registry.get(pm.Query, pm.ParamTypes))
+			cl.setStmt(pm.Name, cl.stmtFor(pm.Query, pm.ParamTypes))
 			return true, nil
 		}
 		cl.sh.unnamed = append(cl.sh.unnamed[:0], buf[at:at+n]...)
@@ -385,6 +392,10 @@ func (cl *client) route(r *run, buf []byte, at int, m codec.Message, n int) (boo
 			mask, mirror = cl.sh.txShards, true
 		}
 		cl.sh.target = mask
+		if d.Merge != nil {
+			cl.sh.merge = d.Merge
+			cl.sh.mergeMsg = cl.mergedBind(buf[at:at+n], bm, d.Merge.Hidden())
+		}
 		ok, perr := cl.send(r, buf, at, m, n, mask, mirror, true, len(bm.Statement) == 0)
 		if ok && txEnd {
 			cl.endTx()
@@ -396,6 +407,10 @@ func (cl *client) route(r *run, buf []byte, at int, m codec.Message, n int) (boo
 			return false, codec.NewFatal(codec.SQLStateProtocolViolation, err.Error())
 		}
 		if dm.Target == codec.TargetStatement {
+			cl.sh.describePlan = nil
+			if p := cl.statementPlan(dm.Name); p != nil && p.ShardSQL() != "" {
+				cl.sh.describePlan = p
+			}
 			mask := cl.anyMask()
 			return cl.send(r, buf, at, m, n, mask, false, bits.OnesCount64(mask) > 1, len(dm.Name) == 0)
 		}
@@ -406,6 +421,13 @@ func (cl *client) route(r *run, buf []byte, at int, m codec.Message, n int) (boo
 		}
 		return cl.send(r, buf, at, m, n, cl.portalMask(), false, false, false)
 	case codec.Execute:
+		if g := &cl.sh.group; g.active && g.plan != nil {
+			if em, err := codec.ParseExecute(m.Body); err == nil && em.MaxRows > 0 {
+				return cl.refuse(r, buf, at, n, codec.NewError(codec.SQLStateFeatureNotSupported,
+					"fetching a cross-shard query's rows in pages (Execute with a row limit) is not supported: "+
+						"fetch all rows, or use LIMIT and OFFSET"))
+			}
+		}
 		return cl.send(r, buf, at, m, n, cl.portalMask(), false, false, false)
 	case codec.Close:
 		cm, err := codec.ParseClose(m.Body)
@@ -490,7 +512,13 @@ func (cl *client) send(r *run, buf []byte, at int, m codec.Message, n int, mask 
 		return false, nil
 	}
 	busy := cl.busyMask()
-	if bits.OnesCount64(mask) == 1 {
+	mg := cl.sh.merge
+	if mg != nil && (busy != 0 || !fresh) {
+		return cl.stall(r, buf, at), nil // a merged statement starts with nothing in flight
+	}
+	g := &cl.sh.group
+	merging := mg != nil || g.active && g.plan != nil && g.members == mask && !fresh
+	if bits.OnesCount64(mask) == 1 && !merging {
 		s := cl.srvs[bits.TrailingZeros64(mask)]
 		if busy&^mask != 0 || (s.fan != nil && busy != 0) {
 			return cl.stall(r, buf, at), nil
@@ -503,13 +531,12 @@ func (cl *client) send(r *run, buf []byte, at int, m codec.Message, n int, mask 
 		rel := at - r.start
 		cl.prepareServer(s, &r.sp, rel)
 		if unnamed && cl.sh.unnamed != nil {
-			r.sp.insert(rel, cl.sh.unnamed)
+			r.sp.insert(rel, cl.unnamedParse())
 			s.expects.push(expectation{kind: expParseHidden})
 		}
 		cl.srv = s
 		return true, cl.message(&r.sp, m, rel, n)
 	}
-	g := &cl.sh.group
 	if fresh || !g.active || g.members != mask {
 		if busy != 0 {
 			return cl.stall(r, buf, at), nil
@@ -519,6 +546,14 @@ func (cl *client) send(r *run, buf []byte, at int, m codec.Message, n int, mask 
 	cl.startRun(r, buf, at, nil)
 	r.s = nil
 	msg := buf[at : at+n]
+	g.copy, cl.sh.copyOut = cl.sh.copyOut, nil
+	if mg != nil {
+		g.plan, cl.sh.merge = mg, nil
+		if cl.sh.mergeMsg != nil {
+			msg, cl.sh.mergeMsg = cl.sh.mergeMsg, nil
+			m, _, _ = codec.ReadMessage(msg, 0)
+		}
+	}
 	if mirror && m.Type == codec.Query && fresh {
 		// A write of the same rows on every shard takes its locks on the first shard before the others, so
 		// that two transactions writing a replicated row never wait for each other on different shards (a
@@ -529,11 +564,73 @@ func (cl *client) send(r *run, buf []byte, at int, m codec.Message, n int, mask 
 		mask = first
 	}
 	for m2 := mask; m2 != 0; m2 &= m2 - 1 {
-		if perr := cl.sendOne(cl.srvs[bits.TrailingZeros64(m2)], g, m, msg, unnamed); perr != nil {
+		s := cl.srvs[bits.TrailingZeros64(m2)]
+		if perr := cl.sendOne(s, g, m, msg, unnamed); perr != nil {
 			return false, perr
+		}
+		if mg != nil && m.Type == codec.Bind && !s.gone {
+			// The merger needs the portal's columns and formats before its rows: ask for them.
+			bm, _ := codec.ParseBind(m.Body)
+			_, _ = s.c.Write(codec.AppendDescribe(cl.ls.synth[:0], codec.TargetPortal, string(bm.Portal)))
+			s.expects.push(expectation{kind: expDescribeHidden})
 		}
 	}
 	return true, nil
+}
+
+// mergedBind returns the Bind to send for a portal whose rows pgshard merges, nil for the client's own: one
+// that asks for a result format per column names the hidden columns' too (text).
+func (cl *client) mergedBind(msg []byte, bm codec.BindMessage, hidden int) []byte {
+	if hidden == 0 || bm.ResultFormats.Len() <= 1 {
+		return nil
+	}
+	formats := bm.ResultFormats.Append(nil)
+	for range hidden {
+		formats = append(formats, 0)
+	}
+	return codec.AppendBind(nil, string(bm.Portal), string(bm.Statement), bm.ParamFormats.Append(nil),
+		bm.AppendParams(nil), formats)
+}
+
+// statementPlan is the plan of the client's statement name ("" the unnamed one), nil when there is none.
+func (cl *client) statementPlan(name []byte) *route.Plan {
+	if len(name) == 0 {
+		if cl.sh.unnamed == nil {
+			return nil
+		}
+		if cl.sh.unnamedPl == nil {
+			cl.sh.unnamedPl = cl.rt.Prepare(cl.sh.unnamedSQL)
+		}
+		return cl.sh.unnamedPl
+	}
+	st := cl.stmts[string(name)]
+	if st == nil {
+		return nil
+	}
+	p := st.plan.Load()
+	if p == nil {
+		p = cl.rt.Prepare(st.query)
+		st.plan.Store(p)
+	}
+	return p
+}
+
+// unnamedParse is the client's held unnamed Parse as the servers get it: rewritten when pgshard merges its
+// rows.
+func (cl *client) unnamedParse() []byte {
+	p := cl.statementPlan(nil)
+	if p == nil || p.ShardSQL() == "" {
+		return cl.sh.unnamed
+	}
+	m, _, err := codec.ReadMessage(cl.sh.unnamed, 0)
+	if err != nil {
+		return cl.sh.unnamed
+	}
+	pm, err := codec.ParseParse(m.Body)
+	if err != nil {
+		return cl.sh.unnamed
+	}
+	return codec.AppendParse(nil, "", p.ShardSQL(), pm.ParamTypes.Append(nil))
 }
 
 // sendOne writes one message of a fan-out to one of its servers.
@@ -542,7 +639,7 @@ func (cl *client) sendOne(s *server, g *fanout, m codec.Message, msg []byte, unn
 	sp := splice{in: msg, scratch: &cl.ls.toServer}
 	cl.prepareServer(s, &sp, 0)
 	if unnamed && cl.sh.unnamed != nil {
-		sp.insert(0, cl.sh.unnamed)
+		sp.insert(0, cl.unnamedParse())
 		s.expects.push(expectation{kind: expParseHidden})
 	}
 	cl.srv = s
@@ -674,6 +771,15 @@ func (cl *client) routeQuery(r *run, buf []byte, at int, m codec.Message, n int)
 		return cl.startCopy(r, buf, at, m, n, d.Shards, d.Copy)
 	}
 	cl.sh.copy = nil
+	if d.CopyOut != nil && bits.OnesCount64(mask) > 1 {
+		cl.sh.copyOut = d.CopyOut
+	}
+	if d.Merge != nil && cl.failedShards() == 0 && bits.OnesCount64(mask) > 1 {
+		cl.sh.merge = d.Merge
+		if d.Merge.SQL != "" {
+			cl.sh.mergeMsg = codec.AppendQuery(nil, d.Merge.SQL)
+		}
+	}
 	if len(d.Split) > 0 && cl.failedShards() == 0 {
 		mask = d.Shards
 	} else {
