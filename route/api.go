@@ -46,9 +46,19 @@ type Decision struct {
 	// Merge, for a SELECT whose rows from several shards the proxy combines (ORDER BY, LIMIT, aggregates,
 	// GROUP BY, DISTINCT): the statement the shards run and how their rows merge.
 	Merge *Merge
+	// CopyOut, for a COPY ... TO STDOUT run on several shards: what the proxy must know to concatenate their
+	// outputs into one.
+	CopyOut *CopyOut
 	// Copy, for a COPY ... FROM STDIN into a sharded table (Shards then has every shard): how the proxy
 	// splits the rows among the shards.
 	Copy *CopyIn
+}
+
+// CopyOut is a COPY ... TO STDOUT's format: with HEADER the client gets one header line; in binary format one
+// file header and one trailer.
+type CopyOut struct {
+	Header bool
+	Binary bool
 }
 
 // Plans: a *Plan returned by Router.Prepare is immutable and may be used by every loop's Router.Bind (the

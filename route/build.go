@@ -49,7 +49,8 @@ type builder struct {
 
 	top         *pg.SelectStmt // the statement's own SELECT, whose rows merging across shards can combine
 	innerShapes bool           // shapes in derived tables or WITH queries: no merging
-	cursor      bool           // DECLARE CURSOR
+	cursor      bool           // DECLARE CURSOR, COPY (query) TO: rows never merged
+	copyOut     *CopyOut       // COPY ... TO STDOUT
 }
 
 // inst is one mention of a sharded table in a statement.
@@ -197,7 +198,7 @@ func (b *builder) stmt(sc *scope, n *pg.Node, top bool) {
 
 // finish builds the Plan.
 func (b *builder) finish() *Plan {
-	p := &Plan{kind: b.kind, write: b.write, hard: b.hard, soft: b.soft, all: b.all || b.replWrite != ""}
+	p := &Plan{kind: b.kind, write: b.write, hard: b.hard, soft: b.soft, all: b.all || b.replWrite != "", copyOut: b.copyOut}
 	if b.copyPlan != nil && p.hard == nil && p.soft == nil {
 		return &Plan{kind: planRoute, write: true, all: true, copy: b.copyPlan, keyMapper: b.copyPlan.Mapper}
 	}
@@ -1080,7 +1081,22 @@ func (b *builder) copy(sc *scope, s *pg.CopyStmt) {
 	if b.word == "" {
 		b.word = "COPY"
 	}
+	if !s.IsFrom {
+		// Every shard's rows, concatenated (one header).
+		b.copyOut = &CopyOut{}
+		for _, n := range s.Options {
+			if de := n.GetDefElem(); de != nil {
+				switch de.Defname {
+				case "format":
+					b.copyOut.Binary = strings.EqualFold(defString(de.Arg), "binary")
+				case "header":
+					b.copyOut.Header = de.Arg == nil || defBool(defString(de.Arg))
+				}
+			}
+		}
+	}
 	if s.Query != nil {
+		b.cursor = true // its rows are COPY data: never merged
 		b.stmt(sc, s.Query, true)
 		return
 	}
@@ -1089,7 +1105,7 @@ func (b *builder) copy(sc *scope, s *pg.CopyStmt) {
 		return
 	}
 	if !s.IsFrom {
-		b.relation(sc, rv, false) // a sharded table: every shard, concatenated
+		b.relation(sc, rv, false)
 		return
 	}
 	b.write = true

@@ -591,7 +591,10 @@ func (mb *mergeBuilder) aggregate() {
 			}
 			return
 		}
-		mb.edits = append(mb.edits, mb.dropClause(mb.c.having))
+		// The shards keep every group: HAVING is made always true, yet keeps its parameters and their types.
+		from, to := mb.c.having+1, mb.c.clauseEnd(mb.c.having)
+		mb.edits = append(mb.edits, edit{at: mb.toks[from].Start, end: mb.toks[from].Start, ins: []seg{txt("(")}},
+			edit{at: mb.toks[to-1].End, end: mb.toks[to-1].End, ins: []seg{txt(") IS NULL OR true")}})
 	}
 	if len(s.SortClause) > 0 {
 		items := mb.listItems(mb.c.order, 2)

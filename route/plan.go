@@ -34,6 +34,7 @@ type Plan struct {
 	spread    *codec.Error // Bind: rows of several shards
 
 	merge     *mergePlan    // a SELECT whose rows from several shards the proxy merges
+	copyOut   *CopyOut      // COPY ... TO STDOUT
 	copy      *CopyIn       // COPY FROM STDIN into a sharded table: every shard, rows split by the proxy
 	keyMapper *shard.Mapper // for key= hints and pgshard.sharding_key
 	noKeyErr  *codec.Error  // key= hint with no sharded table anywhere
@@ -100,6 +101,9 @@ func (p *Plan) eval(s *Schema, sql string, lits [][2]int32, params *Params, hint
 		// Several shards' rows to merge; or a prepared statement the shards know rewritten, whose rows
 		// (hidden columns, avg's sum and count) need finishing even from one shard.
 		d.Merge = p.merge.decide(sql, lits, params)
+	}
+	if p.copyOut != nil && d.Shards&(d.Shards-1) != 0 {
+		d.CopyOut = p.copyOut
 	}
 	return d
 }

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -628,9 +629,27 @@ func testKeylessSelect(t *testing.T, e *shardedEnv) {
 			expectRows(t, ctx, c.conn, "no key, a filter on another column", allAids, "SELECT aid FROM accounts WHERE abalance = 0 AND filler IS NULL")
 			expectRows(t, ctx, c.conn, "no key, no row anywhere", nil, "SELECT aid FROM accounts WHERE abalance = -1")
 
-			expectCode(t, ctx, c.conn, "ORDER BY without the key", "0A000", "SELECT aid FROM accounts ORDER BY aid")
-			expectCode(t, ctx, c.conn, "LIMIT without the key", "0A000", "SELECT aid FROM accounts LIMIT 3")
-			expectCode(t, ctx, c.conn, "count(*) without the key", "0A000", "SELECT count(*) FROM accounts")
+			// Without the key: merged across the shards.
+			sortedAids := i64s(slices.Sorted(slices.Values(append(slices.Clone(ks[0]), ks[1]...)))...)
+			expectOrderedRows(t, ctx, c.conn, "ORDER BY without the key", sortedAids, "SELECT aid FROM accounts ORDER BY aid")
+			expectOrderedRows(t, ctx, c.conn, "ORDER BY DESC, LIMIT and OFFSET without the key",
+				[]string{sortedAids[7], sortedAids[6], sortedAids[5]}, "SELECT aid FROM accounts ORDER BY aid DESC LIMIT $1 OFFSET 2", 3)
+			expectOrderedRows(t, ctx, c.conn, "ORDER BY a column not selected", sortedAids[:4],
+				"SELECT aid FROM accounts ORDER BY -aid DESC LIMIT 4")
+			expectTag(t, ctx, c.conn, "LIMIT without the key", "SELECT 3", "SELECT aid FROM accounts LIMIT 3")
+			expectRows(t, ctx, c.conn, "count(*) without the key", []string{"10"}, "SELECT count(*) FROM accounts")
+			expectRows(t, ctx, c.conn, "aggregates without the key", []string{"10|55|1|0|true"},
+				"SELECT count(aid), sum(bid + 4), min(bid), max(abalance), bool_and(filler IS NULL) FROM accounts")
+			if res, err := c.conn.PgConn().Exec(ctx, "SELECT avg(bid + 4), avg(bid::float8) FROM accounts").ReadAll(); err != nil ||
+				len(res) != 1 || len(res[0].Rows) != 1 || string(res[0].Rows[0][0]) != "5.5000000000000000" || string(res[0].Rows[0][1]) != "1.5" {
+				t.Errorf("avg without the key: %v %v, want 5.5000000000000000 and 1.5", res, err)
+			}
+			expectRows(t, ctx, c.conn, "GROUP BY and HAVING without the key", []string{"1|5", "2|5"},
+				"SELECT bid, count(*) FROM accounts GROUP BY bid HAVING count(*) > 4 ORDER BY 1")
+			expectRows(t, ctx, c.conn, "HAVING that no group passes", nil,
+				"SELECT bid, count(*) FROM accounts GROUP BY bid HAVING count(*) > 5")
+			expectCode(t, ctx, c.conn, "count(DISTINCT) without the key", "0A000", "SELECT count(DISTINCT bid) FROM accounts")
+			checkCopyOut(t, ctx, c.conn, sortedAids)
 
 			// The same shapes work when the key pins one shard (all keys on shard 1).
 			three := []int64{ks[1][2], ks[1][0], ks[1][1]}
@@ -749,5 +768,49 @@ func testNoTable(t *testing.T, e *shardedEnv) {
 		if err := c.QueryRow(ctx, "SELECT current_database()").Scan(&db); err != nil || !slices.Contains(dbs, db) {
 			t.Errorf("SELECT current_database() (%v): %q, %v; want one of %v", mode, db, err, dbs)
 		}
+	}
+}
+
+// checkCopyOut reads COPY accounts TO STDOUT through pgshard in CSV with a header and in binary: the shards'
+// outputs concatenated into one file (one header line; one binary file header and trailer) with every row.
+func checkCopyOut(t *testing.T, ctx context.Context, c *pgx.Conn, aids []string) {
+	t.Helper()
+	var csv bytes.Buffer
+	if _, err := c.PgConn().CopyTo(ctx, &csv, "COPY accounts (aid) TO STDOUT WITH (FORMAT csv, HEADER)"); err != nil {
+		t.Errorf("COPY TO csv: %v", err)
+		return
+	}
+	lines := strings.Split(strings.TrimSuffix(csv.String(), "\n"), "\n")
+	if len(lines) == 0 || lines[0] != "aid" || !slices.Equal(slices.Sorted(slices.Values(lines[1:])), slices.Sorted(slices.Values(aids))) {
+		t.Errorf("COPY TO csv with header: got %q, want one header line then %q", lines, aids)
+	}
+	var bin bytes.Buffer
+	if _, err := c.PgConn().CopyTo(ctx, &bin, "COPY accounts (aid) TO STDOUT (FORMAT binary)"); err != nil {
+		t.Errorf("COPY TO binary: %v", err)
+		return
+	}
+	b := bin.Bytes()
+	const sig = "PGCOPY\n\xff\r\n\x00"
+	if !bytes.HasPrefix(b, []byte(sig)) || len(b) < 21 {
+		t.Errorf("COPY TO binary: no file header: % x", b[:min(len(b), 24)])
+		return
+	}
+	b = b[19:]
+	var got []string
+	for len(b) >= 2 {
+		n := int(int16(binary.BigEndian.Uint16(b)))
+		b = b[2:]
+		if n == -1 {
+			break
+		}
+		if n != 1 || len(b) < 12 {
+			t.Errorf("COPY TO binary: tuple with %d fields, %d bytes left", n, len(b))
+			return
+		}
+		got = append(got, strconv.FormatInt(int64(binary.BigEndian.Uint64(b[4:12])), 10))
+		b = b[12:]
+	}
+	if len(b) != 0 || !slices.Equal(slices.Sorted(slices.Values(got)), slices.Sorted(slices.Values(aids))) {
+		t.Errorf("COPY TO binary: rows %q and %d bytes after the trailer, want %q", got, len(b), aids)
 	}
 }
