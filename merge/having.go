@@ -178,6 +178,9 @@ func (m *Merger) operandType(o, other Operand) (kind, int16) {
 	}
 	if other.Const < 0 {
 		k := m.vkind[other.Value]
+		if o.Const < len(m.args.ConstFormats) && m.args.ConstFormats[o.Const] == codec.FormatBinary {
+			return k, codec.FormatBinary
+		}
 		switch {
 		case k == kFloat4 || k == kFloat8:
 			return kFloat8, codec.FormatText

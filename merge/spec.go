@@ -106,6 +106,9 @@ type Operand struct {
 type Args struct {
 	Limit  int64 // -1: no limit (none, or LIMIT ALL / NULL)
 	Offset int64 // 0: none
-	// Consts are HAVING's constants in text form (nil: NULL).
-	Consts [][]byte
+	// Consts are HAVING's constants (nil: NULL), in text form unless ConstFormats says binary (a parameter
+	// sent in binary: then it is read as the binary value of the other side's type, which is the type
+	// Postgres gave the parameter).
+	Consts       [][]byte
+	ConstFormats []int16
 }

@@ -109,7 +109,17 @@ func (mp *mergePlan) decide(sql string, lits [][2]int32, params *Params) *Merge 
 		}
 	}
 	for i := range mp.consts {
-		m.Args.Consts = append(m.Args.Consts, textValue(&mp.consts[i], sql, lits, params))
+		v := &mp.consts[i]
+		var f int16
+		if v.kind == valParam && params != nil {
+			f = paramFormat(params, int(v.n))
+		}
+		if c := textValue(v, sql, lits, params); c != nil {
+			m.Args.Consts = append(m.Args.Consts, append([]byte(nil), c...)) // the Bind's buffer is reused
+		} else {
+			m.Args.Consts = append(m.Args.Consts, nil)
+		}
+		m.Args.ConstFormats = append(m.Args.ConstFormats, f)
 	}
 	return m
 }
@@ -169,6 +179,8 @@ func textValue(v *planVal, sql string, lits [][2]int32, params *Params) []byte {
 			return nil
 		}
 		return params.Values[v.n]
+	case valTrue:
+		return []byte("t")
 	}
 	return nil
 }
@@ -199,6 +211,8 @@ type mergeBuilder struct {
 	edits  []edit
 	hidden [][]seg // columns added after the client's
 	why    string  // what cannot be merged, for the refusal
+
+	shardsRefuse bool // the statement is wrong: sent as it is, for the shards to say why
 }
 
 // aggKinds are the aggregates the proxy can finish from the shards' partial results.
@@ -263,6 +277,9 @@ func (b *builder) planMerge(s *pg.SelectStmt, agg bool) (*mergePlan, string) {
 		mb.edits = append(mb.edits, edit{at: at, end: at, ins: ins})
 	}
 	mp := mb.mp
+	if mb.shardsRefuse {
+		return &mergePlan{agg: agg, spec: &merge.Spec{}}, ""
+	}
 	mp.hidden = len(mb.hidden)
 	if len(mb.edits) > 0 {
 		mp.tmpl = applyEdits(b.sql, b.lits, mb.edits)
@@ -391,6 +408,48 @@ func (mb *mergeBuilder) target(n *pg.Node, positions bool) int {
 	return -1
 }
 
+// sameAsItem finds the select-list item (before any *) whose expression is written as the tokens of r, or -1.
+func (mb *mergeBuilder) sameAsItem(r [2]int) int {
+	limit := len(mb.items)
+	if mb.star >= 0 {
+		limit = mb.star
+	}
+	for i := 0; i < limit; i++ {
+		it := mb.items[i]
+		end := it[1]
+		if rt := mb.s.TargetList[i].GetResTarget(); rt != nil && rt.Name != "" {
+			// Without the alias: "expr AS name" or "expr name".
+			end--
+			if end > it[0] && kwAt(mb.b.sql, mb.toks, end-1, "as") {
+				end--
+			}
+		}
+		if mb.sameTokens(it[0], end, r[0], r[1]) {
+			return i
+		}
+	}
+	return -1
+}
+
+// sameTokens reports whether tokens [a, b) and [c, d) read the same (words compared ignoring case). Never
+// when they hold a literal: a cached plan serves statements whose literals differ.
+func (mb *mergeBuilder) sameTokens(a, b, c, d int) bool {
+	if b-a != d-c || b <= a {
+		return false
+	}
+	for i := 0; i < b-a; i++ {
+		x, y := mb.toks[a+i], mb.toks[c+i]
+		if x.Kind == lex.String || x.Kind == lex.Number || y.Kind == lex.String || y.Kind == lex.Number {
+			return false
+		}
+		tx, ty := mb.b.sql[x.Start:x.End], mb.b.sql[y.Start:y.End]
+		if x.Kind != y.Kind || !(tx == ty || x.Kind == lex.Ident && strings.EqualFold(tx, ty)) {
+			return false
+		}
+	}
+	return true
+}
+
 func sameFields(a, b []*pg.Node) bool {
 	if len(a) != len(b) {
 		return false
@@ -409,11 +468,21 @@ func (mb *mergeBuilder) plain() {
 	key := func(n *pg.Node, r [2]int) int {
 		col := mb.target(n, true)
 		if col < 0 {
+			col = mb.sameAsItem(r)
+		}
+		if col < 0 && mp.distinct {
+			// SELECT DISTINCT sorts by its own columns only: the shards report the error (42P10).
+			mb.shardsRefuse = true
+			col = 0
+		}
+		if col < 0 {
 			col = mb.addHidden(mb.tokenText(r[0], r[1]))
 		}
 		mp.keys = append(mp.keys, col)
 		return len(mp.keys) - 1
 	}
+	plainDistinct := len(s.DistinctClause) == 1 && s.DistinctClause[0].GetNode() == nil
+	mp.distinct = plainDistinct
 	if len(s.SortClause) > 0 {
 		items := mb.listItems(mb.c.order, 2)
 		if len(items) != len(s.SortClause) {
@@ -433,11 +502,7 @@ func (mb *mergeBuilder) plain() {
 			mp.order = append(mp.order, k)
 		}
 	}
-	switch {
-	case len(s.DistinctClause) == 1 && s.DistinctClause[0] == nil || len(s.DistinctClause) == 1 &&
-		s.DistinctClause[0].Node == nil:
-		mp.distinct = true
-	case len(s.DistinctClause) > 0:
+	if len(s.DistinctClause) > 0 && !plainDistinct {
 		items := splitList(mb.b.sql, mb.toks, mb.c.distinctOn+1, matchParen(mb.toks, mb.c.distinctOn))
 		if mb.c.distinctOn < 0 || len(items) != len(s.DistinctClause) {
 			mb.why = "this DISTINCT ON"
@@ -770,11 +835,10 @@ func (mb *mergeBuilder) exprValue(n *pg.Node, r [2]int) (int, bool) {
 		if !ok {
 			return 0, false
 		}
-		call := mb.b.sql[mb.toks[start].Start:mb.toks[end-1].End]
 		for i, it := range mb.items {
 			if tf := mb.s.TargetList[i].GetResTarget().GetVal().GetFuncCall(); tf != nil && isAggCall(tf) {
 				if ts := mb.tokenAt(tf.Location); ts == it[0] {
-					if _, te, ok := mb.callTokens(ts); ok && mb.b.sql[mb.toks[ts].Start:mb.toks[te-1].End] == call {
+					if _, te, ok := mb.callTokens(ts); ok && mb.sameTokens(ts, te, start, end) {
 						return i, true
 					}
 				}
@@ -838,6 +902,14 @@ func (mb *mergeBuilder) cond(n *pg.Node) *merge.Cond {
 			return nil
 		}
 		return &merge.Cond{Op: merge.CondCmp, Cmp: op, L: l, R: r}
+	case *pg.Node_FuncCall, *pg.Node_ColumnRef:
+		// A boolean aggregate or column alone: it = true.
+		l, ok := mb.operand(n)
+		if !ok {
+			return nil
+		}
+		mb.mp.consts = append(mb.mp.consts, planVal{kind: valTrue})
+		return &merge.Cond{Op: merge.CondCmp, Cmp: merge.CmpEq, L: l, R: merge.Operand{Value: -1, Const: len(mb.mp.consts) - 1}}
 	case *pg.Node_NullTest:
 		l, ok := mb.operand(x.NullTest.Arg)
 		if !ok || l.Const >= 0 {

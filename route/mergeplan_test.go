@@ -90,7 +90,7 @@ func TestMergePlans(t *testing.T) {
 			spec:  "count:0 sum:1 avg:2/3 group[]", args: merge.Args{Limit: -1}},
 		{sql: "SELECT bid, count(*) FROM accounts GROUP BY bid HAVING count(*) > 3 ORDER BY 2 DESC, bid LIMIT 5",
 			shard: "SELECT bid, count(*) FROM accounts GROUP BY bid HAVING (count(*) > 3) IS NULL OR true ORDER BY 2 DESC, bid ", ncols: 2,
-			spec: "0 count:1 order 1dn 0 group[0] having limit", args: merge.Args{Limit: 5, Consts: [][]byte{[]byte("3")}}},
+			spec: "0 count:1 order 1dn 0 group[0] having limit", args: merge.Args{Limit: 5, Consts: [][]byte{[]byte("3")}, ConstFormats: []int16{0}}},
 		{sql: "SELECT bid FROM accounts GROUP BY bid, filler ORDER BY max(abalance)", ncols: 3,
 			shard: "SELECT bid, filler, max(abalance) FROM accounts GROUP BY bid, filler ORDER BY max(abalance)",
 			spec:  "0|max:2 order 1 group[0 1]", args: merge.Args{Limit: -1}},

@@ -79,6 +79,7 @@ const (
 	valNegSlot                    // - literal slot n (a minus the lexer did not fold: "- 5")
 	valParam                      // $n+1
 	valNull                       // NULL: matches nothing
+	valTrue                       // true (a boolean HAVING condition compared with it)
 )
 
 // Outcomes of evaluating one key value.

@@ -224,12 +224,17 @@ func (c *selectClauses) clauseEnd(i int) int {
 	return end
 }
 
-// splitList splits the tokens [from, to) at depth-0 commas into item ranges of token indexes.
+// splitList splits the tokens [from, to) at the commas at the depth of the first one into item ranges of
+// token indexes.
 func splitList(sql string, toks []dtok, from, to int) [][2]int {
 	var out [][2]int
 	start := from
+	if from >= to {
+		return nil
+	}
+	d := toks[from].depth
 	for i := from; i < to; i++ {
-		if punctAt(sql, toks, i, ',') {
+		if toks[i].depth == d && toks[i].Kind == lex.Punct && sql[toks[i].Start] == ',' {
 			out = append(out, [2]int{start, i})
 			start = i + 1
 		}
