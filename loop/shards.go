@@ -49,6 +49,7 @@ type sharding struct {
 	mergeMsg     []byte
 	copyOut      *route.CopyOut // the Query being sent is a COPY TO STDOUT whose outputs are concatenated
 	describePlan *route.Plan    // the Describe being sent is of a statement the servers know rewritten
+	noJoin       bool           // the message being sent runs nothing: its server need not join the transaction
 }
 
 // run is a stretch of consecutive client messages bound for one server, written at once.
@@ -412,7 +413,7 @@ func (cl *client) route(r *run, buf []byte, at int, m codec.Message, n int) (boo
 				cl.sh.describePlan = p
 			}
 			mask := cl.anyMask()
-			return cl.send(r, buf, at, m, n, mask, false, bits.OnesCount64(mask) > 1, len(dm.Name) == 0)
+			return cl.sendNoJoin(r, buf, at, m, n, mask, false, bits.OnesCount64(mask) > 1, len(dm.Name) == 0)
 		}
 		return cl.send(r, buf, at, m, n, cl.portalMask(), false, false, false)
 	case codec.CopyData, codec.CopyDone, codec.CopyFail:
@@ -453,7 +454,7 @@ func (cl *client) route(r *run, buf []byte, at int, m codec.Message, n int) (boo
 			mask = cl.anyMask()
 		}
 		cont := cl.sh.group.active && cl.sh.group.members == mask
-		return cl.send(r, buf, at, m, n, mask, true, !cont, false)
+		return cl.sendNoJoin(r, buf, at, m, n, mask, true, !cont, false)
 	case codec.Flush:
 		mask := cl.dirtyMask()
 		if mask == 0 {
@@ -633,6 +634,14 @@ func (cl *client) unnamedParse() []byte {
 	return codec.AppendParse(nil, "", p.ShardSQL(), pm.ParamTypes.Append(nil))
 }
 
+// sendNoJoin is send for a message that runs nothing (a statement's Describe, Sync): a server that gets it
+// does not join the client's transaction for it (a shard joins when a statement runs there).
+func (cl *client) sendNoJoin(r *run, buf []byte, at int, m codec.Message, n int, mask uint64, mirror, fresh, unnamed bool) (bool, *codec.Error) {
+	cl.sh.noJoin = true
+	defer func() { cl.sh.noJoin = false }()
+	return cl.send(r, buf, at, m, n, mask, mirror, fresh, unnamed)
+}
+
 // sendOne writes one message of a fan-out to one of its servers.
 func (cl *client) sendOne(s *server, g *fanout, m codec.Message, msg []byte, unnamed bool) *codec.Error {
 	s.fan = g
@@ -736,7 +745,7 @@ func (cl *client) prepareServer(s *server, sp *splice, at int) {
 		s.syncSettings(cl, sp, at)
 	}
 	bit := uint64(1) << s.shard
-	if cl.sh.txOpen && cl.sh.txShards&bit == 0 && s.status == codec.TxIdle {
+	if cl.sh.txOpen && cl.sh.txShards&bit == 0 && s.status == codec.TxIdle && !cl.sh.noJoin {
 		q := cl.sh.beginSQL
 		for _, sp := range cl.sh.savepoints {
 			q += "; SAVEPOINT " + sp

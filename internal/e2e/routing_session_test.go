@@ -163,7 +163,11 @@ func testTransactions(t *testing.T, e *shardedEnv) {
 				if mode != pgx.QueryExecModeSimpleProtocol {
 					k = ks[s][1]
 				}
-				exec(t, c, "BEGIN")
+				// A simple-protocol BEGIN, which pgshard holds back (an extended-protocol one is not held back
+				// yet and would open the transaction on whichever shard comes next: see known limitations).
+				if _, err := c.PgConn().Exec(ctx, "BEGIN").ReadAll(); err != nil {
+					t.Fatal(err)
+				}
 				mustInsert(t, c, k, s)
 				// No key, no table: served by the shard the transaction is on.
 				for range 3 {
