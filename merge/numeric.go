@@ -341,8 +341,11 @@ type decimal struct {
 	coef    big.Int
 }
 
-// maxDisplayScale is NUMERIC_MAX_DISPLAY_SCALE.
-const maxDisplayScale = 1000
+// maxDisplayScale is NUMERIC_MAX_DISPLAY_SCALE; maxDscale is NUMERIC_DSCALE_MAX, the most a value can have.
+const (
+	maxDisplayScale = 1000
+	maxDscale       = 0x3FFF
+)
 
 // setKey sets d from a numeric key and its display scale. Digits past the display scale are dropped (numeric_out
 // does not show them either).
@@ -414,7 +417,7 @@ func (d *decimal) parse(format int16, v []byte) bool {
 	if k.cls != numNaN && k.cls != numPosInf && k.cls != numNegInf {
 		_, exp, ds, _, _ := splitNumericText(trimSpace(v))
 		dscale = ds
-		if ds > maxDisplayScale || exp > 131072 || exp < -16383-maxDisplayScale {
+		if ds > maxDscale || exp > 131072 || exp < -maxDscale-131072 {
 			return false
 		}
 	}
