@@ -483,24 +483,9 @@ func (mb *mergeBuilder) plain() {
 	}
 	plainDistinct := len(s.DistinctClause) == 1 && s.DistinctClause[0].GetNode() == nil
 	mp.distinct = plainDistinct
-	if len(s.SortClause) > 0 {
-		items := mb.listItems(mb.c.order, 2)
-		if len(items) != len(s.SortClause) {
-			mb.why = "this ORDER BY"
-			return
-		}
-		for i, n := range s.SortClause {
-			sb := n.GetSortBy()
-			if sb == nil {
-				mb.why = "this ORDER BY"
-				return
-			}
-			k, ok := mb.sortKey(sb, key(sb.Node, items[i]))
-			if !ok {
-				return
-			}
-			mp.order = append(mp.order, k)
-		}
+	var ok bool
+	if mp.order, ok = mb.orderBy(func(n *pg.Node, r [2]int) (int, bool) { return key(n, r), true }); !ok {
+		return
 	}
 	if len(s.DistinctClause) > 0 && !plainDistinct {
 		items := splitList(mb.b.sql, mb.toks, mb.c.distinctOn+1, matchParen(mb.toks, mb.c.distinctOn))
@@ -661,32 +646,43 @@ func (mb *mergeBuilder) aggregate() {
 		mb.edits = append(mb.edits, edit{at: mb.toks[from].Start, end: mb.toks[from].Start, ins: []seg{txt("(")}},
 			edit{at: mb.toks[to-1].End, end: mb.toks[to-1].End, ins: []seg{txt(") IS NULL OR true")}})
 	}
-	if len(s.SortClause) > 0 {
-		items := mb.listItems(mb.c.order, 2)
-		if len(items) != len(s.SortClause) {
-			mb.why = "this ORDER BY"
-			return
+	spec.Order, _ = mb.orderBy(func(n *pg.Node, r [2]int) (int, bool) {
+		if v := mb.target(n, true); v >= 0 {
+			return v, true
 		}
-		for i, n := range s.SortClause {
-			sb := n.GetSortBy()
-			if sb == nil {
-				mb.why = "this ORDER BY"
-				return
-			}
-			v := mb.target(sb.Node, true)
-			if v < 0 {
-				var ok bool
-				if v, ok = mb.exprValue(sb.Node, items[i]); !ok {
-					return
-				}
-			}
-			k, ok := mb.sortKey(sb, v)
-			if !ok {
-				return
-			}
-			spec.Order = append(spec.Order, k)
-		}
+		return mb.exprValue(n, r)
+	})
+}
+
+// orderBy plans the ORDER BY keys; value gives the Value an item's expression (with its tokens r) sorts.
+func (mb *mergeBuilder) orderBy(value func(n *pg.Node, r [2]int) (int, bool)) ([]merge.SortKey, bool) {
+	s := mb.s
+	if len(s.SortClause) == 0 {
+		return nil, true
 	}
+	items := mb.listItems(mb.c.order, 2)
+	if len(items) != len(s.SortClause) {
+		mb.why = "this ORDER BY"
+		return nil, false
+	}
+	var keys []merge.SortKey
+	for i, n := range s.SortClause {
+		sb := n.GetSortBy()
+		if sb == nil {
+			mb.why = "this ORDER BY"
+			return nil, false
+		}
+		v, ok := value(sb.Node, items[i])
+		if !ok {
+			return nil, false
+		}
+		k, ok := mb.sortKey(sb, v)
+		if !ok {
+			return nil, false
+		}
+		keys = append(keys, k)
+	}
+	return keys, true
 }
 
 // targetValue plans select-list item i of an aggregating SELECT: an aggregate the proxy finishes, or a
