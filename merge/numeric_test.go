@@ -170,6 +170,8 @@ func TestFloatFormat(t *testing.T) {
 		{123456789012345, "123456789012345"}, {1e-5, "1e-05"}, {0.0001, "0.0001"}, {1.5e300, "1.5e+300"}, {math.MaxFloat64, "1.7976931348623157e+308"},
 		{5e-324, "5e-324"}, {math.NaN(), "NaN"}, {math.Inf(1), "Infinity"}, {math.Inf(-1), "-Infinity"}, {1.0 / 3, "0.3333333333333333"},
 		{100, "100"}, {2.5e-5, "2.5e-05"},
+		// The shortest digits "6.97371735317545e+16" lie exactly halfway to the next double: Postgres prints more.
+		{6.9737173531754496e+16, "6.9737173531754496e+16"}, {2.3395505052581888e+16, "2.3395505052581888e+16"},
 	} {
 		if got := string(appendFloat8(nil, c.f)); got != c.want {
 			t.Errorf("float8 %v: %q, want %q", c.f, got, c.want)
@@ -181,6 +183,7 @@ func TestFloatFormat(t *testing.T) {
 	}{
 		{1e6, "1e+06"}, {123456, "123456"}, {100000, "100000"}, {1e-40, "1e-40"}, {3.4e38, "3.4e+38"}, {0.1, "0.1"},
 		{1.0 / 3, "0.33333334"}, {float32(math.Inf(-1)), "-Infinity"}, {1e-4, "0.0001"}, {1e-5, "1e-05"},
+		{9.5149184e+07, "9.5149184e+07"}, {2.44956992e+08, "2.4495699e+08"}, {-7.0545915904e+10, "-7.0545916e+10"},
 	} {
 		if got := string(appendFloat4(nil, c.f)); got != c.want {
 			t.Errorf("float4 %v: %q, want %q", c.f, got, c.want)
