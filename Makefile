@@ -66,3 +66,10 @@ bench: postgres
 # Knobs: BENCH, BENCH_PKGS, BENCH_COUNT, BENCH_TIME, SAVE=1 (new baseline).
 bench-micro:
 	GO=$(GO) bash bench/micro.sh
+
+# Cross-shard reads and sharded COPY through pgshard vs one unsharded Postgres with the same rows
+# (bench/cmd/merge-bench). Knobs: ROWS (per shard, default 1000000), SHARDS (default 3), REPS, BENCH_ARGS.
+.PHONY: bench-merge
+bench-merge: postgres build
+	$(GO) run ./bench/cmd/merge-bench -pgshard $(BIN) $(if $(ROWS),-rows $(ROWS)) $(if $(SHARDS),-shards $(SHARDS)) \
+	  $(if $(REPS),-reps $(REPS)) $(BENCH_ARGS)
