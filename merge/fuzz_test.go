@@ -3,6 +3,8 @@ package merge
 import (
 	"bytes"
 	"encoding/binary"
+	"math"
+	"strconv"
 	"testing"
 	"time"
 
@@ -305,6 +307,28 @@ func FuzzKeys(f *testing.F) {
 		c2, _ := appendCanon(nil, kd, format, v, &key{})
 		if !bytes.Equal(c1, c2) {
 			t.Fatal("canonical form not stable")
+		}
+	})
+}
+
+// FuzzFloatFormat: what appendFloat8/appendFloat4 write reads back as the same value.
+func FuzzFloatFormat(f *testing.F) {
+	f.Add(uint64(0x4370c6c9ae3a8d7e)) // 6.9737173531754496e+16: shortest digits on the boundary
+	f.Add(uint64(0x3ff0000000000000))
+	f.Fuzz(func(t *testing.T, bits uint64) {
+		x := math.Float64frombits(bits)
+		if x == x && !math.IsInf(x, 0) {
+			s := appendFloat8(nil, x)
+			if y, err := strconv.ParseFloat(string(s), 64); err != nil || y != x {
+				t.Fatalf("%v -> %s -> %v", x, s, y)
+			}
+		}
+		x32 := math.Float32frombits(uint32(bits))
+		if x32 == x32 && !math.IsInf(float64(x32), 0) {
+			s := appendFloat4(nil, x32)
+			if y, err := strconv.ParseFloat(string(s), 32); err != nil || float32(y) != x32 {
+				t.Fatalf("%v -> %s -> %v", x32, s, y)
+			}
 		}
 	})
 }
