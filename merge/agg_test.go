@@ -376,8 +376,13 @@ func TestHaving(t *testing.T) {
 			t.Errorf("%s: got %v, want %v", c.name, got, c.want)
 		}
 	}
+	// A parameter sent in binary is read as the binary value of the other side's type.
+	got, err := runMerge(t, spec(cmp(val(1), CmpGt, cst(0))), Args{Limit: -1, Consts: [][]byte{int8Bin(2)}, ConstFormats: []int16{codec.FormatBinary}}, desc, s0, s1)
+	if err != nil || !slices.Equal(got, []string{"1", "4"}) {
+		t.Errorf("binary constant: %v %v", got, err)
+	}
 	// A constant that does not read as the type.
-	_, err := runMerge(t, spec(cmp(val(1), CmpGt, cst(2))), Args{Limit: -1, Consts: consts}, desc, s0, s1)
+	_, err = runMerge(t, spec(cmp(val(1), CmpGt, cst(2))), Args{Limit: -1, Consts: consts}, desc, s0, s1)
 	if sqlstate(err) != codec.SQLStateInvalidTextRepresentation {
 		t.Errorf("bad constant: %v", err)
 	}
