@@ -301,6 +301,11 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 				}
 				s.expects.pop()
 			}
+			if s.expects.front() == nil && s.client != nil {
+				// No Sync sent yet: what the client sends up to its Sync is ignored too (by pgshard now, as
+				// the server would), so that no other shard runs what follows the error.
+				s.client.skipToSync = true
+			}
 		}
 		if is(expQuery) {
 			// A query whose PREPAREs failed: they are not on the server, nor the client's.
