@@ -29,11 +29,11 @@ type Config struct {
 	// two_phase_commit), read at start to finish what a crash left prepared. Load makes a relative path
 	// relative to the config file's directory.
 	TwoPhaseLog string
-	Limits          Limits        // "limits"
-	Pool            Pool          // "pool"
-	Admin           Admin         // "admin"
-	Users           []User        // "users"
-	Databases       []Database    // "databases"
+	Limits      Limits     // "limits"
+	Pool        Pool       // "pool"
+	Admin       Admin      // "admin"
+	Users       []User     // "users"
+	Databases   []Database // "databases"
 }
 
 // Limits bound what one client can cost the proxy.
