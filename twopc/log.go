@@ -42,7 +42,7 @@ type Log struct {
 	f    *os.File // appended to
 
 	mu        sync.Mutex
-	decided   map[string]bool // commit decisions not done yet: of earlier boots (true) and of this one (false)
+	decided   map[string]bool // commit decisions not known done
 	closed    bool
 	broken    error // a write or fsync failed: the file's state is unknown, nothing more is decided
 	reqs      chan request
@@ -268,15 +268,13 @@ func (l *Log) Decided(gid string) bool {
 	return ok
 }
 
-// Earlier returns the commit decisions of earlier boots not known done.
-func (l *Log) Earlier() []string {
+// Undone returns the commit decisions not known done.
+func (l *Log) Undone() []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var out []string
-	for gid, earlier := range l.decided {
-		if earlier {
-			out = append(out, gid)
-		}
+	out := make([]string, 0, len(l.decided))
+	for gid := range l.decided {
+		out = append(out, gid)
 	}
 	return out
 }
@@ -349,7 +347,7 @@ func (l *Log) writer() {
 			l.mu.Lock()
 			for _, r := range batch {
 				if r.op == "commit" {
-					l.decided[r.gid] = false
+					l.decided[r.gid] = true
 				}
 			}
 			l.mu.Unlock()

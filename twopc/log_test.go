@@ -58,7 +58,7 @@ func TestLogDecisionsSurviveRestarts(t *testing.T) {
 	if l.Instance() != inst || l.Boot() != 2 {
 		t.Errorf("reopened: instance %q boot %d, want %q 2", l.Instance(), l.Boot(), inst)
 	}
-	if got := l.Earlier(); !slices.Equal(got, []string{a}) {
+	if got := l.Undone(); !slices.Equal(got, []string{a}) {
 		t.Errorf("earlier decisions %q, want [%s] (b is done, c was never decided)", got, a)
 	}
 	if !l.Decided(a) || l.Decided(b) || l.Decided(c) || l.ThisBoot(a) {
@@ -74,7 +74,7 @@ func TestLogDecisionsSurviveRestarts(t *testing.T) {
 	l = mustOpen(t, path)
 	defer l.Close()
 	data, _ := os.ReadFile(path)
-	if n := strings.Count(string(data), "\n"); n != 2 || len(l.Earlier()) != 0 {
+	if n := strings.Count(string(data), "\n"); n != 2 || len(l.Undone()) != 0 {
 		t.Errorf("compacted log has %d lines:\n%s", n, data)
 	}
 }
@@ -96,7 +96,7 @@ func TestLogSkipsDamagedLines(t *testing.T) {
 	if l.Damaged() != 2 || l.Instance() != inst {
 		t.Errorf("damaged %d (want 2), instance %q", l.Damaged(), l.Instance())
 	}
-	if got := l.Earlier(); !slices.Equal(got, []string{a}) {
+	if got := l.Undone(); !slices.Equal(got, []string{a}) {
 		t.Errorf("decisions %q, want only %s", got, a)
 	}
 }
@@ -149,7 +149,7 @@ func TestLogGroupCommit(t *testing.T) {
 	l.Close()
 	l = mustOpen(t, l.Path())
 	defer l.Close()
-	if n := len(l.Earlier()); n != len(gids) {
+	if n := len(l.Undone()); n != len(gids) {
 		t.Errorf("%d decisions after reopening, want %d", n, len(gids))
 	}
 }
