@@ -34,7 +34,9 @@ func (cl *client) queryTxEnd(r *run, buf []byte, at int, m codec.Message, n int,
 	if cl.failedShards() != 0 && !tc.rollback {
 		return cl.endFailed(r, buf, at, m, n, tc, false)
 	}
-	ok, perr := cl.send(r, buf, at, m, n, sh.txShards, true, true, false)
+	// Not mirrored: a mirrored Query goes to the first shard first and to the others only if it succeeds
+	// there (replicated writes), which would leave them in the transaction when a COMMIT fails there.
+	ok, perr := cl.send(r, buf, at, m, n, sh.txShards, false, true, false)
 	if ok && perr == nil {
 		cl.txEnded(tc)
 	}
@@ -67,7 +69,7 @@ func (cl *client) endFailed(r *run, buf []byte, at int, m codec.Message, n int, 
 	if m.Type == codec.Bind {
 		sh.target = failed
 	}
-	ok, perr := cl.send(r, buf, at, m, n, failed, true, true, unnamed)
+	ok, perr := cl.send(r, buf, at, m, n, failed, false, true, unnamed)
 	if !ok || perr != nil {
 		return ok, perr
 	}

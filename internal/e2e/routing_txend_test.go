@@ -218,6 +218,38 @@ func testTransactionEnd(t *testing.T, e *shardedEnv) {
 		e.serversClean(t)
 	})
 
+	t.Run("COMMIT failing on one shard leaves no transaction open", func(t *testing.T) {
+		e.reset(t)
+		for _, s := range e.shards {
+			s.exec(t, "DROP TABLE IF EXISTS tenant_notes; CREATE TABLE tenant_notes (tenant_id integer NOT NULL, note text NOT NULL, CONSTRAINT note_unique UNIQUE (note) DEFERRABLE INITIALLY DEFERRED)")
+		}
+		tk := e.tenantKeys(t, 300, 2)
+		ks := e.accountKeys(t, 12400, 1)
+		c := e.connect(t, ctx, pgx.QueryExecModeCacheStatement)
+		pc := c.PgConn()
+		expectAnswers(t, "BEGIN", exchange(t, ctx, pc, 1, &pgproto3.Query{String: "BEGIN"}), []string{"CommandComplete(BEGIN)", "ReadyForQuery(T)"})
+		for _, q := range []string{
+			fmt.Sprintf("INSERT INTO tenant_notes (tenant_id, note) VALUES (%d, 'same')", tk[0][0]),
+			fmt.Sprintf("INSERT INTO tenant_notes (tenant_id, note) VALUES (%d, 'same')", tk[0][1]),
+			insert(ks[1][0]),
+		} {
+			expectAnswers(t, q, exchange(t, ctx, pc, 1, &pgproto3.Query{String: q}), []string{"CommandComplete(INSERT 0 1)", "ReadyForQuery(T)"})
+		}
+		// Without two-phase commit the other shard commits (see the README); no shard may stay in the
+		// transaction.
+		got := exchange(t, ctx, pc, 1, &pgproto3.Query{String: "COMMIT"})
+		if len(got) != 2 || !strings.HasPrefix(got[0], "ErrorResponse(ERROR 23505") || got[1] != "ReadyForQuery(I)" {
+			t.Errorf("COMMIT failing on shard 0: got %q, want ErrorResponse 23505, ReadyForQuery(I)", got)
+		}
+		e.serversClean(t)
+		e.reset(t)
+		expectAnswers(t, "the next transaction on both shards", exchange(t, ctx, pc, 4, &pgproto3.Query{String: "BEGIN"},
+			&pgproto3.Query{String: insert(ks[0][0])}, &pgproto3.Query{String: insert(ks[1][0])}, &pgproto3.Query{String: "COMMIT"}),
+			[]string{"CommandComplete(BEGIN)", "ReadyForQuery(T)", "CommandComplete(INSERT 0 1)", "ReadyForQuery(T)",
+				"CommandComplete(INSERT 0 1)", "ReadyForQuery(T)", "CommandComplete(COMMIT)", "ReadyForQuery(I)"})
+		placed(t, "after the next transaction", map[int64]int{ks[0][0]: 0, ks[1][0]: 1})
+	})
+
 	t.Run("extended BEGIN", func(t *testing.T) {
 		e.reset(t)
 		ks := e.accountKeys(t, 12300, 3)
@@ -257,4 +289,21 @@ func testTransactionEnd(t *testing.T, e *shardedEnv) {
 		placed(t, "after extended BEGIN, INSERTs on both shards, COMMIT", map[int64]int{ks[0][2]: 0, ks[1][2]: 1})
 		e.serversClean(t)
 	})
+}
+
+// tenantKeys returns n integer tenant ids owned by each shard.
+func (e *shardedEnv) tenantKeys(t *testing.T, from, n int) [2][]int {
+	t.Helper()
+	var cand []string
+	for k := from; len(cand) < 40*n+40; k++ {
+		cand = append(cand, strconv.Itoa(k))
+	}
+	var out [2][]int
+	for i, s := range e.owners(t, "shadow_tenant", cand) {
+		if len(out[s]) < n {
+			k, _ := strconv.Atoi(cand[i])
+			out[s] = append(out[s], k)
+		}
+	}
+	return out
 }
