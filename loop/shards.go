@@ -41,8 +41,11 @@ type sharding struct {
 	unnamedSQL string
 	unnamedPl  *route.Plan
 	unnamedTx  txKind
-	group      fanout  // the fan-out in flight
-	copy       *copyIn // a COPY FROM STDIN into a sharded table in progress
+	endPortal  *endPortal // a COMMIT bound as a portal that pgshard runs itself (txend.go)
+	drive      *txDrive   // the end of the transaction pgshard is running (txdrive.go)
+	syncLocal  bool       // pgshard answered the extended-protocol COMMIT: it answers the Sync too if no server needs it
+	group      fanout     // the fan-out in flight
+	copy       *copyIn    // a COPY FROM STDIN into a sharded table in progress
 }
 
 // run is a stretch of consecutive client messages bound for one server, written at once.
@@ -306,6 +309,8 @@ func appendSynth(b []byte, e expectation) []byte {
 		return codec.AppendEmpty(b, codec.CloseComplete)
 	case expErrorSynth:
 		return codec.AppendErrorResponse(b, e.err)
+	case expRawSynth:
+		return append(b, e.raw...)
 	case expLocalQuery:
 		if e.err != nil {
 			b = codec.AppendErrorResponse(b, e.err)
@@ -320,6 +325,11 @@ func appendSynth(b []byte, e expectation) []byte {
 // route sends one message where it belongs. False: the client must wait (for a server or for answers), and
 // the message is looked at again when it resumes.
 func (cl *client) route(r *run, buf []byte, at int, m codec.Message, n int) (bool, *codec.Error) {
+	if cl.sh.endPortal != nil {
+		if done, ok, perr := cl.endPortalMessage(r, buf, at, m, n); done {
+			return ok, perr
+		}
+	}
 	switch m.Type {
 	case codec.Query:
 		return cl.routeQuery(r, buf, at, m, n)
@@ -379,7 +389,7 @@ func (cl *client) route(r *run, buf []byte, at int, m codec.Message, n int) (boo
 			return cl.refuse(r, buf, at, n, d.Err)
 		}
 		if tk == txEnd && cl.sh.txOpen {
-			return cl.bindTxEnd(r, buf, at, m, n, d, txCommandOf(sql), len(bm.Statement) == 0)
+			return cl.bindTxEnd(r, buf, at, m, n, string(bm.Portal), txCommandOf(sql), len(bm.Statement) == 0)
 		}
 		mask, mirror := cl.inTxMask(d), d.Mirror
 		if (tk == txSavepoint || tk == txRelease || tk == txRollbackTo) && cl.sh.txShards != 0 {
@@ -429,6 +439,10 @@ func (cl *client) route(r *run, buf []byte, at int, m codec.Message, n int) (boo
 		return cl.send(r, buf, at, m, n, cl.portalMask(), false, false, false)
 	case codec.Sync:
 		mask := cl.dirtyMask()
+		if mask == 0 && cl.sh.syncLocal {
+			return cl.syncLocally(r, buf, at, n)
+		}
+		cl.sh.syncLocal = false
 		if mask == 0 {
 			mask = cl.anyMask()
 		}
