@@ -218,6 +218,23 @@ func testTransactionEnd(t *testing.T, e *shardedEnv) {
 		e.serversClean(t)
 	})
 
+	t.Run("COMMIT of a held-back transaction", func(t *testing.T) {
+		c := e.connect(t, ctx, pgx.QueryExecModeCacheStatement)
+		pc := c.PgConn()
+		// BEGIN is held back and nothing ran on a server: COMMIT is answered as Postgres would, without the
+		// warning a server outside a transaction gives.
+		for _, end := range []struct{ sql, tag, status string }{
+			{"COMMIT", "COMMIT", "I"}, {"ROLLBACK", "ROLLBACK", "I"}, {"COMMIT AND CHAIN", "COMMIT", "T"}, {"ABORT AND CHAIN", "ROLLBACK", "T"},
+		} {
+			if pc.TxStatus() == 'I' {
+				expectAnswers(t, "BEGIN", exchange(t, ctx, pc, 1, &pgproto3.Query{String: "BEGIN"}), []string{"CommandComplete(BEGIN)", "ReadyForQuery(T)"})
+			}
+			expectAnswers(t, "extended "+end.sql+" of a held-back transaction", exchange(t, ctx, pc, 1, msgs(extended(end.sql), syncMsg)...),
+				[]string{"ParseComplete", "BindComplete", "NoData", "CommandComplete(" + end.tag + ")", "ReadyForQuery(" + end.status + ")"})
+		}
+		expectAnswers(t, "ROLLBACK", exchange(t, ctx, pc, 1, &pgproto3.Query{String: "ROLLBACK"}), []string{"CommandComplete(ROLLBACK)", "ReadyForQuery(I)"})
+	})
+
 	t.Run("COMMIT failing on one shard leaves no transaction open", func(t *testing.T) {
 		e.reset(t)
 		for _, s := range e.shards {
