@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -24,11 +25,15 @@ type Config struct {
 	// events each and compete with Postgres for the cores). A dedicated proxy host wants one per core.
 	EventLoops      int
 	ShutdownTimeout time.Duration // "shutdown_timeout": on SIGTERM running transactions get this long
-	Limits          Limits        // "limits"
-	Pool            Pool          // "pool"
-	Admin           Admin         // "admin"
-	Users           []User        // "users"
-	Databases       []Database    // "databases"
+	// "two_phase_log": the file where pgshard writes its two-phase commit decisions (databases with
+	// two_phase_commit), read at start to finish what a crash left prepared. Load makes a relative path
+	// relative to the config file's directory.
+	TwoPhaseLog string
+	Limits      Limits     // "limits"
+	Pool        Pool       // "pool"
+	Admin       Admin      // "admin"
+	Users       []User     // "users"
+	Databases   []Database // "databases"
 }
 
 // Limits bound what one client can cost the proxy.
@@ -126,12 +131,16 @@ const (
 	MappingRange = "range"
 )
 
+// DefaultTwoPhaseLog is two_phase_log when the file does not set it: next to the config file.
+const DefaultTwoPhaseLog = "pgshard-2pc.log"
+
 // defaults is the Config before the file is applied. Defaults of list entries (users, sharded tables) are
 // set where they are decoded.
 func defaults() *Config {
 	return &Config{
 		Listen:          "127.0.0.1:6432",
 		ShutdownTimeout: 30 * time.Second,
+		TwoPhaseLog:     DefaultTwoPhaseLog,
 		Limits: Limits{
 			MaxMessageSize:       64 << 20,
 			ClientStartupTimeout: 10 * time.Second,
@@ -160,6 +169,9 @@ func Load(path string) (*Config, error) {
 	c, err := Parse(data)
 	if ve, ok := err.(*ValidationError); ok {
 		ve.File = path
+	}
+	if err == nil && !filepath.IsAbs(c.TwoPhaseLog) {
+		c.TwoPhaseLog = filepath.Join(filepath.Dir(path), c.TwoPhaseLog)
 	}
 	return c, err
 }

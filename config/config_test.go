@@ -65,6 +65,7 @@ func TestDefaults(t *testing.T) {
 		Listen:          "127.0.0.1:6432",
 		MetricsListen:   "",
 		ShutdownTimeout: 30 * time.Second,
+		TwoPhaseLog:     "pgshard-2pc.log",
 		Limits: Limits{
 			MaxMessageSize:       67108864,
 			ClientStartupTimeout: 10 * time.Second,
@@ -140,6 +141,39 @@ func TestExampleFile(t *testing.T) {
 	}
 	if !reflect.DeepEqual(db.ReplicatedTables, []string{"branches"}) || db.TwoPhaseCommit || db.UnlistedTables != UnlistedReplicated {
 		t.Errorf("replicated_tables = %v, two_phase_commit = %v", db.ReplicatedTables, db.TwoPhaseCommit)
+	}
+	if abs, _ := filepath.Abs(".."); c.TwoPhaseLog != filepath.Join("..", "pgshard-2pc.log") && c.TwoPhaseLog != filepath.Join(abs, "pgshard-2pc.log") {
+		t.Errorf("two_phase_log = %q, want pgshard-2pc.log next to the config file", c.TwoPhaseLog)
+	}
+}
+
+func TestTwoPhaseLog(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct{ line, want string }{
+		{"", filepath.Join(dir, "pgshard-2pc.log")},
+		{"two_phase_log: decisions/2pc.log\n", filepath.Join(dir, "decisions", "2pc.log")},
+		{"two_phase_log: /var/lib/pgshard/2pc.log\n", "/var/lib/pgshard/2pc.log"},
+	} {
+		path := filepath.Join(dir, "pgshard.yaml")
+		if err := os.WriteFile(path, []byte(tt.line+tail), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c, err := Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.TwoPhaseLog != tt.want {
+			t.Errorf("%q: two_phase_log = %q, want %q", tt.line, c.TwoPhaseLog, tt.want)
+		}
+	}
+	for _, bad := range []string{`""`, `"logs/"`} {
+		got := strings.Join(problems(t, "two_phase_log: "+bad+"\n"+tail), "\n")
+		if want := "line 1: two_phase_log: must name a file, got " + bad; got != want {
+			t.Errorf("got %q, want %q", got, want)
+		}
+	}
+	if got := strings.Join(problems(t, "two_phase_log: [a]\n"+tail), "\n"); got != "line 1: two_phase_log: expected a string, got a list" {
+		t.Errorf("list: got %q", got)
 	}
 }
 

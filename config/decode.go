@@ -249,6 +249,7 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 		"metrics_listen":   d.str(&c.MetricsListen),
 		"shutdown_timeout": d.duration(&c.ShutdownTimeout),
 		"event_loops":      d.integer(&c.EventLoops),
+		"two_phase_log":    d.str(&c.TwoPhaseLog),
 		"limits": func(n *yaml.Node, p string) {
 			l := &c.Limits
 			d.mapping(n, p, map[string]field{

@@ -22,6 +22,9 @@ func validate(c *Config, d *decoder) {
 		v.listenAddr("metrics_listen", c.MetricsListen, false)
 	}
 	v.nonNegative("shutdown_timeout", c.ShutdownTimeout)
+	if (c.TwoPhaseLog == "" || strings.HasSuffix(c.TwoPhaseLog, "/")) && v.ok("two_phase_log") {
+		v.errorf("two_phase_log", "must name a file, got %q", c.TwoPhaseLog)
+	}
 
 	l := c.Limits
 	v.atLeast("limits.max_message_size", l.MaxMessageSize, 1)

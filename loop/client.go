@@ -564,6 +564,7 @@ func (cl *client) onClose() {
 		cl.waiting = false
 	}
 	// Otherwise a connection or a slot is on its way; gotServer or dial sees the client closed.
+	cl.abandonDrive()
 	for _, s := range cl.srvs {
 		if s != nil {
 			cl.detachServer(s)

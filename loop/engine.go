@@ -60,6 +60,8 @@ type Engine struct {
 
 	paramsMu sync.Mutex
 	params   map[*pool.Pool]map[string]string // what the pool's servers reported at startup
+
+	twoPhaseState // two-phase commit (twopc.go)
 }
 
 type user struct {
@@ -114,6 +116,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 		e.nloops = max(1, runtime.GOMAXPROCS(0)/2)
 	}
 	e.mapNames = cfg.Pool.Mode != "session" && cfg.Pool.MaxPreparedStatements > 0
+	e.failpoint = os.Getenv("PGSHARD_FAILPOINT")
 	for i := range cfg.Users {
 		u := &cfg.Users[i]
 		eu := &user{cfg: u, method: u.AuthMethod}
@@ -169,6 +172,12 @@ func (e *Engine) Run() error {
 		runtime.GOMAXPROCS(e.nloops)
 	}
 
+	if err := e.startTwoPhase(); err != nil {
+		return err
+	}
+	if e.tpc != nil {
+		defer e.tpc.Close()
+	}
 	metrics, err := e.serveMetrics()
 	if err != nil {
 		return fmt.Errorf("metrics_listen: %w", err)

@@ -158,6 +158,8 @@ const (
 	expHiddenQuery                  // pgshard's own query (reset, settings): hidden up to its ReadyForQuery
 	expLocalQuery                   // a Query pgshard answers itself (sharded databases): tag or err, then status
 	expCatalog                      // pgshard's catalog query for a sharded COPY: hidden, its one value kept
+	expRawSynth                     // an answer pgshard gives itself, raw (the end of a transaction it ran)
+	expDrive                        // pgshard's own statement ending a transaction (txdrive.go): hidden, its outcome kept
 )
 
 type expectation struct {
@@ -169,6 +171,7 @@ type expectation struct {
 	err      *codec.Error    // expErrorSynth, expLocalQuery
 	tag      string          // expLocalQuery: its CommandComplete
 	status   byte            // expLocalQuery: its ReadyForQuery status
+	raw      []byte          // expRawSynth: the messages
 }
 
 // expectQueue is a FIFO that reuses its backing array.

@@ -224,7 +224,7 @@ func (s *server) mustSeeWhole(typ byte) bool {
 	switch typ {
 	case codec.DataRow, codec.CopyData, codec.NoticeResponse, codec.NotificationResponse, codec.FunctionCallResponse:
 		h := s.expects.front()
-		return h != nil && (h.kind == expHiddenQuery || h.kind == expCatalog)
+		return h != nil && (h.kind == expHiddenQuery || h.kind == expCatalog || h.kind == expDrive)
 	}
 	return true
 }
@@ -246,7 +246,7 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 		}
 		return false
 	}
-	hide := is(expHiddenQuery, expCatalog)
+	hide := is(expHiddenQuery, expCatalog, expDrive)
 	switch typ {
 	case codec.DataRow:
 		if is(expCatalog) && s.client != nil && s.client.sh.copy != nil {
@@ -324,7 +324,7 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 			s.expects.pop()
 		}
 	case codec.ErrorResponse:
-		if head != nil && !is(expQuery, expHiddenQuery, expCatalog) {
+		if head != nil && !is(expQuery, expHiddenQuery, expCatalog, expDrive) {
 			// The server ignores everything up to the next Sync: so do we (and statements whose Parse
 			// never ran are not on the server after all).
 			for h := s.expects.front(); h != nil && h.kind != expSync; h = s.expects.front() {
@@ -332,6 +332,11 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 					s.stmts.remove(h.st)
 				}
 				s.expects.pop()
+			}
+			if s.expects.front() == nil && s.client != nil {
+				// No Sync sent yet: what the client sends up to its Sync is ignored too (by pgshard now, as
+				// the server would), so that no other shard runs what follows the error.
+				s.client.skipToSync = true
 			}
 		}
 		if is(expQuery) {
@@ -348,11 +353,15 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 			}
 			head.prepared = nil
 		}
-		if hide {
+		if is(expDrive) {
+			if cl := s.client; cl != nil && cl.sh.drive != nil {
+				cl.sh.drive.failedOn(s.shard, msg)
+			}
+		} else if hide {
 			s.e.log.Warn("pgshard's own query failed on a server", "pool", s.pc.Pool().Name, "error", errorText(msg))
 		}
 	case codec.ReadyForQuery:
-		if !is(expSync, expQuery, expHiddenQuery, expCatalog) {
+		if !is(expSync, expQuery, expHiddenQuery, expCatalog, expDrive) {
 			return false
 		}
 		if len(msg) == 6 {
@@ -387,7 +396,7 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 func (s *server) emitSynth(sp *splice, at int) {
 	for h := s.expects.front(); h != nil; h = s.expects.front() {
 		switch h.kind {
-		case expParseSynth, expCloseSynth, expErrorSynth, expLocalQuery:
+		case expParseSynth, expCloseSynth, expErrorSynth, expLocalQuery, expRawSynth:
 		default:
 			return
 		}
@@ -462,7 +471,7 @@ func (s *server) idleNow() {
 		}
 		return
 	}
-	if s.status == codec.TxIdle && s.e.cfg.Pool.Mode != "session" && cl.state == clientReady && !cl.pins.any() {
+	if s.status == codec.TxIdle && s.e.cfg.Pool.Mode != "session" && cl.state == clientReady && !cl.pins.any() && cl.sh.drive == nil {
 		cl.detachServer(s)
 		s.release()
 	}
@@ -627,6 +636,7 @@ func (s *server) lost(err error) {
 		if err != nil {
 			msg += ": " + err.Error()
 		}
+		msg += cl.sh.drive.lostNote()
 		cl.fatal(codec.NewFatal(codec.SQLStateConnectionFailure, msg).WithHint("the server closed the connection or crashed; reconnect and retry"))
 	} else if !s.expected {
 		p.TakeIdle(s.pc)

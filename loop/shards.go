@@ -25,7 +25,7 @@ import (
 //
 // Transactions: BEGIN is held back (answered by pgshard) until a statement shows where it goes; every shard
 // the transaction then touches gets the BEGIN (and the savepoints taken so far) first, and COMMIT, ROLLBACK
-// and savepoint commands go to all of them.
+// and savepoint commands go to all of them. How a transaction ends is in txend.go.
 
 // sharding is a client's routing state.
 type sharding struct {
@@ -33,6 +33,7 @@ type sharding struct {
 	stalled    bool           // waiting for answers in flight before sending elsewhere
 	txOpen     bool           // in a transaction block (held back or on servers)
 	txShards   uint64         // the shards taking part in it
+	writes     uint64         // the shards it wrote on (route.Decision.Write)
 	beginSQL   string         // the BEGIN that opened it, replayed on every shard that joins
 	savepoints []string       // savepoints taken in it, in order, replayed on joining shards
 	local      *route.Session // SET LOCAL pgshard.*: until the transaction ends
@@ -40,8 +41,11 @@ type sharding struct {
 	unnamedSQL string
 	unnamedPl  *route.Plan
 	unnamedTx  txKind
-	group      fanout  // the fan-out in flight
-	copy       *copyIn // a COPY FROM STDIN into a sharded table in progress
+	endPortal  *endPortal // a COMMIT bound as a portal that pgshard runs itself (txend.go)
+	drive      *txDrive   // the end of the transaction pgshard is running (txdrive.go)
+	syncLocal  bool       // pgshard answered the extended-protocol COMMIT: it answers the Sync too if no server needs it
+	group      fanout     // the fan-out in flight
+	copy       *copyIn    // a COPY FROM STDIN into a sharded table in progress
 
 	// The statement being sent is one whose rows pgshard merges: how (taken by the fan-out it starts), and
 	// the message the servers get in place of the client's (a rewritten Query or Bind), if any.
@@ -282,7 +286,7 @@ func (cl *client) noteStatus(s *server) {
 }
 
 func (cl *client) endTx() {
-	cl.sh.txOpen, cl.sh.txShards, cl.sh.beginSQL, cl.sh.savepoints, cl.sh.local = false, 0, "", nil, nil
+	cl.sh.txOpen, cl.sh.txShards, cl.sh.beginSQL, cl.sh.savepoints, cl.sh.local, cl.sh.writes = false, 0, "", nil, nil, 0
 }
 
 // answerNow queues an answer pgshard gives itself, in order: at once when nothing is in flight, behind the
@@ -313,6 +317,8 @@ func appendSynth(b []byte, e expectation) []byte {
 		return codec.AppendEmpty(b, codec.CloseComplete)
 	case expErrorSynth:
 		return codec.AppendErrorResponse(b, e.err)
+	case expRawSynth:
+		return append(b, e.raw...)
 	case expLocalQuery:
 		if e.err != nil {
 			b = codec.AppendErrorResponse(b, e.err)
@@ -327,6 +333,11 @@ func appendSynth(b []byte, e expectation) []byte {
 // route sends one message where it belongs. False: the client must wait (for a server or for answers), and
 // the message is looked at again when it resumes.
 func (cl *client) route(r *run, buf []byte, at int, m codec.Message, n int) (bool, *codec.Error) {
+	if cl.sh.endPortal != nil {
+		if done, ok, perr := cl.endPortalMessage(r, buf, at, m, n); done {
+			return ok, perr
+		}
+	}
 	switch m.Type {
 	case codec.Query:
 		return cl.routeQuery(r, buf, at, m, n)
@@ -357,7 +368,7 @@ func (cl *client) route(r *run, buf []byte, at int, m codec.Message, n int) (boo
 			return false, codec.NewFatal(codec.SQLStateProtocolViolation, err.Error())
 		}
 		var plan *route.Plan
-		tk := cl.sh.unnamedTx
+		tk, sql := cl.sh.unnamedTx, cl.sh.unnamedSQL
 		if len(bm.Statement) == 0 {
 			if cl.sh.unnamed == nil {
 				return cl.refuse(r, buf, at, n, codec.NewError(codec.SQLStateUndefinedPreparedStmt, "unnamed prepared statement does not exist"))
@@ -372,7 +383,7 @@ func (cl *client) route(r *run, buf []byte, at int, m codec.Message, n int) (boo
 				return cl.refuse(r, buf, at, n, codec.NewError(codec.SQLStateUndefinedPreparedStmt,
 					`prepared statement "`+string(bm.Statement)+`" does not exist`))
 			}
-			tk = st.tx
+			tk, sql = st.tx, st.query
 			plan = st.plan.Load()
 			if plan == nil {
 				plan = cl.rt.Prepare(st.query)
@@ -385,11 +396,12 @@ func (cl *client) route(r *run, buf []byte, at int, m codec.Message, n int) (boo
 		if d.Err != nil {
 			return cl.refuse(r, buf, at, n, d.Err)
 		}
+		if tk == txEnd && cl.sh.txOpen {
+			return cl.bindTxEnd(r, buf, at, m, n, string(bm.Portal), txCommandOf(sql), len(bm.Statement) == 0)
+		}
 		mask, mirror := cl.inTxMask(d), d.Mirror
-		txEnd := tk == txEnd && cl.sh.txOpen
-		if (txEnd || tk == txSavepoint || tk == txRelease || tk == txRollbackTo) && cl.sh.txShards != 0 {
-			// COMMIT, ROLLBACK and savepoints go to every shard of the transaction. (A failed transaction's
-			// healthy shards would commit here: see the known limitations.)
+		if (tk == txSavepoint || tk == txRelease || tk == txRollbackTo) && cl.sh.txShards != 0 {
+			// Savepoints go to every shard of the transaction.
 			mask, mirror = cl.sh.txShards, true
 		}
 		cl.sh.target = mask
@@ -398,8 +410,8 @@ func (cl *client) route(r *run, buf []byte, at int, m codec.Message, n int) (boo
 			cl.sh.mergeMsg = cl.mergedBind(buf[at:at+n], bm, d.Merge.Hidden())
 		}
 		ok, perr := cl.send(r, buf, at, m, n, mask, mirror, true, len(bm.Statement) == 0)
-		if ok && txEnd {
-			cl.endTx()
+		if ok && perr == nil {
+			cl.sentInTx(tk, sql, mask, d.Write)
 		}
 		return ok, perr
 	case codec.Describe:
@@ -450,6 +462,10 @@ func (cl *client) route(r *run, buf []byte, at int, m codec.Message, n int) (boo
 		return cl.send(r, buf, at, m, n, cl.portalMask(), false, false, false)
 	case codec.Sync:
 		mask := cl.dirtyMask()
+		if mask == 0 && cl.sh.syncLocal {
+			return cl.syncLocally(r, buf, at, n)
+		}
+		cl.sh.syncLocal = false
 		if mask == 0 {
 			mask = cl.anyMask()
 		}
@@ -777,7 +793,11 @@ func (cl *client) routeQuery(r *run, buf []byte, at int, m codec.Message, n int)
 	}
 	mask := cl.inTxMask(d)
 	if d.Copy != nil && cl.failedShards() == 0 {
-		return cl.startCopy(r, buf, at, m, n, d.Shards, d.Copy)
+		ok, perr := cl.startCopy(r, buf, at, m, n, d.Shards, d.Copy)
+		if ok && perr == nil {
+			cl.sentInTx(txNone, "", d.Shards, true)
+		}
+		return ok, perr
 	}
 	cl.sh.copy = nil
 	if d.CopyOut != nil && bits.OnesCount64(mask) > 1 {
@@ -794,7 +814,11 @@ func (cl *client) routeQuery(r *run, buf []byte, at int, m codec.Message, n int)
 	} else {
 		d.Split = nil
 	}
-	return cl.sendQuery(r, buf, at, m, n, mask, d.Mirror, d.Split)
+	ok, perr := cl.sendQuery(r, buf, at, m, n, mask, d.Mirror, d.Split)
+	if ok && perr == nil {
+		cl.sentInTx(txNone, "", mask, d.Write)
+	}
+	return ok, perr
 }
 
 // answerLocal answers a whole Query itself (a CommandComplete or an error, then ReadyForQuery with the
@@ -826,6 +850,7 @@ const (
 type txCommand struct {
 	kind     txKind
 	rollback bool   // txEnd: ROLLBACK or ABORT
+	chain    bool   // txEnd: AND CHAIN (a new transaction begins at once)
 	name     string // savepoint, or the pgshard setting
 	value    string
 	local    bool
@@ -888,7 +913,9 @@ func txCommandOf(sql string) txCommand {
 			return txCommand{kind: txRollbackTo, name: name}
 		}
 		if len(lex.Split(sql, nil)) == 1 {
-			return txCommand{kind: txEnd, rollback: w[0] == "rollback" || w[0] == "abort"}
+			// COMMIT [WORK | TRANSACTION] [AND [NO] CHAIN]
+			chain := (w[1] == "and" && w[2] == "chain") || (w[2] == "and" && w[3] == "chain")
+			return txCommand{kind: txEnd, rollback: w[0] == "rollback" || w[0] == "abort", chain: chain}
 		}
 	case "savepoint":
 		return txCommand{kind: txSavepoint, name: w[1]}
@@ -938,30 +965,7 @@ func (cl *client) routeTxCommand(r *run, buf []byte, at int, m codec.Message, n 
 		if !sh.txOpen {
 			break
 		}
-		if sh.txShards == 0 {
-			tag := "COMMIT"
-			if tc.rollback {
-				tag = "ROLLBACK"
-			}
-			ok, _ := cl.answerLocal(r, buf, at, n, expectation{kind: expLocalQuery, tag: tag, status: codec.TxIdle})
-			if ok {
-				cl.endTx()
-			}
-			return ok, nil
-		}
-		mask := sh.txShards
-		if cl.failedShards() != 0 && !tc.rollback {
-			// A failed transaction commits nowhere: every shard rolls back, as Postgres answers COMMIT then.
-			msg := codec.AppendQuery(nil, "ROLLBACK")
-			mm, _, _ := codec.ReadMessage(msg, 0)
-			if ok, perr := cl.sendRewritten(r, buf, at, n, mm, msg, mask); !ok || perr != nil {
-				return ok, perr
-			}
-		} else if ok, perr := cl.send(r, buf, at, m, n, mask, true, true, false); !ok || perr != nil {
-			return ok, perr
-		}
-		cl.endTx()
-		return true, nil
+		return cl.queryTxEnd(r, buf, at, m, n, tc)
 	case txSavepoint, txRelease, txRollbackTo:
 		if !sh.txOpen {
 			break
@@ -987,35 +991,6 @@ func (cl *client) routeTxCommand(r *run, buf []byte, at int, m codec.Message, n 
 		return cl.answerLocal(r, buf, at, n, expectation{kind: expLocalQuery, err: d.Err})
 	}
 	return cl.sendQuery(r, buf, at, m, n, cl.inTxMask(d), d.Mirror, nil)
-}
-
-// sendRewritten sends msg (a message pgshard wrote) in place of the client's message at buf[at:at+n].
-func (cl *client) sendRewritten(r *run, buf []byte, at, n int, m codec.Message, msg []byte, mask uint64) (bool, *codec.Error) {
-	if ok := cl.ensureServers(r, buf, at, mask); !ok {
-		return false, nil
-	}
-	if cl.busyMask() != 0 {
-		return cl.stall(r, buf, at), nil
-	}
-	cl.dropFromRun(r, at, n)
-	cl.startRun(r, buf, at, nil)
-	r.s = nil
-	cl.sh.group.start(mask, true)
-	for m2 := mask; m2 != 0; m2 &= m2 - 1 {
-		s := cl.srvs[bits.TrailingZeros64(m2)]
-		if bits.OnesCount64(mask) > 1 {
-			s.fan = &cl.sh.group
-		} else {
-			s.fan = nil
-		}
-		cl.srv = s
-		sp := splice{in: msg, scratch: &cl.ls.toServer}
-		if perr := cl.message(&sp, m, 0, len(msg)); perr != nil {
-			return false, perr
-		}
-		_, _ = s.c.Write(sp.result(len(msg)))
-	}
-	return true, nil
 }
 
 // trackSavepoint keeps the transaction's savepoints, for shards that join it later.

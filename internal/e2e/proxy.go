@@ -79,6 +79,12 @@ func (s *syncBuffer) String() string {
 // test ends. It waits until the port accepts connections.
 func StartProxy(t testing.TB, configYAML string) *Proxy {
 	t.Helper()
+	return StartProxyEnv(t, configYAML)
+}
+
+// StartProxyEnv is StartProxy with more environment variables (NAME=value) for the process.
+func StartProxyEnv(t testing.TB, configYAML string, env ...string) *Proxy {
+	t.Helper()
 	port, err := pgtest.FreePort()
 	if err != nil {
 		t.Fatal(err)
@@ -91,6 +97,9 @@ func StartProxy(t testing.TB, configYAML string) *Proxy {
 	p := &Proxy{Port: port, log: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(Binary(t), "serve", "--config", path, "--log-level", "debug")
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	if len(env) > 0 {
+		p.cmd.Env = append(os.Environ(), env...)
+	}
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -142,6 +151,12 @@ func (p *Proxy) Wait(d time.Duration) bool {
 	case <-time.After(d):
 		return false
 	}
+}
+
+// Kill kills the process at once (SIGKILL) and waits for it.
+func (p *Proxy) Kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.done
 }
 
 // Stop sends SIGTERM and waits; it kills the process if it does not exit within d.

@@ -54,6 +54,14 @@ type shardedEnv struct {
 	Addr   string      // the proxy's address
 	shards []*shardRef // database app's shards, in shard order
 	bench  []*shardRef // database bench's shards (layoutTwoClusters only)
+	config string      // the proxy's config (%PORT% still to fill), for more proxies on the same shards
+}
+
+// shardedOpts change the environment for tests that need more than the routing suite.
+type shardedOpts struct {
+	appKeys  string               // more keys of database app, indented by 4
+	topKeys  string               // more top-level keys
+	settings [2]map[string]string // more postgresql.conf settings of each cluster (layoutTwoClusters)
 }
 
 // routingTables are the tables of database app the tests write into; reset empties them.
@@ -148,6 +156,12 @@ CREATE TABLE %[1]s_1 PARTITION OF %[1]s FOR VALUES WITH (MODULUS 2, REMAINDER 1)
 // test ends (t.Cleanup); the shards' direct connections stay open until then.
 func startSharded(t *testing.T, layout shardLayout) *shardedEnv {
 	t.Helper()
+	return startShardedWith(t, layout, shardedOpts{})
+}
+
+// startShardedWith is startSharded with opts.
+func startShardedWith(t *testing.T, layout shardLayout, opts shardedOpts) *shardedEnv {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("starts Postgres")
 	}
@@ -160,7 +174,7 @@ func startSharded(t *testing.T, layout shardLayout) *shardedEnv {
 		for i := range clusters {
 			clusters[i] = pgtest.Start(t, pgtest.Options{
 				Databases:     []string{fmt.Sprintf("app_%d", i), fmt.Sprintf("bench_%d", i)},
-				DatabaseOwner: "app", Users: users,
+				DatabaseOwner: "app", Users: users, Settings: opts.settings[i],
 			})
 		}
 	case layoutOneCluster:
@@ -206,9 +220,12 @@ func startSharded(t *testing.T, layout shardLayout) *shardedEnv {
 		bench = benchConfig
 	}
 	cfg := strings.ReplaceAll(routingConfig, "%BENCH%", bench)
+	cfg = strings.Replace(cfg, "    replicated_tables: [branches, shard_marker]\n", "    replicated_tables: [branches, shard_marker]\n"+opts.appKeys, 1)
+	cfg = opts.topKeys + cfg
 	cfg = strings.NewReplacer(
 		"%P0%", strconv.Itoa(clusters[0].Port), "%DB0%", e.shards[0].DB,
 		"%P1%", strconv.Itoa(clusters[1].Port), "%DB1%", e.shards[1].DB).Replace(cfg)
+	e.config = cfg
 	e.proxy = StartProxy(t, cfg)
 	e.Addr = e.proxy.Addr()
 

@@ -37,6 +37,7 @@ var routingTests = []struct {
 	{"Overrides", testOverrides},
 	{"Transactions", testTransactions},
 	{"Pipeline", testPipeline},
+	{"TransactionEnd", testTransactionEnd},
 }
 
 // TestRouting runs the routing suite with each shard on a cluster of its own, then pgbench through pgshard.

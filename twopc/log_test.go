@@ -1,0 +1,161 @@
+package twopc
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func mustOpen(t *testing.T, path string) *Log {
+	t.Helper()
+	l, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func commit(t *testing.T, l *Log, gid string) {
+	t.Helper()
+	var wg sync.WaitGroup
+	var err error
+	wg.Add(1)
+	l.Commit(gid, func(e error) { err = e; wg.Done() })
+	wg.Wait()
+	if err != nil {
+		t.Fatalf("commit %s: %v", gid, err)
+	}
+}
+
+func TestLogDecisionsSurviveRestarts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "2pc.log")
+	l := mustOpen(t, path)
+	inst, boot := l.Instance(), l.Boot()
+	if len(inst) != 16 || boot != 1 {
+		t.Fatalf("new log: instance %q, boot %d", inst, boot)
+	}
+	a, b, c := l.NewGID(), l.NewGID(), l.NewGID()
+	if a == b || !strings.HasPrefix(a, "pgshard_"+inst+"_1_") || !l.Ours(a) || !l.ThisBoot(a) {
+		t.Fatalf("gids %q %q: not pgshard_<instance>_1_<n>", a, b)
+	}
+	if l.Ours("pgshard_0123456789abcdef_1_1") || l.Ours(l.Prefix()+"x_1") || l.Ours("other") {
+		t.Error("Ours accepts a foreign identifier")
+	}
+	commit(t, l, a)
+	commit(t, l, b)
+	if !l.Decided(a) || l.Decided(c) {
+		t.Errorf("Decided: a %v, c %v", l.Decided(a), l.Decided(c))
+	}
+	l.Done(b)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	l = mustOpen(t, path)
+	if l.Instance() != inst || l.Boot() != 2 {
+		t.Errorf("reopened: instance %q boot %d, want %q 2", l.Instance(), l.Boot(), inst)
+	}
+	if got := l.Undone(); !slices.Equal(got, []string{a}) {
+		t.Errorf("earlier decisions %q, want [%s] (b is done, c was never decided)", got, a)
+	}
+	if !l.Decided(a) || l.Decided(b) || l.Decided(c) || l.ThisBoot(a) {
+		t.Error("decisions of the earlier boot are wrong")
+	}
+	if g := l.NewGID(); !strings.HasPrefix(g, l.Prefix()+"2_") || g == a {
+		t.Errorf("new gid after restart %q", g)
+	}
+	l.Done(a)
+	l.Close()
+
+	// Compaction: only the header (and comment) remain once everything is done.
+	l = mustOpen(t, path)
+	defer l.Close()
+	data, _ := os.ReadFile(path)
+	if n := strings.Count(string(data), "\n"); n != 2 || len(l.Undone()) != 0 {
+		t.Errorf("compacted log has %d lines:\n%s", n, data)
+	}
+}
+
+func TestLogSkipsDamagedLines(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "2pc.log")
+	l := mustOpen(t, path)
+	a := l.NewGID()
+	commit(t, l, a)
+	inst := l.Instance()
+	l.Close()
+	f, _ := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	// A record with a wrong checksum, then a torn line (a crash while appending).
+	f.WriteString("commit " + l.Prefix() + "1_99 00000000\n")
+	f.WriteString(string(appendRecord(nil, "commit", l.Prefix()+"1_98"))[:20])
+	f.Close()
+	l = mustOpen(t, path)
+	defer l.Close()
+	if l.Damaged() != 2 || l.Instance() != inst {
+		t.Errorf("damaged %d (want 2), instance %q", l.Damaged(), l.Instance())
+	}
+	if got := l.Undone(); !slices.Equal(got, []string{a}) {
+		t.Errorf("decisions %q, want only %s", got, a)
+	}
+}
+
+func TestLogIsLocked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "2pc.log")
+	l := mustOpen(t, path)
+	if _, err := Open(path); err == nil || !strings.Contains(err.Error(), "in use by another pgshard") {
+		t.Errorf("second Open: %v, want in use", err)
+	}
+	l.Close()
+	mustOpen(t, path).Close()
+}
+
+func TestLogRefusesAForeignFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "2pc.log")
+	os.WriteFile(path, []byte("hello\n"), 0o600)
+	if _, err := Open(path); err == nil || !strings.Contains(err.Error(), "not a pgshard two-phase commit log") {
+		t.Errorf("Open of another file: %v", err)
+	}
+}
+
+func TestLogGroupCommit(t *testing.T) {
+	l := mustOpen(t, filepath.Join(t.TempDir(), "2pc.log"))
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	gids := make([]string, 200)
+	for i := range gids {
+		gids[i] = l.NewGID()
+		wg.Add(1)
+		go l.Commit(gids[i], func(err error) {
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+			wg.Done()
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, g := range gids {
+		if !l.Decided(g) {
+			t.Fatalf("%s not decided", g)
+		}
+	}
+	l.Close()
+	l = mustOpen(t, l.Path())
+	defer l.Close()
+	if n := len(l.Undone()); n != len(gids) {
+		t.Errorf("%d decisions after reopening, want %d", n, len(gids))
+	}
+}
+
+func TestLiteral(t *testing.T) {
+	if got := Literal("a'b"); got != "'a''b'" {
+		t.Errorf("Literal: %s", got)
+	}
+}
