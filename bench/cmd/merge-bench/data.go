@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pgshard/pgshard/bench/internal/benchkit"
+
 	"github.com/jackc/pgx/v5"
 )
 
@@ -141,7 +143,7 @@ func (e *Env) fillOne(ctx context.Context, db string, shard int, total int64) (i
 	}
 	for _, sql := range steps {
 		if _, err := conn.Exec(ctx, sql); err != nil {
-			return 0, fmt.Errorf("%s: %w", firstLine(sql), err)
+			return 0, fmt.Errorf("%s: %w", benchkit.FirstLine(sql), err)
 		}
 	}
 	var n int64

@@ -2,18 +2,18 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/pgshard/pgshard/bench/internal/benchkit"
 
 	"github.com/pgshard/pgshard/internal/pgtest"
 )
@@ -126,7 +126,7 @@ func (p *Proc) Alive() bool {
 
 // ExitErr says how pgshard ended, with the end of its log.
 func (p *Proc) ExitErr() string {
-	return fmt.Sprintf("pgshard exited (%v); its log ends with:\n%s", p.err, tail(p.LogPath, 15))
+	return fmt.Sprintf("pgshard exited (%v); its log ends with:\n%s", p.err, benchkit.TailFile(p.LogPath, 15))
 }
 
 // Stop sends SIGTERM to pgshard (by pid), SIGKILL when it has not exited 10 s later.
@@ -219,7 +219,7 @@ func (e *Env) startPgshard() (*Proc, error) {
 		}
 		if time.Now().After(deadline) {
 			p.Stop()
-			return nil, fmt.Errorf("pgshard does not listen on %s after 20 s: %v\n%s", addr, err, tail(logPath, 15))
+			return nil, fmt.Errorf("pgshard does not listen on %s after 20 s: %v\n%s", addr, err, benchkit.TailFile(logPath, 15))
 		}
 	}
 }
@@ -258,7 +258,7 @@ func sweepStale(log func(string, ...any)) {
 			continue
 		}
 		owner, err := strconv.Atoi(strings.TrimSpace(string(b)))
-		if err != nil || owner <= 0 || processAlive(owner) {
+		if err != nil || owner <= 0 || benchkit.ProcessAlive(owner) {
 			continue
 		}
 		if b, err := os.ReadFile(filepath.Join(dir, pgshardPid)); err == nil {
@@ -287,33 +287,5 @@ func stopCluster(data string) {
 	if _, err := os.Stat(filepath.Join(data, "postmaster.pid")); err != nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "pg_ctl"), "stop", "-D", data, "-m", "immediate", "-w", "-s")
-	cmd.Dir = "/"
-	if os.Geteuid() == 0 {
-		if u, err := user.Lookup("postgres"); err == nil {
-			uid, _ := strconv.Atoi(u.Uid)
-			gid, _ := strconv.Atoi(u.Gid)
-			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
-		}
-	}
-	_ = cmd.Run()
-}
-
-func processAlive(pid int) bool {
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
-}
-
-func tail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	benchkit.StopCluster(binDir, data)
 }

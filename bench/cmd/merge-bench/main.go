@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
@@ -17,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/pgshard/pgshard/bench/internal/benchkit"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -139,7 +140,7 @@ func parseCases(s string) ([]string, error) {
 // interrupted or when a case could not run.
 func bench(ctx context.Context, o options, logf func(string, ...any)) (*Report, error) {
 	start := time.Now()
-	root, err := repoRoot()
+	root, err := benchkit.RepoRoot()
 	if err != nil {
 		return nil, err
 	}
@@ -189,13 +190,13 @@ func bench(ctx context.Context, o options, logf func(string, ...any)) (*Report, 
 	if _, err := env.startPgshard(); err != nil {
 		return nil, err
 	}
-	if l := loadAvg1(); l > 1.5 {
+	if l := benchkit.LoadAvg1(); l > 1.5 {
 		logf("warning: the machine is busy (1-minute load %.2f): other processes compete for the cores and make the figures noisy", l)
 	}
 	rep := &Report{
 		Bench:    "merge",
 		Started:  start,
-		Machine:  Machine{Cores: numCPU(), CPUModel: cpuModel(), MemTotalKB: memTotalKB(), Kernel: kernel(), LoadAvg1: loadAvg1()},
+		Machine:  Machine{Cores: numCPU(), CPUModel: cpuModel(), MemTotalKB: memTotalKB(), Kernel: kernel(), LoadAvg1: benchkit.LoadAvg1()},
 		Versions: versions(ctx, root, env),
 		Settings: Settings{RowsPerShard: o.rows, Shards: o.shards, TotalRows: total, Reps: o.reps, CopyRows: o.copyRows,
 			LimitQueries: o.limitQueries, PoolSize: o.pool, PoolMode: "transaction", Cases: o.cases},
@@ -294,7 +295,7 @@ func (r *runner) runCase(ctx context.Context, name string) CaseResult {
 			run := r.runOne(ctx, name, t, &wantK, cr.Memory)
 			run.Target, run.Rep = t.name, rep
 			if t == r.pgshard && r.env.pgshard.Alive() {
-				run.PeakRSSKB, _ = procStatusKB(r.env.pgshard.Pid(), "VmHWM")
+				run.PeakRSSKB, _ = benchkit.ProcStatusKB(r.env.pgshard.Pid(), "VmHWM")
 			}
 			what := fmt.Sprintf("rep %d/%d", rep, r.o.reps)
 			if rep == 0 {
@@ -426,8 +427,8 @@ func (r *runner) memStart() *Memory {
 	if !p.Alive() {
 		return m
 	}
-	m.LifetimePeak = resetPeak(p.Pid()) != nil
-	m.RSSBeforeKB, _ = procStatusKB(p.Pid(), "VmRSS")
+	m.LifetimePeak = benchkit.ResetHWM(p.Pid()) != nil
+	m.RSSBeforeKB, _ = benchkit.ProcStatusKB(p.Pid(), "VmRSS")
 	return m
 }
 
@@ -437,8 +438,8 @@ func (r *runner) memEnd(m *Memory) {
 	if !p.Alive() {
 		return
 	}
-	m.PeakKB, _ = procStatusKB(p.Pid(), "VmHWM")
-	m.RSSAfterKB, _ = procStatusKB(p.Pid(), "VmRSS")
+	m.PeakKB, _ = benchkit.ProcStatusKB(p.Pid(), "VmHWM")
+	m.RSSAfterKB, _ = benchkit.ProcStatusKB(p.Pid(), "VmRSS")
 	m.GrowthKB = max(0, m.PeakKB-m.RSSBeforeKB)
 }
 
@@ -454,7 +455,7 @@ func (run Run) brief() string {
 		s += fmt.Sprintf("  peak rss %.1f MB", float64(run.PeakRSSKB)/1024)
 	}
 	if run.Error != "" {
-		s += "  ERROR: " + firstLine(run.Error)
+		s += "  ERROR: " + benchkit.FirstLine(run.Error)
 	}
 	if run.Wrong != "" {
 		s += "  WRONG: " + run.Wrong
@@ -462,41 +463,7 @@ func (run Run) brief() string {
 	return s
 }
 
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(s, "\n")
-	return line
-}
-
 func md5Hex(s string) string {
 	sum := md5.Sum([]byte(s))
 	return hex.EncodeToString(sum[:])
-}
-
-// repoRoot is the directory of the go.mod of module github.com/pgshard/pgshard, from the working directory up.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if f, err := os.Open(filepath.Join(dir, "go.mod")); err == nil {
-			sc := bufio.NewScanner(f)
-			found := false
-			for sc.Scan() {
-				if strings.TrimSpace(sc.Text()) == "module github.com/pgshard/pgshard" {
-					found = true
-					break
-				}
-			}
-			f.Close()
-			if found {
-				return dir, nil
-			}
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("run from inside the pgshard checkout (no go.mod of github.com/pgshard/pgshard above the working directory)")
-		}
-		dir = parent
-	}
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pgshard/pgshard/bench/internal/benchkit"
+
 	"github.com/pgshard/pgshard/config"
 	"github.com/pgshard/pgshard/internal/pgtest"
 )
@@ -143,8 +145,8 @@ func TestParseCases(t *testing.T) {
 
 func TestFmtInt(t *testing.T) {
 	for v, want := range map[float64]string{0: "0", 999: "999", 1000: "1,000", 1234567.6: "1,234,568"} {
-		if got := fmtInt(v); got != want {
-			t.Errorf("fmtInt(%v) = %q, want %q", v, got, want)
+		if got := benchkit.Thousands(v); got != want {
+			t.Errorf("benchkit.Thousands(%v) = %q, want %q", v, got, want)
 		}
 	}
 }

@@ -9,10 +9,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pgshard/pgshard/bench/internal/benchkit"
 
 	"github.com/pgshard/pgshard/internal/pgtest"
 )
@@ -162,10 +163,10 @@ func summarize(target string, runs []Run) *Summary {
 		}
 		if r.Error != "" {
 			if r.SQLState == "0A000" && unsupported == "" {
-				unsupported = firstLine(r.Error)
+				unsupported = benchkit.FirstLine(r.Error)
 			}
 			if firstErr == "" {
-				firstErr = label + ": " + firstLine(r.Error)
+				firstErr = label + ": " + benchkit.FirstLine(r.Error)
 			}
 			if r.Rep > 0 {
 				s.FailedRuns++
@@ -183,7 +184,7 @@ func summarize(target string, runs []Run) *Summary {
 		mbps = append(mbps, float64(r.Bytes)/r.Seconds/1e6)
 	}
 	s.MedianOf = len(secs)
-	s.Seconds, s.LatencyMs, s.RowsPerSec, s.MBPerSec = median(secs), median(lat), median(rps), median(mbps)
+	s.Seconds, s.LatencyMs, s.RowsPerSec, s.MBPerSec = benchkit.Median(secs), benchkit.Median(lat), benchkit.Median(rps), benchkit.Median(mbps)
 	switch {
 	case firstWrong != "":
 		s.Status, s.Detail = statusWrong, firstWrong
@@ -197,18 +198,6 @@ func summarize(target string, runs []Run) *Summary {
 		s.Detail = fmt.Sprintf("%d of %d runs failed, first: %s", s.FailedRuns, measured, firstErr)
 	}
 	return s
-}
-
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // usable reports whether the target's figures can be compared.
@@ -227,7 +216,7 @@ func (rep *Report) checks() []Check {
 			} else {
 				r := c.Pgshard.RowsPerSec / c.Direct.RowsPerSec
 				ck.Pass = r >= targetRatio
-				ck.Detail = fmt.Sprintf("%.2f× (%s vs %s rows/s)", r, fmtInt(c.Pgshard.RowsPerSec), fmtInt(c.Direct.RowsPerSec))
+				ck.Detail = fmt.Sprintf("%.2f× (%s vs %s rows/s)", r, benchkit.Thousands(c.Pgshard.RowsPerSec), benchkit.Thousands(c.Direct.RowsPerSec))
 			}
 			out = append(out, ck)
 		}
@@ -285,7 +274,7 @@ func (rep *Report) Markdown() string {
 	if s := rep.Setup; s != nil {
 		var per []string
 		for _, n := range s.ShardRows {
-			per = append(per, fmtInt(float64(n)))
+			per = append(per, benchkit.Thousands(float64(n)))
 		}
 		warm := "prewarmed with pg_prewarm"
 		if !s.Prewarmed {
@@ -294,7 +283,7 @@ func (rep *Report) Markdown() string {
 		fmt.Fprintf(&b, "- Data: `items (id bigint primary key, k integer, v text)`, index on k; %s rows in the reference "+
 			"database, %d shard databases with %s rows (Postgres's hash partitioning of id, MODULUS %d), all in one "+
 			"Postgres cluster (shared_buffers %s, %s). pgshard: transaction pooling, pool.size %d per shard.\n",
-			fmtInt(float64(s.ReferenceRows)), len(s.ShardRows), strings.Join(per, " / "), len(s.ShardRows),
+			benchkit.Thousands(float64(s.ReferenceRows)), len(s.ShardRows), strings.Join(per, " / "), len(s.ShardRows),
 			s.SharedBuffers, warm, st.PoolSize)
 	}
 	fmt.Fprintf(&b, "- Method: one pgx connection per target, pgx defaults; per case one discarded warm-up per target, "+
@@ -308,19 +297,19 @@ func (rep *Report) Markdown() string {
 
 	b.WriteString("| case | direct | pgshard | pgshard / direct |\n|---|--:|--:|--:|\n")
 	for _, c := range rep.Cases {
-		rows := fmtInt(float64(st.TotalRows))
+		rows := benchkit.Thousands(float64(st.TotalRows))
 		switch c.Name {
 		case caseLimit:
-			rep.row(&b, c, "a. `ORDER BY k LIMIT 100`: latency ms (lower is better)", func(s *Summary) float64 { return s.LatencyMs }, fmtMs)
-			rep.row(&b, c, "a. `ORDER BY k LIMIT 100`: rows/s", func(s *Summary) float64 { return s.RowsPerSec }, fmtInt)
+			rep.row(&b, c, "a. `ORDER BY k LIMIT 100`: latency ms (lower is better)", func(s *Summary) float64 { return s.LatencyMs }, benchkit.FormatMs)
+			rep.row(&b, c, "a. `ORDER BY k LIMIT 100`: rows/s", func(s *Summary) float64 { return s.RowsPerSec }, benchkit.Thousands)
 		case caseScan:
-			rep.row(&b, c, "b. full scan, "+rows+" rows: rows/s", func(s *Summary) float64 { return s.RowsPerSec }, fmtInt)
+			rep.row(&b, c, "b. full scan, "+rows+" rows: rows/s", func(s *Summary) float64 { return s.RowsPerSec }, benchkit.Thousands)
 			rep.row(&b, c, "b. full scan: MB/s", func(s *Summary) float64 { return s.MBPerSec }, fmtMB)
 		case caseOrdered:
-			rep.row(&b, c, "c. full scan `ORDER BY id`, "+rows+" rows: rows/s", func(s *Summary) float64 { return s.RowsPerSec }, fmtInt)
+			rep.row(&b, c, "c. full scan `ORDER BY id`, "+rows+" rows: rows/s", func(s *Summary) float64 { return s.RowsPerSec }, benchkit.Thousands)
 			rep.row(&b, c, "c. full scan `ORDER BY id`: MB/s", func(s *Summary) float64 { return s.MBPerSec }, fmtMB)
 		case caseCopy:
-			rep.row(&b, c, "d. `COPY FROM STDIN` (text), "+fmtInt(float64(st.CopyRows))+" rows: rows/s", func(s *Summary) float64 { return s.RowsPerSec }, fmtInt)
+			rep.row(&b, c, "d. `COPY FROM STDIN` (text), "+benchkit.Thousands(float64(st.CopyRows))+" rows: rows/s", func(s *Summary) float64 { return s.RowsPerSec }, benchkit.Thousands)
 			rep.row(&b, c, "d. `COPY FROM STDIN`: MB/s", func(s *Summary) float64 { return s.MBPerSec }, fmtMB)
 		}
 	}
@@ -390,35 +379,12 @@ func (rep *Report) row(b *strings.Builder, c CaseResult, label string, val func(
 	fmt.Fprintf(b, "| %s | %s | %s | %s |\n", label, cell(c.Direct), cell(c.Pgshard), ratio)
 }
 
-// fmtInt formats v rounded, with thousands separators.
-func fmtInt(v float64) string {
-	s := strconv.FormatInt(int64(v+0.5), 10)
-	var out []byte
-	for i := range len(s) {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			out = append(out, ',')
-		}
-		out = append(out, s[i])
-	}
-	return string(out)
-}
-
-func fmtMs(v float64) string {
-	switch {
-	case v >= 100:
-		return strconv.FormatFloat(v, 'f', 0, 64)
-	case v >= 10:
-		return strconv.FormatFloat(v, 'f', 1, 64)
-	}
-	return strconv.FormatFloat(v, 'f', 3, 64)
-}
-
 func fmtMB(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
 
 // save writes the report as JSON and its tables as Markdown to dir/merge-<UTC time>.{json,md}.
 func (rep *Report) save(dir string, md string, logf func(string, ...any)) error {
 	if dir == "" {
-		root, err := repoRoot()
+		root, err := benchkit.RepoRoot()
 		if err != nil {
 			return err
 		}
@@ -455,7 +421,7 @@ func versions(ctx context.Context, root string, e *Env) map[string]string {
 		if err != nil {
 			return ""
 		}
-		return strings.TrimSpace(firstLine(string(out)))
+		return strings.TrimSpace(benchkit.FirstLine(string(out)))
 	}
 	v := map[string]string{"go": runtime.Version()}
 	if dir, err := pgtest.BinDir(); err == nil {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/pgshard/pgshard/bench/internal/benchkit"
 )
 
 const usageText = `pgbench-compare: pgbench through pgshard, PgBouncer and directly against Postgres, alternating, as tables.
@@ -159,7 +160,7 @@ func renderSaved(path, readme string, stdout, stderr io.Writer) int {
 // also when interrupted.
 func bench(ctx context.Context, o options, list []Scenario, log io.Writer) (*Report, error) {
 	start := time.Now()
-	root, err := repoRoot()
+	root, err := benchkit.RepoRoot()
 	if err != nil {
 		return nil, err
 	}
@@ -237,7 +238,7 @@ func bench(ctx context.Context, o options, list []Scenario, log io.Writer) (*Rep
 		fmt.Fprintf(log, "bench: shards hold %v accounts (aid %s), set up in %.1fs\n", env.Shards.Accounts,
 			env.Shards.AidType, env.Shards.SetupSeconds)
 	}
-	if l := loadAvg1(); l > 1.5 {
+	if l := benchkit.LoadAvg1(); l > 1.5 {
 		fmt.Fprintf(log, "bench: warning: the machine is busy (1-minute load %.2f before any run): other processes "+
 			"compete for the cores and make the figures noisy\n", l)
 	}
@@ -432,7 +433,7 @@ func (r *runner) measure(ctx context.Context, s Scenario, t string, procs map[st
 	var cpu0 time.Duration
 	lifetime := false
 	if p != nil {
-		lifetime = resetHWM(p.Pid()) != nil
+		lifetime = benchkit.ResetHWM(p.Pid()) != nil
 		cpu0, _ = procCPU(p.Pid())
 	}
 	var xacts0 []int64
@@ -504,39 +505,9 @@ func (res Result) brief() string {
 		s += fmt.Sprintf("  cpu %.4f s/1k tx  rss %.1f MB", res.CPUPer1kTx, float64(res.PeakRSSKB)/1024)
 	}
 	if res.Failed {
-		s += "  FAILED: " + firstLine(res.Error)
+		s += "  FAILED: " + benchkit.FirstLine(res.Error)
 	}
 	return s
-}
-
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(s, "\n")
-	return line
-}
-
-// repoRoot is the directory of the go.mod of module github.com/pgshard/pgshard, from the working directory up.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if f, err := os.Open(filepath.Join(dir, "go.mod")); err == nil {
-			sc := bufio.NewScanner(f)
-			for sc.Scan() {
-				if strings.TrimSpace(sc.Text()) == "module github.com/pgshard/pgshard" {
-					f.Close()
-					return dir, nil
-				}
-			}
-			f.Close()
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("run from inside the pgshard checkout (no go.mod of github.com/pgshard/pgshard above the working directory)")
-		}
-		dir = parent
-	}
 }
 
 // findPgBouncer returns the pgbouncer binary, installing Debian's package through bench/ensure-pgbouncer.sh when

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pgshard/pgshard/bench/internal/benchkit"
 )
 
 func TestParseStatCPU(t *testing.T) {
@@ -47,10 +49,10 @@ func TestOwnProcess(t *testing.T) {
 
 func TestParseStatusKB(t *testing.T) {
 	status := "Name:\tpgbouncer\nVmPeak:\t  20000 kB\nVmHWM:\t    8604 kB\nVmRSS:\t    8000 kB\n"
-	if kb, err := parseStatusKB(status, "VmHWM"); err != nil || kb != 8604 {
+	if kb, err := benchkit.StatusKB(status, "VmHWM"); err != nil || kb != 8604 {
 		t.Fatalf("got %d, %v", kb, err)
 	}
-	if _, err := parseStatusKB(status, "VmSwap"); err == nil {
+	if _, err := benchkit.StatusKB(status, "VmSwap"); err == nil {
 		t.Fatal("no error for a missing key")
 	}
 }
@@ -140,8 +142,8 @@ func TestMedian(t *testing.T) {
 		in   []float64
 		want float64
 	}{{[]float64{3, 1, 2}, 2}, {[]float64{4, 1, 3, 2}, 2.5}, {nil, 0}} {
-		if got := median(c.in); got != c.want {
-			t.Errorf("median(%v) = %v, want %v", c.in, got, c.want)
+		if got := benchkit.Median(c.in); got != c.want {
+			t.Errorf("benchkit.Median(%v) = %v, want %v", c.in, got, c.want)
 		}
 	}
 }

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/pgshard/pgshard/bench/internal/benchkit"
 )
 
 // pgbenchRun is one pgbench invocation.
@@ -119,14 +121,14 @@ func (r pgbenchRun) execute(ctx context.Context) (Result, error) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	res.Command = "pgbench " + strings.Join(r.args(), " ")
-	res.LoadAvg1 = loadAvg1()
+	res.LoadAvg1 = benchkit.LoadAvg1()
 	res.Started = time.Now()
 	err := cmd.Run()
 	res.WallSeconds = time.Since(res.Started).Seconds()
 	if cmd.ProcessState != nil {
 		res.PgbenchCPUSeconds = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
 	}
-	res.Stdout, res.Stderr = stdout.String(), tailLines(stderr.String(), 20)
+	res.Stdout, res.Stderr = stdout.String(), benchkit.TailLines(stderr.String(), 20)
 	_ = os.WriteFile(filepath.Join(r.LogDir, "stdout.txt"), stdout.Bytes(), 0o644)
 	_ = os.WriteFile(filepath.Join(r.LogDir, "stderr.txt"), stderr.Bytes(), 0o644)
 	if err != nil {
@@ -259,14 +261,6 @@ func latencyStats(us []int64) (avg, p50, p99 float64) {
 func percentile(sorted []int64, p float64) int64 {
 	i := int(math.Ceil(p*float64(len(sorted)))) - 1
 	return sorted[min(max(i, 0), len(sorted)-1)]
-}
-
-func tailLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = append([]string{fmt.Sprintf("[%d lines before]", len(lines)-n)}, lines[len(lines)-n:]...)
-	}
-	return strings.Join(lines, "\n")
 }
 
 // cleanEnv is the harness's environment without PG* variables, so that a developer's PGHOST or PGPORT cannot steer

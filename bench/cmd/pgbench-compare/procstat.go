@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pgshard/pgshard/bench/internal/benchkit"
 )
 
 // clockTicks is USER_HZ, the unit of utime and stime in /proc/<pid>/stat; it is 100 on every Linux the kernel
@@ -47,42 +49,7 @@ func procHWM(pid int) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return parseStatusKB(string(b), "VmHWM")
-}
-
-func parseStatusKB(status, key string) (int64, error) {
-	for line := range strings.Lines(status) {
-		k, v, ok := strings.Cut(line, ":")
-		if !ok || k != key {
-			continue
-		}
-		f := strings.Fields(v)
-		if len(f) == 0 {
-			break
-		}
-		return strconv.ParseInt(f[0], 10, 64)
-	}
-	return 0, fmt.Errorf("%s not found in /proc status", key)
-}
-
-// resetHWM sets the process's VmHWM back to its current RSS (Linux >= 4.0, `echo 5 > /proc/<pid>/clear_refs`), so
-// that the next procHWM is the peak of the run in between rather than of the process's whole life.
-func resetHWM(pid int) error {
-	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
-}
-
-// loadAvg1 is the machine's 1-minute load average (0 when unknown).
-func loadAvg1() float64 {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b))
-	if len(f) == 0 {
-		return 0
-	}
-	v, _ := strconv.ParseFloat(f[0], 64)
-	return v
+	return benchkit.StatusKB(string(b), "VmHWM")
 }
 
 // machineCPU returns, from the "cpu" line of /proc/stat, the CPU time all cores spent busy (everything but idle and

@@ -11,9 +11,10 @@ import (
 	"regexp"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pgshard/pgshard/bench/internal/benchkit"
 
 	"github.com/pgshard/pgshard/internal/pgtest"
 )
@@ -127,7 +128,7 @@ func (tr *TargetResult) summarize(s Scenario) {
 		for i, r := range ok {
 			v[i] = f(r)
 		}
-		return median(v)
+		return benchkit.Median(v)
 	}
 	tr.Median = &Summary{
 		TPS:          m(func(r Result) float64 { return r.TPS }),
@@ -138,19 +139,6 @@ func (tr *TargetResult) summarize(s Scenario) {
 		tr.Median.CPUPer1kTx = m(func(r Result) float64 { return r.CPUPer1kTx })
 		tr.Median.PeakRSSKB = m(func(r Result) float64 { return float64(r.PeakRSSKB) })
 	}
-}
-
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
 }
 
 // foundationChecks: pgshard's TPS at least PgBouncer's, its CPU per transaction at most PgBouncer's.
@@ -173,7 +161,7 @@ func foundationChecks(sr ScenarioResult) []Check {
 		}
 		tps := shard.Median.TPS / bouncer.Median.TPS
 		out = append(out, Check{What: prefix + "TPS pgshard >= PgBouncer", Ratio: tps, Pass: tps >= 1,
-			Detail: fmt.Sprintf("%s vs %s TPS", fmtTPS(shard.Median.TPS), fmtTPS(bouncer.Median.TPS))})
+			Detail: fmt.Sprintf("%s vs %s TPS", benchkit.Thousands(shard.Median.TPS), benchkit.Thousands(bouncer.Median.TPS))})
 		if bouncer.Median.CPUPer1kTx > 0 {
 			cpu := shard.Median.CPUPer1kTx / bouncer.Median.CPUPer1kTx
 			out = append(out, Check{What: prefix + "CPU per transaction pgshard <= PgBouncer", Ratio: cpu, Pass: cpu <= 1,
@@ -238,7 +226,7 @@ func (rep *Report) otherCPU(only ...ScenarioResult) (med, most float64, ok bool)
 	if len(v) == 0 {
 		return 0, 0, false
 	}
-	return median(v), slices.Max(v), true
+	return benchkit.Median(v), slices.Max(v), true
 }
 
 func (rep *Report) scenarioMarkdown(b *strings.Builder, sr ScenarioResult) {
@@ -331,7 +319,7 @@ func (rep *Report) targetCells(sr ScenarioResult, tr *TargetResult) string {
 		cpu = fmt.Sprintf("%.4f (%.1f)", m.CPUPer1kTx, m.CPUPer1kTx*1000)
 		rss = fmt.Sprintf("%.1f", m.PeakRSSKB/1024)
 	}
-	return strings.Join([]string{fmtTPS(m.TPS), fmtMs(m.LatencyAvgMs), fmtMs(m.LatencyP99Ms), cpu, rss, note}, " | ")
+	return strings.Join([]string{benchkit.Thousands(m.TPS), benchkit.FormatMs(m.LatencyAvgMs), benchkit.FormatMs(m.LatencyP99Ms), cpu, rss, note}, " | ")
 }
 
 // wrongResults reports whether a correctness check of the scenario failed.
@@ -360,7 +348,7 @@ func disturbed(runs []Result) (n int, most float64) {
 
 // failureNote is the failed runs' error, with the known reason first where there is one.
 func (rep *Report) failureNote(sr ScenarioResult, tr *TargetResult) string {
-	msg := firstLine(tr.Error)
+	msg := benchkit.FirstLine(tr.Error)
 	if tr.Target == PgBouncer && sr.Mode == "prepared" && rep.Settings.PoolMode == "transaction" {
 		ver := strings.TrimPrefix(rep.Versions["pgbouncer"], "PgBouncer ")
 		// PgBouncer 1.21 added max_prepared_statements (off by default, and not set here).
@@ -384,34 +372,11 @@ func ratio(a, b float64) string {
 	return fmt.Sprintf("%.2f×", a/b)
 }
 
-func fmtTPS(v float64) string {
-	s := strconv.FormatInt(int64(v+0.5), 10)
-	var out []byte
-	for i := range len(s) {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			out = append(out, ',')
-		}
-		out = append(out, s[i])
-	}
-	return string(out)
-}
-
-func fmtMs(v float64) string {
-	switch {
-	case v >= 100:
-		return fmt.Sprintf("%.0f", v)
-	case v >= 10:
-		return fmt.Sprintf("%.1f", v)
-	default:
-		return fmt.Sprintf("%.3f", v)
-	}
-}
-
 // save writes <set>-<time>.json and .md under o.out and, with -readme, puts the tables into the README.
 func (rep *Report) save(o options, md string, log io.Writer) error {
 	out := o.out
 	if out == "" {
-		root, err := repoRoot()
+		root, err := benchkit.RepoRoot()
 		if err != nil {
 			return err
 		}
@@ -479,12 +444,12 @@ func machineInfo() Machine {
 		}
 	}
 	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
-		m.MemTotalKB, _ = parseStatusKB(string(b), "MemTotal")
+		m.MemTotalKB, _ = benchkit.StatusKB(string(b), "MemTotal")
 	}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.Kernel = strings.TrimSpace(string(b))
 	}
-	m.LoadAvg1 = loadAvg1()
+	m.LoadAvg1 = benchkit.LoadAvg1()
 	return m
 }
 
@@ -498,7 +463,7 @@ func versions(ctx context.Context, root string, e *Env) map[string]string {
 		if err != nil {
 			return ""
 		}
-		return strings.TrimSpace(firstLine(string(out)))
+		return strings.TrimSpace(benchkit.FirstLine(string(out)))
 	}
 	v := map[string]string{"go": runtime.Version()}
 	v["postgres"] = strings.Replace(first(filepath.Join(e.PGBinDir, "postgres"), "--version"), "postgres (PostgreSQL)", "PostgreSQL", 1)

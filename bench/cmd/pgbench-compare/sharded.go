@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pgshard/pgshard/bench/internal/benchkit"
+
 	"github.com/jackc/pgx/v5"
 )
 
@@ -47,7 +49,7 @@ func (s *ShardSetup) Describe() string {
 	}
 	var parts []string
 	for i, db := range s.Databases {
-		parts = append(parts, fmt.Sprintf("shard %d = database %s (%s accounts)", i, db, fmtTPS(float64(s.Accounts[i]))))
+		parts = append(parts, fmt.Sprintf("shard %d = database %s (%s accounts)", i, db, benchkit.Thousands(float64(s.Accounts[i]))))
 	}
 	where := "in the same Postgres cluster as the reference"
 	if !s.SameCluster {
@@ -362,7 +364,7 @@ func (e *Env) routingCheck(ctx context.Context, p *Proc, mode string) Check {
 		var problems []string
 		var count int64
 		if err := conn.QueryRow(ctx, "SELECT count(*) FROM pgbench_accounts WHERE aid = $1", k).Scan(&count); err != nil {
-			problems = append(problems, "count(*): "+firstLine(err.Error()))
+			problems = append(problems, "count(*): "+benchkit.FirstLine(err.Error()))
 		} else if count != 1 {
 			problems = append(problems, fmt.Sprintf("count(*) = %d", count))
 		}
@@ -386,7 +388,7 @@ func (e *Env) routingCheck(ctx context.Context, p *Proc, mode string) Check {
 			}
 		}
 		if err != nil {
-			problems = append(problems, "SELECT: "+firstLine(err.Error()))
+			problems = append(problems, "SELECT: "+benchkit.FirstLine(err.Error()))
 		}
 		if len(problems) > 0 {
 			nWrong++

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pgshard/pgshard/bench/internal/benchkit"
+
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgshard/pgshard/internal/pgtest"
@@ -177,7 +179,7 @@ func (p *Proc) Alive() bool {
 
 // ExitErr describes how the process ended, with the end of its log.
 func (p *Proc) ExitErr() string {
-	return fmt.Sprintf("%s exited (%v); its log ends with:\n%s", p.Name, p.err, tailFile(p.LogPath, 15))
+	return fmt.Sprintf("%s exited (%v); its log ends with:\n%s", p.Name, p.err, benchkit.TailFile(p.LogPath, 15))
 }
 
 // Stop sends SIGTERM to the process (by pid) and SIGKILL when it has not exited 10 s later.
@@ -236,7 +238,7 @@ func (e *Env) start(name string, port int, db string, asPostgres bool, bin strin
 		}
 		if time.Now().After(deadline) {
 			p.Stop()
-			return nil, fmt.Errorf("%s does not listen on %s after 20 s: %v\n%s", name, addr, err, tailFile(logPath, 15))
+			return nil, fmt.Errorf("%s does not listen on %s after 20 s: %v\n%s", name, addr, err, benchkit.TailFile(logPath, 15))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -409,7 +411,7 @@ func sweepStale(pgBinDir string) {
 			continue
 		}
 		owner, err := strconv.Atoi(strings.TrimSpace(string(b)))
-		if err != nil || owner <= 0 || processAlive(owner) {
+		if err != nil || owner <= 0 || benchkit.ProcessAlive(owner) {
 			continue
 		}
 		for _, name := range []string{Pgshard, PgBouncer} {
@@ -428,38 +430,9 @@ func sweepStale(pgBinDir string) {
 		}
 		data := filepath.Join(dir, "pg", "data")
 		if _, err := os.Stat(filepath.Join(data, "postmaster.pid")); err == nil && pgBinDir != "" {
-			stopCluster(pgBinDir, data)
+			benchkit.StopCluster(pgBinDir, data)
 		}
 		fmt.Fprintf(os.Stderr, "bench: removed %s, left behind by a killed run (pid %d)\n", dir, owner)
 		_ = os.RemoveAll(dir)
 	}
-}
-
-// stopCluster stops the Postgres in data (pg_ctl stop -m immediate), as the user postgres when we are root.
-func stopCluster(binDir, data string) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "pg_ctl"), "stop", "-D", data, "-m", "immediate", "-w", "-s")
-	cmd.Dir = "/"
-	if os.Geteuid() == 0 {
-		if u, err := user.Lookup("postgres"); err == nil {
-			uid, _ := strconv.Atoi(u.Uid)
-			gid, _ := strconv.Atoi(u.Gid)
-			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
-		}
-	}
-	_ = cmd.Run()
-}
-
-func processAlive(pid int) bool {
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
-}
-
-func tailFile(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "(no log: " + err.Error() + ")"
-	}
-	return tailLines(string(b), n)
 }
