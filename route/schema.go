@@ -63,7 +63,7 @@ func NewSchema(db *config.Database) (*Schema, error) {
 			}
 		}
 		s.mappers = append(s.mappers, m)
-		col := foldName(t.Column)
+		col := shard.FoldName(t.Column)
 		if col == "" {
 			return nil, fmt.Errorf("database %q: sharded_tables[%d]: no column", db.Name, i)
 		}
@@ -71,7 +71,7 @@ func NewSchema(db *config.Database) (*Schema, error) {
 		if t.Table == "" {
 			s.byColumn = append(s.byColumn, r)
 		} else {
-			r.schema, r.table = splitName(t.Table)
+			r.schema, r.table = shard.SplitName(t.Table)
 			s.byName[r.table] = append(s.byName[r.table], r)
 		}
 		if s.first == nil {
@@ -79,7 +79,7 @@ func NewSchema(db *config.Database) (*Schema, error) {
 		}
 	}
 	for _, name := range db.ReplicatedTables {
-		schema, table := splitName(name)
+		schema, table := shard.SplitName(name)
 		if schema != "" {
 			table = schema + "." + table
 		}
@@ -156,36 +156,4 @@ func sameMapping(a, b *config.ShardedTable) bool {
 	tb, errB := shard.ParseType(b.Type)
 	return errA == nil && errB == nil && ta == tb && a.Mapping == b.Mapping &&
 		reflect.DeepEqual(a.Values, b.Values) && reflect.DeepEqual(a.Ranges, b.Ranges)
-}
-
-// foldName reads one configured identifier: "Quoted" is kept as written (quotes removed, "" undoubled),
-// anything else is lower-cased (ASCII letters, as Postgres folds).
-func foldName(s string) string {
-	s = strings.TrimSpace(s)
-	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
-		return strings.ReplaceAll(s[1:len(s)-1], `""`, `"`)
-	}
-	b := []byte(s)
-	for i, c := range b {
-		if c-'A' < 26 {
-			b[i] = c + 'a' - 'A'
-		}
-	}
-	return string(b)
-}
-
-// splitName splits a configured table name into schema and table at the first dot outside double quotes.
-func splitName(s string) (schema, table string) {
-	q := false
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '"':
-			q = !q
-		case '.':
-			if !q {
-				return foldName(s[:i]), foldName(s[i+1:])
-			}
-		}
-	}
-	return "", foldName(s)
 }
