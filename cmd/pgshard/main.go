@@ -23,6 +23,8 @@ usage:
   pgshard check --config config.yaml                      validate a config file and exit
   pgshard hash --shards N --type T VALUE...               the shard of key values (Postgres hash partitioning)
   pgshard hash --config config.yaml --table T VALUE...    the shard of key values of a configured table
+  pgshard reshard --config config.yaml --database DB --to new-shards.yaml [--workers 4]
+                                                          move a live database to new shards (--abort undoes)
   pgshard version
 `
 
@@ -42,6 +44,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return check(args[1:], stdout, stderr)
 	case "hash":
 		return hash(args[1:], stdout, stderr)
+	case "reshard":
+		return reshardCmd(args[1:], stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "pgshard", loop.Version)
 		return 0

@@ -43,11 +43,13 @@ type Status struct {
 	Tables   []Table   `json:"tables"`
 	// Replication lag, summed over the source shards: WAL bytes not yet applied to the destination, and the
 	// age of the oldest change not yet applied (0 when caught up).
-	LagBytes   int64   `json:"lag_bytes"`
-	LagSeconds float64 `json:"lag_seconds"`
-	Applied    int64   `json:"changes_applied"` // row changes applied from the slots
-	PauseMS    float64 `json:"write_pause_ms"`  // the write pause at cutover, once it happened
-	Error      string  `json:"error,omitempty"`
+	LagBytes    int64   `json:"lag_bytes"`
+	LagSeconds  float64 `json:"lag_seconds"`
+	Applied     int64   `json:"changes_applied"` // row changes applied from the slots
+	CopyRows    int64   `json:"copy_rows"`       // rows copied from the snapshots, once the copy is done
+	CopySeconds float64 `json:"copy_seconds"`    // how long the copy took
+	PauseMS     float64 `json:"write_pause_ms"`  // the write pause at cutover, once it happened
+	Error       string  `json:"error,omitempty"`
 }
 
 // Table is the copy progress of one table.
