@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
@@ -83,7 +84,7 @@ func (p *plan) dropSlot(ctx context.Context, e endpoint, name string) error {
 		return err
 	}
 	defer c.Close(ctx)
-	_, err = c.Exec(ctx, `SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL`, name)
+	err = releaseSlot(ctx, c, name)
 	if err == nil {
 		_, err = c.Exec(ctx, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1`, name)
 	}
@@ -91,6 +92,19 @@ func (p *plan) dropSlot(ctx context.Context, e endpoint, name string) error {
 		return fmt.Errorf("source shard %d: dropping slot %s: %w", e.idx, name, err)
 	}
 	return nil
+}
+
+// releaseSlot ends the walsender still holding the slot for a killed earlier run (the state directory's
+// lock says no other run is alive) and waits until the slot is free.
+func releaseSlot(ctx context.Context, c *pgx.Conn, name string) error {
+	for i := 0; ; i++ {
+		var active bool
+		err := c.QueryRow(ctx, `SELECT coalesce(bool_or(pg_terminate_backend(active_pid)), false) FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL`, name).Scan(&active)
+		if err != nil || !active || i == 50 {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // copyItem is one unit of copy work: a table's rows on one source shard, or a range of its pages.
@@ -307,6 +321,7 @@ func (r *rowRouter) CopyEnd(m []byte) error    { return r.all(m) }
 func (r *rowRouter) CopyRow(row, key []byte, isNull bool) error {
 	if r.pending++; r.pending == 4096 {
 		r.prog.rows.Add(r.pending)
+		maybeDie(failCopyAt, copiedRows.Add(r.pending), "rows copied")
 		r.pending = 0
 	}
 	if !r.t.sharded() {

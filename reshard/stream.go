@@ -86,6 +86,13 @@ func (s *streamer) position() pglogrepl.LSN {
 
 // run streams until ctx ends or something fails.
 func (s *streamer) run(ctx context.Context) error {
+	if c, err := connect(ctx, s.src); err == nil {
+		err = releaseSlot(ctx, c, s.slot)
+		c.Close(ctx)
+		if err != nil {
+			return err
+		}
+	}
 	conn, err := pgconn.Connect(ctx, s.src.dsn("replication", "database"))
 	if err != nil {
 		return fmt.Errorf("source shard %d: replication connection: %w", s.src.idx, err)
@@ -528,6 +535,21 @@ type applier struct {
 	applied atomic.Uint64 // everything before it is applied here (or has nothing for here)
 	changes *atomic.Int64
 	err     chan error
+	stmts   map[string]string // statement text -> name prepared on conn
+}
+
+// prepared returns the name of sql prepared on the destination, preparing it the first time: a change
+// then costs a Bind and an Execute, not a parse and plan.
+func (a *applier) prepared(ctx context.Context, sql string) (string, error) {
+	if name, ok := a.stmts[sql]; ok {
+		return name, nil
+	}
+	name := fmt.Sprintf("reshard_%d", len(a.stmts))
+	if _, err := a.conn.Prepare(ctx, name, sql, nil); err != nil {
+		return "", err
+	}
+	a.stmts[sql] = name
+	return name, nil
 }
 
 // maxGroup bounds the statements sent in one batch, and the statements after which a destination
@@ -539,7 +561,7 @@ func newApplier(ctx context.Context, source int, dest endpoint, durable pglogrep
 	if err != nil {
 		return nil, fmt.Errorf("destination shard %d: %w", dest.idx, err)
 	}
-	a := &applier{source: source, dest: dest, conn: c, ch: make(chan applyOp, 8192), durable: durable, changes: changes, err: make(chan error, 1)}
+	a := &applier{source: source, dest: dest, conn: c, ch: make(chan applyOp, 8192), durable: durable, changes: changes, err: make(chan error, 1), stmts: map[string]string{}}
 	a.applied.Store(uint64(durable))
 	return a, nil
 }
@@ -598,7 +620,7 @@ func (a *applier) loop(ctx context.Context) error {
 		}
 		a.durable = lastEnd
 		a.applied.Store(uint64(lastEnd))
-		a.changes.Add(int64(inTx))
+		maybeDie(failStreamAt, a.changes.Add(int64(inTx)), "changes applied")
 		open, inTx = false, 0
 		return nil
 	}
@@ -632,7 +654,11 @@ func (a *applier) loop(ctx context.Context) error {
 				queued++
 				open = true
 			}
-			batch.ExecParams(op.sql, op.params, nil, nil, nil)
+			name, err := a.prepared(ctx, op.sql)
+			if err != nil {
+				return err
+			}
+			batch.ExecPrepared(name, op.params, nil, nil)
 			queued++
 			inTx++
 			if queued >= maxGroup {

@@ -114,30 +114,15 @@ func startReshard(t *testing.T, from, to []string, accounts int) *reshardEnv {
 	return e
 }
 
-// reshard runs `pgshard reshard` to its end (or until kill says to kill it) and returns its output.
-func (e *reshardEnv) reshard(t *testing.T, ctx context.Context, kill func(out string) bool, args ...string) (string, error) {
+// reshard runs `pgshard reshard` to its end with the environment variables env (NAME=value) added, and
+// returns its output.
+func (e *reshardEnv) reshard(t *testing.T, ctx context.Context, env []string, args ...string) (string, error) {
 	t.Helper()
 	args = append([]string{"reshard", "--config", e.proxy.ConfigPath, "--database", "app", "--to", e.toPath, "--workers", "2"}, args...)
 	cmd := exec.CommandContext(ctx, Binary(t), args...)
-	out := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	for {
-		select {
-		case err := <-done:
-			return out.String(), err
-		case <-time.After(20 * time.Millisecond):
-			if kill != nil && kill(out.String()) {
-				cmd.Process.Kill()
-				<-done
-				return out.String(), fmt.Errorf("killed")
-			}
-		}
-	}
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }
 
 // ledger is what the load committed: the expected balance of every account and the history rows.
@@ -278,15 +263,28 @@ func (e *reshardEnv) verify(t *testing.T, ctx context.Context, l *ledger, accoun
 	}
 }
 
-func TestReshardOneToTwoUnderLoad(t *testing.T) {
+// reshardUnderLoad runs the load, the given reshard runs (each an environment for the process: all but
+// the last are expected to die at a failpoint), and checks the result.
+func reshardUnderLoad(t *testing.T, from, to []string, runs ...[]string) {
 	const accounts = 20000
-	e := startReshard(t, []string{"app_0"}, []string{"new_0", "new_1"}, accounts)
-	ctx := Ctx(t, 3*time.Minute)
+	e := startReshard(t, from, to, accounts)
+	ctx := Ctx(t, 4*time.Minute)
 	stop := make(chan struct{})
 	l, wg := e.runLoad(t, ctx, 4, accounts, stop)
 	time.Sleep(300 * time.Millisecond)
-	out, err := e.reshard(t, ctx, nil, "--min-streaming", "2s")
-	t.Logf("pgshard reshard:\n%s", out)
+	var err error
+	for i, env := range runs {
+		var out string
+		out, err = e.reshard(t, ctx, env, "--min-streaming", "2s")
+		t.Logf("pgshard reshard %v:\n%s", env, out)
+		if i < len(runs)-1 {
+			if err == nil || !strings.Contains(out, "failpoint: killed") {
+				close(stop)
+				wg.Wait()
+				t.Fatalf("run %d with %v was to be killed at its failpoint; exit: %v", i+1, env, err)
+			}
+		}
+	}
 	time.Sleep(300 * time.Millisecond) // the load goes on against the new shards
 	close(stop)
 	wg.Wait()
@@ -301,8 +299,56 @@ func TestReshardOneToTwoUnderLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := len(cfg.Database("app").Shards); got != 2 {
-		t.Fatalf("the config has %d shards after the reshard, want 2", got)
+	if got := len(cfg.Database("app").Shards); got != len(to) {
+		t.Fatalf("the config has %d shards after the reshard, want %d", got, len(to))
 	}
 	e.verify(t, ctx, l, accounts)
+}
+
+func TestReshardOneToTwoUnderLoad(t *testing.T) {
+	reshardUnderLoad(t, []string{"app_0"}, []string{"new_0", "new_1"}, nil)
+}
+
+func TestReshardTwoToFourUnderLoad(t *testing.T) {
+	reshardUnderLoad(t, []string{"app_0", "app_1"}, []string{"new_0", "new_1", "new_2", "new_3"}, nil)
+}
+
+// TestReshardKilledAndRerun kills `pgshard reshard` (SIGKILL at a failpoint) during the copy, then its
+// rerun during the streaming; the third run finishes, exactly.
+func TestReshardKilledAndRerun(t *testing.T) {
+	reshardUnderLoad(t, []string{"app_0"}, []string{"new_0", "new_1"},
+		[]string{"PGSHARD_FAILPOINT=reshard-copy:8000"},
+		[]string{"PGSHARD_FAILPOINT=reshard-stream:3000"},
+		nil)
+}
+
+// TestReshardRefusesTableWithoutKey: a table without a primary key is refused before anything changes,
+// with the fix named.
+func TestReshardRefusesTableWithoutKey(t *testing.T) {
+	e := startReshard(t, []string{"app_0"}, []string{"new_0", "new_1"}, 100)
+	ctx := Ctx(t, time.Minute)
+	conn, err := pgx.Connect(ctx, e.cluster.DSN("app_0", "app", "secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE TABLE audit (aid bigint, what text)"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := e.reshard(t, ctx, nil)
+	if err == nil || !strings.Contains(out, "table audit has no primary key") || !strings.Contains(out, "REPLICA IDENTITY FULL") {
+		t.Fatalf("want a refusal naming audit and the fix; exit %v, output:\n%s", err, out)
+	}
+	var slots int
+	conn.QueryRow(ctx, "SELECT count(*) FROM pg_replication_slots").Scan(&slots)
+	dest, err := pgx.Connect(ctx, e.cluster.DSN("new_0", "app", "secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dest.Close(ctx)
+	var tables int
+	dest.QueryRow(ctx, "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')").Scan(&tables)
+	if slots != 0 || tables != 0 {
+		t.Errorf("the refused run left %d slots on the source and %d relations on a destination", slots, tables)
+	}
 }
