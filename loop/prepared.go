@@ -35,8 +35,28 @@ type stmt struct {
 
 	fx *effects // what executing it does to the session (SET, advisory locks, ...), nil for nothing
 
-	plan atomic.Pointer[route.Plan] // how it is routed (sharded databases), planned on first use
-	tx   txKind                     // a transaction command (sharded databases send those to every shard of a transaction)
+	plan atomic.Pointer[stmtPlan] // how it is routed (sharded databases), planned on first use
+	tx   txKind                   // a transaction command (sharded databases send those to every shard of a transaction)
+}
+
+// stmtPlan is a stmt's plan and the routing schema it was made for. Statements are shared by every client of
+// every database, and a RELOAD that changes a database's shards or tables gives it a new schema: a plan is
+// used only with the schema it was made for.
+type stmtPlan struct {
+	schema *route.Schema
+	plan   *route.Plan
+}
+
+// planOf returns st's plan for the client's router (a sharded database), planning it when there is none for
+// its schema.
+func (cl *client) planOf(st *stmt) *route.Plan {
+	s := cl.rt.Schema()
+	if sp := st.plan.Load(); sp != nil && sp.schema == s {
+		return sp.plan
+	}
+	p := cl.rt.Prepare(st.query)
+	st.plan.Store(&stmtPlan{schema: s, plan: p})
+	return p
 }
 
 // stmtRegistry holds every stmt of the engine. Parse messages take its lock; Bind and Describe don't (they
@@ -311,11 +331,7 @@ func (cl *client) appendDescribe(dst []byte, st *stmt, d []byte) []byte {
 	if err != nil || n >= len(d) || d[n] != codec.RowDescription {
 		return append(dst, d...)
 	}
-	plan := st.plan.Load()
-	if plan == nil {
-		plan = cl.rt.Prepare(st.query)
-	}
-	spec := plan.ShardSpec(rowDescColumns(d[n:]))
+	spec := cl.planOf(st).ShardSpec(rowDescColumns(d[n:]))
 	if spec == nil {
 		return append(dst, d...)
 	}
