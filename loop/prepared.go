@@ -72,6 +72,19 @@ type stmtRegistry struct {
 func (r *stmtRegistry) get(query []byte, send string, types codec.OIDs) *stmt {
 	raw := make([]uint32, 0, 8)
 	raw = types.Append(raw)
+	return r.getRaw(query, send, raw)
+}
+
+// resend returns the stmt of st's query and parameter types that servers prepare as send.
+func (r *stmtRegistry) resend(st *stmt, send string) *stmt {
+	raw := make([]uint32, 0, len(st.types)/4)
+	for i := 0; i+4 <= len(st.types); i += 4 {
+		raw = append(raw, uint32(st.types[i])<<24|uint32(st.types[i+1])<<16|uint32(st.types[i+2])<<8|uint32(st.types[i+3]))
+	}
+	return r.getRaw([]byte(st.query), send, raw)
+}
+
+func (r *stmtRegistry) getRaw(query []byte, send string, raw []uint32) *stmt {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, st := range r.byText[string(query)] {
