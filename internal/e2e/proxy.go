@@ -50,11 +50,12 @@ func Binary(t testing.TB) string {
 
 // Proxy is a running pgshard process.
 type Proxy struct {
-	Port int
-	cmd  *exec.Cmd
-	log  *syncBuffer
-	done chan struct{}
-	err  error
+	Port       int
+	ConfigPath string // the config file it serves; a test may rewrite it and RELOAD
+	cmd        *exec.Cmd
+	log        *syncBuffer
+	done       chan struct{}
+	err        error
 }
 
 // syncBuffer collects the proxy's log for failure messages.
@@ -94,7 +95,7 @@ func StartProxyEnv(t testing.TB, configYAML string, env ...string) *Proxy {
 	if err := os.WriteFile(path, cfg, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := &Proxy{Port: port, log: &syncBuffer{}, done: make(chan struct{})}
+	p := &Proxy{Port: port, ConfigPath: path, log: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(Binary(t), "serve", "--config", path, "--log-level", "debug")
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if len(env) > 0 {
@@ -126,6 +127,16 @@ func StartProxyEnv(t testing.TB, configYAML string, env ...string) *Proxy {
 			t.Fatalf("pgshard did not listen on %s: %v\n%s", p.Addr(), err, p.Log())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// WriteConfig replaces the proxy's config file with configYAML (%PORT% replaced by the proxy's port), for a
+// RELOAD or SIGHUP to read.
+func (p *Proxy) WriteConfig(t testing.TB, configYAML string) {
+	t.Helper()
+	cfg := bytes.ReplaceAll([]byte(configYAML), []byte("%PORT%"), []byte(strconv.Itoa(p.Port)))
+	if err := os.WriteFile(p.ConfigPath, cfg, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
 
