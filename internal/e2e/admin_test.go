@@ -575,12 +575,75 @@ func TestReloadReshards(t *testing.T) {
 	}
 	checkPlaced("after a failed RELOAD", more)
 
+	// A multi-shard transaction open when PAUSE comes goes on to another shard (it holds a server already),
+	// and PAUSE answers once it committed.
+	var onShard [2]int64 // a new key of each shard
+	for k := int64(1000); onShard[0] == 0 || onShard[1] == 0; k++ {
+		if o := shadowOwners(t, shadow, "shadow_acc", []string{strconv.FormatInt(k, 10)})[0]; onShard[o] == 0 {
+			onShard[o] = k
+		}
+	}
+	tx, err := ext.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, insert, onShard[0], "multi-shard, first"); err != nil {
+		t.Fatal(err)
+	}
+	pause := consoleInBackground(ctx, adm, "PAUSE app")
+	still(t, "PAUSE during a multi-shard transaction", pause, 200*time.Millisecond)
+	if _, err := tx.Exec(ctx, insert, onShard[1], "multi-shard, second"); err != nil {
+		t.Fatalf("the transaction's statement for its second shard during PAUSE: %v", err)
+	}
+	still(t, "PAUSE during a multi-shard transaction", pause, 100*time.Millisecond)
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r := within(t, "PAUSE after the multi-shard commit", pause, 5*time.Second); r.err != nil {
+		t.Fatalf("PAUSE: %v", r.err)
+	}
+	checkPlaced("a multi-shard transaction during PAUSE", onShard[:])
+	adm.must(t, ctx, "RESUME")
+
 	// SIGHUP reloads as RELOAD does.
 	p.WriteConfig(t, strings.ReplaceAll(twoShards, "%MORE%", strings.ReplaceAll(gone, "gone", "extra")))
 	p.Signal(syscall.SIGHUP)
 	if !waitFor(5*time.Second, func() bool { _, ok := adm.pauseStates(t, ctx)["extra"]; return ok }) {
 		t.Fatalf("SIGHUP did not reload: %q", adm.must(t, ctx, "SHOW DATABASES"))
 	}
+}
+
+// TestPauseSessionMode: in session mode a client holds its server for its whole session, so PAUSE waits until
+// the clients connected when it came have gone.
+func TestPauseSessionMode(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("starts Postgres")
+	}
+	pg := pgtest.Start(t, pgtest.Options{Databases: []string{"app_0"}, DatabaseOwner: "app",
+		Users: []pgtest.UserSpec{{Name: "app", Password: "secret"}}})
+	cfg := strings.NewReplacer("%CHECKOUT%", "20s", "%PG%", strconv.Itoa(pg.Port), "%MORE%", "", "mode: transaction", "mode: session").Replace(adminConfig)
+	p := StartProxy(t, cfg)
+	ctx := Ctx(t, time.Minute)
+	adm := openConsole(t, ctx, p, false)
+	c1, err := pgx.Connect(ctx, p.DSN("app", "app", "secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c1.Exec(ctx, "SELECT 1"); err != nil {
+		t.Fatal(err)
+	}
+	pause := consoleInBackground(ctx, adm, "PAUSE app")
+	still(t, "PAUSE while a session-mode client is connected", pause, 300*time.Millisecond)
+	if _, err := c1.Exec(ctx, "SELECT 2"); err != nil {
+		t.Fatalf("the session-mode client during PAUSE: %v", err)
+	}
+	still(t, "PAUSE while a session-mode client is connected", pause, 100*time.Millisecond)
+	c1.Close(ctx)
+	if r := within(t, "PAUSE after the session-mode client left", pause, 5*time.Second); r.err != nil {
+		t.Fatalf("PAUSE: %v", r.err)
+	}
+	adm.must(t, ctx, "RESUME")
 }
 
 // connectSimple connects to database app through p in the simple protocol.
