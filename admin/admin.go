@@ -190,6 +190,8 @@ func Run(dst []byte, c Command, src Source) []byte {
 	case "SHUTDOWN ":
 		src.RequestShutdown()
 		return codec.AppendCommandComplete(dst, "SHUTDOWN")
+	case "PAUSE ":
+		return codec.AppendErrorResponse(dst, codec.NewError(codec.SQLStateInternalError, "PAUSE is run by the proxy's event loops, not by admin.Run"))
 	case "RESUME ":
 		if err := src.Resume(c.Arg); err != nil {
 			return codec.AppendErrorResponse(dst, err)

@@ -235,6 +235,27 @@ func (e *Engine) endPause(p *pause, why string) {
 	e.wakeHeld()
 }
 
+// dropPause ends the pause of a database a RELOAD removed: a PAUSE still waiting gets an error. Its held-back
+// clients are closed with the rest of the database's clients (afterReload).
+func (e *Engine) dropPause(db string) {
+	e.pauseMu.Lock()
+	p := e.pauses[db]
+	if p == nil {
+		e.pauseMu.Unlock()
+		return
+	}
+	delete(e.pauses, db)
+	e.pausedN.Store(int32(len(e.pauses)))
+	owner := p.owner
+	e.pauseMu.Unlock()
+	e.log.Info("pause ended: database removed", "database", db)
+	if owner != nil {
+		_ = owner.ls.el.Execute(context.Background(), runnable(func() {
+			owner.pauseFailed(p, codec.NewError(codec.SQLStateInvalidCatalogName, "PAUSE ended: "+pauseTarget(db)+" was removed by RELOAD"))
+		}))
+	}
+}
+
 // Resume implements admin.Source: RESUME db ends the pause of db, RESUME ("" ) every pause. A PAUSE still
 // waiting for its database to be quiet gets an error.
 func (e *Engine) Resume(db string) *codec.Error {

@@ -83,6 +83,7 @@ func (e *Engine) Reload() ([]string, *codec.Error) {
 	}
 	for _, name := range ch.DatabasesRemoved {
 		retireDB(old.dbs[name])
+		e.dropPause(name)
 		notices = append(notices, "database "+name+" removed: new connections to it are refused, and its clients are closed between transactions")
 	}
 	for _, name := range ch.DatabasesAdded {

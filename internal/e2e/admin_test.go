@@ -468,6 +468,7 @@ func TestReloadReshards(t *testing.T) {
 	twoShards := strings.Replace(oneShard, "/app_0\"\n", "/app_0\"\n      - primary: \"postgres://127.0.0.1:"+strconv.Itoa(pg.Port)+"/app_1\"\n", 1)
 	twoShards = strings.Replace(twoShards, "  size: 4\n", "  size: 5\n", 1)
 	p.WriteConfig(t, strings.ReplaceAll(twoShards, "%MORE%", ""))
+	adm.must(t, ctx, "PAUSE gone") // a pause of a database RELOAD removes ends with it
 	adm.must(t, ctx, "RELOAD")
 	notices := adm.takeNotices()
 	for _, want := range []string{"pool.size changed", "database app: new routing (1 -> 2 shards)", "database gone removed"} {
@@ -478,6 +479,8 @@ func TestReloadReshards(t *testing.T) {
 	if got := adm.must(t, ctx, "SHOW DATABASES"); len(got) != 2 || !strings.HasPrefix(got[1], "app|1|") || !strings.HasSuffix(got[1], "|1|paused") {
 		t.Errorf("SHOW DATABASES after RELOAD while paused: %q", got)
 	}
+	_, err = adm.run(ctx, "RESUME gone")
+	wantCode(t, "RESUME of the removed database", err, "3D000")
 	adm.must(t, ctx, "RESUME app")
 	if r := within(t, "the INSERT held back by PAUSE", h, 5*time.Second); r.err != nil {
 		t.Fatalf("the INSERT held back by PAUSE: %v", r.err)
