@@ -65,8 +65,9 @@ type Source interface {
 	Databases() []DatabaseInfo
 	Config() [][2]string // key, value (no secrets)
 	RequestShutdown()
-	// Resume ends the pause of database db ("" for RESUME without a name, which ends every pause).
-	Resume(db string) *codec.Error
+	// Resume ends the pause of database db ("" for RESUME without a name, which ends every pause). RESUME of
+	// a database that is not paused does nothing but say so in a notice, so that a tool may always send it.
+	Resume(db string) (notice string, err *codec.Error)
 	// Reload reads the config file again and applies it; notices say what it did not apply (settings that
 	// need a restart). An error means nothing changed.
 	Reload() (notices []string, err *codec.Error)
@@ -193,8 +194,12 @@ func Run(dst []byte, c Command, src Source) []byte {
 	case "PAUSE ":
 		return codec.AppendErrorResponse(dst, codec.NewError(codec.SQLStateInternalError, "PAUSE is run by the proxy's event loops, not by admin.Run"))
 	case "RESUME ":
-		if err := src.Resume(c.Arg); err != nil {
+		notice, err := src.Resume(c.Arg)
+		if err != nil {
 			return codec.AppendErrorResponse(dst, err)
+		}
+		if notice != "" {
+			dst = codec.AppendNoticeResponse(dst, &codec.Error{Severity: "NOTICE", Code: "00000", Message: notice})
 		}
 		return codec.AppendCommandComplete(dst, "RESUME")
 	case "RELOAD ":

@@ -86,8 +86,9 @@ type fakeSource struct {
 	dbs       []DatabaseInfo
 	runs      []*status.Status
 	runsErr   error
-	resumed   []string
-	resumeErr *codec.Error
+	resumed      []string
+	resumeNotice string
+	resumeErr    *codec.Error
 	notices   []string
 	reloadErr *codec.Error
 }
@@ -100,9 +101,9 @@ func (f *fakeSource) Databases() []DatabaseInfo          { return f.dbs }
 func (f *fakeSource) Config() [][2]string                { return nil }
 func (f *fakeSource) RequestShutdown()                   {}
 func (f *fakeSource) Reshard() ([]*status.Status, error) { return f.runs, f.runsErr }
-func (f *fakeSource) Resume(db string) *codec.Error {
+func (f *fakeSource) Resume(db string) (string, *codec.Error) {
 	f.resumed = append(f.resumed, db)
-	return f.resumeErr
+	return f.resumeNotice, f.resumeErr
 }
 func (f *fakeSource) Reload() ([]string, *codec.Error) { return f.notices, f.reloadErr }
 
@@ -238,8 +239,14 @@ func TestResumeAndReload(t *testing.T) {
 	if strings.Join(src.resumed, ",") != "app," {
 		t.Errorf("resumed %q, want app then all", src.resumed)
 	}
+	src.resumeNotice = `database "app" is not paused`
+	msgs := run(t, src, "RESUME app")
+	if n, ok := msgs[0].(*pgproto3.NoticeResponse); len(msgs) != 2 || !ok || !strings.Contains(n.Message, "not paused") {
+		t.Errorf("RESUME of a database that is not paused: %+v, want a NOTICE and RESUME", msgs)
+	}
+	src.resumeNotice = ""
 	src.resumeErr = codec.NewError(codec.SQLStateInvalidCatalogName, `database "x" does not exist`)
-	msgs := run(t, src, "RESUME x")
+	msgs = run(t, src, "RESUME x")
 	if e, ok := msgs[0].(*pgproto3.ErrorResponse); len(msgs) != 1 || !ok || e.Code != "3D000" {
 		t.Errorf("RESUME x: %+v", msgs)
 	}

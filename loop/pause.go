@@ -256,9 +256,10 @@ func (e *Engine) dropPause(db string) {
 	}
 }
 
-// Resume implements admin.Source: RESUME db ends the pause of db, RESUME ("" ) every pause. A PAUSE still
-// waiting for its database to be quiet gets an error.
-func (e *Engine) Resume(db string) *codec.Error {
+// Resume implements admin.Source: RESUME db ends the pause of db, RESUME ("") every pause. A PAUSE still
+// waiting for its database to be quiet gets an error. RESUME of a database that is not paused changes
+// nothing and says so in a notice: a tool finishing an interrupted cutover may always send it.
+func (e *Engine) Resume(db string) (string, *codec.Error) {
 	e.pauseMu.Lock()
 	var ended []*pause
 	switch {
@@ -268,23 +269,22 @@ func (e *Engine) Resume(db string) *codec.Error {
 		}
 		if len(ended) == 0 {
 			e.pauseMu.Unlock()
-			return codec.NewError(codec.SQLStateObjectNotInPrerequisite, "no database is paused").
-				WithHint("SHOW DATABASES shows what is paused")
+			return "no database is paused", nil
 		}
 	case e.pauses[db] != nil:
 		ended = append(ended, e.pauses[db])
 	default:
+		all := e.pauses[""] != nil
 		e.pauseMu.Unlock()
 		switch {
-		case e.isPaused(db):
-			return codec.NewError(codec.SQLStateObjectNotInPrerequisite, `database "`+db+`" is paused by a PAUSE of every database`).
-				WithHint("RESUME without a database name ends it")
 		case e.cat.Load().dbs[db] == nil:
-			return codec.NewError(codec.SQLStateInvalidCatalogName, `database "`+db+`" does not exist`).
+			return "", codec.NewError(codec.SQLStateInvalidCatalogName, `database "`+db+`" does not exist`).
 				WithHint("RESUME names a paused database (SHOW DATABASES lists them); RESUME alone ends every pause")
+		case all:
+			return "", codec.NewError(codec.SQLStateObjectNotInPrerequisite, `database "`+db+`" is paused by a PAUSE of every database`).
+				WithHint("RESUME without a database name ends it")
 		}
-		return codec.NewError(codec.SQLStateObjectNotInPrerequisite, `database "`+db+`" is not paused`).
-			WithHint("SHOW DATABASES shows what is paused")
+		return `database "` + db + `" is not paused`, nil
 	}
 	var waiting []*pause
 	for _, p := range ended {
@@ -306,7 +306,7 @@ func (e *Engine) Resume(db string) *codec.Error {
 		}))
 	}
 	e.wakeHeld()
-	return nil
+	return "", nil
 }
 
 // wakeHeld lets the held-back clients whose database is no longer paused go on, on their own loops, without

@@ -51,7 +51,7 @@ func Binary(t testing.TB) string {
 // Proxy is a running pgshard process.
 type Proxy struct {
 	Port       int
-	ConfigPath string // the config file it serves; a test may rewrite it and RELOAD
+	ConfigPath string // the config file it serves
 	cmd        *exec.Cmd
 	log        *syncBuffer
 	done       chan struct{}
