@@ -83,14 +83,14 @@ func TestOffLoop(t *testing.T) {
 
 // fakeSource is a Source with canned answers.
 type fakeSource struct {
-	dbs       []DatabaseInfo
-	runs      []*status.Status
-	runsErr   error
+	dbs          []DatabaseInfo
+	runs         []*status.Status
+	runsErr      error
 	resumed      []string
 	resumeNotice string
 	resumeErr    *codec.Error
-	notices   []string
-	reloadErr *codec.Error
+	notices      []string
+	reloadErr    *codec.Error
 }
 
 func (f *fakeSource) Version() string                    { return "test" }
