@@ -488,8 +488,8 @@ func (s *server) release() {
 		return
 	}
 	s.inUse = false
-	if lt := s.pc.Pool().Settings().Lifetime; lt > 0 && time.Since(s.pc.Created) >= lt {
-		s.closeExpected()
+	if lt := s.pc.Pool().Settings().Lifetime; (lt > 0 && time.Since(s.pc.Created) >= lt) || s.pc.Pool().Retired() {
+		s.closeExpected() // old, or of a pool a RELOAD replaced: never handed out again
 		return
 	}
 	w := s.pc.Pool().Checkin(s.pc, time.Now())

@@ -384,11 +384,7 @@ func (cl *client) route(r *run, buf []byte, at int, m codec.Message, n int) (boo
 					`prepared statement "`+string(bm.Statement)+`" does not exist`))
 			}
 			tk, sql = st.tx, st.query
-			plan = st.plan.Load()
-			if plan == nil {
-				plan = cl.rt.Prepare(st.query)
-				st.plan.Store(plan)
-			}
+			plan = cl.planOf(st)
 		}
 		cl.ls.params = bm.AppendParams(cl.ls.params[:0])
 		cl.ls.formats = bm.ParamFormats.Append(cl.ls.formats[:0])
@@ -624,12 +620,7 @@ func (cl *client) statementPlan(name []byte) *route.Plan {
 	if st == nil {
 		return nil
 	}
-	p := st.plan.Load()
-	if p == nil {
-		p = cl.rt.Prepare(st.query)
-		st.plan.Store(p)
-	}
-	return p
+	return cl.planOf(st)
 }
 
 // unnamedParse is the client's held unnamed Parse as the servers get it: rewritten when pgshard merges its
