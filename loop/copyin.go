@@ -2,6 +2,7 @@ package loop
 
 import (
 	"math/bits"
+	"strconv"
 
 	"github.com/pgshard/pgshard/codec"
 	"github.com/pgshard/pgshard/route"
@@ -11,15 +12,18 @@ import (
 // the client's data is cut into rows (codec.CopySplitter) and each row goes to its key's shard, the header and
 // end marker to all of them. When the statement names no columns, the key's position comes from the catalog:
 // a query pgshard puts before the COPY on one shard, answered before that shard's CopyInResponse (which the
-// client sees only once every shard sent one).
+// client sees only once every shard sent one). A client that sends its data without waiting for
+// CopyInResponse (pgx does) is stalled until that answer is in.
 type copyIn struct {
-	cl       *client
-	plan     *route.CopyIn
-	keyField int  // the key's position among the columns, -1 until known
-	catalog  bool // the catalog query is still to be sent
-	split    *codec.CopySplitter
-	failed   bool     // pgshard refused the data: what the client still sends of it is dropped
-	out      [][]byte // per shard, the CopyData message being filled
+	cl         *client
+	plan       *route.CopyIn
+	keyField   int  // the key's position among the columns, -1 until known
+	catalog    bool // the catalog query is still to be sent
+	catalogDue bool // the catalog query was sent and is not answered yet
+	waiting    bool // the client's data waits for that answer (the client is stalled)
+	split      *codec.CopySplitter
+	failed     bool     // pgshard refused the data: what the client still sends of it is dropped
+	out        [][]byte // per shard, the CopyData message being filled
 }
 
 // catalogQuery asks for the position of the key column among the columns COPY takes by default.
@@ -40,11 +44,25 @@ func (cl *client) startCopy(r *run, buf []byte, at int, m codec.Message, n int, 
 	ok, perr := cl.send(r, buf, at, m, n, mask, false, true, false)
 	if !ok || perr != nil {
 		if !ok && !ci.catalog && plan.KeyField < 0 {
-			ci.catalog = true // not sent after all: the next attempt sends it
+			ci.catalog, ci.catalogDue = true, false // not sent after all: the next attempt sends it
 		}
 		return ok, perr
 	}
 	return true, nil
+}
+
+// resume lets a client whose data waited for the catalog query's answer go on, once that answer is in.
+func (ci *copyIn) resume() {
+	if !ci.waiting || ci.catalogDue {
+		return
+	}
+	ci.waiting = false
+	cl := ci.cl
+	cl.sh.stalled = false
+	if cl.state == clientReady {
+		cl.forward()
+		cl.flush()
+	}
 }
 
 // copyMessage handles a CopyData, CopyDone or CopyFail of a sharded COPY.
@@ -59,6 +77,12 @@ func (cl *client) copyMessage(r *run, buf []byte, at int, m codec.Message, n int
 	}
 	cl.startRun(r, buf, at, nil)
 	r.s = nil
+	if ci.catalogDue {
+		// Where the key is comes with the catalog query's answer: look at the data again then (resume).
+		ci.waiting = true
+		cl.sh.stalled = true
+		return false, nil
+	}
 	switch m.Type {
 	case codec.CopyData:
 		if ci.split == nil {
@@ -109,6 +133,30 @@ func (ci *copyIn) fail(err *codec.Error) {
 	cl.sh.group.errSent = true
 	cl.out = codec.AppendErrorResponse(cl.out, err)
 	ci.toAll(codec.AppendCopyFail(cl.ls.synth[:0], "pgshard: "+err.Message))
+}
+
+// shardFailed runs when the COPY failed on one shard (a constraint, a bad value): the other shards are told to
+// abandon it too (CopyFail; what they answer is hidden behind the first error, which the client gets), so
+// that none of them keeps the rows it already got, and what the client still sends of the data is dropped.
+// A client ends its COPY when it sees the error (pgx with CopyDone): by then the other shards have had the
+// CopyFail. Only the data's end (CopyDone) reaching the shards before the error does leaves them with their
+// rows: an error raised by the last rows or at the end itself (a deferred constraint). Inside a transaction
+// block that transaction fails as a whole.
+func (ci *copyIn) shardFailed(shard int) {
+	if ci.failed {
+		return
+	}
+	cl := ci.cl
+	ci.failed = true
+	for i := range ci.out {
+		ci.out[i] = ci.out[i][:0]
+	}
+	msg := codec.AppendCopyFail(cl.ls.synth[:0], "pgshard: the COPY failed on shard "+strconv.Itoa(shard))
+	for m := cl.sh.group.members &^ (1 << shard); m != 0; m &= m - 1 {
+		if s := cl.srvs[bits.TrailingZeros64(m)]; s != nil && !s.gone {
+			_, _ = s.c.Write(msg)
+		}
+	}
 }
 
 // toAll writes msg to every shard of the COPY.

@@ -199,6 +199,12 @@ func (s *server) onTraffic() {
 	}
 	s.park.consume(s.c, pos)
 	cl := s.client
+	if cl != nil && cl.sh.copy != nil && cl.sh.copy.waiting {
+		cl.sh.copy.resume()
+		if s.gone || s.client != cl {
+			return
+		}
+	}
 	if s.inUse && s.expects.len() == 0 && !s.unsynced && s.remain == 0 {
 		s.idleNow()
 	} else if cl != nil && cl.c.OutboundBuffered() > s.e.cfg.Limits.ClientOutboundBuffer {
@@ -353,6 +359,9 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 			}
 			head.prepared = nil
 		}
+		if cl := s.client; cl != nil && cl.sh.copy != nil && !hide && s.fan != nil && s.fan.active {
+			cl.sh.copy.shardFailed(s.shard)
+		}
 		if is(expDrive) {
 			if cl := s.client; cl != nil && cl.sh.drive != nil {
 				cl.sh.drive.failedOn(s.shard, msg)
@@ -366,6 +375,9 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 		}
 		if len(msg) == 6 {
 			s.status = msg[5]
+		}
+		if head.kind == expCatalog && s.client != nil && s.client.sh.copy != nil {
+			s.client.sh.copy.catalogDue = false // the client, if it waits, goes on once these bytes are through
 		}
 		s.expects.pop()
 	case codec.ParameterStatus:

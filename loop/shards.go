@@ -771,7 +771,7 @@ func (cl *client) prepareServer(s *server, sp *splice, at int) {
 		cl.sh.txShards |= bit
 	}
 	if ci := cl.sh.copy; ci != nil && ci.catalog {
-		ci.catalog = false
+		ci.catalog, ci.catalogDue = false, true
 		sp.insert(at, codec.AppendQuery(cl.ls.synth[:0], ci.catalogQuery()))
 		s.expects.push(expectation{kind: expCatalog})
 	}
