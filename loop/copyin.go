@@ -41,7 +41,14 @@ func (cl *client) startCopy(r *run, buf []byte, at int, m codec.Message, n int, 
 		ci = &copyIn{cl: cl, plan: plan, keyField: plan.KeyField, catalog: plan.KeyField < 0, out: make([][]byte, len(cl.srvs))}
 		cl.sh.copy = ci
 	}
+	// Outside a transaction block the shards' COPYs commit together or not at all: each runs in a transaction
+	// pgshard opens (BEGIN before the COPY) and ends once every shard is through (endCopyTx).
+	cl.sh.copyTx = !cl.sh.txOpen && bits.OnesCount64(mask) > 1
 	ok, perr := cl.send(r, buf, at, m, n, mask, false, true, false)
+	if ok && perr == nil {
+		cl.sh.group.copyTx = cl.sh.copyTx
+	}
+	cl.sh.copyTx = false
 	if !ok || perr != nil {
 		if !ok && !ci.catalog && plan.KeyField < 0 {
 			ci.catalog, ci.catalogDue = true, false // not sent after all: the next attempt sends it
@@ -49,6 +56,52 @@ func (cl *client) startCopy(r *run, buf []byte, at int, m codec.Message, n int, 
 		return ok, perr
 	}
 	return true, nil
+}
+
+// endCopyTx runs when every shard answered a COPY run in pgshard's transaction (ReadyForQuery): COMMIT on
+// every shard, or ROLLBACK after an error anywhere (the client has that error already). The client gets the
+// COPY's CommandComplete and ReadyForQuery once they are all answered (copyEnded).
+//
+// Each shard commits on its own: should a COMMIT fail on one shard and succeed on another (a deferred
+// constraint, a shard lost at that moment), the client gets the error and the other shards keep their rows,
+// as with any statement that writes on several shards outside a transaction block without two-phase commit.
+func (cl *client) endCopyTx(g *fanout) {
+	q := "COMMIT"
+	if g.errSent {
+		q = "ROLLBACK"
+	}
+	msg := codec.AppendQuery(nil, q)
+	for m := g.members; m != 0; m &= m - 1 {
+		s := cl.srvs[bits.TrailingZeros64(m)]
+		if s == nil || s.gone {
+			g.copyEnded++ // a lost server has failed the client already
+			continue
+		}
+		s.expects.push(expectation{kind: expCopyEnd})
+		_, _ = s.c.Write(msg)
+	}
+}
+
+// copyEnded runs when one shard answered the end of pgshard's transaction around a COPY; once all did, it
+// returns what the client gets: the COPY's CommandComplete (or the first error of a COMMIT; nothing more
+// when the COPY failed) and ReadyForQuery.
+func (cl *client) copyEnded(g *fanout) []byte {
+	if g == nil || !g.copyTx {
+		return nil
+	}
+	if g.copyEnded++; g.copyEnded < g.k {
+		return nil
+	}
+	g.copyTx = false
+	var out []byte
+	switch {
+	case g.errSent:
+	case g.copyErr != nil:
+		out = append(out, g.copyErr...)
+	default:
+		out = append(out, g.copyHeld...)
+	}
+	return codec.AppendReadyForQuery(out, cl.txStatus())
 }
 
 // resume lets a client whose data waited for the catalog query's answer go on, once that answer is in.

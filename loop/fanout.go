@@ -35,6 +35,13 @@ type fanout struct {
 	later    uint64 // shards a replicated write goes to once the first shard is through
 	laterMsg []byte
 
+	// A sharded COPY FROM STDIN outside a transaction block runs in a transaction of pgshard's own on each
+	// shard (copyin.go): its CommandComplete is held until every shard committed, or rolled back after an error.
+	copyTx    bool
+	copyEnded int    // shards whose COMMIT or ROLLBACK was answered
+	copyHeld  []byte // the COPY's CommandComplete
+	copyErr   []byte // the first error of a COMMIT
+
 	// A statement whose rows the proxy merges (ORDER BY, LIMIT, aggregates, ...): how, and the merger once
 	// the shards' RowDescriptions are in.
 	plan  *route.Merge
@@ -47,7 +54,7 @@ type fanout struct {
 
 func (g *fanout) start(mask uint64, mirror bool) {
 	*g = fanout{active: true, members: mask, k: bits.OnesCount64(mask), mirror: mirror, tag: g.tag[:0], status: codec.TxIdle,
-		laterMsg: g.laterMsg[:0], mg: g.mg, out: g.out[:0]}
+		laterMsg: g.laterMsg[:0], mg: g.mg, out: g.out[:0], copyHeld: g.copyHeld[:0]}
 }
 
 // index is a member shard's number among the members (the merger's shard numbers).
@@ -268,9 +275,10 @@ func (g *fanout) merge(msg []byte, scratch []byte, shard uint64) (bool, []byte) 
 		if g.done < g.k || g.errSent {
 			return false, nil
 		}
+		var out []byte
 		switch {
 		case g.suspend:
-			return false, codec.AppendEmpty(scratch, codec.PortalSuspended)
+			out = codec.AppendEmpty(scratch, codec.PortalSuspended)
 		case len(g.tag) > 0:
 			tag := g.tag
 			if i := bytes.LastIndexByte(tag, ' '); i >= 0 {
@@ -278,9 +286,15 @@ func (g *fanout) merge(msg []byte, scratch []byte, shard uint64) (bool, []byte) 
 					tag = strconv.AppendUint(tag[:i+1], g.rows, 10)
 				}
 			}
-			return false, codec.AppendCommandComplete(scratch, string(tag))
+			out = codec.AppendCommandComplete(scratch, string(tag))
+		default:
+			out = codec.AppendEmpty(scratch, codec.EmptyQueryResponse)
 		}
-		return false, codec.AppendEmpty(scratch, codec.EmptyQueryResponse)
+		if g.copyTx {
+			g.copyHeld = append(g.copyHeld[:0], out...) // sent once every shard committed
+			return false, nil
+		}
+		return false, out
 	case codec.CopyInResponse:
 		// Passed on once every shard is ready for the data (pgshard's catalog query is answered by then).
 		g.copyIn++
@@ -309,6 +323,9 @@ func (g *fanout) merge(msg []byte, scratch []byte, shard uint64) (bool, []byte) 
 			return false, nil
 		}
 		g.active = false
+		if g.copyTx {
+			return false, nil // the end of pgshard's transaction on the shards comes first (copyEnd)
+		}
 		return false, codec.AppendReadyForQuery(scratch, g.status)
 	}
 	if b := onceBit(typ); b != 0 {

@@ -160,6 +160,7 @@ const (
 	expCatalog                      // pgshard's catalog query for a sharded COPY: hidden, its one value kept
 	expRawSynth                     // an answer pgshard gives itself, raw (the end of a transaction it ran)
 	expDrive                        // pgshard's own statement ending a transaction (txdrive.go): hidden, its outcome kept
+	expCopyEnd                      // COMMIT or ROLLBACK of pgshard's transaction around a sharded COPY: hidden, its error kept
 )
 
 type expectation struct {

@@ -230,7 +230,7 @@ func (s *server) mustSeeWhole(typ byte) bool {
 	switch typ {
 	case codec.DataRow, codec.CopyData, codec.NoticeResponse, codec.NotificationResponse, codec.FunctionCallResponse:
 		h := s.expects.front()
-		return h != nil && (h.kind == expHiddenQuery || h.kind == expCatalog || h.kind == expDrive)
+		return h != nil && (h.kind == expHiddenQuery || h.kind == expCatalog || h.kind == expDrive || h.kind == expCopyEnd)
 	}
 	return true
 }
@@ -252,7 +252,8 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 		}
 		return false
 	}
-	hide := is(expHiddenQuery, expCatalog, expDrive)
+	hide := is(expHiddenQuery, expCatalog, expDrive, expCopyEnd)
+	copyEnd := is(expCopyEnd)
 	switch typ {
 	case codec.DataRow:
 		if is(expCatalog) && s.client != nil && s.client.sh.copy != nil {
@@ -330,7 +331,7 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 			s.expects.pop()
 		}
 	case codec.ErrorResponse:
-		if head != nil && !is(expQuery, expHiddenQuery, expCatalog, expDrive) {
+		if head != nil && !is(expQuery, expHiddenQuery, expCatalog, expDrive, expCopyEnd) {
 			// The server ignores everything up to the next Sync: so do we (and statements whose Parse
 			// never ran are not on the server after all).
 			for h := s.expects.front(); h != nil && h.kind != expSync; h = s.expects.front() {
@@ -366,11 +367,15 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 			if cl := s.client; cl != nil && cl.sh.drive != nil {
 				cl.sh.drive.failedOn(s.shard, msg)
 			}
+		} else if copyEnd {
+			if g := s.fan; g != nil && g.copyErr == nil {
+				g.copyErr = append([]byte(nil), msg...)
+			}
 		} else if hide {
 			s.e.log.Warn("pgshard's own query failed on a server", "pool", s.pc.Pool().Name, "error", errorText(msg))
 		}
 	case codec.ReadyForQuery:
-		if !is(expSync, expQuery, expHiddenQuery, expCatalog, expDrive) {
+		if !is(expSync, expQuery, expHiddenQuery, expCatalog, expDrive, expCopyEnd) {
 			return false
 		}
 		if len(msg) == 6 {
@@ -389,15 +394,24 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 	switch {
 	case hide || s.client == nil:
 		sp.drop(at, end)
+		if copyEnd && typ == codec.ReadyForQuery && s.client != nil {
+			if out := s.client.copyEnded(s.fan); len(out) > 0 {
+				sp.insert(end, out)
+			}
+		}
 	case s.fan != nil && s.fan.active:
-		if pass, out := s.fan.merge(msg, s.ls.synth[:0], 1<<s.shard); !pass {
+		g := s.fan
+		if pass, out := g.merge(msg, s.ls.synth[:0], 1<<s.shard); !pass {
 			sp.drop(at, end)
 			if len(out) > 0 {
 				sp.insert(end, out)
 			}
 		}
+		if typ == codec.ReadyForQuery && g.copyTx && !g.active && s.client != nil {
+			s.client.endCopyTx(g)
+		}
 	}
-	if typ == codec.ReadyForQuery && s.client != nil && s.client.rt != nil && !hide {
+	if typ == codec.ReadyForQuery && s.client != nil && s.client.rt != nil && !hide && (s.fan == nil || !s.fan.copyTx) {
 		s.client.noteStatus(s)
 	}
 	s.emitSynth(sp, end)

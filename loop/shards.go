@@ -46,6 +46,7 @@ type sharding struct {
 	syncLocal  bool       // pgshard answered the extended-protocol COMMIT: it answers the Sync too if no server needs it
 	group      fanout     // the fan-out in flight
 	copy       *copyIn    // a COPY FROM STDIN into a sharded table in progress
+	copyTx     bool       // the COPY being sent runs in a transaction of pgshard's own on each shard (copyin.go)
 
 	// The statement being sent is one whose rows pgshard merges: how (taken by the fan-out it starts), and
 	// the message the servers get in place of the client's (a rewritten Query or Bind), if any.
@@ -769,6 +770,10 @@ func (cl *client) prepareServer(s *server, sp *splice, at int) {
 		sp.insert(at, codec.AppendQuery(cl.ls.synth[:0], q))
 		s.expects.push(expectation{kind: expHiddenQuery})
 		cl.sh.txShards |= bit
+	}
+	if cl.sh.copyTx {
+		sp.insert(at, codec.AppendQuery(cl.ls.synth[:0], "BEGIN"))
+		s.expects.push(expectation{kind: expHiddenQuery})
 	}
 	if ci := cl.sh.copy; ci != nil && ci.catalog {
 		ci.catalog, ci.catalogDue = false, true
