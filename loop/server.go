@@ -43,9 +43,12 @@ type server struct {
 	remain    int         // bytes of a large message still to pass through
 	inUse     bool        // attached to a client or resetting: its ReadyForQuery can make it free
 
-	park     parking // reading paused while the client cannot take more
-	moving   bool    // being moved to another loop: its close here is not a loss
-	expected bool    // closed on purpose (expired, dirty, shutdown)
+	park       parking // reading paused while the client cannot take more
+	cancelling bool    // pgshard's CancelRequest for its statement is on its way: busy until delivered (cancel.go)
+	noReuse    bool    // such a cancel failed: close the connection when idle rather than reuse it
+
+	moving   bool // being moved to another loop: its close here is not a loss
+	expected bool // closed on purpose (expired, dirty, shutdown)
 	gone     bool
 }
 
@@ -205,7 +208,10 @@ func (s *server) onTraffic() {
 			return
 		}
 	}
-	if s.inUse && s.expects.len() == 0 && !s.unsynced && s.remain == 0 {
+	if cl != nil && s.fan != nil && !cl.cancelArmed && s.fan.cancelCandidates() != 0 {
+		cl.armCancel()
+	}
+	if s.inUse && s.expects.len() == 0 && !s.unsynced && s.remain == 0 && !s.cancelling {
 		s.idleNow()
 	} else if cl != nil && cl.c.OutboundBuffered() > s.e.cfg.Limits.ClientOutboundBuffer {
 		s.parkUntilDrained(cl)
@@ -514,6 +520,10 @@ func (s *server) release() {
 		return
 	}
 	s.inUse = false
+	if s.noReuse {
+		s.closeExpected()
+		return
+	}
 	if lt := s.pc.Pool().Settings().Lifetime; lt > 0 && time.Since(s.pc.Created) >= lt {
 		s.closeExpected()
 		return
@@ -536,7 +546,7 @@ func (s *server) release() {
 func (s *server) clientLeft(cl *client) {
 	discard := s.e.cfg.Pool.Mode == "session" || cl.pins.any()
 	switch {
-	case s.expects.len() > 0 || s.unsynced || s.remain > 0:
+	case s.expects.len() > 0 || s.unsynced || s.remain > 0 || s.cancelling || s.noReuse:
 		s.closeExpected()
 	case s.status != codec.TxIdle || discard:
 		s.reset(s.status != codec.TxIdle, discard)

@@ -120,6 +120,9 @@ func (cl *client) forwardSharded() {
 		pos += n
 	}
 	cl.endRun(&r, buf, pos)
+	if !cl.cancelArmed {
+		cl.armCancel() // a Sync just sent may make a decided fan-out's shards cancellable
+	}
 }
 
 // endRun writes the run (if any) and consumes the client's bytes up to end.
@@ -179,7 +182,7 @@ func (cl *client) attachedMask() uint64 {
 func (cl *client) busyMask() uint64 {
 	var m uint64
 	for i, s := range cl.srvs {
-		if s != nil && (s.expects.len() > 0 || s.remain > 0) {
+		if s != nil && (s.expects.len() > 0 || s.remain > 0 || s.cancelling) {
 			m |= 1 << i
 		}
 	}
@@ -560,6 +563,7 @@ func (cl *client) send(r *run, buf []byte, at int, m codec.Message, n int, mask 
 			return cl.stall(r, buf, at), nil
 		}
 		g.start(mask, mirror)
+		g.quiet = cl.quietMask(mask)
 	}
 	cl.startRun(r, buf, at, nil)
 	r.s = nil
@@ -719,6 +723,7 @@ func (cl *client) sendQuery(r *run, buf []byte, at int, m codec.Message, n int, 
 	cl.startRun(r, buf, at, nil)
 	r.s = nil
 	cl.sh.group.start(mask, false)
+	cl.sh.group.quiet = cl.quietMask(mask)
 	for _, p := range split {
 		s := cl.srvs[p.Shard]
 		s.fan = &cl.sh.group
