@@ -236,6 +236,27 @@ func TestCancelOtherShards(t *testing.T) {
 				e.clean(t, ctx, c, fmt.Sprintf("error on one shard (%d)", rep+1))
 			}
 
+			// Slow shards that finish about when the grace period ends: cancels land just before, during and
+			// after the end of their statement. None may reach the client, nor the statement after.
+			cancels := strings.Count(e.proxy.Log(), "cancelling a shard")
+			for i := range 150 {
+				pause := float64(i%30) / 2500 // 0 to 11.6 ms, around cancelGrace
+				var got []int64
+				rows, err := c.Query(ctx, "SELECT paced(k, pause * $1) FROM one LIMIT 1", pause/cancelSlow)
+				if err == nil {
+					got, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+				}
+				if err != nil || len(got) != 1 {
+					t.Fatalf("LIMIT 1 with shards taking %.1f ms: %v, %v", pause*1000, got, err)
+				}
+				var n int64
+				if err := c.QueryRow(ctx, "SELECT count(*) FROM big").Scan(&n); err != nil || n != 9000 {
+					t.Fatalf("the statement after LIMIT 1 with shards taking %.1f ms: %d, %v", pause*1000, n, err)
+				}
+			}
+			t.Logf("LIMIT 1 racing the shards' end: %d cancels in 150 statements", strings.Count(e.proxy.Log(), "cancelling a shard")-cancels)
+			e.clean(t, ctx, c, "LIMIT 1 racing the shards' end")
+
 			// In a transaction block nothing is cancelled (it would abort the transaction on those shards):
 			// the shards are waited for, and the transaction goes on.
 			tx, err := c.Begin(ctx)
