@@ -164,6 +164,22 @@ func (g *fanout) endMerged(shard uint64, out []byte) []byte {
 	return out
 }
 
+// mergedRow is merged for a DataRow of shard, appending what the client gets to dst (the output being built:
+// the released rows are written there at once, not through g.out).
+func (g *fanout) mergedRow(dst, msg []byte, shard uint64) []byte {
+	if err := g.mg.Row(g.index(shard), msg); err != nil {
+		return append(dst, g.fail(err)...)
+	}
+	if g.descs < g.k {
+		return dst
+	}
+	out, err := g.mg.Emit(dst)
+	if err != nil {
+		return append(dst, g.fail(err)...)
+	}
+	return out
+}
+
 // emit appends to out the rows the merger releases, once the client has its RowDescription (or the error
 // that ends the statement).
 func (g *fanout) emit(out []byte) []byte {

@@ -223,6 +223,16 @@ func (sp *splice) insert(at int, b []byte) {
 	*sp.scratch = append(*sp.scratch, b...)
 }
 
+// tail returns the output built so far, up to offset at of the input, for the caller to append to directly
+// (then setTail): what would be inserted at at, without copying it through another buffer first.
+func (sp *splice) tail(at int) []byte {
+	sp.begin(at)
+	return *sp.scratch
+}
+
+// setTail takes back the output tail returned, with what the caller appended.
+func (sp *splice) setTail(b []byte) { *sp.scratch = b }
+
 // drop leaves out in[from:to].
 func (sp *splice) drop(from, to int) {
 	sp.begin(from)

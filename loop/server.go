@@ -405,6 +405,10 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 				sp.insert(end, out)
 			}
 		}
+	case s.fan != nil && s.fan.active && typ == codec.DataRow && s.fan.plan != nil && s.fan.mg != nil && !s.fan.errSent:
+		// A merged row: the rows the merger releases go straight into the client's output.
+		sp.drop(at, end)
+		sp.setTail(s.fan.mergedRow(sp.tail(end), msg, 1<<s.shard))
 	case s.fan != nil && s.fan.active:
 		g := s.fan
 		if pass, out := g.merge(msg, s.ls.synth[:0], 1<<s.shard); !pass {
