@@ -47,6 +47,7 @@ type fanout struct {
 	ended     uint64 // shards whose statement ended (CommandComplete, EmptyQueryResponse, PortalSuspended, ErrorResponse)
 	cancelled uint64 // shards pgshard sent a CancelRequest
 	quiet     uint64 // shards that may be cancelled (quietMask when the fan-out started)
+	held      uint64 // shards whose servers are parked while the merger holds many of their rows (wakeHeld)
 
 	// A statement whose rows the proxy merges (ORDER BY, LIMIT, aggregates, ...): how, and the merger once
 	// the shards' RowDescriptions are in.

@@ -3,6 +3,7 @@ package loop
 import (
 	"context"
 	"errors"
+	"math/bits"
 	"net"
 	"os"
 	"time"
@@ -208,8 +209,13 @@ func (s *server) onTraffic() {
 			return
 		}
 	}
-	if cl != nil && s.fan != nil && !cl.cancelArmed && s.fan.cancelCandidates() != 0 {
-		cl.armCancel()
+	if cl != nil && s.fan != nil {
+		if s.fan.held != 0 {
+			cl.wakeHeld()
+		}
+		if !cl.cancelArmed && s.fan.cancelCandidates() != 0 {
+			cl.armCancel()
+		}
 	}
 	if s.inUse && s.expects.len() == 0 && !s.unsynced && s.remain == 0 && !s.cancelling {
 		s.idleNow()
@@ -491,9 +497,25 @@ func (s *server) parkWhileHeld() {
 		return
 	}
 	g, bit := s.fan, uint64(1)<<s.shard
-	s.park.park(s.e, s.ls, s.c, &reopen{s: s}, func() bool {
+	if s.park.park(s.e, s.ls, s.c, &reopen{s: s}, func() bool {
 		return s.fan != g || !g.active || g.mg == nil || g.mg.Queued(g.index(bit)) <= maxQueuedRows/2
-	})
+	}) {
+		g.held |= bit
+	}
+}
+
+// wakeHeld brings back the servers of cl's fan-out parked by parkWhileHeld whose rows the merger has used
+// enough of, as soon as it has (the other shards' rows let it go on), rather than at their next poll: a
+// parked shard's rows must be back before the merger runs out of them, or the whole merge waits.
+func (cl *client) wakeHeld() {
+	g := &cl.sh.group
+	for m := g.held; m != 0; m &= m - 1 {
+		i := bits.TrailingZeros64(m)
+		s := cl.srvs[i]
+		if s == nil || !s.park.parked || s.park.wake == nil || s.park.wake() {
+			g.held &^= 1 << i
+		}
+	}
 }
 
 // idleNow runs when the server has answered everything it was sent.
