@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -154,6 +155,7 @@ var cancelModes = []struct {
 func TestCancelOtherShards(t *testing.T) {
 	t.Parallel()
 	e := startCancelEnv(t)
+	t.Run("HeldShards", func(t *testing.T) { testHeldShards(t, e) })
 	for _, m := range cancelModes {
 		t.Run(m.name, func(t *testing.T) {
 			ctx := Ctx(t, 2*time.Minute)
@@ -280,5 +282,46 @@ func TestCancelOtherShards(t *testing.T) {
 			}
 			e.clean(t, ctx, c, "the transaction")
 		})
+	}
+}
+
+// testHeldShards: an ORDER BY over every row where shard 2's first row takes 0.3 s. Shards 0 and 1 send their
+// 3,000 rows meanwhile; the merge holds them and stops reading those shards past 1,024 queued rows, and reads
+// them again as it uses their rows once shard 2's come. Every row comes out, in order.
+func testHeldShards(t *testing.T, e *cancelEnv) {
+	ctx := Ctx(t, time.Minute)
+	for _, m := range cancelModes {
+		c := e.connect(t, ctx, m.mode)
+		for _, order := range []string{"k", "k DESC"} {
+			start := time.Now()
+			rows, err := c.Query(ctx, `SELECT k, pad, paced(k, CASE WHEN k IN (200001, 203000) THEN 0.3 ELSE 0 END) AS p
+FROM big ORDER BY `+order)
+			if err != nil {
+				t.Fatalf("%s: ORDER BY %s: %v", m.name, order, err)
+			}
+			keys, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (int64, error) {
+				var k, p int64
+				var pad string
+				err := r.Scan(&k, &pad, &p)
+				return k, err
+			})
+			if err != nil {
+				t.Fatalf("%s: ORDER BY %s: %v", m.name, order, err)
+			}
+			want := make([]int64, 0, 9000)
+			for sh := range int64(3) {
+				for g := range int64(3000) {
+					want = append(want, sh*100000+g+1)
+				}
+			}
+			if order != "k" {
+				slices.Reverse(want)
+			}
+			if !slices.Equal(keys, want) {
+				t.Fatalf("%s: ORDER BY %s: %d rows, not the 9000 keys in order", m.name, order, len(keys))
+			}
+			t.Logf("%s: ORDER BY %s: 9000 rows in order, %v", m.name, order, time.Since(start).Round(time.Millisecond))
+		}
+		e.clean(t, ctx, c, m.name+": ORDER BY with shards held")
 	}
 }
