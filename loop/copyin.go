@@ -189,12 +189,11 @@ func (ci *copyIn) fail(err *codec.Error) {
 }
 
 // shardFailed runs when the COPY failed on one shard (a constraint, a bad value): the other shards are told to
-// abandon it too (CopyFail; what they answer is hidden behind the first error, which the client gets), so
-// that none of them keeps the rows it already got, and what the client still sends of the data is dropped.
-// A client ends its COPY when it sees the error (pgx with CopyDone): by then the other shards have had the
-// CopyFail. Only the data's end (CopyDone) reaching the shards before the error does leaves them with their
-// rows: an error raised by the last rows or at the end itself (a deferred constraint). Inside a transaction
-// block that transaction fails as a whole.
+// abandon it too (CopyFail; what they answer is hidden behind the first error, which the client gets) rather
+// than take the rest of the data, and what the client still sends of it is dropped. A client ends its COPY
+// when it sees the error (pgx with CopyDone), which the other shards then never get. A shard that had all the
+// data and its end before the error keeps nothing either: outside a transaction block pgshard's transaction
+// around the COPY is rolled back (endCopyTx), inside one the client's transaction has failed.
 func (ci *copyIn) shardFailed(shard int) {
 	if ci.failed {
 		return
