@@ -77,6 +77,7 @@ type client struct {
 	waiting     bool                // a checkout is under way (queued, dialing, or a connection is moving to us)
 
 	cancelTarget atomic.Pointer[cancelTarget]
+	cancelArmed  bool    // a fan-out's shards are cancelled when a grace period ends (cancel.go)
 	out          []byte  // replies the proxy itself makes, written once per callback
 	park         parking // reading paused while the server cannot take more
 }

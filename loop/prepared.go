@@ -193,6 +193,7 @@ const (
 	expCatalog                      // pgshard's catalog query for a sharded COPY: hidden, its one value kept
 	expRawSynth                     // an answer pgshard gives itself, raw (the end of a transaction it ran)
 	expDrive                        // pgshard's own statement ending a transaction (txdrive.go): hidden, its outcome kept
+	expCopyEnd                      // COMMIT or ROLLBACK of pgshard's transaction around a sharded COPY: hidden, its error kept
 )
 
 type expectation struct {
@@ -254,6 +255,16 @@ func (sp *splice) insert(at int, b []byte) {
 	sp.begin(at)
 	*sp.scratch = append(*sp.scratch, b...)
 }
+
+// tail returns the output built so far, up to offset at of the input, for the caller to append to directly
+// (then setTail): what would be inserted at at, without copying it through another buffer first.
+func (sp *splice) tail(at int) []byte {
+	sp.begin(at)
+	return *sp.scratch
+}
+
+// setTail takes back the output tail returned, with what the caller appended.
+func (sp *splice) setTail(b []byte) { *sp.scratch = b }
 
 // drop leaves out in[from:to].
 func (sp *splice) drop(from, to int) {
