@@ -107,16 +107,19 @@ func (s *streamer) run(ctx context.Context) error {
 	}
 	const feedbackEvery = time.Second
 	next := time.Now().Add(feedbackEvery)
+	// One deadline context per feedback period, not one per message (a timer each).
+	rctx := newDeadline(ctx, next)
+	defer func() { rctx.stop() }()
 	for {
-		if time.Now().After(next) {
+		if !time.Now().Before(next) {
 			if err := s.feedback(ctx, conn); err != nil {
 				return err
 			}
 			next = time.Now().Add(feedbackEvery)
+			rctx.stop()
+			rctx = newDeadline(ctx, next)
 		}
-		rctx, cancel := context.WithDeadline(ctx, next)
-		raw, err := conn.ReceiveMessage(rctx)
-		cancel()
+		raw, err := conn.ReceiveMessage(rctx.ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -156,6 +159,17 @@ func (s *streamer) run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// deadline is a context that ends at a time, with its cancel function.
+type deadline struct {
+	ctx  context.Context
+	stop context.CancelFunc
+}
+
+func newDeadline(ctx context.Context, at time.Time) deadline {
+	c, stop := context.WithDeadline(ctx, at)
+	return deadline{c, stop}
 }
 
 func (s *streamer) feedback(ctx context.Context, conn *pgconn.PgConn) error {
