@@ -34,6 +34,13 @@ type streamer struct {
 	txLSN  pglogrepl.LSN // FinalLSN of the transaction being decoded; 0 outside one
 	txTime time.Time
 
+	// The current source transaction's ops per applier (by slot), handed over in chunks: the whole
+	// transaction with its commit at the end when it is small, every chunkOps ops when it is not. Appliers
+	// that the transaction does not touch hear nothing of it; lastSent tells position they are not behind.
+	pend     [][]applyOp
+	touched  []bool
+	lastSent []atomic.Uint64 // end LSN of the last transaction handed to each applier
+
 	sentEnd atomic.Uint64 // end LSN of the last transaction handed to the appliers
 	walEnd  atomic.Uint64 // the server's WAL end from its last keepalive outside a transaction
 	pending commitTimes   // commit times of transactions not yet applied everywhere, for the lag in seconds
@@ -54,7 +61,11 @@ type relation struct {
 
 func newStreamer(p *plan, src endpoint, slot string, tables []*table, appliers []*applier, prog *progress) *streamer {
 	s := &streamer{p: p, src: src, slot: slot, tables: map[string]*table{}, rels: map[uint32]*relation{},
-		appliers: appliers, prog: prog, markers: map[string]chan struct{}{}}
+		appliers: appliers, prog: prog, markers: map[string]chan struct{}{},
+		pend: make([][]applyOp, len(appliers)), touched: make([]bool, len(appliers)), lastSent: make([]atomic.Uint64, len(appliers))}
+	for i, a := range appliers {
+		a.slot = i
+	}
 	for _, t := range tables {
 		s.tables[t.schema+"."+t.name] = t
 	}
@@ -73,12 +84,21 @@ func (s *streamer) startLSN() pglogrepl.LSN {
 }
 
 // position is how far this source is applied on every destination: the slot may be confirmed up to here.
+// An applier that has committed everything it was handed is as far as the streamer has handed out:
+// the transactions in between held nothing for it. (sentEnd is stored after lastSent and is read before
+// it, so a transaction that ends before sent and touched an applier is counted in its lastSent.)
 func (s *streamer) position() pglogrepl.LSN {
+	sent := pglogrepl.LSN(s.sentEnd.Load())
 	pos := pglogrepl.LSN(^uint64(0))
-	for _, a := range s.appliers {
-		pos = min(pos, pglogrepl.LSN(a.applied.Load()))
+	for i, a := range s.appliers {
+		last := pglogrepl.LSN(s.lastSent[i].Load())
+		applied := pglogrepl.LSN(a.applied.Load())
+		if applied >= last {
+			applied = max(applied, sent)
+		}
+		pos = min(pos, applied)
 	}
-	if sent := pglogrepl.LSN(s.sentEnd.Load()); pos >= sent {
+	if pos >= sent {
 		pos = max(pos, pglogrepl.LSN(s.walEnd.Load()))
 	}
 	return pos
@@ -198,10 +218,16 @@ func (s *streamer) handle(ctx context.Context, data []byte) error {
 		s.txLSN, s.txTime = m.FinalLSN, m.CommitTime
 	case *pglogrepl.CommitMessage:
 		s.pending.push(m.TransactionEndLSN, m.CommitTime)
-		for _, a := range s.appliers {
-			if err := a.send(ctx, applyOp{kind: opCommit, lsn: m.TransactionEndLSN, at: m.CommitTime}); err != nil {
+		for i, a := range s.appliers {
+			if !s.touched[i] {
+				continue
+			}
+			s.pend[i] = append(s.pend[i], applyOp{kind: opCommit, lsn: m.TransactionEndLSN, at: m.CommitTime})
+			if err := s.handOver(ctx, a); err != nil {
 				return err
 			}
+			s.touched[i] = false
+			s.lastSent[i].Store(uint64(m.TransactionEndLSN))
 		}
 		s.sentEnd.Store(uint64(m.TransactionEndLSN))
 		s.txLSN = 0
@@ -434,7 +460,7 @@ func (s *streamer) truncate(ctx context.Context, m *pglogrepl.TruncateMessage) e
 	}
 	for d, a := range s.appliers {
 		if !sharded || n == 1 || d%n == s.src.idx {
-			if err := a.send(ctx, applyOp{kind: opStmt, lsn: s.txLSN, sql: sql}); err != nil {
+			if err := s.queue(ctx, a, applyOp{kind: opStmt, lsn: s.txLSN, sql: sql}); err != nil {
 				return err
 			}
 		}
@@ -442,18 +468,42 @@ func (s *streamer) truncate(ctx context.Context, m *pglogrepl.TruncateMessage) e
 	return nil
 }
 
-// exec hands a statement to one applier, or to all (d nil: a replicated table).
+// exec queues a statement for one applier, or for all (d nil: a replicated table).
 func (s *streamer) exec(ctx context.Context, d *applier, sql string, params [][]byte) error {
 	op := applyOp{kind: opStmt, lsn: s.txLSN, sql: sql, params: params}
 	if d != nil {
-		return d.send(ctx, op)
+		return s.queue(ctx, d, op)
 	}
 	for _, a := range s.appliers {
-		if err := a.send(ctx, op); err != nil {
+		if err := s.queue(ctx, a, op); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// chunkOps bounds the ops of one source transaction the streamer holds for an applier before handing
+// them over, so that a large transaction streams through in bounded memory.
+const chunkOps = 64
+
+// queue adds an op of the current source transaction to what is held for applier a.
+func (s *streamer) queue(ctx context.Context, a *applier, op applyOp) error {
+	s.touched[a.slot] = true
+	s.pend[a.slot] = append(s.pend[a.slot], op)
+	if len(s.pend[a.slot]) >= chunkOps {
+		return s.handOver(ctx, a)
+	}
+	return nil
+}
+
+// handOver sends what is held for applier a, in one channel send; the slice then belongs to the applier.
+func (s *streamer) handOver(ctx context.Context, a *applier) error {
+	ops := s.pend[a.slot]
+	if len(ops) == 0 {
+		return nil
+	}
+	s.pend[a.slot] = make([]applyOp, 0, min(2*len(ops), chunkOps))
+	return a.send(ctx, ops)
 }
 
 // marker passes the cutover marker to every applier; waitMarker's channel closes when all have reached it.
@@ -461,7 +511,11 @@ func (s *streamer) marker(ctx context.Context, id string) error {
 	var wg sync.WaitGroup
 	wg.Add(len(s.appliers))
 	for _, a := range s.appliers {
-		if err := a.send(ctx, applyOp{kind: opMarker, done: wg.Done}); err != nil {
+		// Anything held comes first (a marker is written outside transactions, so nothing should be).
+		if err := s.handOver(ctx, a); err != nil {
+			return err
+		}
+		if err := a.send(ctx, []applyOp{{kind: opMarker, done: wg.Done}}); err != nil {
 			return err
 		}
 	}
@@ -545,14 +599,23 @@ type applyOp struct {
 // LSN of the last of them; a restarted run skips the transactions whose commit precedes that LSN.
 type applier struct {
 	source  int
+	slot    int // index among its streamer's appliers
 	dest    endpoint
 	conn    *pgconn.PgConn
-	ch      chan applyOp
-	durable pglogrepl.LSN // progress recorded on the destination
-	applied atomic.Uint64 // everything before it is applied here (or has nothing for here)
+	ch      chan []applyOp // ops in order, a chunk of one source transaction (or a marker) per send
+	durable pglogrepl.LSN  // progress recorded on the destination
+	applied atomic.Uint64  // everything before it is applied here (or has nothing for here)
 	changes *atomic.Int64
 	err     chan error
 	stmts   map[string]string // statement text -> name prepared on conn
+
+	// The loop's state.
+	batch    pgconn.Batch
+	queued   int           // statements in batch
+	inTx     int           // statements in the open destination transaction
+	open     bool          // a destination transaction is open
+	boundary bool          // no source transaction is half-queued
+	lastEnd  pglogrepl.LSN // end of the last source transaction inside the open destination transaction
 }
 
 // prepared returns the name of sql prepared on the destination, preparing it the first time: a change
@@ -578,15 +641,15 @@ func newApplier(ctx context.Context, source int, dest endpoint, durable pglogrep
 	if err != nil {
 		return nil, fmt.Errorf("destination shard %d: %w", dest.idx, err)
 	}
-	a := &applier{source: source, dest: dest, conn: c, ch: make(chan applyOp, 8192), durable: durable, changes: changes, err: make(chan error, 1), stmts: map[string]string{}}
+	a := &applier{source: source, dest: dest, conn: c, ch: make(chan []applyOp, 1024), durable: durable, changes: changes, err: make(chan error, 1), stmts: map[string]string{}}
 	a.applied.Store(uint64(durable))
 	return a, nil
 }
 
-// send queues an op, unless the applier has failed or ctx ended.
-func (a *applier) send(ctx context.Context, op applyOp) error {
+// send queues ops, unless the applier has failed or ctx ended.
+func (a *applier) send(ctx context.Context, ops []applyOp) error {
 	select {
-	case a.ch <- op:
+	case a.ch <- ops:
 		return nil
 	case err := <-a.err:
 		a.err <- err
@@ -608,101 +671,104 @@ func (a *applier) run(ctx context.Context) error {
 }
 
 func (a *applier) loop(ctx context.Context) error {
-	var (
-		batch    pgconn.Batch
-		queued   int           // statements in batch
-		inTx     int           // statements in the open destination transaction
-		open     bool          // a destination transaction is open
-		boundary = true        // no source transaction is half-queued
-		lastEnd  pglogrepl.LSN // end of the last source transaction inside the open destination transaction
-	)
-	flush := func() error {
-		if queued == 0 {
-			return nil
-		}
-		_, err := a.conn.ExecBatch(ctx, &batch).ReadAll()
-		batch, queued = pgconn.Batch{}, 0
-		return err
-	}
-	commit := func() error {
-		if !open {
-			return nil
-		}
-		batch.ExecParams("UPDATE pgshard_reshard.progress SET lsn = $1 WHERE source = $2",
-			[][]byte{[]byte(lastEnd.String()), []byte(fmt.Sprint(a.source))}, nil, nil, nil)
-		batch.ExecParams("COMMIT", nil, nil, nil, nil)
-		queued += 2
-		if err := flush(); err != nil {
-			return err
-		}
-		a.durable = lastEnd
-		a.applied.Store(uint64(lastEnd))
-		maybeDie(failStreamAt, a.changes.Add(int64(inTx)), "changes applied")
-		open, inTx = false, 0
-		return nil
-	}
+	a.boundary = true
 	for {
-		var op applyOp
+		var ops []applyOp
 		select {
-		case op = <-a.ch:
+		case ops = <-a.ch:
 		default:
 			// Nothing waiting: make what is complete durable, then block.
-			if boundary {
-				if err := commit(); err != nil {
+			if a.boundary {
+				if err := a.commit(ctx); err != nil {
 					return err
 				}
-			} else if err := flush(); err != nil {
+			} else if err := a.flush(ctx); err != nil {
 				return err
 			}
 			select {
-			case op = <-a.ch:
+			case ops = <-a.ch:
 			case <-ctx.Done():
 				return ctx.Err()
 			}
 		}
-		switch op.kind {
-		case opStmt:
-			if op.lsn < a.durable {
-				continue // applied before a restart
-			}
-			boundary = false
-			if !open {
-				batch.ExecParams("BEGIN", nil, nil, nil, nil)
-				queued++
-				open = true
-			}
-			name, err := a.prepared(ctx, op.sql)
-			if err != nil {
+		for i := range ops {
+			if err := a.apply(ctx, &ops[i]); err != nil {
 				return err
 			}
-			batch.ExecPrepared(name, op.params, nil, nil)
-			queued++
-			inTx++
-			if queued >= maxGroup {
-				if err := flush(); err != nil {
-					return err
-				}
-			}
-		case opCommit:
-			boundary = true
-			switch {
-			case open:
-				lastEnd = op.lsn
-				if inTx >= maxGroup {
-					if err := commit(); err != nil {
-						return err
-					}
-				}
-			case op.lsn > pglogrepl.LSN(a.applied.Load()):
-				a.applied.Store(uint64(op.lsn)) // nothing of it was for this destination
-			}
-		case opMarker:
-			if err := commit(); err != nil {
-				return err
-			}
-			op.done()
 		}
 	}
+}
+
+// apply adds one op to the batch, or acts on it.
+func (a *applier) apply(ctx context.Context, op *applyOp) error {
+	switch op.kind {
+	case opStmt:
+		if op.lsn < a.durable {
+			return nil // applied before a restart
+		}
+		a.boundary = false
+		if !a.open {
+			a.batch.ExecParams("BEGIN", nil, nil, nil, nil)
+			a.queued++
+			a.open = true
+		}
+		name, err := a.prepared(ctx, op.sql)
+		if err != nil {
+			return err
+		}
+		a.batch.ExecPrepared(name, op.params, nil, nil)
+		a.queued++
+		a.inTx++
+		if a.queued >= maxGroup {
+			return a.flush(ctx)
+		}
+	case opCommit:
+		a.boundary = true
+		switch {
+		case a.open:
+			a.lastEnd = op.lsn
+			if a.inTx >= maxGroup {
+				return a.commit(ctx)
+			}
+		case op.lsn > pglogrepl.LSN(a.applied.Load()):
+			a.applied.Store(uint64(op.lsn)) // nothing of it was applied here (skipped after a restart)
+		}
+	case opMarker:
+		if err := a.commit(ctx); err != nil {
+			return err
+		}
+		op.done()
+	}
+	return nil
+}
+
+// flush sends the queued statements and waits for their results.
+func (a *applier) flush(ctx context.Context) error {
+	if a.queued == 0 {
+		return nil
+	}
+	_, err := a.conn.ExecBatch(ctx, &a.batch).ReadAll()
+	a.batch, a.queued = pgconn.Batch{}, 0
+	return err
+}
+
+// commit ends the open destination transaction, recording the end LSN of the last source transaction in it.
+func (a *applier) commit(ctx context.Context) error {
+	if !a.open {
+		return nil
+	}
+	a.batch.ExecParams("UPDATE pgshard_reshard.progress SET lsn = $1 WHERE source = $2",
+		[][]byte{[]byte(a.lastEnd.String()), []byte(fmt.Sprint(a.source))}, nil, nil, nil)
+	a.batch.ExecParams("COMMIT", nil, nil, nil, nil)
+	a.queued += 2
+	if err := a.flush(ctx); err != nil {
+		return err
+	}
+	a.durable = a.lastEnd
+	a.applied.Store(uint64(a.lastEnd))
+	maybeDie(failStreamAt, a.changes.Add(int64(a.inTx)), "changes applied")
+	a.open, a.inTx = false, 0
+	return nil
 }
 
 // errStopped ends the streaming when the run moves on to the switch.
