@@ -57,6 +57,8 @@ type relation struct {
 	where    []int    // columns that identify a row (replica identity)
 	nullSafe bool     // REPLICA IDENTITY FULL without a primary key: compare with IS NOT DISTINCT FROM
 	insert   string
+	delete   string // DELETE ... WHERE the identifying columns
+	update   string // UPDATE of every column ... WHERE the identifying columns, for a change with no unchanged TOAST
 }
 
 func newStreamer(p *plan, src endpoint, slot string, tables []*table, appliers []*applier, prog *progress) *streamer {
@@ -222,7 +224,7 @@ func (s *streamer) handle(ctx context.Context, data []byte) error {
 			if !s.touched[i] {
 				continue
 			}
-			s.pend[i] = append(s.pend[i], applyOp{kind: opCommit, lsn: m.TransactionEndLSN, at: m.CommitTime})
+			s.pend[i] = append(s.pend[i], applyOp{kind: opCommit, lsn: m.TransactionEndLSN})
 			if err := s.handOver(ctx, a); err != nil {
 				return err
 			}
@@ -309,6 +311,20 @@ func (s *streamer) relation(m *pglogrepl.RelationMessage) error {
 		ph[i] = fmt.Sprintf("$%d", i+1)
 	}
 	r.insert = "INSERT INTO " + t.ident() + " (" + strings.Join(r.cols, ", ") + ") VALUES (" + strings.Join(ph, ", ") + ")"
+	var b strings.Builder
+	b.WriteString("DELETE FROM " + t.ident())
+	r.whereText(&b, 0)
+	r.delete = b.String()
+	b.Reset()
+	b.WriteString("UPDATE " + t.ident() + " SET ")
+	for i, c := range r.cols {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s = $%d", c, i+1)
+	}
+	r.whereText(&b, len(r.cols))
+	r.update = b.String()
 	s.rels[m.RelationID] = r
 	return nil
 }
@@ -344,39 +360,62 @@ func value(c *pglogrepl.TupleDataColumn) []byte {
 	return append(make([]byte, 0, len(c.Data)), c.Data...)
 }
 
+// values appends the values of cols to params, copied into one buffer (not one allocation per column).
+func values(cols []*pglogrepl.TupleDataColumn, params [][]byte) [][]byte {
+	n := 0
+	for _, c := range cols {
+		if c.DataType == pglogrepl.TupleDataTypeText || c.DataType == pglogrepl.TupleDataTypeBinary {
+			n += len(c.Data)
+		}
+	}
+	buf := make([]byte, 0, n)
+	for _, c := range cols {
+		if c.DataType != pglogrepl.TupleDataTypeText && c.DataType != pglogrepl.TupleDataTypeBinary {
+			params = append(params, nil)
+			continue
+		}
+		start := len(buf)
+		buf = append(buf, c.Data...)
+		params = append(params, buf[start:len(buf):len(buf)])
+	}
+	return params
+}
+
 func (r *relation) insertParams(cols []*pglogrepl.TupleDataColumn) ([][]byte, error) {
-	params := make([][]byte, len(cols))
 	for i, c := range cols {
 		if c.DataType == pglogrepl.TupleDataTypeToast {
 			return nil, fmt.Errorf("table %s: a row moving to another shard has an unchanged TOASTed column %s whose value the slot does not send: ALTER TABLE %s REPLICA IDENTITY FULL and start again", r.t, r.cols[i], r.t.ident())
 		}
-		params[i] = value(c)
 	}
-	return params, nil
+	return values(cols, make([][]byte, 0, len(cols))), nil
 }
 
-// whereSQL appends "WHERE k = $n AND ..." for the identifying columns of old.
-func (r *relation) whereSQL(b *strings.Builder, old []*pglogrepl.TupleDataColumn, params [][]byte) [][]byte {
+// whereText appends " WHERE k = $n AND ..." for the identifying columns, numbered after the first n
+// parameters.
+func (r *relation) whereText(b *strings.Builder, n int) {
 	b.WriteString(" WHERE ")
 	for i, ci := range r.where {
 		if i > 0 {
 			b.WriteString(" AND ")
 		}
-		params = append(params, value(old[ci]))
 		op := " = "
 		if r.nullSafe {
 			op = " IS NOT DISTINCT FROM "
 		}
-		fmt.Fprintf(b, "%s%s$%d", r.cols[ci], op, len(params))
+		fmt.Fprintf(b, "%s%s$%d", r.cols[ci], op, n+i+1)
+	}
+}
+
+// whereParams appends the values of the identifying columns of old, in whereText's order.
+func (r *relation) whereParams(old []*pglogrepl.TupleDataColumn, params [][]byte) [][]byte {
+	for _, ci := range r.where {
+		params = append(params, value(old[ci]))
 	}
 	return params
 }
 
 func (r *relation) deleteSQL(old []*pglogrepl.TupleDataColumn) (string, [][]byte) {
-	var b strings.Builder
-	b.WriteString("DELETE FROM " + r.t.ident())
-	params := r.whereSQL(&b, old, nil)
-	return b.String(), params
+	return r.delete, r.whereParams(old, make([][]byte, 0, len(r.where)))
 }
 
 func (s *streamer) insert(ctx context.Context, r *relation, cols []*pglogrepl.TupleDataColumn) error {
@@ -416,6 +455,14 @@ func (s *streamer) update(ctx context.Context, r *relation, m *pglogrepl.UpdateM
 		}
 		return s.insert(ctx, r, newCols)
 	}
+	toast := false
+	for _, c := range newCols {
+		toast = toast || c.DataType == pglogrepl.TupleDataTypeToast
+	}
+	if !toast && len(newCols) == len(r.cols) && len(newCols) > 0 {
+		params := values(newCols, make([][]byte, 0, len(newCols)+len(r.where)))
+		return s.exec(ctx, to, r.update, r.whereParams(old, params))
+	}
 	var b strings.Builder
 	var params [][]byte
 	b.WriteString("UPDATE " + r.t.ident() + " SET ")
@@ -432,8 +479,8 @@ func (s *streamer) update(ctx context.Context, r *relation, m *pglogrepl.UpdateM
 	if len(params) == 0 {
 		return nil
 	}
-	params = r.whereSQL(&b, old, params)
-	return s.exec(ctx, to, b.String(), params)
+	r.whereText(&b, len(params))
+	return s.exec(ctx, to, b.String(), r.whereParams(old, params))
 }
 
 // truncate empties the tables on the destinations that hold rows of this source. A replicated table's
@@ -502,7 +549,12 @@ func (s *streamer) handOver(ctx context.Context, a *applier) error {
 	if len(ops) == 0 {
 		return nil
 	}
-	s.pend[a.slot] = make([]applyOp, 0, min(2*len(ops), chunkOps))
+	select {
+	case buf := <-a.free:
+		s.pend[a.slot] = buf
+	default:
+		s.pend[a.slot] = make([]applyOp, 0, 8)
+	}
 	return a.send(ctx, ops)
 }
 
@@ -590,7 +642,6 @@ type applyOp struct {
 	lsn    pglogrepl.LSN // opStmt: the transaction's FinalLSN; opCommit: its end LSN
 	sql    string
 	params [][]byte
-	at     time.Time
 	done   func()
 }
 
@@ -603,6 +654,7 @@ type applier struct {
 	dest    endpoint
 	conn    *pgconn.PgConn
 	ch      chan []applyOp // ops in order, a chunk of one source transaction (or a marker) per send
+	free    chan []applyOp // chunks applied, emptied, for the streamer to fill again
 	durable pglogrepl.LSN  // progress recorded on the destination
 	applied atomic.Uint64  // everything before it is applied here (or has nothing for here)
 	changes *atomic.Int64
@@ -641,7 +693,7 @@ func newApplier(ctx context.Context, source int, dest endpoint, durable pglogrep
 	if err != nil {
 		return nil, fmt.Errorf("destination shard %d: %w", dest.idx, err)
 	}
-	a := &applier{source: source, dest: dest, conn: c, ch: make(chan []applyOp, 1024), durable: durable, changes: changes, err: make(chan error, 1), stmts: map[string]string{}}
+	a := &applier{source: source, dest: dest, conn: c, ch: make(chan []applyOp, 1024), free: make(chan []applyOp, 64), durable: durable, changes: changes, err: make(chan error, 1), stmts: map[string]string{}}
 	a.applied.Store(uint64(durable))
 	return a, nil
 }
@@ -695,6 +747,11 @@ func (a *applier) loop(ctx context.Context) error {
 			if err := a.apply(ctx, &ops[i]); err != nil {
 				return err
 			}
+		}
+		clear(ops) // the batch holds copies of the parameters
+		select {
+		case a.free <- ops[:0]:
+		default:
 		}
 	}
 }
