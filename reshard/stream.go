@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -814,8 +815,11 @@ func (a *applier) commit(ctx context.Context) error {
 	if !a.open {
 		return nil
 	}
-	a.batch.ExecParams("UPDATE pgshard_reshard.progress SET lsn = $1 WHERE source = $2",
-		[][]byte{[]byte(a.lastEnd.String()), []byte(fmt.Sprint(a.source))}, nil, nil, nil)
+	name, err := a.prepared(ctx, "UPDATE pgshard_reshard.progress SET lsn = $1 WHERE source = $2")
+	if err != nil {
+		return err
+	}
+	a.batch.ExecPrepared(name, [][]byte{[]byte(a.lastEnd.String()), strconv.AppendInt(nil, int64(a.source), 10)}, nil, nil)
 	a.batch.ExecParams("COMMIT", nil, nil, nil, nil)
 	a.queued += 2
 	if err := a.flush(ctx); err != nil {
