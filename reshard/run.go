@@ -288,6 +288,10 @@ func (p *plan) streamAndCutover(ctx context.Context, tables []*table, prog *prog
 		lagConns[s.src.idx] = c
 	}
 	started := time.Now()
+	stopProfile := startStreamProfile(prog)
+	defer stopProfile()
+	var peakBytes int64
+	var peakSeconds float64
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -312,10 +316,16 @@ func (p *plan) streamAndCutover(ctx context.Context, tables []*table, prog *prog
 			ls = max(ls, sec)
 		}
 		prog.lag.Store(&lagFigures{bytes: lb, seconds: ls})
+		peakBytes, peakSeconds = max(peakBytes, lb), max(peakSeconds, ls)
 		if time.Since(started) >= p.opt.MinStreaming && lb <= p.opt.MaxLag {
 			break
 		}
 	}
+	stopProfile()
+	el := time.Since(started)
+	applied := prog.applied.Load()
+	prog.logf("streamed %s until the lag was under %d bytes: peak lag %d bytes, %.1f s; %d changes applied (%.0f changes/s)",
+		el.Round(time.Millisecond), p.opt.MaxLag, peakBytes, peakSeconds, applied, float64(applied)/el.Seconds())
 	prog.phase(status.PhaseCutover)
 	if err := p.cutover(sctx, streamers, tables, prog, lagConns); err != nil {
 		if c := context.Cause(sctx); c != nil && !errors.Is(c, errStopped) {

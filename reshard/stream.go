@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,6 +35,13 @@ type streamer struct {
 	txLSN  pglogrepl.LSN // FinalLSN of the transaction being decoded; 0 outside one
 	txTime time.Time
 
+	// The current source transaction's ops per applier (by slot), handed over in chunks: the whole
+	// transaction with its commit at the end when it is small, every chunkOps ops when it is not. Appliers
+	// that the transaction does not touch hear nothing of it; lastSent tells position they are not behind.
+	pend     [][]applyOp
+	touched  []bool
+	lastSent []atomic.Uint64 // end LSN of the last transaction handed to each applier
+
 	sentEnd atomic.Uint64 // end LSN of the last transaction handed to the appliers
 	walEnd  atomic.Uint64 // the server's WAL end from its last keepalive outside a transaction
 	pending commitTimes   // commit times of transactions not yet applied everywhere, for the lag in seconds
@@ -50,11 +58,17 @@ type relation struct {
 	where    []int    // columns that identify a row (replica identity)
 	nullSafe bool     // REPLICA IDENTITY FULL without a primary key: compare with IS NOT DISTINCT FROM
 	insert   string
+	delete   string // DELETE ... WHERE the identifying columns
+	update   string // UPDATE of every column ... WHERE the identifying columns, for a change with no unchanged TOAST
 }
 
 func newStreamer(p *plan, src endpoint, slot string, tables []*table, appliers []*applier, prog *progress) *streamer {
 	s := &streamer{p: p, src: src, slot: slot, tables: map[string]*table{}, rels: map[uint32]*relation{},
-		appliers: appliers, prog: prog, markers: map[string]chan struct{}{}}
+		appliers: appliers, prog: prog, markers: map[string]chan struct{}{},
+		pend: make([][]applyOp, len(appliers)), touched: make([]bool, len(appliers)), lastSent: make([]atomic.Uint64, len(appliers))}
+	for i, a := range appliers {
+		a.slot = i
+	}
 	for _, t := range tables {
 		s.tables[t.schema+"."+t.name] = t
 	}
@@ -73,12 +87,21 @@ func (s *streamer) startLSN() pglogrepl.LSN {
 }
 
 // position is how far this source is applied on every destination: the slot may be confirmed up to here.
+// An applier that has committed everything it was handed is as far as the streamer has handed out:
+// the transactions in between held nothing for it. (sentEnd is stored after lastSent and is read before
+// it, so a transaction that ends before sent and touched an applier is counted in its lastSent.)
 func (s *streamer) position() pglogrepl.LSN {
+	sent := pglogrepl.LSN(s.sentEnd.Load())
 	pos := pglogrepl.LSN(^uint64(0))
-	for _, a := range s.appliers {
-		pos = min(pos, pglogrepl.LSN(a.applied.Load()))
+	for i, a := range s.appliers {
+		last := pglogrepl.LSN(s.lastSent[i].Load())
+		applied := pglogrepl.LSN(a.applied.Load())
+		if applied >= last {
+			applied = max(applied, sent)
+		}
+		pos = min(pos, applied)
 	}
-	if sent := pglogrepl.LSN(s.sentEnd.Load()); pos >= sent {
+	if pos >= sent {
 		pos = max(pos, pglogrepl.LSN(s.walEnd.Load()))
 	}
 	return pos
@@ -107,16 +130,19 @@ func (s *streamer) run(ctx context.Context) error {
 	}
 	const feedbackEvery = time.Second
 	next := time.Now().Add(feedbackEvery)
+	// One deadline context per feedback period, not one per message (a timer each).
+	rctx := newDeadline(ctx, next)
+	defer func() { rctx.stop() }()
 	for {
-		if time.Now().After(next) {
+		if !time.Now().Before(next) {
 			if err := s.feedback(ctx, conn); err != nil {
 				return err
 			}
 			next = time.Now().Add(feedbackEvery)
+			rctx.stop()
+			rctx = newDeadline(ctx, next)
 		}
-		rctx, cancel := context.WithDeadline(ctx, next)
-		raw, err := conn.ReceiveMessage(rctx)
-		cancel()
+		raw, err := conn.ReceiveMessage(rctx.ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -158,6 +184,17 @@ func (s *streamer) run(ctx context.Context) error {
 	}
 }
 
+// deadline is a context that ends at a time, with its cancel function.
+type deadline struct {
+	ctx  context.Context
+	stop context.CancelFunc
+}
+
+func newDeadline(ctx context.Context, at time.Time) deadline {
+	c, stop := context.WithDeadline(ctx, at)
+	return deadline{c, stop}
+}
+
 func (s *streamer) feedback(ctx context.Context, conn *pgconn.PgConn) error {
 	pos := s.position()
 	err := pglogrepl.SendStandbyStatusUpdate(ctx, conn, pglogrepl.StandbyStatusUpdate{
@@ -184,10 +221,16 @@ func (s *streamer) handle(ctx context.Context, data []byte) error {
 		s.txLSN, s.txTime = m.FinalLSN, m.CommitTime
 	case *pglogrepl.CommitMessage:
 		s.pending.push(m.TransactionEndLSN, m.CommitTime)
-		for _, a := range s.appliers {
-			if err := a.send(ctx, applyOp{kind: opCommit, lsn: m.TransactionEndLSN, at: m.CommitTime}); err != nil {
+		for i, a := range s.appliers {
+			if !s.touched[i] {
+				continue
+			}
+			s.pend[i] = append(s.pend[i], applyOp{kind: opCommit, lsn: m.TransactionEndLSN})
+			if err := s.handOver(ctx, a); err != nil {
 				return err
 			}
+			s.touched[i] = false
+			s.lastSent[i].Store(uint64(m.TransactionEndLSN))
 		}
 		s.sentEnd.Store(uint64(m.TransactionEndLSN))
 		s.txLSN = 0
@@ -269,6 +312,20 @@ func (s *streamer) relation(m *pglogrepl.RelationMessage) error {
 		ph[i] = fmt.Sprintf("$%d", i+1)
 	}
 	r.insert = "INSERT INTO " + t.ident() + " (" + strings.Join(r.cols, ", ") + ") VALUES (" + strings.Join(ph, ", ") + ")"
+	var b strings.Builder
+	b.WriteString("DELETE FROM " + t.ident())
+	r.whereText(&b, 0)
+	r.delete = b.String()
+	b.Reset()
+	b.WriteString("UPDATE " + t.ident() + " SET ")
+	for i, c := range r.cols {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s = $%d", c, i+1)
+	}
+	r.whereText(&b, len(r.cols))
+	r.update = b.String()
 	s.rels[m.RelationID] = r
 	return nil
 }
@@ -304,39 +361,62 @@ func value(c *pglogrepl.TupleDataColumn) []byte {
 	return append(make([]byte, 0, len(c.Data)), c.Data...)
 }
 
+// values appends the values of cols to params, copied into one buffer (not one allocation per column).
+func values(cols []*pglogrepl.TupleDataColumn, params [][]byte) [][]byte {
+	n := 0
+	for _, c := range cols {
+		if c.DataType == pglogrepl.TupleDataTypeText || c.DataType == pglogrepl.TupleDataTypeBinary {
+			n += len(c.Data)
+		}
+	}
+	buf := make([]byte, 0, n)
+	for _, c := range cols {
+		if c.DataType != pglogrepl.TupleDataTypeText && c.DataType != pglogrepl.TupleDataTypeBinary {
+			params = append(params, nil)
+			continue
+		}
+		start := len(buf)
+		buf = append(buf, c.Data...)
+		params = append(params, buf[start:len(buf):len(buf)])
+	}
+	return params
+}
+
 func (r *relation) insertParams(cols []*pglogrepl.TupleDataColumn) ([][]byte, error) {
-	params := make([][]byte, len(cols))
 	for i, c := range cols {
 		if c.DataType == pglogrepl.TupleDataTypeToast {
 			return nil, fmt.Errorf("table %s: a row moving to another shard has an unchanged TOASTed column %s whose value the slot does not send: ALTER TABLE %s REPLICA IDENTITY FULL and start again", r.t, r.cols[i], r.t.ident())
 		}
-		params[i] = value(c)
 	}
-	return params, nil
+	return values(cols, make([][]byte, 0, len(cols))), nil
 }
 
-// whereSQL appends "WHERE k = $n AND ..." for the identifying columns of old.
-func (r *relation) whereSQL(b *strings.Builder, old []*pglogrepl.TupleDataColumn, params [][]byte) [][]byte {
+// whereText appends " WHERE k = $n AND ..." for the identifying columns, numbered after the first n
+// parameters.
+func (r *relation) whereText(b *strings.Builder, n int) {
 	b.WriteString(" WHERE ")
 	for i, ci := range r.where {
 		if i > 0 {
 			b.WriteString(" AND ")
 		}
-		params = append(params, value(old[ci]))
 		op := " = "
 		if r.nullSafe {
 			op = " IS NOT DISTINCT FROM "
 		}
-		fmt.Fprintf(b, "%s%s$%d", r.cols[ci], op, len(params))
+		fmt.Fprintf(b, "%s%s$%d", r.cols[ci], op, n+i+1)
+	}
+}
+
+// whereParams appends the values of the identifying columns of old, in whereText's order.
+func (r *relation) whereParams(old []*pglogrepl.TupleDataColumn, params [][]byte) [][]byte {
+	for _, ci := range r.where {
+		params = append(params, value(old[ci]))
 	}
 	return params
 }
 
 func (r *relation) deleteSQL(old []*pglogrepl.TupleDataColumn) (string, [][]byte) {
-	var b strings.Builder
-	b.WriteString("DELETE FROM " + r.t.ident())
-	params := r.whereSQL(&b, old, nil)
-	return b.String(), params
+	return r.delete, r.whereParams(old, make([][]byte, 0, len(r.where)))
 }
 
 func (s *streamer) insert(ctx context.Context, r *relation, cols []*pglogrepl.TupleDataColumn) error {
@@ -376,6 +456,14 @@ func (s *streamer) update(ctx context.Context, r *relation, m *pglogrepl.UpdateM
 		}
 		return s.insert(ctx, r, newCols)
 	}
+	toast := false
+	for _, c := range newCols {
+		toast = toast || c.DataType == pglogrepl.TupleDataTypeToast
+	}
+	if !toast && len(newCols) == len(r.cols) && len(newCols) > 0 {
+		params := values(newCols, make([][]byte, 0, len(newCols)+len(r.where)))
+		return s.exec(ctx, to, r.update, r.whereParams(old, params))
+	}
 	var b strings.Builder
 	var params [][]byte
 	b.WriteString("UPDATE " + r.t.ident() + " SET ")
@@ -392,8 +480,8 @@ func (s *streamer) update(ctx context.Context, r *relation, m *pglogrepl.UpdateM
 	if len(params) == 0 {
 		return nil
 	}
-	params = r.whereSQL(&b, old, params)
-	return s.exec(ctx, to, b.String(), params)
+	r.whereText(&b, len(params))
+	return s.exec(ctx, to, b.String(), r.whereParams(old, params))
 }
 
 // truncate empties the tables on the destinations that hold rows of this source. A replicated table's
@@ -420,7 +508,7 @@ func (s *streamer) truncate(ctx context.Context, m *pglogrepl.TruncateMessage) e
 	}
 	for d, a := range s.appliers {
 		if !sharded || n == 1 || d%n == s.src.idx {
-			if err := a.send(ctx, applyOp{kind: opStmt, lsn: s.txLSN, sql: sql}); err != nil {
+			if err := s.queue(ctx, a, applyOp{kind: opStmt, lsn: s.txLSN, sql: sql}); err != nil {
 				return err
 			}
 		}
@@ -428,18 +516,47 @@ func (s *streamer) truncate(ctx context.Context, m *pglogrepl.TruncateMessage) e
 	return nil
 }
 
-// exec hands a statement to one applier, or to all (d nil: a replicated table).
+// exec queues a statement for one applier, or for all (d nil: a replicated table).
 func (s *streamer) exec(ctx context.Context, d *applier, sql string, params [][]byte) error {
 	op := applyOp{kind: opStmt, lsn: s.txLSN, sql: sql, params: params}
 	if d != nil {
-		return d.send(ctx, op)
+		return s.queue(ctx, d, op)
 	}
 	for _, a := range s.appliers {
-		if err := a.send(ctx, op); err != nil {
+		if err := s.queue(ctx, a, op); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// chunkOps bounds the ops of one source transaction the streamer holds for an applier before handing
+// them over, so that a large transaction streams through in bounded memory.
+const chunkOps = 64
+
+// queue adds an op of the current source transaction to what is held for applier a.
+func (s *streamer) queue(ctx context.Context, a *applier, op applyOp) error {
+	s.touched[a.slot] = true
+	s.pend[a.slot] = append(s.pend[a.slot], op)
+	if len(s.pend[a.slot]) >= chunkOps {
+		return s.handOver(ctx, a)
+	}
+	return nil
+}
+
+// handOver sends what is held for applier a, in one channel send; the slice then belongs to the applier.
+func (s *streamer) handOver(ctx context.Context, a *applier) error {
+	ops := s.pend[a.slot]
+	if len(ops) == 0 {
+		return nil
+	}
+	select {
+	case buf := <-a.free:
+		s.pend[a.slot] = buf
+	default:
+		s.pend[a.slot] = make([]applyOp, 0, 8)
+	}
+	return a.send(ctx, ops)
 }
 
 // marker passes the cutover marker to every applier; waitMarker's channel closes when all have reached it.
@@ -447,7 +564,11 @@ func (s *streamer) marker(ctx context.Context, id string) error {
 	var wg sync.WaitGroup
 	wg.Add(len(s.appliers))
 	for _, a := range s.appliers {
-		if err := a.send(ctx, applyOp{kind: opMarker, done: wg.Done}); err != nil {
+		// Anything held comes first (a marker is written outside transactions, so nothing should be).
+		if err := s.handOver(ctx, a); err != nil {
+			return err
+		}
+		if err := a.send(ctx, []applyOp{{kind: opMarker, done: wg.Done}}); err != nil {
 			return err
 		}
 	}
@@ -522,7 +643,6 @@ type applyOp struct {
 	lsn    pglogrepl.LSN // opStmt: the transaction's FinalLSN; opCommit: its end LSN
 	sql    string
 	params [][]byte
-	at     time.Time
 	done   func()
 }
 
@@ -531,14 +651,24 @@ type applyOp struct {
 // LSN of the last of them; a restarted run skips the transactions whose commit precedes that LSN.
 type applier struct {
 	source  int
+	slot    int // index among its streamer's appliers
 	dest    endpoint
 	conn    *pgconn.PgConn
-	ch      chan applyOp
-	durable pglogrepl.LSN // progress recorded on the destination
-	applied atomic.Uint64 // everything before it is applied here (or has nothing for here)
+	ch      chan []applyOp // ops in order, a chunk of one source transaction (or a marker) per send
+	free    chan []applyOp // chunks applied, emptied, for the streamer to fill again
+	durable pglogrepl.LSN  // progress recorded on the destination
+	applied atomic.Uint64  // everything before it is applied here (or has nothing for here)
 	changes *atomic.Int64
 	err     chan error
 	stmts   map[string]string // statement text -> name prepared on conn
+
+	// The loop's state.
+	batch    pgconn.Batch
+	queued   int           // statements in batch
+	inTx     int           // statements in the open destination transaction
+	open     bool          // a destination transaction is open
+	boundary bool          // no source transaction is half-queued
+	lastEnd  pglogrepl.LSN // end of the last source transaction inside the open destination transaction
 }
 
 // prepared returns the name of sql prepared on the destination, preparing it the first time: a change
@@ -564,15 +694,15 @@ func newApplier(ctx context.Context, source int, dest endpoint, durable pglogrep
 	if err != nil {
 		return nil, fmt.Errorf("destination shard %d: %w", dest.idx, err)
 	}
-	a := &applier{source: source, dest: dest, conn: c, ch: make(chan applyOp, 8192), durable: durable, changes: changes, err: make(chan error, 1), stmts: map[string]string{}}
+	a := &applier{source: source, dest: dest, conn: c, ch: make(chan []applyOp, 1024), free: make(chan []applyOp, 64), durable: durable, changes: changes, err: make(chan error, 1), stmts: map[string]string{}}
 	a.applied.Store(uint64(durable))
 	return a, nil
 }
 
-// send queues an op, unless the applier has failed or ctx ended.
-func (a *applier) send(ctx context.Context, op applyOp) error {
+// send queues ops, unless the applier has failed or ctx ended.
+func (a *applier) send(ctx context.Context, ops []applyOp) error {
 	select {
-	case a.ch <- op:
+	case a.ch <- ops:
 		return nil
 	case err := <-a.err:
 		a.err <- err
@@ -594,101 +724,112 @@ func (a *applier) run(ctx context.Context) error {
 }
 
 func (a *applier) loop(ctx context.Context) error {
-	var (
-		batch    pgconn.Batch
-		queued   int           // statements in batch
-		inTx     int           // statements in the open destination transaction
-		open     bool          // a destination transaction is open
-		boundary = true        // no source transaction is half-queued
-		lastEnd  pglogrepl.LSN // end of the last source transaction inside the open destination transaction
-	)
-	flush := func() error {
-		if queued == 0 {
-			return nil
-		}
-		_, err := a.conn.ExecBatch(ctx, &batch).ReadAll()
-		batch, queued = pgconn.Batch{}, 0
-		return err
-	}
-	commit := func() error {
-		if !open {
-			return nil
-		}
-		batch.ExecParams("UPDATE pgshard_reshard.progress SET lsn = $1 WHERE source = $2",
-			[][]byte{[]byte(lastEnd.String()), []byte(fmt.Sprint(a.source))}, nil, nil, nil)
-		batch.ExecParams("COMMIT", nil, nil, nil, nil)
-		queued += 2
-		if err := flush(); err != nil {
-			return err
-		}
-		a.durable = lastEnd
-		a.applied.Store(uint64(lastEnd))
-		maybeDie(failStreamAt, a.changes.Add(int64(inTx)), "changes applied")
-		open, inTx = false, 0
-		return nil
-	}
+	a.boundary = true
 	for {
-		var op applyOp
+		var ops []applyOp
 		select {
-		case op = <-a.ch:
+		case ops = <-a.ch:
 		default:
 			// Nothing waiting: make what is complete durable, then block.
-			if boundary {
-				if err := commit(); err != nil {
+			if a.boundary {
+				if err := a.commit(ctx); err != nil {
 					return err
 				}
-			} else if err := flush(); err != nil {
+			} else if err := a.flush(ctx); err != nil {
 				return err
 			}
 			select {
-			case op = <-a.ch:
+			case ops = <-a.ch:
 			case <-ctx.Done():
 				return ctx.Err()
 			}
 		}
-		switch op.kind {
-		case opStmt:
-			if op.lsn < a.durable {
-				continue // applied before a restart
-			}
-			boundary = false
-			if !open {
-				batch.ExecParams("BEGIN", nil, nil, nil, nil)
-				queued++
-				open = true
-			}
-			name, err := a.prepared(ctx, op.sql)
-			if err != nil {
+		for i := range ops {
+			if err := a.apply(ctx, &ops[i]); err != nil {
 				return err
 			}
-			batch.ExecPrepared(name, op.params, nil, nil)
-			queued++
-			inTx++
-			if queued >= maxGroup {
-				if err := flush(); err != nil {
-					return err
-				}
-			}
-		case opCommit:
-			boundary = true
-			switch {
-			case open:
-				lastEnd = op.lsn
-				if inTx >= maxGroup {
-					if err := commit(); err != nil {
-						return err
-					}
-				}
-			case op.lsn > pglogrepl.LSN(a.applied.Load()):
-				a.applied.Store(uint64(op.lsn)) // nothing of it was for this destination
-			}
-		case opMarker:
-			if err := commit(); err != nil {
-				return err
-			}
-			op.done()
+		}
+		clear(ops) // the batch holds copies of the parameters
+		select {
+		case a.free <- ops[:0]:
+		default:
 		}
 	}
+}
+
+// apply adds one op to the batch, or acts on it.
+func (a *applier) apply(ctx context.Context, op *applyOp) error {
+	switch op.kind {
+	case opStmt:
+		if op.lsn < a.durable {
+			return nil // applied before a restart
+		}
+		a.boundary = false
+		if !a.open {
+			a.batch.ExecParams("BEGIN", nil, nil, nil, nil)
+			a.queued++
+			a.open = true
+		}
+		name, err := a.prepared(ctx, op.sql)
+		if err != nil {
+			return err
+		}
+		a.batch.ExecPrepared(name, op.params, nil, nil)
+		a.queued++
+		a.inTx++
+		if a.queued >= maxGroup {
+			return a.flush(ctx)
+		}
+	case opCommit:
+		a.boundary = true
+		switch {
+		case a.open:
+			a.lastEnd = op.lsn
+			if a.inTx >= maxGroup {
+				return a.commit(ctx)
+			}
+		case op.lsn > pglogrepl.LSN(a.applied.Load()):
+			a.applied.Store(uint64(op.lsn)) // nothing of it was applied here (skipped after a restart)
+		}
+	case opMarker:
+		if err := a.commit(ctx); err != nil {
+			return err
+		}
+		op.done()
+	}
+	return nil
+}
+
+// flush sends the queued statements and waits for their results.
+func (a *applier) flush(ctx context.Context) error {
+	if a.queued == 0 {
+		return nil
+	}
+	_, err := a.conn.ExecBatch(ctx, &a.batch).ReadAll()
+	a.batch, a.queued = pgconn.Batch{}, 0
+	return err
+}
+
+// commit ends the open destination transaction, recording the end LSN of the last source transaction in it.
+func (a *applier) commit(ctx context.Context) error {
+	if !a.open {
+		return nil
+	}
+	name, err := a.prepared(ctx, "UPDATE pgshard_reshard.progress SET lsn = $1 WHERE source = $2")
+	if err != nil {
+		return err
+	}
+	a.batch.ExecPrepared(name, [][]byte{[]byte(a.lastEnd.String()), strconv.AppendInt(nil, int64(a.source), 10)}, nil, nil)
+	a.batch.ExecParams("COMMIT", nil, nil, nil, nil)
+	a.queued += 2
+	if err := a.flush(ctx); err != nil {
+		return err
+	}
+	a.durable = a.lastEnd
+	a.applied.Store(uint64(a.lastEnd))
+	maybeDie(failStreamAt, a.changes.Add(int64(a.inTx)), "changes applied")
+	a.open, a.inTx = false, 0
+	return nil
 }
 
 // errStopped ends the streaming when the run moves on to the switch.
