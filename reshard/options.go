@@ -35,7 +35,7 @@ type Options struct {
 	PgBin                    string // directory of pg_dump and psql; default found on PATH or under /usr/lib/postgresql
 
 	MinStreaming time.Duration // stream at least this long before the cutover
-	MaxLag       int64         // cutover starts when the lag is below this many bytes (default 1 MB)
+	MaxLag       int64         // cutover starts when every source's lag is below this many bytes (default 1 MB)
 	PauseTimeout time.Duration // PAUSE waits this long for in-flight transactions (default 30s)
 	Abort        bool          // remove what a failed run left behind, and stop
 

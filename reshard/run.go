@@ -300,11 +300,13 @@ func (p *plan) streamAndCutover(ctx context.Context, tables []*table, prog *prog
 			return context.Cause(sctx)
 		case <-tick.C:
 		}
-		var lb int64
+		// Lag is measured against the flushed WAL (logical decoding reads no further); the cutover waits
+		// for the slowest source, as the sources drain in parallel.
+		var lb, worst int64
 		var ls float64
 		for _, s := range streamers {
 			var cur string
-			if err := lagConns[s.src.idx].QueryRow(sctx, "SELECT pg_current_wal_lsn()::text").Scan(&cur); err != nil {
+			if err := lagConns[s.src.idx].QueryRow(sctx, "SELECT pg_current_wal_flush_lsn()::text").Scan(&cur); err != nil {
 				if sctx.Err() != nil {
 					return context.Cause(sctx)
 				}
@@ -313,11 +315,12 @@ func (p *plan) streamAndCutover(ctx context.Context, tables []*table, prog *prog
 			lsn, _ := pglogrepl.ParseLSN(cur)
 			b, sec := s.lag(lsn)
 			lb += b
+			worst = max(worst, b)
 			ls = max(ls, sec)
 		}
 		prog.lag.Store(&lagFigures{bytes: lb, seconds: ls})
 		peakBytes, peakSeconds = max(peakBytes, lb), max(peakSeconds, ls)
-		if time.Since(started) >= p.opt.MinStreaming && lb <= p.opt.MaxLag {
+		if time.Since(started) >= p.opt.MinStreaming && worst <= p.opt.MaxLag {
 			break
 		}
 	}

@@ -29,7 +29,7 @@ func reshardCmd(args []string, stderr io.Writer) int {
 	fs.StringVar(&o.AdminAddr, "admin-addr", "", "the proxy's address for its admin console (default: listen from the config)")
 	fs.StringVar(&o.AdminPassword, "admin-password", "", "admin console password when the config holds a hash (or $PGSHARD_ADMIN_PASSWORD)")
 	fs.DurationVar(&o.MinStreaming, "min-streaming", 0, "stream changes at least this long before the cutover")
-	maxLag := fs.Int64("max-lag-kb", 1024, "start the cutover once the replication lag is below this many kB")
+	maxLag := fs.Int64("max-lag-kb", 1024, "start the cutover once every source's replication lag is below this many kB")
 	fs.DurationVar(&o.PauseTimeout, "pause-timeout", 0, "how long PAUSE may wait for running transactions (default 30s)")
 	fs.BoolVar(&o.Abort, "abort", false, "remove what a failed run left behind (slots, publications, the destination's copied tables)")
 	if err := fs.Parse(args); err != nil {
