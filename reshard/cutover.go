@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/pgshard/pgshard/reshard/status"
 )
 
 // cutover pauses the database in the proxy, drains every slot up to a marker written after the pause,
@@ -90,6 +92,27 @@ func (p *plan) cutover(ctx context.Context, streamers []*streamer, tables []*tab
 		db, len(p.dests), pause.Round(time.Millisecond), paused.Sub(start).Round(time.Millisecond), drained.Sub(paused).Round(time.Millisecond),
 		counted.Sub(drained).Round(time.Millisecond), time.Since(counted).Round(time.Millisecond))
 	prog.tick(true)
+	return nil
+}
+
+// finishSwitch ends a run that was stopped after it wrote the new config: the data was drained before the
+// write, so RELOAD and RESUME (both harmless when already done) finish the switch, then the cleanup.
+func (p *plan) finishSwitch(ctx context.Context, prog *progress) error {
+	prog.logf("%s already names the new shards: finishing the switch", p.opt.ConfigPath)
+	admin, err := p.adminConnect(ctx)
+	if err != nil {
+		return err
+	}
+	defer admin.Close(context.Background())
+	for _, cmd := range []string{"RELOAD", "RESUME " + p.opt.Database} {
+		if err := adminExec(ctx, admin, cmd); err != nil {
+			return err
+		}
+	}
+	if err := p.cleanup(ctx, prog); err != nil {
+		return err
+	}
+	prog.phase(status.PhaseDone)
 	return nil
 }
 
@@ -263,6 +286,10 @@ func (p *plan) cleanup(ctx context.Context, prog *progress) error {
 // destinations (only those holding the run's state, which were empty when it began) every table, sequence,
 // view, function and type it created, by dropping and recreating their schemas.
 func (p *plan) abort(ctx context.Context, prog *progress) error {
+	if p.switched {
+		// The destinations serve the database now: only the slots, publications and state go.
+		return p.cleanup(ctx, prog)
+	}
 	for _, e := range p.dests {
 		c, err := connect(ctx, e)
 		if err != nil {

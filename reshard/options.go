@@ -53,6 +53,7 @@ type plan struct {
 	sources  []endpoint
 	dests    []endpoint
 	slotBase string // pgshard_reshard_<database>, for slot and publication names
+	switched bool   // the config already names the new shards: only the switch's end and the cleanup remain
 }
 
 // endpoint is a shard's primary as the tool connects to it.
@@ -126,7 +127,7 @@ func newPlan(o Options) (*plan, error) {
 			return nil, err
 		}
 		if sameShards(p.sources, p.dests) {
-			return nil, fmt.Errorf("%s already serves %s from the shards of %s: the switch is done (its backup is %s.before-reshard)", o.ConfigPath, o.Database, o.ToPath, o.ConfigPath)
+			return p.switchedPlan()
 		}
 		for _, d := range p.dests {
 			for _, s := range p.sources {
@@ -172,6 +173,26 @@ func slotName(db string) string {
 		s = s[:50]
 	}
 	return s
+}
+
+// switchedPlan is the plan of a run that wrote the new config but may not have finished: the sources are
+// those of the config it replaced (kept as <config>.before-reshard), so that the rerun can finish the switch
+// and the cleanup.
+func (p *plan) switchedPlan() (*plan, error) {
+	backup := p.opt.ConfigPath + ".before-reshard"
+	old, err := config.Load(backup)
+	if err != nil {
+		return nil, fmt.Errorf("%s already serves %s from the --to shards, and its old layout is unknown: %w", p.opt.ConfigPath, p.opt.Database, err)
+	}
+	p.switched = true
+	p.dests = p.sources
+	if p.db = old.Database(p.opt.Database); p.db == nil {
+		return nil, fmt.Errorf("%s has no database %q", backup, p.opt.Database)
+	}
+	if p.sources, err = p.endpoints(p.db); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // endpoints resolves the login used on each shard of db.
@@ -311,11 +332,15 @@ func (p *plan) writeConfig() error {
 	if err != nil {
 		return err
 	}
-	if err := writeSynced(path+".before-reshard", old); err != nil {
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if err := writeSynced(path+".before-reshard", old, st.Mode().Perm()); err != nil {
 		return err
 	}
 	tmp := path + ".reshard-tmp"
-	if err := writeSynced(tmp, p.newBytes); err != nil {
+	if err := writeSynced(tmp, p.newBytes, st.Mode().Perm()); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, path); err != nil {
@@ -328,8 +353,8 @@ func (p *plan) writeConfig() error {
 	return nil
 }
 
-func writeSynced(path string, b []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+func writeSynced(path string, b []byte, mode os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
 	if err != nil {
 		return err
 	}

@@ -41,6 +41,9 @@ func Run(ctx context.Context, o Options) error {
 		}
 		return err
 	}
+	if p.switched {
+		return p.finishSwitch(ctx, prog)
+	}
 	pctx, stop := context.WithCancel(ctx)
 	defer stop()
 	go prog.run(pctx)
