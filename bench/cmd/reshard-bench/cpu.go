@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -80,4 +81,35 @@ func cpuBetween(a, b cpuMark, tool time.Duration) *CPU {
 		c.OthersShare = c.OthersSeconds / c.MachineSeconds
 	}
 	return c
+}
+
+// waitQuiet waits, up to limit, until other processes use less than share of the machine's CPU over a 2-second
+// window (this run's own Postgres, pgshard and the bench not counted), and returns how long it waited and the
+// share of the last window.
+func (e *Env) waitQuiet(ctx context.Context, share float64, limit time.Duration, logf func(string, ...any)) (time.Duration, float64) {
+	start := time.Now()
+	logged := false
+	for {
+		a := e.cpuMark()
+		select {
+		case <-ctx.Done():
+			return time.Since(start), 0
+		case <-time.After(2 * time.Second):
+		}
+		c := cpuBetween(a, e.cpuMark(), 0)
+		if c == nil {
+			return time.Since(start), 0
+		}
+		waited := time.Since(start)
+		if c.OthersShare < share || waited >= limit {
+			if logged || c.OthersShare >= share {
+				logf("other processes use %.0f%% of the CPU; going on after %s", 100*c.OthersShare, waited.Round(time.Second))
+			}
+			return waited, c.OthersShare
+		}
+		if !logged {
+			logf("other processes use %.0f%% of the CPU: waiting up to %s for them to calm down", 100*c.OthersShare, limit)
+			logged = true
+		}
+	}
 }

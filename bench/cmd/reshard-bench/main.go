@@ -40,6 +40,8 @@ type options struct {
 	out         string
 	profileDir  string
 	keep        bool
+	quietShare  float64
+	quietWait   time.Duration
 }
 
 func main() {
@@ -61,6 +63,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.pgshardBin, "pgshard", "", "pgshard binary (default: `make build`, then bin/pgshard of this checkout)")
 	fs.StringVar(&o.out, "out", "", "directory for the JSON and Markdown results (default: bench/results in the checkout)")
 	fs.StringVar(&o.profileDir, "cpuprofile-dir", "", "write a CPU profile of every reshard run into this directory (the reshard reads $PGSHARD_CPUPROFILE)")
+	fs.Float64Var(&o.quietShare, "quiet", 0.15, "before each run, wait until other processes use less than this share of the CPU (0: do not wait)")
+	fs.DurationVar(&o.quietWait, "quiet-wait", 2*time.Minute, "wait at most this long for -quiet before each run")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (Postgres's, pgshard's and the runs' logs)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -183,7 +187,8 @@ func bench(ctx context.Context, o options, logf func(string, ...any)) (*Report, 
 			Kernel: benchkit.Kernel(), LoadAvg1: benchkit.LoadAvg1()},
 		Versions: versions(ctx, root, env),
 		Settings: Settings{SizeBytes: o.size, Streams: o.streams, Reps: o.reps, LoadClients: o.loadClients,
-			LoadRate: o.loadRate, ChunkMB: o.chunkMB, DestShards: destShards, SameCluster: true, PgSettings: pgSettings},
+			LoadRate: o.loadRate, ChunkMB: o.chunkMB, DestShards: destShards, SameCluster: true, PgSettings: pgSettings,
+			QuietShare: o.quietShare, QuietWaitSeconds: o.quietWait.Seconds()},
 	}
 	finish := func(err error) (*Report, error) {
 		rep.Finished = time.Now()

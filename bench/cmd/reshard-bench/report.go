@@ -58,6 +58,9 @@ type Settings struct {
 	DestShards  int               `json:"destination_shards"`
 	SameCluster bool              `json:"same_cluster"` // source and destinations in one Postgres cluster
 	PgSettings  map[string]string `json:"postgres_settings"`
+	// Before each run wait, up to QuietWaitSeconds, until other processes use less than QuietShare of the CPU.
+	QuietShare       float64 `json:"quiet_share"`
+	QuietWaitSeconds float64 `json:"quiet_wait_seconds"`
 }
 
 // Row is one line of the main table: a method and stream count, medians over its runs whose copy figures are
@@ -260,14 +263,20 @@ func (rep *Report) Markdown() string {
 		b.WriteString(".\n")
 	}
 	var others []float64
+	waited := 0.0
 	for _, run := range rep.Runs {
 		if run.CPU != nil {
 			others = append(others, run.CPU.OthersShare)
 		}
+		waited += run.QuietWaitSeconds
 	}
 	if len(others) > 0 {
-		fmt.Fprintf(&b, "- Other processes' share of the CPU during the runs: %.0f%% median, %.0f%% at most.\n",
-			100*benchkit.Median(others), 100*slices.Max(others))
+		fmt.Fprintf(&b, "- Other processes' share of the CPU during the runs: %.0f%% median, %.0f%% at most", 100*benchkit.Median(others), 100*slices.Max(others))
+		if st.QuietShare > 0 {
+			fmt.Fprintf(&b, " (before each run the bench waited, up to %s, for them to use less than %.0f%%: %.0f s in all)",
+				time.Duration(st.QuietWaitSeconds*float64(time.Second)), 100*st.QuietShare, waited)
+		}
+		b.WriteString(".\n")
 	}
 	fmt.Fprintf(&b, "- Took %s.", time.Duration(rep.ElapsedSeconds*float64(time.Second)).Round(time.Second))
 	if rep.Interrupted {

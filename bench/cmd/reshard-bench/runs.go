@@ -49,6 +49,10 @@ type Run struct {
 	Load         *LoadStats `json:"load,omitempty"`
 	LogPath      string     `json:"log,omitempty"`
 	CPU          *CPU       `json:"cpu,omitempty"`
+	// Before the run the bench waited this long for other processes to use less of the CPU (-quiet); their
+	// share in the last 2 s before the run.
+	QuietWaitSeconds float64 `json:"quiet_wait_seconds"`
+	OthersBefore     float64 `json:"others_share_before"`
 }
 
 // runner runs the copies.
@@ -57,6 +61,15 @@ type runner struct {
 	o    options
 	data *DataSetup
 	logf func(string, ...any)
+}
+
+// waitQuiet waits for the other processes on the machine to calm down before a measurement (-quiet, -quiet-wait).
+func (r *runner) waitQuiet(ctx context.Context, run *Run) {
+	if r.o.quietShare <= 0 {
+		return
+	}
+	w, share := r.env.waitQuiet(ctx, r.o.quietShare, r.o.quietWait, r.logf)
+	run.QuietWaitSeconds, run.OthersBefore = w.Seconds(), share
 }
 
 // sourceState is what the source holds when a run starts.
@@ -115,6 +128,7 @@ func (r *runner) reshardRun(ctx context.Context, rep, streams int) (run Run) {
 	if err := e.checkpoint(ctx); err != nil {
 		return harness(err)
 	}
+	r.waitQuiet(ctx, &run)
 	mark := e.cpuMark()
 	l, err := startLoad(ctx, e.proxyDSN(), r.o.loadClients, r.o.loadRate, r.data.Rows)
 	if err != nil {
@@ -256,6 +270,7 @@ func (r *runner) dumpRun(ctx context.Context, rep int) (run Run) {
 	if err := e.checkpoint(ctx); err != nil {
 		return harness(err)
 	}
+	r.waitQuiet(ctx, &run)
 	mark := e.cpuMark()
 	l, err := startLoad(ctx, e.proxyDSN(), r.o.loadClients, r.o.loadRate, r.data.Rows)
 	if err != nil {
