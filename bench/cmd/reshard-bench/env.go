@@ -78,6 +78,7 @@ var pgSettings = map[string]string{
 	"checkpoint_timeout":   "30min",
 	"maintenance_work_mem": "256MB",
 	"log_min_messages":     "warning",
+	"synchronous_commit":   "on", // Postgres's default (pgtest turns it off): commits, the load's and the cutover's, as in production
 }
 
 // startPostgres starts the cluster with the source database, owned by the role app. app is a superuser: the
