@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/pgshard/pgshard/codec"
+	"github.com/pgshard/pgshard/reshard/status"
 )
 
 // PoolInfo is one pool's state.
@@ -45,30 +46,64 @@ type ServerInfo struct {
 	ClientPID                   uint32 // pgshard pid of the attached client, 0 when idle
 }
 
-// Source is what the console reads. Clients and Servers may take a moment (they visit every event loop):
-// the console calls them off the loops.
+// DatabaseInfo is one configured database.
+type DatabaseInfo struct {
+	Name       string
+	Primaries  []string // shard i's primary, as a URL without its password
+	PoolSize   int
+	PoolMode   string
+	PauseState string // "" (serving), "pausing" (PAUSE waits for transactions to end) or "paused"
+}
+
+// Source is what the console reads and acts on. Clients, Servers, Reload and Reshard may take a moment (they
+// visit every event loop, or read files): the console calls them off the loops (Command.OffLoop).
 type Source interface {
 	Version() string
 	Pools() []PoolInfo
 	Clients() []ClientInfo
 	Servers() []ServerInfo
+	Databases() []DatabaseInfo
 	Config() [][2]string // key, value (no secrets)
 	RequestShutdown()
+	// Resume ends the pause of database db ("" for RESUME without a name, which ends every pause). RESUME of
+	// a database that is not paused does nothing but say so in a notice, so that a tool may always send it.
+	Resume(db string) (notice string, err *codec.Error)
+	// Reload reads the config file again and applies it; notices say what it did not apply (settings that
+	// need a restart). An error means nothing changed.
+	Reload() (notices []string, err *codec.Error)
+	// Reshard reads the progress files of reshard runs (next to the config file).
+	Reshard() ([]*status.Status, error)
 }
 
 // Command is a parsed console command.
 type Command struct {
 	Verb, Object string // "SHOW", "POOLS"
+	Arg          string // the database of PAUSE and RESUME, as written ("" for all)
 }
 
-// NeedsLoops reports whether the command must visit every loop (so must not run inside one).
-func (c Command) NeedsLoops() bool {
-	return c.Verb == "SHOW" && (c.Object == "CLIENTS" || c.Object == "SERVERS")
+// OffLoop reports whether the command must run off the event loops: it visits every loop, or reads files.
+func (c Command) OffLoop() bool {
+	switch c.Verb + " " + c.Object {
+	case "SHOW CLIENTS", "SHOW SERVERS", "SHOW RESHARD", "RELOAD ":
+		return true
+	}
+	return false
 }
 
-// Parse reads a console command: one statement, case-insensitive, an optional trailing semicolon.
+// Commands are the console's commands, as SHOW HELP lists them.
+var Commands = []string{
+	"SHOW POOLS", "SHOW STATS", "SHOW CLIENTS", "SHOW SERVERS", "SHOW DATABASES", "SHOW CONFIG", "SHOW RESHARD",
+	"SHOW VERSION", "SHOW HELP", "PAUSE [database]", "RESUME [database]", "RELOAD", "SHUTDOWN",
+}
+
+// Parse reads a console command: one statement, case-insensitive, an optional trailing semicolon. A database
+// name is taken as written; double quotes keep spaces and other characters in it ("my db").
 func Parse(sql string) (Command, *codec.Error) {
-	f := strings.Fields(strings.TrimSuffix(strings.TrimSpace(sql), ";"))
+	f, ok := words(strings.TrimSuffix(strings.TrimSpace(sql), ";"))
+	if !ok {
+		return Command{}, codec.NewError(codec.SQLStateSyntaxError, "unterminated quoted name in admin command: "+strings.TrimSpace(sql)).
+			WithHint(`quote a database name as "name", doubling a quote inside it`)
+	}
 	if len(f) == 0 {
 		return Command{}, nil
 	}
@@ -76,20 +111,78 @@ func Parse(sql string) (Command, *codec.Error) {
 	if len(f) > 1 {
 		c.Object = strings.ToUpper(f[1])
 	}
-	switch {
-	case c.Verb == "SHOW" && len(f) == 2:
-		switch c.Object {
-		case "POOLS", "STATS", "CLIENTS", "SERVERS", "DATABASES", "CONFIG", "VERSION", "HELP":
+	switch c.Verb {
+	case "SHOW":
+		if len(f) == 2 {
+			switch c.Object {
+			case "POOLS", "STATS", "CLIENTS", "SERVERS", "DATABASES", "CONFIG", "VERSION", "HELP", "RESHARD":
+				return c, nil
+			}
+		}
+	case "SHUTDOWN", "RELOAD":
+		if len(f) == 1 {
 			return c, nil
 		}
-	case c.Verb == "SHUTDOWN" && len(f) == 1:
-		return c, nil
+		return c, codec.NewError(codec.SQLStateSyntaxError, c.Verb+" takes no argument: "+strings.TrimSpace(sql)).
+			WithHint(c.Verb + " applies to the whole pgshard")
+	case "PAUSE", "RESUME":
+		if len(f) <= 2 {
+			c.Object = ""
+			if len(f) == 2 {
+				c.Arg = f[1]
+			}
+			return c, nil
+		}
+		return c, codec.NewError(codec.SQLStateSyntaxError, c.Verb+" takes at most one database: "+strings.TrimSpace(sql)).
+			WithHint(c.Verb + " [database]: name one database, or none for all of them")
 	}
 	return c, codec.NewError(codec.SQLStateSyntaxError, "unknown admin command: "+strings.TrimSpace(sql)).
-		WithHint("the console knows SHOW POOLS, SHOW STATS, SHOW CLIENTS, SHOW SERVERS, SHOW DATABASES, SHOW CONFIG, SHOW VERSION, SHOW HELP and SHUTDOWN")
+		WithHint("the console knows " + strings.Join(Commands[:len(Commands)-1], ", ") + " and " + Commands[len(Commands)-1])
 }
 
-// Run executes c and appends its result messages (RowDescription, DataRows, CommandComplete) to dst.
+// words splits s at white space; a double-quoted word may hold anything, a doubled quote standing for one.
+// False: a quote is not closed.
+func words(s string) ([]string, bool) {
+	var out []string
+	for i := 0; i < len(s); {
+		switch c := s[i]; {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			i++
+		case c == '"':
+			var b strings.Builder
+			i++
+			for {
+				if i >= len(s) {
+					return nil, false
+				}
+				if s[i] == '"' {
+					if i+1 < len(s) && s[i+1] == '"' {
+						b.WriteByte('"')
+						i += 2
+						continue
+					}
+					i++
+					break
+				}
+				b.WriteByte(s[i])
+				i++
+			}
+			out = append(out, b.String())
+		default:
+			j := i
+			for j < len(s) && !strings.ContainsRune(" \t\n\r", rune(s[j])) {
+				j++
+			}
+			out = append(out, s[i:j])
+			i = j
+		}
+	}
+	return out, true
+}
+
+// Run executes c and appends its result messages (RowDescription, DataRows, CommandComplete, or NoticeResponses
+// and an ErrorResponse) to dst. PAUSE is not run here: it answers only once the database is quiet, which the
+// loop package waits for.
 func Run(dst []byte, c Command, src Source) []byte {
 	var t table
 	switch c.Verb + " " + c.Object {
@@ -98,13 +191,40 @@ func Run(dst []byte, c Command, src Source) []byte {
 	case "SHUTDOWN ":
 		src.RequestShutdown()
 		return codec.AppendCommandComplete(dst, "SHUTDOWN")
+	case "PAUSE ":
+		return codec.AppendErrorResponse(dst, codec.NewError(codec.SQLStateInternalError, "PAUSE is run by the proxy's event loops, not by admin.Run"))
+	case "RESUME ":
+		notice, err := src.Resume(c.Arg)
+		if err != nil {
+			return codec.AppendErrorResponse(dst, err)
+		}
+		if notice != "" {
+			dst = codec.AppendNoticeResponse(dst, &codec.Error{Severity: "NOTICE", Code: "00000", Message: notice})
+		}
+		return codec.AppendCommandComplete(dst, "RESUME")
+	case "RELOAD ":
+		notices, err := src.Reload()
+		for _, n := range notices {
+			dst = codec.AppendNoticeResponse(dst, &codec.Error{Severity: "NOTICE", Code: "00000", Message: n})
+		}
+		if err != nil {
+			return codec.AppendErrorResponse(dst, err)
+		}
+		return codec.AppendCommandComplete(dst, "RELOAD")
 	case "SHOW VERSION":
 		t = table{cols: []string{"version"}, rows: [][]string{{"pgshard " + src.Version()}}}
 	case "SHOW HELP":
 		t = table{cols: []string{"command"}}
-		for _, s := range []string{"SHOW POOLS", "SHOW STATS", "SHOW CLIENTS", "SHOW SERVERS", "SHOW DATABASES", "SHOW CONFIG", "SHOW VERSION", "SHUTDOWN"} {
+		for _, s := range Commands {
 			t.rows = append(t.rows, []string{s})
 		}
+	case "SHOW RESHARD":
+		runs, err := src.Reshard()
+		if err != nil {
+			return codec.AppendErrorResponse(dst, codec.NewError(codec.SQLStateConfigFileError, "cannot read the reshard progress files: "+err.Error()).
+				WithHint("each reshard-<database> directory next to pgshard's config file holds a status.json that pgshard reshard writes"))
+		}
+		t = reshardTable(runs)
 	case "SHOW POOLS":
 		t = table{cols: []string{"database", "user", "shard", "role", "cl_waiting", "sv_active", "sv_idle", "sv_total", "pool_size", "maxwait_us", "pool_mode"}}
 		for _, p := range src.Pools() {
@@ -130,13 +250,14 @@ func Run(dst []byte, c Command, src Source) []byte {
 				itoa(s.Loop), u32(s.PID), u32(s.ClientPID)})
 		}
 	case "SHOW DATABASES":
-		t = table{cols: []string{"name", "shard", "primary", "pool_size", "pool_mode"}}
-		seen := map[string]bool{}
-		for _, p := range src.Pools() {
-			k := p.Database + "/" + itoa(p.Shard)
-			if !seen[k] {
-				seen[k] = true
-				t.rows = append(t.rows, []string{p.Database, itoa(p.Shard), p.Role, itoa(p.Size), p.Mode})
+		t = table{cols: []string{"name", "shard", "primary", "pool_size", "pool_mode", "paused", "pause_state"}}
+		for _, d := range src.Databases() {
+			paused := "0"
+			if d.PauseState != "" {
+				paused = "1"
+			}
+			for i, p := range d.Primaries {
+				t.rows = append(t.rows, []string{d.Name, itoa(i), p, itoa(d.PoolSize), d.PoolMode, paused, d.PauseState})
 			}
 		}
 	case "SHOW CONFIG":
@@ -146,6 +267,28 @@ func Run(dst []byte, c Command, src Source) []byte {
 		}
 	}
 	return t.append(dst, c.Verb)
+}
+
+// reshardTable is SHOW RESHARD: one row per table of each run, one row with no table for a run without any.
+func reshardTable(runs []*status.Status) table {
+	t := table{cols: []string{"database", "phase", "from_shards", "to_shards", "table", "kind", "rows_copied", "rows_estimate",
+		"rows_per_sec", "eta_seconds", "done", "lag_bytes", "lag_seconds", "changes_applied", "write_pause_ms", "updated", "error"}}
+	for _, s := range runs {
+		tables := s.Tables
+		if len(tables) == 0 {
+			tables = []status.Table{{}}
+		}
+		for _, tb := range tables {
+			done := "false"
+			if tb.Done {
+				done = "true"
+			}
+			t.rows = append(t.rows, []string{s.Database, s.Phase, itoa(s.From), itoa(s.To), tb.Name, tb.Kind, i64(tb.RowsCopied),
+				i64(tb.RowsTotal), float(tb.RowsPerSec, 1), float(tb.ETASeconds, 0), done, i64(s.LagBytes), float(s.LagSeconds, 3),
+				i64(s.Applied), float(s.PauseMS, 1), stamp(s.Updated), s.Error})
+		}
+	}
+	return t
 }
 
 type table struct {
@@ -165,3 +308,6 @@ func itoa(n int) string        { return strconv.Itoa(n) }
 func i64(n int64) string       { return strconv.FormatInt(n, 10) }
 func u32(n uint32) string      { return strconv.FormatUint(uint64(n), 10) }
 func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") }
+func float(f float64, prec int) string {
+	return strconv.FormatFloat(f, 'f', prec, 64)
+}

@@ -10,13 +10,21 @@ import (
 func MetricsHandler(src Source, clients func() int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		WriteMetrics(w, src.Pools(), clients())
+		WriteMetrics(w, src.Pools(), src.Databases(), clients())
 	})
 }
 
-// WriteMetrics writes the Prometheus exposition of the pools and the client count.
-func WriteMetrics(w io.Writer, pools []PoolInfo, clients int64) {
+// WriteMetrics writes the Prometheus exposition of the pools, the databases and the client count.
+func WriteMetrics(w io.Writer, pools []PoolInfo, dbs []DatabaseInfo, clients int64) {
 	fmt.Fprintf(w, "# HELP pgshard_clients Client connections open.\n# TYPE pgshard_clients gauge\npgshard_clients %d\n", clients)
+	fmt.Fprintf(w, "# HELP pgshard_database_paused 1 while the database is paused (PAUSE, also while it waits for transactions to end), else 0.\n# TYPE pgshard_database_paused gauge\n")
+	for _, d := range dbs {
+		paused := 0
+		if d.PauseState != "" {
+			paused = 1
+		}
+		fmt.Fprintf(w, "pgshard_database_paused{database=%q} %d\n", d.Name, paused)
+	}
 	type metric struct {
 		name, help, kind string
 		value            func(PoolInfo) float64

@@ -31,4 +31,6 @@ const (
 	SQLStateConfigurationLimitExceed    = "53400"
 	SQLStateNotNullViolation            = "23502"
 	SQLStateUndefinedColumn             = "42703"
+	SQLStateObjectNotInPrerequisite     = "55000"
+	SQLStateConfigFileError             = "F0000"
 )

@@ -2,14 +2,17 @@ package loop
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"time"
 
 	"github.com/pgshard/pgshard/admin"
 	"github.com/pgshard/pgshard/codec"
+	"github.com/pgshard/pgshard/reshard/status"
 )
 
 // adminParams are the ParameterStatus values of the admin console, enough for psql.
@@ -61,7 +64,15 @@ func (cl *client) adminQuery() {
 			cl.out = codec.AppendReadyForQuery(cl.out, codec.TxIdle)
 			continue
 		}
-		if !cmd.NeedsLoops() {
+		if cmd.Verb == "PAUSE" {
+			// Answered when the database is quiet (pause.go); later messages wait until then.
+			if err := cl.startPause(cmd.Arg); err != nil {
+				cl.out = codec.AppendErrorResponse(cl.out, err)
+				cl.out = codec.AppendReadyForQuery(cl.out, codec.TxIdle)
+			}
+			continue
+		}
+		if !cmd.OffLoop() {
 			cl.out = admin.Run(cl.out, cmd, cl.e)
 			cl.out = codec.AppendReadyForQuery(cl.out, codec.TxIdle)
 			continue
@@ -74,10 +85,7 @@ func (cl *client) adminQuery() {
 				if cl.state != clientAdmin {
 					return
 				}
-				cl.out = append(cl.out, out...)
-				cl.out = codec.AppendReadyForQuery(cl.out, codec.TxIdle)
-				cl.adminQuery()
-				cl.flush()
+				cl.adminEnd(append(cl.out, out...))
 			}))
 		}()
 	}
@@ -89,7 +97,7 @@ func (e *Engine) Version() string { return Version }
 // Pools implements admin.Source.
 func (e *Engine) Pools() []admin.PoolInfo {
 	var out []admin.PoolInfo
-	for _, d := range e.dbs {
+	for _, d := range e.cat.Load().dbs {
 		d.mu.Lock()
 		for userName, ps := range d.pools {
 			for _, p := range ps {
@@ -179,10 +187,34 @@ func (e *Engine) collect(visit func(ls *loopState, add func(any)), sink func(any
 	}
 }
 
+// Databases implements admin.Source: the configured databases, by name.
+func (e *Engine) Databases() []admin.DatabaseInfo {
+	cat := e.cat.Load()
+	out := make([]admin.DatabaseInfo, 0, len(cat.dbs))
+	for name, d := range cat.dbs {
+		di := admin.DatabaseInfo{Name: name, PoolSize: e.cfg.Pool.Size, PoolMode: e.cfg.Pool.Mode, PauseState: e.pauseStateOf(name)}
+		for _, sh := range d.db.Shards {
+			di.Primaries = append(di.Primaries, sh.Primary.Raw)
+		}
+		out = append(out, di)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Reshard implements admin.Source: the progress files of the reshard runs next to the config file.
+func (e *Engine) Reshard() ([]*status.Status, error) {
+	if e.configFile == "" {
+		return nil, errors.New("pgshard was started without a config file, so it has no directory to look in")
+	}
+	return status.ReadAll(filepath.Dir(e.configFile))
+}
+
 // Config implements admin.Source: the settings that matter when reading the other tables, no secrets.
 func (e *Engine) Config() [][2]string {
 	c := e.cfg
 	return [][2]string{
+		{"config_file", e.configFile},
 		{"listen", c.Listen},
 		{"metrics_listen", c.MetricsListen},
 		{"pool.mode", c.Pool.Mode},

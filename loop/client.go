@@ -37,7 +37,10 @@ type client struct {
 	addr        string
 	connectedAt time.Time
 	dbName      string
-	adminBusy   bool // an admin command runs off the loop; later messages wait
+	isAdmin     bool   // logged in to the admin console (set before its cancel key is registered)
+	adminBusy   bool   // an admin command runs off the loop, or a PAUSE waits; later messages wait
+	pausing     *pause // the PAUSE this console connection waits for (pause.go)
+	pauseWait   bool   // held back by a PAUSE of its database until RESUME (with waiting set)
 
 	user   *user
 	db     *database
@@ -74,6 +77,7 @@ type client struct {
 	waiting     bool                // a checkout is under way (queued, dialing, or a connection is moving to us)
 
 	cancelTarget atomic.Pointer[cancelTarget]
+	cancelArmed  bool    // a fan-out's shards are cancelled when a grace period ends (cancel.go)
 	out          []byte  // replies the proxy itself makes, written once per callback
 	park         parking // reading paused while the server cannot take more
 }
@@ -106,6 +110,8 @@ func (cl *client) stateName() string {
 		return "admin"
 	case cl.state < clientConnecting:
 		return "login"
+	case cl.pauseWait:
+		return "paused"
 	case cl.waiting:
 		return "waiting"
 	case cl.srv != nil && cl.pins.any():
@@ -166,6 +172,9 @@ func (cl *client) fatalDrain(err *codec.Error) {
 // client has none. Messages stay in gnet's buffer while the client waits for a server. Most bytes pass
 // through untouched; named prepared statements are renamed or answered by pgshard (see prepared.go).
 func (cl *client) forward() {
+	if (cl.db.retired.Load() || cl.user.retired.Load()) && !cl.rebind() {
+		return // its database was removed (RELOAD): closed
+	}
 	if cl.rt != nil {
 		cl.forwardSharded()
 		return
@@ -437,6 +446,11 @@ func (cl *client) acquire() bool {
 	cl.waiter.Loop = cl.ls.idx
 	cl.waiter.Since = time.Now()
 	cl.waiter.Handle = cl
+	if cl.e.pausedN.Load() > 0 && cl.attachedMask() == 0 && cl.e.isPaused(cl.dbName) {
+		// A new transaction of a paused database: it waits for RESUME (pause.go).
+		cl.holdForPause()
+		return false
+	}
 	pc, outcome := cl.pool.Checkout(&cl.waiter)
 	switch outcome {
 	case pool.Ready:
@@ -539,6 +553,12 @@ func (cl *client) checkTimers(now time.Time) {
 	case cl.state < clientReady && cl.state != clientConnecting && now.After(cl.startBy):
 		cl.fatal(codec.NewFatal(codec.SQLStateProtocolViolation, "timed out waiting for the startup and authentication of the client").
 			WithHint("limits.client_startup_timeout bounds how long a client may take to log in"))
+	case cl.pauseWait && cl.waiter.Since.Add(cl.e.cfg.Pool.CheckoutTimeout).Before(now):
+		cl.unhold()
+		cl.fatal(codec.NewFatal(codec.SQLStateTooManyConnections,
+			"timed out after "+cl.e.cfg.Pool.CheckoutTimeout.String()+" waiting for a server connection: database \""+cl.dbName+
+				"\" is paused for maintenance").
+			WithHint("an administrator paused it (PAUSE in pgshard's console); clients go on after RESUME. Retry later, or raise pool.checkout_timeout to wait longer"))
 	case cl.waiting && cl.waiter.Since.Add(cl.pool.Settings().CheckoutTimeout).Before(now):
 		if cl.pool.Cancel(&cl.waiter, true) {
 			cl.waiting = false
@@ -560,6 +580,12 @@ func (cl *client) onClose() {
 	if cl.pid != 0 {
 		cl.e.dropCancelKey(cl)
 	}
+	if cl.pausing != nil {
+		// A console connection gone while its PAUSE waits: the pause is withdrawn.
+		cl.e.endPause(cl.pausing, "the console connection that sent PAUSE closed")
+		cl.pausing = nil
+	}
+	cl.unhold()
 	if cl.waiting && cl.pool.Cancel(&cl.waiter, false) {
 		cl.waiting = false
 	}

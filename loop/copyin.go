@@ -2,6 +2,7 @@ package loop
 
 import (
 	"math/bits"
+	"strconv"
 
 	"github.com/pgshard/pgshard/codec"
 	"github.com/pgshard/pgshard/route"
@@ -11,15 +12,18 @@ import (
 // the client's data is cut into rows (codec.CopySplitter) and each row goes to its key's shard, the header and
 // end marker to all of them. When the statement names no columns, the key's position comes from the catalog:
 // a query pgshard puts before the COPY on one shard, answered before that shard's CopyInResponse (which the
-// client sees only once every shard sent one).
+// client sees only once every shard sent one). A client that sends its data without waiting for
+// CopyInResponse (pgx does) is stalled until that answer is in.
 type copyIn struct {
-	cl       *client
-	plan     *route.CopyIn
-	keyField int  // the key's position among the columns, -1 until known
-	catalog  bool // the catalog query is still to be sent
-	split    *codec.CopySplitter
-	failed   bool     // pgshard refused the data: what the client still sends of it is dropped
-	out      [][]byte // per shard, the CopyData message being filled
+	cl         *client
+	plan       *route.CopyIn
+	keyField   int  // the key's position among the columns, -1 until known
+	catalog    bool // the catalog query is still to be sent
+	catalogDue bool // the catalog query was sent and is not answered yet
+	waiting    bool // the client's data waits for that answer (the client is stalled)
+	split      *codec.CopySplitter
+	failed     bool     // pgshard refused the data: what the client still sends of it is dropped
+	out        [][]byte // per shard, the CopyData message being filled
 }
 
 // catalogQuery asks for the position of the key column among the columns COPY takes by default.
@@ -37,14 +41,81 @@ func (cl *client) startCopy(r *run, buf []byte, at int, m codec.Message, n int, 
 		ci = &copyIn{cl: cl, plan: plan, keyField: plan.KeyField, catalog: plan.KeyField < 0, out: make([][]byte, len(cl.srvs))}
 		cl.sh.copy = ci
 	}
+	// Outside a transaction block the shards' COPYs commit together or not at all: each runs in a transaction
+	// pgshard opens (BEGIN before the COPY) and ends once every shard is through (endCopyTx).
+	cl.sh.copyTx = !cl.sh.txOpen && bits.OnesCount64(mask) > 1
 	ok, perr := cl.send(r, buf, at, m, n, mask, false, true, false)
+	if ok && perr == nil {
+		cl.sh.group.copyTx = cl.sh.copyTx
+	}
+	cl.sh.copyTx = false
 	if !ok || perr != nil {
 		if !ok && !ci.catalog && plan.KeyField < 0 {
-			ci.catalog = true // not sent after all: the next attempt sends it
+			ci.catalog, ci.catalogDue = true, false // not sent after all: the next attempt sends it
 		}
 		return ok, perr
 	}
 	return true, nil
+}
+
+// endCopyTx runs when every shard answered a COPY run in pgshard's transaction (ReadyForQuery): COMMIT on
+// every shard, or ROLLBACK after an error anywhere (the client has that error already). The client gets the
+// COPY's CommandComplete and ReadyForQuery once they are all answered (copyEnded).
+//
+// Each shard commits on its own: should a COMMIT fail on one shard and succeed on another (a deferred
+// constraint, a shard lost at that moment), the client gets the error and the other shards keep their rows,
+// as with any statement that writes on several shards outside a transaction block without two-phase commit.
+func (cl *client) endCopyTx(g *fanout) {
+	q := "COMMIT"
+	if g.errSent {
+		q = "ROLLBACK"
+	}
+	msg := codec.AppendQuery(nil, q)
+	for m := g.members; m != 0; m &= m - 1 {
+		s := cl.srvs[bits.TrailingZeros64(m)]
+		if s == nil || s.gone {
+			g.copyEnded++ // a lost server has failed the client already
+			continue
+		}
+		s.expects.push(expectation{kind: expCopyEnd})
+		_, _ = s.c.Write(msg)
+	}
+}
+
+// copyEnded runs when one shard answered the end of pgshard's transaction around a COPY; once all did, it
+// returns what the client gets: the COPY's CommandComplete (or the first error of a COMMIT; nothing more
+// when the COPY failed) and ReadyForQuery.
+func (cl *client) copyEnded(g *fanout) []byte {
+	if g == nil || !g.copyTx {
+		return nil
+	}
+	if g.copyEnded++; g.copyEnded < g.k {
+		return nil
+	}
+	g.copyTx = false
+	var out []byte
+	switch {
+	case g.errSent:
+	case g.copyErr != nil:
+		out = append(out, g.copyErr...)
+	default:
+		out = append(out, g.copyHeld...)
+	}
+	return codec.AppendReadyForQuery(out, cl.txStatus())
+}
+
+// resume lets a client whose data waited for the catalog query's answer go on, once that answer is in.
+func (ci *copyIn) resume() {
+	if !ci.waiting || ci.catalogDue {
+		return
+	}
+	ci.waiting = false
+	cl := ci.cl
+	cl.sh.stalled = false
+	if cl.state == clientReady {
+		cl.forward()
+		cl.flush()
+	}
 }
 
 // copyMessage handles a CopyData, CopyDone or CopyFail of a sharded COPY.
@@ -59,6 +130,12 @@ func (cl *client) copyMessage(r *run, buf []byte, at int, m codec.Message, n int
 	}
 	cl.startRun(r, buf, at, nil)
 	r.s = nil
+	if ci.catalogDue {
+		// Where the key is comes with the catalog query's answer: look at the data again then (resume).
+		ci.waiting = true
+		cl.sh.stalled = true
+		return false, nil
+	}
 	switch m.Type {
 	case codec.CopyData:
 		if ci.split == nil {
@@ -109,6 +186,29 @@ func (ci *copyIn) fail(err *codec.Error) {
 	cl.sh.group.errSent = true
 	cl.out = codec.AppendErrorResponse(cl.out, err)
 	ci.toAll(codec.AppendCopyFail(cl.ls.synth[:0], "pgshard: "+err.Message))
+}
+
+// shardFailed runs when the COPY failed on one shard (a constraint, a bad value): the other shards are told to
+// abandon it too (CopyFail; what they answer is hidden behind the first error, which the client gets) rather
+// than take the rest of the data, and what the client still sends of it is dropped. A client ends its COPY
+// when it sees the error (pgx with CopyDone), which the other shards then never get. A shard that had all the
+// data and its end before the error keeps nothing either: outside a transaction block pgshard's transaction
+// around the COPY is rolled back (endCopyTx), inside one the client's transaction has failed.
+func (ci *copyIn) shardFailed(shard int) {
+	if ci.failed {
+		return
+	}
+	cl := ci.cl
+	ci.failed = true
+	for i := range ci.out {
+		ci.out[i] = ci.out[i][:0]
+	}
+	msg := codec.AppendCopyFail(cl.ls.synth[:0], "pgshard: the COPY failed on shard "+strconv.Itoa(shard))
+	for m := cl.sh.group.members &^ (1 << shard); m != 0; m &= m - 1 {
+		if s := cl.srvs[bits.TrailingZeros64(m)]; s != nil && !s.gone {
+			_, _ = s.c.Write(msg)
+		}
+	}
 }
 
 // toAll writes msg to every shard of the COPY.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strconv"
@@ -32,12 +33,12 @@ const sweepInterval = 100 * time.Millisecond
 type Engine struct {
 	gnet.BuiltinEventEngine
 
-	cfg    *config.Config
-	log    *slog.Logger
-	nloops int
-	users  map[string]*user
-	admin  *user // the console's login
-	dbs    map[string]*database
+	cfg        *config.Config // as pgshard started: the settings RELOAD does not change are read here
+	log        *slog.Logger
+	nloops     int
+	configFile string                  // the file cfg came from, which RELOAD reads again ("" when none)
+	cat        atomic.Pointer[catalog] // users, admin login and databases: RELOAD replaces them
+	reloadMu   sync.Mutex              // one RELOAD at a time
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -59,23 +60,38 @@ type Engine struct {
 	mapNames bool         // rename clients' prepared statements (transaction mode, max_prepared_statements > 0)
 
 	paramsMu sync.Mutex
-	params   map[*pool.Pool]map[string]string // what the pool's servers reported at startup
+	params   map[string]map[string]string // what the first server of a (database, user) reported at startup, by paramsKey
 
+	pauseState    // PAUSE and RESUME (pause.go)
 	twoPhaseState // two-phase commit (twopc.go)
+}
+
+// catalog is what a config file says of users, the admin login and databases. A published catalog is never
+// changed: RELOAD builds a new one (reusing the users and databases that did not change) and publishes it.
+type catalog struct {
+	cfg   *config.Config
+	users map[string]*user
+	admin *user // the console's login; nil when it has no password (the console is off)
+	dbs   map[string]*database
 }
 
 type user struct {
 	cfg      *config.User
 	method   string
 	verifier auth.Verifier // for scram-sha-256
+	// retired: a RELOAD changed the user's login on the shards. Its pools are retired, and its clients move
+	// to the new user at their next transaction.
+	retired atomic.Bool
 }
 
 type database struct {
-	cfg    *config.Config
 	db     *config.Database
 	schema *route.Schema // nil for a plain pooled database (one shard, nothing sharded): nothing is routed
 	mu     sync.Mutex
 	pools  map[string][]*pool.Pool // by user name, then shard
+	// retired: a RELOAD changed or removed the database. Its pools are retired, and its clients move to the
+	// new database (or are closed, when it was removed) at their next transaction.
+	retired atomic.Bool
 }
 
 // loopState is what pgshard keeps per event loop. Only that loop's goroutine touches the maps.
@@ -93,6 +109,7 @@ type loopState struct {
 	described                 []byte // a ParameterDescription waiting for its RowDescription, to cache both
 	evicted                   []*stmt
 
+	paused  map[*client]struct{}        // clients held back by a PAUSE (pause.go)
 	routers map[*database]*route.Router // plan caches of sharded databases, per loop (no locks)
 	rr      int                         // round robin over shards for statements any shard can serve
 	params  [][]byte                    // a Bind's values and formats, for routing
@@ -105,11 +122,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 		cfg:     cfg,
 		log:     log,
 		nloops:  cfg.EventLoops,
-		users:   map[string]*user{},
-		dbs:     map[string]*database{},
 		byLoop:  map[gnet.EventLoop]*loopState{},
 		cancel:  map[uint32]*client{},
-		params:  map[*pool.Pool]map[string]string{},
+		params:  map[string]map[string]string{},
 		started: make(chan struct{}),
 	}
 	if e.nloops <= 0 {
@@ -117,8 +132,37 @@ func New(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 	}
 	e.mapNames = cfg.Pool.Mode != "session" && cfg.Pool.MaxPreparedStatements > 0
 	e.failpoint = os.Getenv("PGSHARD_FAILPOINT")
+	cat, err := newCatalog(cfg, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	e.cat.Store(cat)
+	return e, nil
+}
+
+// newCatalog makes the catalog of cfg. With old and the changes from old's config, the users and databases
+// that did not change are old's (with their pools); the others are new.
+func newCatalog(cfg *config.Config, old *catalog, ch *config.Changes) (*catalog, error) {
+	c := &catalog{cfg: cfg, users: map[string]*user{}, dbs: map[string]*database{}}
+	changed := map[string]bool{}
+	if ch != nil {
+		for _, l := range [][]string{ch.UsersAdded, ch.UsersChanged} {
+			for _, name := range l {
+				changed["user "+name] = true
+			}
+		}
+		for _, l := range [][]string{ch.DatabasesAdded, ch.DatabasesChanged} {
+			for _, name := range l {
+				changed["db "+name] = true
+			}
+		}
+	}
 	for i := range cfg.Users {
 		u := &cfg.Users[i]
+		if old != nil && !changed["user "+u.Name] && old.users[u.Name] != nil {
+			c.users[u.Name] = old.users[u.Name]
+			continue
+		}
 		eu := &user{cfg: u, method: u.AuthMethod}
 		if eu.method == "" {
 			eu.method = "scram-sha-256"
@@ -130,17 +174,25 @@ func New(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 			}
 			eu.verifier = v
 		}
-		e.users[u.Name] = eu
+		c.users[u.Name] = eu
 	}
-	e.admin = &user{cfg: &config.User{Name: cfg.Admin.User, Password: cfg.Admin.Password}, method: "scram-sha-256"}
-	if v, err := verifierFor(cfg.Admin.Password); err != nil {
-		return nil, fmt.Errorf("admin: %w", err)
-	} else {
-		e.admin.verifier = v
+	if old != nil && !ch.AdminChanged {
+		c.admin = old.admin
+	} else if cfg.Admin.Password != "" {
+		c.admin = &user{cfg: &config.User{Name: cfg.Admin.User, Password: cfg.Admin.Password}, method: "scram-sha-256"}
+		v, err := verifierFor(cfg.Admin.Password)
+		if err != nil {
+			return nil, fmt.Errorf("admin: %w", err)
+		}
+		c.admin.verifier = v
 	}
 	for i := range cfg.Databases {
 		d := &cfg.Databases[i]
-		ed := &database{cfg: cfg, db: d, pools: map[string][]*pool.Pool{}}
+		if old != nil && !changed["db "+d.Name] && old.dbs[d.Name] != nil {
+			c.dbs[d.Name] = old.dbs[d.Name]
+			continue
+		}
+		ed := &database{db: d, pools: map[string][]*pool.Pool{}}
 		schema, err := route.NewSchema(d)
 		if err != nil {
 			return nil, fmt.Errorf("database %q: %w", d.Name, err)
@@ -148,9 +200,18 @@ func New(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 		if schema.Sharded() {
 			ed.schema = schema
 		}
-		e.dbs[d.Name] = ed
+		c.dbs[d.Name] = ed
 	}
-	return e, nil
+	return c, nil
+}
+
+// SetConfigFile names the file the configuration came from: RELOAD (and SIGHUP) read it again, and SHOW
+// RESHARD reads the reshard progress files next to it. Call it before Run.
+func (e *Engine) SetConfigFile(path string) {
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	e.configFile = path
 }
 
 // verifierFor turns a configured password (cleartext or a SCRAM verifier) into a verifier, once, so that no
@@ -304,12 +365,15 @@ func (e *Engine) survive(c gnet.Conn) {
 	}
 }
 
-// poolsFor returns the pools of (database, user), one per shard, made on first use.
+// poolsFor returns the pools of (database, user), one per shard, made on first use. Pools made for a
+// database or user a RELOAD replaced meanwhile (a client that logged in during the RELOAD) are retired at
+// once, and those of a replaced user are not kept: its login on the shards is not the current one's.
 func (e *Engine) poolsFor(d *database, u *user) []*pool.Pool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	ps := d.pools[u.cfg.Name]
-	if ps == nil {
+	if ps == nil || u.retired.Load() {
+		ps = nil
 		pc := e.cfg.Pool
 		for i := range d.db.Shards {
 			p := pool.New(d.db.Name+"/"+u.cfg.Name+"/shard"+strconv.Itoa(i), pool.Settings{
@@ -319,9 +383,14 @@ func (e *Engine) poolsFor(d *database, u *user) []*pool.Pool {
 				Lifetime:        pc.ServerLifetime,
 			}, e.nloops)
 			p.Shard = i
+			if d.retired.Load() || u.retired.Load() {
+				p.Retire()
+			}
 			ps = append(ps, p)
 		}
-		d.pools[u.cfg.Name] = ps
+		if !u.retired.Load() {
+			d.pools[u.cfg.Name] = ps
+		}
 	}
 	return ps
 }
@@ -334,7 +403,9 @@ func (ls *loopState) router(d *database, cacheSize int) *route.Router {
 			ls.routers = map[*database]*route.Router{}
 		}
 		r = route.NewRouter(d.schema, cacheSize)
-		ls.routers[d] = r
+		if !d.retired.Load() {
+			ls.routers[d] = r // a replaced database's is used by a client that moves at its next message
+		}
 	}
 	return r
 }
@@ -355,25 +426,33 @@ func (e *Engine) target(d *database, u *user, i int) pool.Target {
 	return t
 }
 
-// knownParams returns the startup parameters a server of p reported, nil before the first connection.
-func (e *Engine) knownParams(p *pool.Pool) map[string]string {
+// paramsKey names the server whose startup parameters clients of (d, u) are told: the primary of shard 0 as
+// u logs in there. It outlives a RELOAD that keeps that server, so that new clients need not wait for a
+// server connection (which a PAUSE would hold back) to learn them.
+func (e *Engine) paramsKey(d *database, u *user) string {
+	t := e.target(d, u, 0)
+	return t.Network + "|" + t.Address + "|" + t.Database + "|" + t.User
+}
+
+// knownParams returns the startup parameters the server of key reported, nil before the first connection.
+func (e *Engine) knownParams(key string) map[string]string {
 	e.paramsMu.Lock()
 	defer e.paramsMu.Unlock()
-	return e.params[p]
+	return e.params[key]
 }
 
 // rememberParams keeps a copy of a server's startup parameters for the clients that log in later.
-func (e *Engine) rememberParams(p *pool.Pool, params map[string]string) {
+func (e *Engine) rememberParams(key string, params map[string]string) {
 	e.paramsMu.Lock()
 	defer e.paramsMu.Unlock()
-	if e.params[p] != nil {
+	if e.params[key] != nil {
 		return
 	}
 	m := make(map[string]string, len(params))
 	for k, v := range params {
 		m[k] = v
 	}
-	e.params[p] = m
+	e.params[key] = m
 }
 
 // newCancelKey registers cl under a fresh pid and secret key of pgshard's own.
@@ -408,6 +487,10 @@ func (e *Engine) forwardCancel(pid uint32, key []byte) {
 	cl := e.cancel[pid]
 	e.cancelMu.Unlock()
 	if cl == nil || len(key) != 4 || !constantTimeEqual(cl.key[:], key) {
+		return
+	}
+	if cl.isAdmin {
+		_ = cl.ls.el.Execute(context.Background(), runnable(cl.cancelAdmin))
 		return
 	}
 	for t := cl.cancelTarget.Load(); t != nil; t = t.next {
@@ -463,7 +546,7 @@ func (e *Engine) sweep(ls *loopState) {
 			d.halfClose(c)
 		}
 	}
-	for _, d := range e.dbs {
+	for _, d := range e.cat.Load().dbs {
 		d.mu.Lock()
 		pools := make([]*pool.Pool, 0, len(d.pools))
 		for _, ps := range d.pools {

@@ -35,19 +35,34 @@ type fanout struct {
 	later    uint64 // shards a replicated write goes to once the first shard is through
 	laterMsg []byte
 
+	// A sharded COPY FROM STDIN outside a transaction block runs in a transaction of pgshard's own on each
+	// shard (copyin.go): its CommandComplete is held until every shard committed, or rolled back after an error.
+	copyTx    bool
+	copyEnded int    // shards whose COMMIT or ROLLBACK was answered
+	copyHeld  []byte // the COPY's CommandComplete
+	copyErr   []byte // the first error of a COMMIT
+
+	// Cancelling shards once the answer is decided (cancel.go).
+	gen       uint64 // counts the fan-outs of the client
+	ended     uint64 // shards whose statement ended (CommandComplete, EmptyQueryResponse, PortalSuspended, ErrorResponse)
+	cancelled uint64 // shards pgshard sent a CancelRequest
+	quiet     uint64 // shards that may be cancelled (quietMask when the fan-out started)
+	held      uint64 // shards whose servers are parked while the merger holds many of their rows (wakeHeld)
+
 	// A statement whose rows the proxy merges (ORDER BY, LIMIT, aggregates, ...): how, and the merger once
 	// the shards' RowDescriptions are in.
 	plan  *route.Merge
 	copy  *route.CopyOut // a COPY TO STDOUT: one header (and, binary, one trailer) for all shards
 	began uint64         // COPY TO: shards whose first CopyData came
 	mg    *merge.Merger
-	descs int    // RowDescriptions given to the merger
+	descs int    // RowDescriptions given to the merger (or shards cancelled before they sent one)
+	descd uint64 // the shards counted in descs
 	out   []byte // merged rows, reused
 }
 
 func (g *fanout) start(mask uint64, mirror bool) {
 	*g = fanout{active: true, members: mask, k: bits.OnesCount64(mask), mirror: mirror, tag: g.tag[:0], status: codec.TxIdle,
-		laterMsg: g.laterMsg[:0], mg: g.mg, out: g.out[:0]}
+		laterMsg: g.laterMsg[:0], mg: g.mg, out: g.out[:0], copyHeld: g.copyHeld[:0], gen: g.gen + 1}
 }
 
 // index is a member shard's number among the members (the merger's shard numbers).
@@ -68,6 +83,7 @@ func (g *fanout) describe(msg []byte, shard uint64) []byte {
 		}
 	}
 	g.descs++
+	g.descd |= shard
 	if err := g.mg.Describe(g.index(shard), msg); err != nil {
 		return g.fail(err)
 	}
@@ -117,16 +133,52 @@ func (g *fanout) merged(msg []byte, shard uint64) (bool, []byte, bool) {
 		if g.errSent || g.mg == nil {
 			return false, nil, false // counted as usual
 		}
-		g.mg.End(g.index(shard))
-		out := g.emit(g.out[:0])
-		if g.done++; g.done < g.k || g.errSent {
-			return false, out, true
+		return false, g.endMerged(shard, g.out[:0]), true
+	case codec.ErrorResponse:
+		if g.cancelled&shard != 0 && !g.errSent && g.mg != nil {
+			// A shard cancelled once the LIMIT was satisfied: its part is over, as with a CommandComplete.
+			// Cancelled before it described its rows, it is not waited for: the others' description is the
+			// client's.
+			out := g.out[:0]
+			if g.descd&shard == 0 && g.descs < g.k {
+				g.descd |= shard
+				if g.descs++; g.descs == g.k {
+					out = g.mg.RowDescription(out)
+				}
+			}
+			return false, g.endMerged(shard, out), true
 		}
-		out = codec.AppendCommandComplete(out, "SELECT "+strconv.FormatUint(g.mg.Rows(), 10))
-		g.out = out[:0]
-		return false, out, true
 	}
 	return false, nil, false
+}
+
+// endMerged ends shard's part of a merged statement: appended to out, the rows the merger releases now, and
+// once every shard is through, the client's CommandComplete.
+func (g *fanout) endMerged(shard uint64, out []byte) []byte {
+	g.mg.End(g.index(shard))
+	out = g.emit(out)
+	if g.done++; g.done < g.k || g.errSent {
+		return out
+	}
+	out = codec.AppendCommandComplete(out, "SELECT "+strconv.FormatUint(g.mg.Rows(), 10))
+	g.out = out[:0]
+	return out
+}
+
+// mergedRow is merged for a DataRow of shard, appending what the client gets to dst (the output being built:
+// the released rows are written there at once, not through g.out).
+func (g *fanout) mergedRow(dst, msg []byte, shard uint64) []byte {
+	if err := g.mg.Row(g.index(shard), msg); err != nil {
+		return append(dst, g.fail(err)...)
+	}
+	if g.descs < g.k {
+		return dst
+	}
+	out, err := g.mg.Emit(dst)
+	if err != nil {
+		return append(dst, g.fail(err)...)
+	}
+	return out
 }
 
 // emit appends to out the rows the merger releases, once the client has its RowDescription (or the error
@@ -216,6 +268,13 @@ func onceBit(typ byte) uint32 {
 // (out may be empty). scratch is where out is built.
 func (g *fanout) merge(msg []byte, scratch []byte, shard uint64) (bool, []byte) {
 	typ := msg[0]
+	if typ == codec.ErrorResponse && g.cancelled&shard != 0 && g.ended&shard != 0 {
+		return false, nil // pgshard's cancel landed after the shard's statement was through: nothing to end
+	}
+	switch typ {
+	case codec.CommandComplete, codec.EmptyQueryResponse, codec.PortalSuspended, codec.ErrorResponse:
+		g.ended |= shard
+	}
 	if g.plan != nil {
 		if pass, out, done := g.merged(msg, shard); done {
 			return pass, out
@@ -268,9 +327,10 @@ func (g *fanout) merge(msg []byte, scratch []byte, shard uint64) (bool, []byte) 
 		if g.done < g.k || g.errSent {
 			return false, nil
 		}
+		var out []byte
 		switch {
 		case g.suspend:
-			return false, codec.AppendEmpty(scratch, codec.PortalSuspended)
+			out = codec.AppendEmpty(scratch, codec.PortalSuspended)
 		case len(g.tag) > 0:
 			tag := g.tag
 			if i := bytes.LastIndexByte(tag, ' '); i >= 0 {
@@ -278,9 +338,15 @@ func (g *fanout) merge(msg []byte, scratch []byte, shard uint64) (bool, []byte) 
 					tag = strconv.AppendUint(tag[:i+1], g.rows, 10)
 				}
 			}
-			return false, codec.AppendCommandComplete(scratch, string(tag))
+			out = codec.AppendCommandComplete(scratch, string(tag))
+		default:
+			out = codec.AppendEmpty(scratch, codec.EmptyQueryResponse)
 		}
-		return false, codec.AppendEmpty(scratch, codec.EmptyQueryResponse)
+		if g.copyTx {
+			g.copyHeld = append(g.copyHeld[:0], out...) // sent once every shard committed
+			return false, nil
+		}
+		return false, out
 	case codec.CopyInResponse:
 		// Passed on once every shard is ready for the data (pgshard's catalog query is answered by then).
 		g.copyIn++
@@ -309,6 +375,9 @@ func (g *fanout) merge(msg []byte, scratch []byte, shard uint64) (bool, []byte) 
 			return false, nil
 		}
 		g.active = false
+		if g.copyTx {
+			return false, nil // the end of pgshard's transaction on the shards comes first (copyEnd)
+		}
 		return false, codec.AppendReadyForQuery(scratch, g.status)
 	}
 	if b := onceBit(typ); b != 0 {

@@ -23,6 +23,9 @@ type parking struct {
 	parked bool
 	fd     int
 	stash  []byte
+	// wake, while parked, brings the connection back now if its ready condition holds (instead of at the
+	// next poll); it reports whether it did.
+	wake func() bool
 }
 
 // reopen travels with a parked connection enrolled back into its loop.
@@ -65,6 +68,13 @@ func (p *parking) park(e *Engine, ls *loopState, c gnet.Conn, ctx *reopen, ready
 	p.parked, p.fd = true, fd
 	_ = ls.el.Close(c)
 	var check func()
+	p.wake = func() bool {
+		if !p.parked || p.fd != fd || !ready() {
+			return false
+		}
+		check()
+		return true
+	}
 	check = func() {
 		if !p.parked || p.fd != fd {
 			return // closed while parked
@@ -92,7 +102,7 @@ func (p *parking) park(e *Engine, ls *loopState, c gnet.Conn, ctx *reopen, ready
 
 // unparked records that the socket is back in the loop as c.
 func (p *parking) unparked() {
-	p.parked, p.fd = false, -1
+	p.parked, p.fd, p.wake = false, -1, nil
 }
 
 // closeParked closes the socket of a parked connection, which gnet no longer knows about. A socket on its way
@@ -101,7 +111,7 @@ func (p *parking) closeParked() {
 	if p.parked && p.fd >= 0 {
 		_ = unix.Close(p.fd)
 	}
-	p.parked, p.fd = false, -1
+	p.parked, p.fd, p.wake = false, -1, nil
 }
 
 // lost runs when a parked socket could not be enrolled again.

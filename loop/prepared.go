@@ -35,8 +35,28 @@ type stmt struct {
 
 	fx *effects // what executing it does to the session (SET, advisory locks, ...), nil for nothing
 
-	plan atomic.Pointer[route.Plan] // how it is routed (sharded databases), planned on first use
-	tx   txKind                     // a transaction command (sharded databases send those to every shard of a transaction)
+	plan atomic.Pointer[stmtPlan] // how it is routed (sharded databases), planned on first use
+	tx   txKind                   // a transaction command (sharded databases send those to every shard of a transaction)
+}
+
+// stmtPlan is a stmt's plan and the routing schema it was made for. Statements are shared by every client of
+// every database, and a RELOAD that changes a database's shards or tables gives it a new schema: a plan is
+// used only with the schema it was made for.
+type stmtPlan struct {
+	schema *route.Schema
+	plan   *route.Plan
+}
+
+// planOf returns st's plan for the client's router (a sharded database), planning it when there is none for
+// its schema.
+func (cl *client) planOf(st *stmt) *route.Plan {
+	s := cl.rt.Schema()
+	if sp := st.plan.Load(); sp != nil && sp.schema == s {
+		return sp.plan
+	}
+	p := cl.rt.Prepare(st.query)
+	st.plan.Store(&stmtPlan{schema: s, plan: p})
+	return p
 }
 
 // stmtRegistry holds every stmt of the engine. Parse messages take its lock; Bind and Describe don't (they
@@ -52,6 +72,19 @@ type stmtRegistry struct {
 func (r *stmtRegistry) get(query []byte, send string, types codec.OIDs) *stmt {
 	raw := make([]uint32, 0, 8)
 	raw = types.Append(raw)
+	return r.getRaw(query, send, raw)
+}
+
+// resend returns the stmt of st's query and parameter types that servers prepare as send.
+func (r *stmtRegistry) resend(st *stmt, send string) *stmt {
+	raw := make([]uint32, 0, len(st.types)/4)
+	for i := 0; i+4 <= len(st.types); i += 4 {
+		raw = append(raw, uint32(st.types[i])<<24|uint32(st.types[i+1])<<16|uint32(st.types[i+2])<<8|uint32(st.types[i+3]))
+	}
+	return r.getRaw([]byte(st.query), send, raw)
+}
+
+func (r *stmtRegistry) getRaw(query []byte, send string, raw []uint32) *stmt {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, st := range r.byText[string(query)] {
@@ -160,6 +193,7 @@ const (
 	expCatalog                      // pgshard's catalog query for a sharded COPY: hidden, its one value kept
 	expRawSynth                     // an answer pgshard gives itself, raw (the end of a transaction it ran)
 	expDrive                        // pgshard's own statement ending a transaction (txdrive.go): hidden, its outcome kept
+	expCopyEnd                      // COMMIT or ROLLBACK of pgshard's transaction around a sharded COPY: hidden, its error kept
 )
 
 type expectation struct {
@@ -221,6 +255,16 @@ func (sp *splice) insert(at int, b []byte) {
 	sp.begin(at)
 	*sp.scratch = append(*sp.scratch, b...)
 }
+
+// tail returns the output built so far, up to offset at of the input, for the caller to append to directly
+// (then setTail): what would be inserted at at, without copying it through another buffer first.
+func (sp *splice) tail(at int) []byte {
+	sp.begin(at)
+	return *sp.scratch
+}
+
+// setTail takes back the output tail returned, with what the caller appended.
+func (sp *splice) setTail(b []byte) { *sp.scratch = b }
 
 // drop leaves out in[from:to].
 func (sp *splice) drop(from, to int) {
@@ -311,11 +355,7 @@ func (cl *client) appendDescribe(dst []byte, st *stmt, d []byte) []byte {
 	if err != nil || n >= len(d) || d[n] != codec.RowDescription {
 		return append(dst, d...)
 	}
-	plan := st.plan.Load()
-	if plan == nil {
-		plan = cl.rt.Prepare(st.query)
-	}
-	spec := plan.ShardSpec(rowDescColumns(d[n:]))
+	spec := cl.planOf(st).ShardSpec(rowDescColumns(d[n:]))
 	if spec == nil {
 		return append(dst, d...)
 	}

@@ -3,6 +3,7 @@ package loop
 import (
 	"context"
 	"errors"
+	"math/bits"
 	"net"
 	"os"
 	"time"
@@ -43,9 +44,12 @@ type server struct {
 	remain    int         // bytes of a large message still to pass through
 	inUse     bool        // attached to a client or resetting: its ReadyForQuery can make it free
 
-	park     parking // reading paused while the client cannot take more
-	moving   bool    // being moved to another loop: its close here is not a loss
-	expected bool    // closed on purpose (expired, dirty, shutdown)
+	park       parking // reading paused while the client cannot take more
+	cancelling bool    // pgshard's CancelRequest for its statement is on its way: busy until delivered (cancel.go)
+	noReuse    bool    // such a cancel failed: close the connection when idle rather than reuse it
+
+	moving   bool // being moved to another loop: its close here is not a loss
+	expected bool // closed on purpose (expired, dirty, shutdown)
 	gone     bool
 }
 
@@ -199,7 +203,21 @@ func (s *server) onTraffic() {
 	}
 	s.park.consume(s.c, pos)
 	cl := s.client
-	if s.inUse && s.expects.len() == 0 && !s.unsynced && s.remain == 0 {
+	if cl != nil && cl.sh.copy != nil && cl.sh.copy.waiting {
+		cl.sh.copy.resume()
+		if s.gone || s.client != cl {
+			return
+		}
+	}
+	if cl != nil && s.fan != nil {
+		if s.fan.held != 0 {
+			cl.wakeHeld()
+		}
+		if !cl.cancelArmed && s.fan.cancelCandidates() != 0 {
+			cl.armCancel()
+		}
+	}
+	if s.inUse && s.expects.len() == 0 && !s.unsynced && s.remain == 0 && !s.cancelling {
 		s.idleNow()
 	} else if cl != nil && cl.c.OutboundBuffered() > s.e.cfg.Limits.ClientOutboundBuffer {
 		s.parkUntilDrained(cl)
@@ -224,7 +242,7 @@ func (s *server) mustSeeWhole(typ byte) bool {
 	switch typ {
 	case codec.DataRow, codec.CopyData, codec.NoticeResponse, codec.NotificationResponse, codec.FunctionCallResponse:
 		h := s.expects.front()
-		return h != nil && (h.kind == expHiddenQuery || h.kind == expCatalog || h.kind == expDrive)
+		return h != nil && (h.kind == expHiddenQuery || h.kind == expCatalog || h.kind == expDrive || h.kind == expCopyEnd)
 	}
 	return true
 }
@@ -246,7 +264,8 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 		}
 		return false
 	}
-	hide := is(expHiddenQuery, expCatalog, expDrive)
+	hide := is(expHiddenQuery, expCatalog, expDrive, expCopyEnd)
+	copyEnd := is(expCopyEnd)
 	switch typ {
 	case codec.DataRow:
 		if is(expCatalog) && s.client != nil && s.client.sh.copy != nil {
@@ -324,7 +343,7 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 			s.expects.pop()
 		}
 	case codec.ErrorResponse:
-		if head != nil && !is(expQuery, expHiddenQuery, expCatalog, expDrive) {
+		if head != nil && !is(expQuery, expHiddenQuery, expCatalog, expDrive, expCopyEnd) {
 			// The server ignores everything up to the next Sync: so do we (and statements whose Parse
 			// never ran are not on the server after all).
 			for h := s.expects.front(); h != nil && h.kind != expSync; h = s.expects.front() {
@@ -353,19 +372,29 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 			}
 			head.prepared = nil
 		}
+		if cl := s.client; cl != nil && cl.sh.copy != nil && !hide && s.fan != nil && s.fan.active {
+			cl.sh.copy.shardFailed(s.shard)
+		}
 		if is(expDrive) {
 			if cl := s.client; cl != nil && cl.sh.drive != nil {
 				cl.sh.drive.failedOn(s.shard, msg)
+			}
+		} else if copyEnd {
+			if g := s.fan; g != nil && g.copyErr == nil {
+				g.copyErr = append([]byte(nil), msg...)
 			}
 		} else if hide {
 			s.e.log.Warn("pgshard's own query failed on a server", "pool", s.pc.Pool().Name, "error", errorText(msg))
 		}
 	case codec.ReadyForQuery:
-		if !is(expSync, expQuery, expHiddenQuery, expCatalog, expDrive) {
+		if !is(expSync, expQuery, expHiddenQuery, expCatalog, expDrive, expCopyEnd) {
 			return false
 		}
 		if len(msg) == 6 {
 			s.status = msg[5]
+		}
+		if head.kind == expCatalog && s.client != nil && s.client.sh.copy != nil {
+			s.client.sh.copy.catalogDue = false // the client, if it waits, goes on once these bytes are through
 		}
 		s.expects.pop()
 	case codec.ParameterStatus:
@@ -377,15 +406,28 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 	switch {
 	case hide || s.client == nil:
 		sp.drop(at, end)
+		if copyEnd && typ == codec.ReadyForQuery && s.client != nil {
+			if out := s.client.copyEnded(s.fan); len(out) > 0 {
+				sp.insert(end, out)
+			}
+		}
+	case s.fan != nil && s.fan.active && typ == codec.DataRow && s.fan.plan != nil && s.fan.mg != nil && !s.fan.errSent:
+		// A merged row: the rows the merger releases go straight into the client's output.
+		sp.drop(at, end)
+		sp.setTail(s.fan.mergedRow(sp.tail(end), msg, 1<<s.shard))
 	case s.fan != nil && s.fan.active:
-		if pass, out := s.fan.merge(msg, s.ls.synth[:0], 1<<s.shard); !pass {
+		g := s.fan
+		if pass, out := g.merge(msg, s.ls.synth[:0], 1<<s.shard); !pass {
 			sp.drop(at, end)
 			if len(out) > 0 {
 				sp.insert(end, out)
 			}
 		}
+		if typ == codec.ReadyForQuery && g.copyTx && !g.active && s.client != nil {
+			s.client.endCopyTx(g)
+		}
 	}
-	if typ == codec.ReadyForQuery && s.client != nil && s.client.rt != nil && !hide {
+	if typ == codec.ReadyForQuery && s.client != nil && s.client.rt != nil && !hide && (s.fan == nil || !s.fan.copyTx) {
 		s.client.noteStatus(s)
 	}
 	s.emitSynth(sp, end)
@@ -455,9 +497,25 @@ func (s *server) parkWhileHeld() {
 		return
 	}
 	g, bit := s.fan, uint64(1)<<s.shard
-	s.park.park(s.e, s.ls, s.c, &reopen{s: s}, func() bool {
+	if s.park.park(s.e, s.ls, s.c, &reopen{s: s}, func() bool {
 		return s.fan != g || !g.active || g.mg == nil || g.mg.Queued(g.index(bit)) <= maxQueuedRows/2
-	})
+	}) {
+		g.held |= bit
+	}
+}
+
+// wakeHeld brings back the servers of cl's fan-out parked by parkWhileHeld whose rows the merger has used
+// enough of, as soon as it has (the other shards' rows let it go on), rather than at their next poll: a
+// parked shard's rows must be back before the merger runs out of them, or the whole merge waits.
+func (cl *client) wakeHeld() {
+	g := &cl.sh.group
+	for m := g.held; m != 0; m &= m - 1 {
+		i := bits.TrailingZeros64(m)
+		s := cl.srvs[i]
+		if s == nil || !s.park.parked || s.park.wake == nil || s.park.wake() {
+			g.held &^= 1 << i
+		}
+	}
 }
 
 // idleNow runs when the server has answered everything it was sent.
@@ -488,8 +546,12 @@ func (s *server) release() {
 		return
 	}
 	s.inUse = false
-	if lt := s.pc.Pool().Settings().Lifetime; lt > 0 && time.Since(s.pc.Created) >= lt {
+	if s.noReuse {
 		s.closeExpected()
+		return
+	}
+	if lt := s.pc.Pool().Settings().Lifetime; (lt > 0 && time.Since(s.pc.Created) >= lt) || s.pc.Pool().Retired() {
+		s.closeExpected() // old, or of a pool a RELOAD replaced: never handed out again
 		return
 	}
 	w := s.pc.Pool().Checkin(s.pc, time.Now())
@@ -510,7 +572,7 @@ func (s *server) release() {
 func (s *server) clientLeft(cl *client) {
 	discard := s.e.cfg.Pool.Mode == "session" || cl.pins.any()
 	switch {
-	case s.expects.len() > 0 || s.unsynced || s.remain > 0:
+	case s.expects.len() > 0 || s.unsynced || s.remain > 0 || s.cancelling || s.noReuse:
 		s.closeExpected()
 	case s.status != codec.TxIdle || discard:
 		s.reset(s.status != codec.TxIdle, discard)

@@ -46,6 +46,7 @@ type sharding struct {
 	syncLocal  bool       // pgshard answered the extended-protocol COMMIT: it answers the Sync too if no server needs it
 	group      fanout     // the fan-out in flight
 	copy       *copyIn    // a COPY FROM STDIN into a sharded table in progress
+	copyTx     bool       // the COPY being sent runs in a transaction of pgshard's own on each shard (copyin.go)
 
 	// The statement being sent is one whose rows pgshard merges: how (taken by the fan-out it starts), and
 	// the message the servers get in place of the client's (a rewritten Query or Bind), if any.
@@ -119,6 +120,9 @@ func (cl *client) forwardSharded() {
 		pos += n
 	}
 	cl.endRun(&r, buf, pos)
+	if !cl.cancelArmed {
+		cl.armCancel() // a Sync just sent may make a decided fan-out's shards cancellable
+	}
 }
 
 // endRun writes the run (if any) and consumes the client's bytes up to end.
@@ -178,7 +182,7 @@ func (cl *client) attachedMask() uint64 {
 func (cl *client) busyMask() uint64 {
 	var m uint64
 	for i, s := range cl.srvs {
-		if s != nil && (s.expects.len() > 0 || s.remain > 0) {
+		if s != nil && (s.expects.len() > 0 || s.remain > 0 || s.cancelling) {
 			m |= 1 << i
 		}
 	}
@@ -384,11 +388,7 @@ func (cl *client) route(r *run, buf []byte, at int, m codec.Message, n int) (boo
 					`prepared statement "`+string(bm.Statement)+`" does not exist`))
 			}
 			tk, sql = st.tx, st.query
-			plan = st.plan.Load()
-			if plan == nil {
-				plan = cl.rt.Prepare(st.query)
-				st.plan.Store(plan)
-			}
+			plan = cl.planOf(st)
 		}
 		cl.ls.params = bm.AppendParams(cl.ls.params[:0])
 		cl.ls.formats = bm.ParamFormats.Append(cl.ls.formats[:0])
@@ -559,6 +559,7 @@ func (cl *client) send(r *run, buf []byte, at int, m codec.Message, n int, mask 
 			return cl.stall(r, buf, at), nil
 		}
 		g.start(mask, mirror)
+		g.quiet = cl.quietMask(mask)
 	}
 	cl.startRun(r, buf, at, nil)
 	r.s = nil
@@ -624,12 +625,7 @@ func (cl *client) statementPlan(name []byte) *route.Plan {
 	if st == nil {
 		return nil
 	}
-	p := st.plan.Load()
-	if p == nil {
-		p = cl.rt.Prepare(st.query)
-		st.plan.Store(p)
-	}
-	return p
+	return cl.planOf(st)
 }
 
 // unnamedParse is the client's held unnamed Parse as the servers get it: rewritten when pgshard merges its
@@ -718,6 +714,7 @@ func (cl *client) sendQuery(r *run, buf []byte, at int, m codec.Message, n int, 
 	cl.startRun(r, buf, at, nil)
 	r.s = nil
 	cl.sh.group.start(mask, false)
+	cl.sh.group.quiet = cl.quietMask(mask)
 	for _, p := range split {
 		s := cl.srvs[p.Shard]
 		s.fan = &cl.sh.group
@@ -770,8 +767,12 @@ func (cl *client) prepareServer(s *server, sp *splice, at int) {
 		s.expects.push(expectation{kind: expHiddenQuery})
 		cl.sh.txShards |= bit
 	}
+	if cl.sh.copyTx {
+		sp.insert(at, codec.AppendQuery(cl.ls.synth[:0], "BEGIN"))
+		s.expects.push(expectation{kind: expHiddenQuery})
+	}
 	if ci := cl.sh.copy; ci != nil && ci.catalog {
-		ci.catalog = false
+		ci.catalog, ci.catalogDue = false, true
 		sp.insert(at, codec.AppendQuery(cl.ls.synth[:0], ci.catalogQuery()))
 		s.expects.push(expectation{kind: expCatalog})
 	}

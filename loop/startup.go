@@ -68,11 +68,12 @@ func (cl *client) startup(s *codec.Startup) {
 		return
 	}
 	cl.dbName = dbName
-	u := cl.e.users[name]
+	cat := cl.e.cat.Load()
+	u := cat.users[name]
 	if dbName == adminDatabase {
 		u = nil
-		if name == cl.e.cfg.Admin.User && cl.e.cfg.Admin.Password != "" {
-			u = cl.e.admin
+		if cat.admin != nil && name == cat.admin.cfg.Name {
+			u, cl.isAdmin = cat.admin, true
 		}
 	}
 	if u == nil {
@@ -82,7 +83,7 @@ func (cl *client) startup(s *codec.Startup) {
 	}
 	cl.user = u
 	cl.params = s.Params
-	cl.db = cl.e.dbs[dbName]
+	cl.db = cat.dbs[dbName]
 	cl.state = clientAuth
 	switch u.method {
 	case "trust":
@@ -168,11 +169,18 @@ func (cl *client) authStep(body []byte) {
 // does, so that names are not told to strangers.
 func (cl *client) authenticated() {
 	cl.out = codec.AppendAuthentication(cl.out, codec.AuthOK, nil)
-	if cl.user == cl.e.admin {
+	if cl.isAdmin {
 		cl.e.newCancelKey(cl)
 		cl.reportParams(adminParams)
 		cl.state = clientAdmin
 		return
+	}
+	if cat := cl.e.cat.Load(); cl.db != nil && cl.db.retired.Load() || cl.user.retired.Load() {
+		// A RELOAD replaced them during the login.
+		cl.db = cat.dbs[cl.dbName]
+		if u := cat.users[cl.user.cfg.Name]; u != nil {
+			cl.user = u
+		}
 	}
 	if cl.db == nil {
 		cl.fatal(codec.NewFatal(codec.SQLStateInvalidCatalogName, `database "`+cl.dbName+`" does not exist`).
@@ -192,7 +200,7 @@ func (cl *client) authenticated() {
 		cl.settings = cloneSettings(cl.defaults)
 	}
 	cl.e.newCancelKey(cl)
-	if params := cl.e.knownParams(cl.pool); params != nil {
+	if params := cl.e.knownParams(cl.e.paramsKey(cl.db, cl.user)); params != nil {
 		cl.finishStartup(params)
 		return
 	}
@@ -206,7 +214,7 @@ func (cl *client) authenticated() {
 // finishStartup sends the server's parameters (with the client's own application_name) and pgshard's cancel
 // key, and the client is ready.
 func (cl *client) finishStartup(params map[string]string) {
-	cl.e.rememberParams(cl.pool, params)
+	cl.e.rememberParams(cl.e.paramsKey(cl.db, cl.user), params)
 	cl.reportParams(params)
 	cl.state = clientReady
 }

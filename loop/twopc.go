@@ -28,8 +28,9 @@ type twoPhaseState struct {
 	liveMu sync.Mutex
 	live   map[string]bool // gids whose drive is in flight
 
-	targets []resolveTarget
-	sweepCh chan struct{}
+	targetsMu sync.Mutex
+	targets   []resolveTarget // replaced whole by RELOAD; resolveAll works on the slice it finds
+	sweepCh   chan struct{}
 }
 
 // resolveTarget is one (shard, role) where pgshard's prepared transactions may be.
@@ -45,16 +46,9 @@ func (e *Engine) startTwoPhase() error {
 	if e.failpoint != "" {
 		e.log.Warn("failpoint set: for tests only", "PGSHARD_FAILPOINT", e.failpoint)
 	}
-	var names []string
-	for name, d := range e.dbs {
-		if d.db.TwoPhaseCommit {
-			names = append(names, name)
-		}
-	}
-	if len(names) == 0 {
+	if !e.anyTwoPhase(e.cat.Load()) {
 		return nil
 	}
-	sort.Strings(names)
 	l, err := twopc.Open(e.cfg.TwoPhaseLog)
 	if err != nil {
 		return fmt.Errorf("two_phase_log: %w", err)
@@ -66,18 +60,46 @@ func (e *Engine) startTwoPhase() error {
 	e.tpc = l
 	e.live = map[string]bool{}
 	e.sweepCh = make(chan struct{}, 1)
+	e.targets = e.twoPhaseTargets(e.cat.Load())
+	if found, failed := e.resolveAll(true); failed {
+		e.sweepSoon()
+	} else if found {
+		e.log.Info("two-phase commit: finished the transactions an earlier run left prepared")
+	}
+	go e.sweeper()
+	return nil
+}
 
+func (e *Engine) anyTwoPhase(cat *catalog) bool {
+	for _, d := range cat.dbs {
+		if d.db.TwoPhaseCommit {
+			return true
+		}
+	}
+	return false
+}
+
+// twoPhaseTargets lists every (shard, role) of cat's two-phase databases, once each.
+func (e *Engine) twoPhaseTargets(cat *catalog) []resolveTarget {
+	var names []string
+	for name, d := range cat.dbs {
+		if d.db.TwoPhaseCommit {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
 	var users []string
-	for name := range e.users {
+	for name := range cat.users {
 		users = append(users, name)
 	}
 	sort.Strings(users)
+	var out []resolveTarget
 	seen := map[string]bool{}
 	for _, name := range names {
-		d := e.dbs[name]
+		d := cat.dbs[name]
 		for i := range d.db.Shards {
 			for _, un := range users {
-				t := e.target(d, e.users[un], i)
+				t := e.target(d, cat.users[un], i)
 				t.Params = append(t.Params[:0:0], t.Params...)
 				for j := range t.Params {
 					if t.Params[j].Name == "application_name" {
@@ -89,17 +111,21 @@ func (e *Engine) startTwoPhase() error {
 					continue
 				}
 				seen[key] = true
-				e.targets = append(e.targets, resolveTarget{db: name, shard: i, t: t})
+				out = append(out, resolveTarget{db: name, shard: i, t: t})
 			}
 		}
 	}
-	if found, failed := e.resolveAll(true); failed {
-		e.sweepSoon()
-	} else if found {
-		e.log.Info("two-phase commit: finished the transactions an earlier run left prepared")
-	}
-	go e.sweeper()
-	return nil
+	return out
+}
+
+// setTwoPhaseTargets replaces the targets after a RELOAD and has them gone over soon. A shard no longer in
+// the config is no longer gone over: what an abandoned two-phase commit left prepared there stays until it is
+// resolved by hand (or the shard comes back into the config).
+func (e *Engine) setTwoPhaseTargets(next []resolveTarget) {
+	e.targetsMu.Lock()
+	e.targets = next
+	e.targetsMu.Unlock()
+	e.sweepSoon()
 }
 
 // resolveAll runs twopc.Resolve on every target, in parallel. found: it finished some prepared transaction;
@@ -107,8 +133,11 @@ func (e *Engine) startTwoPhase() error {
 // transaction in flight owns is done (committed everywhere by now).
 func (e *Engine) resolveAll(atStart bool) (found, failed bool) {
 	timeout := 2*e.cfg.Limits.ServerConnectTimeout + 30*time.Second
-	reps := make([]twopc.Report, len(e.targets))
-	errs := make([]error, len(e.targets))
+	e.targetsMu.Lock()
+	targets := e.targets
+	e.targetsMu.Unlock()
+	reps := make([]twopc.Report, len(targets))
+	errs := make([]error, len(targets))
 	var settled []string
 	for _, gid := range e.tpc.Undone() {
 		if !e.isLive(gid) {
@@ -116,18 +145,18 @@ func (e *Engine) resolveAll(atStart bool) (found, failed bool) {
 		}
 	}
 	var wg sync.WaitGroup
-	for i := range e.targets {
+	for i := range targets {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()
-			reps[i], errs[i] = twopc.Resolve(ctx, e.tpc, e.targets[i].t, e.isLive)
+			reps[i], errs[i] = twopc.Resolve(ctx, e.tpc, targets[i].t, e.isLive)
 		}()
 	}
 	wg.Wait()
-	for i := range e.targets {
-		rt := &e.targets[i]
+	for i := range targets {
+		rt := &targets[i]
 		where := []any{"database", rt.db, "shard", rt.shard, "server", rt.t.Address, "server_database", rt.t.Database, "role", rt.t.User}
 		rep := reps[i]
 		if len(rep.Committed)+len(rep.RolledBack) > 0 {

@@ -73,6 +73,7 @@ type Pool struct {
 
 	checkouts, waits, crossLoop, dials, dialFailures, timeouts atomic.Int64
 	waitNanos, maxWaitNanos                                    atomic.Int64
+	retired                                                    atomic.Bool
 }
 
 type waitList struct {
@@ -280,6 +281,25 @@ func (p *Pool) Expired(loop int, now time.Time, dst []*Conn) []*Conn {
 		s[i] = nil
 	}
 	p.idle[loop] = kept
+	return dst
+}
+
+// Retire marks a pool that a reload replaced. The pool goes on working for the clients that still use it
+// (they finish their transactions); its owner closes its connections as they come back instead of checking
+// them in (Retired), and takes its idle ones with Drain.
+func (p *Pool) Retire() { p.retired.Store(true) }
+
+// Retired reports whether Retire was called.
+func (p *Pool) Retired() bool { return p.retired.Load() }
+
+// Drain takes every idle connection of loop's stack; the caller closes each and calls Remove.
+func (p *Pool) Drain(loop int, dst []*Conn) []*Conn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.idle[loop]
+	dst = append(dst, s...)
+	clear(s)
+	p.idle[loop] = s[:0]
 	return dst
 }
 

@@ -155,3 +155,40 @@ func TestExpired(t *testing.T) {
 		t.Fatal("TakeIdle should take the idle connection once")
 	}
 }
+
+func TestRetireAndDrain(t *testing.T) {
+	p := New("t", Settings{Size: 3, CheckoutTimeout: time.Second}, 2)
+	now := time.Now()
+	var conns []*Conn
+	for i := 0; i < 3; i++ {
+		w := &Waiter{Loop: i % 2, Since: now}
+		if _, out := p.Checkout(w); out != MustDial {
+			t.Fatalf("checkout %d: %v, want MustDial", i, out)
+		}
+		conns = append(conns, p.NewConn(i%2, i, now))
+	}
+	for _, c := range conns {
+		if w := p.Checkin(c, now); w != nil {
+			t.Fatal("a waiter appeared")
+		}
+	}
+	if p.Retired() {
+		t.Fatal("retired before Retire")
+	}
+	p.Retire()
+	if !p.Retired() {
+		t.Fatal("not retired after Retire")
+	}
+	got := p.Drain(0, nil)
+	if len(got) != 2 || p.Stats().Idle != 1 {
+		t.Fatalf("Drain(0) took %d, %d idle left; want 2 and 1", len(got), p.Stats().Idle)
+	}
+	got = p.Drain(1, got[:0])
+	if len(got) != 1 || p.Stats().Idle != 0 {
+		t.Fatalf("Drain(1) took %d, %d idle left; want 1 and 0", len(got), p.Stats().Idle)
+	}
+	// Drained connections still hold their slots until removed.
+	if st := p.Stats(); st.Total != 3 {
+		t.Fatalf("total %d, want 3", st.Total)
+	}
+}

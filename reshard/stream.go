@@ -143,7 +143,7 @@ func (s *streamer) run(ctx context.Context) error {
 					s.walEnd.Store(uint64(ka.ServerWALEnd))
 				}
 				if ka.ReplyRequested {
-					next = time.Time{}
+					next = time.Time{} // the server wants an answer now
 				}
 			case pglogrepl.XLogDataByteID:
 				x, err := pglogrepl.ParseXLogData(m.Data[1:])
@@ -161,7 +161,10 @@ func (s *streamer) run(ctx context.Context) error {
 func (s *streamer) feedback(ctx context.Context, conn *pgconn.PgConn) error {
 	pos := s.position()
 	err := pglogrepl.SendStandbyStatusUpdate(ctx, conn, pglogrepl.StandbyStatusUpdate{
-		WALWritePosition: pos, WALFlushPosition: pos, WALApplyPosition: pos})
+		WALWritePosition: pos, WALFlushPosition: pos, WALApplyPosition: pos,
+		// The reply (a keepalive) tells how far the server has decoded, which moves an idle source's
+		// position past WAL that holds nothing for it.
+		ReplyRequested: true})
 	if err != nil {
 		return fmt.Errorf("source shard %d: confirming LSN %s: %w", s.src.idx, pos, err)
 	}

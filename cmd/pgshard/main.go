@@ -19,7 +19,7 @@ import (
 const usage = `pgshard: a Postgres sharding proxy and connection pooler
 
 usage:
-  pgshard serve --config config.yaml [--log-level info]   run the proxy
+  pgshard serve --config config.yaml [--log-level info]   run the proxy (SIGHUP: reload the config file)
   pgshard check --config config.yaml                      validate a config file and exit
   pgshard hash --shards N --type T VALUE...               the shard of key values (Postgres hash partitioning)
   pgshard hash --config config.yaml --table T VALUE...    the shard of key values of a configured table
@@ -104,6 +104,15 @@ func serve(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "pgshard: %s\n", err)
 		return 1
 	}
+	e.SetConfigFile(*path)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for range hup {
+			log.Info("reloading the config file", "signal", "SIGHUP", "file", *path)
+			_, _ = e.Reload() // logs what it did, or why it changed nothing
+		}
+	}()
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	go func() {

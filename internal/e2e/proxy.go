@@ -130,6 +130,16 @@ func StartProxyEnv(t testing.TB, configYAML string, env ...string) *Proxy {
 	}
 }
 
+// WriteConfig replaces the proxy's config file with configYAML (%PORT% replaced by the proxy's port), for a
+// RELOAD or SIGHUP to read.
+func (p *Proxy) WriteConfig(t testing.TB, configYAML string) {
+	t.Helper()
+	cfg := bytes.ReplaceAll([]byte(configYAML), []byte("%PORT%"), []byte(strconv.Itoa(p.Port)))
+	if err := os.WriteFile(p.ConfigPath, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // Addr is the proxy's listen address.
 func (p *Proxy) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(p.Port)) }
 

@@ -125,6 +125,38 @@ func (e *reshardEnv) reshard(t *testing.T, ctx context.Context, env []string, ar
 	return string(out), err
 }
 
+// watchShowReshard polls the admin console's SHOW RESHARD until done is closed, and sends the phases it
+// saw.
+func (e *reshardEnv) watchShowReshard(ctx context.Context, done chan struct{}) chan map[string]bool {
+	out := make(chan map[string]bool, 1)
+	go func() {
+		seen := map[string]bool{}
+		defer func() { out <- seen }()
+		conn, err := pgx.Connect(ctx, e.proxy.DSN("pgshard", "admin", "adminpw")+"&default_query_exec_mode=simple_protocol")
+		if err != nil {
+			seen["connect: "+err.Error()] = true
+			return
+		}
+		defer conn.Close(context.Background())
+		for {
+			rows, err := conn.Query(ctx, "SHOW RESHARD")
+			if err == nil {
+				for rows.Next() {
+					m, _ := pgx.RowToMap(rows)
+					seen[fmt.Sprint(m["phase"])] = true
+				}
+				rows.Close()
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+	return out
+}
+
 // ledger is what the load committed: the expected balance of every account and the history rows.
 type ledger struct {
 	mu       sync.Mutex
@@ -272,6 +304,8 @@ func reshardUnderLoad(t *testing.T, from, to []string, runs ...[]string) {
 	stop := make(chan struct{})
 	l, wg := e.runLoad(t, ctx, 4, accounts, stop)
 	time.Sleep(300 * time.Millisecond)
+	watchDone := make(chan struct{})
+	seen := e.watchShowReshard(ctx, watchDone)
 	var err error
 	for i, env := range runs {
 		var out string
@@ -288,8 +322,13 @@ func reshardUnderLoad(t *testing.T, from, to []string, runs ...[]string) {
 	time.Sleep(300 * time.Millisecond) // the load goes on against the new shards
 	close(stop)
 	wg.Wait()
+	close(watchDone)
 	if err != nil {
 		t.Fatalf("reshard: %v", err)
+	}
+	phases := <-seen
+	if !phases["streaming"] || !phases["done"] {
+		t.Errorf("SHOW RESHARD during the run showed the phases %v, want streaming and done among them", phases)
 	}
 	if len(l.failures) > 0 {
 		t.Errorf("%d transactions of the load failed, first: %s", len(l.failures), l.failures[0])
@@ -351,4 +390,45 @@ func TestReshardRefusesTableWithoutKey(t *testing.T) {
 	if slots != 0 || tables != 0 {
 		t.Errorf("the refused run left %d slots on the source and %d relations on a destination", slots, tables)
 	}
+}
+
+// TestReshardAbort: --abort after a run killed in its copy leaves the sources without slots or publications
+// and the destinations empty, so that a new run starts from scratch and succeeds.
+func TestReshardAbort(t *testing.T) {
+	e := startReshard(t, []string{"app_0"}, []string{"new_0", "new_1"}, 20000)
+	ctx := Ctx(t, 2*time.Minute)
+	if out, err := e.reshard(t, ctx, []string{"PGSHARD_FAILPOINT=reshard-copy:8000"}); err == nil {
+		t.Fatalf("the run was to die at its failpoint:\n%s", out)
+	}
+	out, err := e.reshard(t, ctx, nil, "--abort")
+	if err != nil {
+		t.Fatalf("--abort: %v\n%s", err, out)
+	}
+	src, err := pgx.Connect(ctx, e.cluster.DSN("app_0", "app", "secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close(ctx)
+	var slots, pubs int
+	src.QueryRow(ctx, "SELECT count(*) FROM pg_replication_slots").Scan(&slots)
+	src.QueryRow(ctx, "SELECT count(*) FROM pg_publication").Scan(&pubs)
+	if slots != 0 || pubs != 0 {
+		t.Errorf("after --abort the source has %d slots and %d publications", slots, pubs)
+	}
+	for _, db := range e.to {
+		c, err := pgx.Connect(ctx, e.cluster.DSN(db, "app", "secret"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rels int
+		c.QueryRow(ctx, "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')").Scan(&rels)
+		c.Close(ctx)
+		if rels != 0 {
+			t.Errorf("after --abort destination %s holds %d relations", db, rels)
+		}
+	}
+	if out, err := e.reshard(t, ctx, nil); err != nil {
+		t.Fatalf("a new run after --abort: %v\n%s", err, out)
+	}
+	e.verify(t, ctx, &ledger{balance: map[int64]int64{}}, 20000)
 }

@@ -98,6 +98,9 @@ func ReadAll(base string) ([]*Status, error) {
 	}
 	var out []*Status
 	for _, d := range dirs {
+		if fi, err := os.Stat(d); err != nil || !fi.IsDir() {
+			continue // a file named like a state directory (reshard-app.log), or one just removed
+		}
 		s, err := Read(d)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue

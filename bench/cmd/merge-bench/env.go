@@ -39,6 +39,7 @@ type Env struct {
 	Shards     int
 	PoolSize   int
 	Keep       bool
+	PprofAddr  string // pgshard --pprof, when set
 	pgshard    *Proc
 }
 
@@ -193,7 +194,11 @@ func (e *Env) startPgshard() (*Proc, error) {
 		return nil, err
 	}
 	defer logf.Close() // the child has its own descriptor
-	cmd := exec.Command(e.PgshardBin, "serve", "--config", cfgPath, "--log-level", "warn")
+	args := []string{"serve", "--config", cfgPath, "--log-level", "warn"}
+	if e.PprofAddr != "" {
+		args = append(args, "--pprof", e.PprofAddr)
+	}
+	cmd := exec.Command(e.PgshardBin, args...)
 	cmd.Dir = e.Dir
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Own process group: Ctrl-C reaches only the harness, which stops pgshard itself after cutting the run short.

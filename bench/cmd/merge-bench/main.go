@@ -43,6 +43,7 @@ type options struct {
 	pgshardBin   string
 	out          string
 	keep         bool
+	pprof        string
 }
 
 func main() {
@@ -65,6 +66,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.pgshardBin, "pgshard", "", "pgshard binary (default: `make build`, then bin/pgshard of this checkout)")
 	fs.StringVar(&o.out, "out", "", "directory for the JSON and Markdown results (default: bench/results in the checkout)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (Postgres's and pgshard's logs, pgshard's config)")
+	fs.StringVar(&o.pprof, "pprof", "", "serve pgshard's /debug/pprof on this address (pgshard --pprof), to profile it during the runs")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -165,7 +167,7 @@ func bench(ctx context.Context, o options, logf func(string, ...any)) (*Report, 
 	if err != nil {
 		return nil, err
 	}
-	env.PgshardBin, env.Shards, env.PoolSize, env.Keep = o.pgshardBin, o.shards, o.pool, o.keep
+	env.PgshardBin, env.Shards, env.PoolSize, env.Keep, env.PprofAddr = o.pgshardBin, o.shards, o.pool, o.keep, o.pprof
 	defer env.stopAll(logf)
 
 	total := o.rows * int64(o.shards)
