@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pgshard/pgshard/bench/internal/benchkit"
+	"github.com/pgshard/pgshard/reshard/status"
 )
 
 // CPU is where the machine's CPU time went during a run (from the start of the load to the end of the copy
@@ -27,9 +28,9 @@ type CPU struct {
 
 // cpuMark is a reading of the counters at one moment.
 type cpuMark struct {
-	at                         time.Time
-	busy, total, pg, self, srv time.Duration
-	ok                         bool
+	at                               time.Time
+	busy, total, pg, self, srv, tool time.Duration
+	ok                               bool
 }
 
 // postmasterPid reads the postmaster's pid from postmaster.pid (0 when unknown).
@@ -43,7 +44,8 @@ func (e *Env) postmasterPid() int {
 	return pid
 }
 
-func (e *Env) cpuMark() cpuMark {
+// cpuMark reads the counters; toolPid, when not 0, is a running copy command whose CPU time goes into tool.
+func (e *Env) cpuMark(toolPid ...int) cpuMark {
 	m := cpuMark{at: time.Now()}
 	var err error
 	if m.busy, m.total, err = benchkit.MachineCPU(); err != nil {
@@ -58,12 +60,21 @@ func (e *Env) cpuMark() cpuMark {
 	if e.pgshard.Alive() {
 		m.srv, _ = benchkit.ProcCPU(e.pgshard.Pid())
 	}
+	for _, pid := range toolPid {
+		if t, err := benchkit.ProcCPU(pid); err == nil {
+			m.tool += t
+		}
+	}
 	m.ok = true
 	return m
 }
 
-// cpuBetween is where the CPU went from a to b, tool being the CPU time of the copy command's processes.
+// cpuBetween is where the CPU went from a to b, tool being the CPU time of the copy command's processes (0: read
+// from the marks).
 func cpuBetween(a, b cpuMark, tool time.Duration) *CPU {
+	if tool == 0 {
+		tool = b.tool - a.tool
+	}
 	if !a.ok || !b.ok {
 		return nil
 	}
@@ -112,4 +123,49 @@ func (e *Env) waitQuiet(ctx context.Context, share float64, limit time.Duration,
 			logged = true
 		}
 	}
+}
+
+// phaseWatch follows a reshard's status.json and reads the CPU counters when its copy phase starts and ends.
+type phaseWatch struct {
+	done       chan struct{}
+	start, end cpuMark
+}
+
+// watchCopy polls dir's status.json every 50 ms until the copy phase is over (or ctx ends, or stop is closed).
+func (e *Env) watchCopy(ctx context.Context, dir string, pid int, stop <-chan struct{}) *phaseWatch {
+	w := &phaseWatch{done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-stop:
+				return
+			case <-t.C:
+			}
+			s, err := status.Read(dir)
+			if err != nil {
+				continue
+			}
+			switch {
+			case s.Phase == status.PhaseCopy && !w.start.ok:
+				w.start = e.cpuMark(pid)
+			case s.Phase != status.PhaseCopy && s.Phase != status.PhaseCheck && s.Phase != status.PhaseSchema:
+				if w.start.ok {
+					w.end = e.cpuMark(pid)
+				}
+				return
+			}
+		}
+	}()
+	return w
+}
+
+// copyCPU is where the CPU went during the copy phase (nil when it was not seen whole).
+func (w *phaseWatch) copyCPU() *CPU {
+	<-w.done
+	return cpuBetween(w.start, w.end, 0)
 }

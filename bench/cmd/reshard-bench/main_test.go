@@ -79,7 +79,7 @@ func TestSummaryAndMarkdown(t *testing.T) {
 		Runs: []Run{
 			{Method: methodDump, Streams: 1, Rep: 1, Rows: 16000000, Bytes: 2e9, Seconds: 40, TotalSeconds: 40, Load: load, Checked: "16000000 rows"},
 			{Method: methodReshard, Streams: 1, Rep: 1, Rows: 16000000, Bytes: 2e9, Seconds: 50, TotalSeconds: 90, PauseMS: 300, Load: load,
-				CPU: &CPU{PostgresSeconds: 80, ToolSeconds: 20, OthersSeconds: 1, OthersShare: 0.01, MachineSeconds: 100}},
+				CopyCPU: &CPU{PostgresSeconds: 80, ToolSeconds: 20, OthersSeconds: 1, OthersShare: 0.01, MachineSeconds: 100}},
 			{Method: methodReshard, Streams: 2, Rep: 1, Rows: 16000000, Bytes: 2e9, Seconds: 32, TotalSeconds: 70, PauseMS: 2500, Load: load},
 			// Failed at the cutover: its copy figures count, it has no pause.
 			{Method: methodReshard, Streams: 4, Rep: 1, Rows: 16000000, Bytes: 2e9, Seconds: 20, TotalSeconds: 60, Load: load,

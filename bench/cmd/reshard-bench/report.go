@@ -201,6 +201,9 @@ func (rep *Report) checks() []Check {
 	return append(out, ck)
 }
 
+// noisyShare: a run during whose copy other processes used more of the CPU than this is flagged as noisy.
+const noisyShare = 0.15
+
 // reshardDefaultChunkMB is pgshard reshard's default --chunk-mb: tables larger than this are copied in ranges of
 // about this size (cmd/pgshard/reshard.go).
 const reshardDefaultChunkMB = 256
@@ -265,13 +268,13 @@ func (rep *Report) Markdown() string {
 	var others []float64
 	waited := 0.0
 	for _, run := range rep.Runs {
-		if run.CPU != nil {
-			others = append(others, run.CPU.OthersShare)
+		if run.CopyCPU != nil {
+			others = append(others, run.CopyCPU.OthersShare)
 		}
 		waited += run.QuietWaitSeconds
 	}
 	if len(others) > 0 {
-		fmt.Fprintf(&b, "- Other processes' share of the CPU during the runs: %.0f%% median, %.0f%% at most", 100*benchkit.Median(others), 100*slices.Max(others))
+		fmt.Fprintf(&b, "- Other processes' share of the CPU during the copies: %.0f%% median, %.0f%% at most", 100*benchkit.Median(others), 100*slices.Max(others))
 		if st.QuietShare > 0 {
 			fmt.Fprintf(&b, " (before each run the bench waited, up to %s, for them to use less than %.0f%%: %.0f s in all)",
 				time.Duration(st.QuietWaitSeconds*float64(time.Second)), 100*st.QuietShare, waited)
@@ -313,8 +316,10 @@ func (rep *Report) Markdown() string {
 			benchkit.Thousands(r.Rows), r.Seconds, benchkit.Thousands(r.RowsPerSec), r.MBPerSec, ratio, pause)
 	}
 
-	b.WriteString("\nEvery run (the load's latencies are of its committed transactions; its longest one is the write pause as a client sees it):\n\n")
-	b.WriteString("| rep | method | streams | copy s | whole run s | write pause ms | load tx (failed) | load p99 / max ms | CPU s: Postgres / tool / others | checked |\n")
+	b.WriteString("\nEvery run (the load's latencies are of its committed transactions: its longest one is the write pause as a client " +
+		"sees it; the copy's CPU: seconds of CPU during the reshard's copy phase or the pg_dump | psql pipeline, of the " +
+		"Postgres cluster, of the copy command's processes, and of processes outside this bench):\n\n")
+	b.WriteString("| rep | method | streams | copy s | whole run s | write pause ms | load tx (failed) | load p99 / max ms | copy's CPU s: Postgres / tool / others | checked |\n")
 	b.WriteString("|--:|---|--:|--:|--:|--:|--:|--:|--:|---|\n")
 	for _, run := range rep.Runs {
 		pause := "—"
@@ -327,7 +332,7 @@ func (rep *Report) Markdown() string {
 			lat = benchkit.FormatMs(l.P99Ms) + " / " + benchkit.FormatMs(l.MaxMs)
 		}
 		cpu := "—"
-		if c := run.CPU; c != nil {
+		if c := run.CopyCPU; c != nil {
 			cpu = fmt.Sprintf("%.1f / %.1f / %.1f", c.PostgresSeconds, c.ToolSeconds, c.OthersSeconds)
 		}
 		checked := run.Checked
@@ -341,6 +346,12 @@ func (rep *Report) Markdown() string {
 			run.Seconds, run.TotalSeconds, pause, load, lat, cpu, strings.ReplaceAll(checked, "|", `\|`))
 	}
 	var notes []string
+	for _, run := range rep.Runs {
+		if c := run.CopyCPU; c != nil && c.OthersShare > noisyShare {
+			notes = append(notes, fmt.Sprintf("- rep %d, %s %d streams: processes outside the bench used %.0f%% of the CPU during the copy: its figures are noisy.",
+				run.Rep, run.Method, run.Streams, 100*c.OthersShare))
+		}
+	}
 	for _, run := range rep.Runs {
 		if run.PauseLine != "" {
 			notes = append(notes, fmt.Sprintf("- rep %d, %d streams: %s", run.Rep, run.Streams, run.PauseLine))

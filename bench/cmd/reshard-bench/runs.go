@@ -48,7 +48,8 @@ type Run struct {
 	Checked      string     `json:"checked,omitempty"` // what the bench verified after the run
 	Load         *LoadStats `json:"load,omitempty"`
 	LogPath      string     `json:"log,omitempty"`
-	CPU          *CPU       `json:"cpu,omitempty"`
+	CPU          *CPU       `json:"cpu,omitempty"`      // from the start of the load to the end of the command
+	CopyCPU      *CPU       `json:"copy_cpu,omitempty"` // the copy alone: the reshard's copy phase, pg_dump | psql's pipeline
 	// Before the run the bench waited this long for other processes to use less of the CPU (-quiet); their
 	// share in the last 2 s before the run.
 	QuietWaitSeconds float64 `json:"quiet_wait_seconds"`
@@ -149,8 +150,16 @@ func (r *runner) reshardRun(ctx context.Context, rep, streams int) (run Run) {
 		env = append(env, "PGSHARD_CPUPROFILE="+filepath.Join(r.o.profileDir, name+".cpu.pprof"))
 	}
 	t0 := time.Now()
-	out, toolCPU, cmdErr := e.runTool(ctx, run.LogPath, reshardPid, env, e.PgshardBin, args...)
+	var watch *phaseWatch
+	stopWatch := make(chan struct{})
+	out, toolCPU, cmdErr := e.runTool(ctx, run.LogPath, reshardPid, env, func(pid int) {
+		watch = e.watchCopy(ctx, stateDir, pid, stopWatch)
+	}, e.PgshardBin, args...)
 	run.TotalSeconds = time.Since(t0).Seconds()
+	close(stopWatch)
+	if watch != nil {
+		run.CopyCPU = watch.copyCPU()
+	}
 	if cmdErr == nil {
 		time.Sleep(time.Second) // the load goes on against the new shards
 	}
@@ -175,7 +184,7 @@ func (r *runner) reshardRun(ctx context.Context, rep, streams int) (run Run) {
 // and publication still on the source, so that no slot holds WAL back for the next runs.
 func (r *runner) abort(ctx context.Context, args []string, name string) {
 	e := r.env
-	if _, _, err := e.runTool(ctx, filepath.Join(e.Dir, name+".abort.log"), reshardPid, nil, e.PgshardBin, append(args, "--abort")...); err != nil {
+	if _, _, err := e.runTool(ctx, filepath.Join(e.Dir, name+".abort.log"), reshardPid, nil, nil, e.PgshardBin, append(args, "--abort")...); err != nil {
 		r.logf("pgshard reshard --abort: %v (see %s.abort.log)", err, name)
 	}
 	err := e.superExec(ctx, srcDB, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE NOT active;
@@ -278,7 +287,9 @@ func (r *runner) dumpRun(ctx context.Context, rep int) (run Run) {
 	}
 	time.Sleep(time.Second)
 	run.LogPath = filepath.Join(e.Dir, fmt.Sprintf("dump-%d.log", rep))
+	copyMark := e.cpuMark()
 	took, toolCPU, err := e.pipeline(ctx, run.LogPath, []string{"--data-only", "--table=public.accounts"})
+	run.CopyCPU = cpuBetween(copyMark, e.cpuMark(), toolCPU)
 	st := l.finish()
 	run.Load, run.CPU = &st, cpuBetween(mark, e.cpuMark(), toolCPU)
 	run.Seconds, run.TotalSeconds = took.Seconds(), took.Seconds()
@@ -361,10 +372,10 @@ func processCPU(ps *os.ProcessState) time.Duration {
 }
 
 // runTool runs a program (pgshard reshard) with its output going to logPath, and returns that output and the CPU
-// time it used. Its pid
+// time it used; started, when not nil, is called with its pid once it runs. Its pid
 // goes to pidFile in the run's directory, for sweepStale; on ctx's end it gets SIGINT (the reshard stops cleanly)
 // and SIGKILL 15 s later.
-func (e *Env) runTool(ctx context.Context, logPath, pidFile string, extraEnv []string, bin string, args ...string) (string, time.Duration, error) {
+func (e *Env) runTool(ctx context.Context, logPath, pidFile string, extraEnv []string, started func(pid int), bin string, args ...string) (string, time.Duration, error) {
 	var out bytes.Buffer
 	logf, err := os.Create(logPath)
 	if err != nil {
@@ -384,6 +395,9 @@ func (e *Env) runTool(ctx context.Context, logPath, pidFile string, extraEnv []s
 	}
 	pidPath := filepath.Join(e.Dir, pidFile)
 	_ = os.WriteFile(pidPath, []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644)
+	if started != nil {
+		started(cmd.Process.Pid)
+	}
 	err = cmd.Wait()
 	_ = os.Remove(pidPath)
 	return out.String(), processCPU(cmd.ProcessState), err
