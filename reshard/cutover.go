@@ -52,7 +52,7 @@ func (p *plan) cutover(ctx context.Context, streamers []*streamer, tables []*tab
 	id := fmt.Sprintf("cutover-%d", time.Now().UnixNano())
 	for _, s := range streamers {
 		s.markerChan(id)
-		if _, err := srcConns[s.src.idx].Exec(ctx, "SELECT pg_logical_emit_message(false, $1, $2)", markerPrefix, id); err != nil {
+		if err := emitMarker(ctx, srcConns[s.src.idx], id); err != nil {
 			return fmt.Errorf("source shard %d: writing the cutover marker: %w", s.src.idx, err)
 		}
 	}
@@ -114,6 +114,23 @@ func (p *plan) finishSwitch(ctx context.Context, prog *progress) error {
 	}
 	prog.phase(status.PhaseDone)
 	return nil
+}
+
+// emitMarker writes the cutover marker into the source's WAL and flushes it: logical decoding reads only
+// flushed WAL, and with synchronous_commit off a lone message would wait for the WAL writer (up to
+// wal_writer_delay and more). A transaction with an xid, committed with synchronous_commit on, flushes
+// everything before its commit record.
+func emitMarker(ctx context.Context, c *pgx.Conn, id string) error {
+	return pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = on"); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "SELECT pg_logical_emit_message(false, $1, $2)", markerPrefix, id); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, "SELECT pg_current_xact_id()")
+		return err
+	})
 }
 
 // compareCounts checks, per table, that the destinations hold as many rows as the sources: a sharded
