@@ -31,6 +31,7 @@ type cpuMark struct {
 	at                               time.Time
 	busy, total, pg, self, srv, tool time.Duration
 	ok                               bool
+	toolGone                         bool // the copy command had exited: tool is not its CPU time
 }
 
 // postmasterPid reads the postmaster's pid from postmaster.pid (0 when unknown).
@@ -61,8 +62,11 @@ func (e *Env) cpuMark(toolPid ...int) cpuMark {
 		m.srv, _ = benchkit.ProcCPU(e.pgshard.Pid())
 	}
 	for _, pid := range toolPid {
-		if t, err := benchkit.ProcCPU(pid); err == nil {
-			m.tool += t
+		// With its children, live and reaped (the reshard's pg_dump and psql), as the rusage at its exit counts them.
+		if _, err := benchkit.ProcCPU(pid); err == nil {
+			m.tool += benchkit.TreeCPU(pid)
+		} else {
+			m.toolGone = true
 		}
 	}
 	m.ok = true
@@ -89,7 +93,7 @@ func cpuBetween(a, b cpuMark, tool time.Duration) *CPU {
 	}
 	c.OthersSeconds = max(c.BusySeconds-c.PostgresSeconds-c.ToolSeconds-c.PgshardSeconds-c.BenchSeconds, 0)
 	if c.MachineSeconds > 0 {
-		c.OthersShare = c.OthersSeconds / c.MachineSeconds
+		c.OthersShare = min(c.OthersSeconds/c.MachineSeconds, 1) // the counters tick every 10 ms: short windows are rough
 	}
 	return c
 }
@@ -125,15 +129,45 @@ func (e *Env) waitQuiet(ctx context.Context, share float64, limit time.Duration,
 	}
 }
 
-// phaseWatch follows a reshard's status.json and reads the CPU counters when its copy phase starts and ends.
+// phaseWatch follows a reshard's status.json and reads the CPU counters when its copy phase starts and ends, and
+// when its cutover starts and ends.
 type phaseWatch struct {
-	done       chan struct{}
-	start, end cpuMark
+	done                                 chan struct{}
+	copyStart, copyEnd, cutStart, cutEnd cpuMark
 }
 
-// watchCopy polls dir's status.json every 50 ms until the copy phase is over (or ctx ends, or stop is closed).
-func (e *Env) watchCopy(ctx context.Context, dir string, pid int, stop <-chan struct{}) *phaseWatch {
+// watchPhases polls dir's status.json every 50 ms until the run is over (or ctx ends); once stop is closed (the
+// command ended) it reads the file a last time.
+func (e *Env) watchPhases(ctx context.Context, dir string, pid int, stop <-chan struct{}) *phaseWatch {
 	w := &phaseWatch{done: make(chan struct{})}
+	// poll reads the phase and takes the marks; true when the run is over.
+	poll := func() bool {
+		s, err := status.Read(dir)
+		if err != nil {
+			return false
+		}
+		switch s.Phase {
+		case status.PhaseCheck, status.PhaseSchema:
+		case status.PhaseCopy:
+			if !w.copyStart.ok {
+				w.copyStart = e.cpuMark(pid)
+			}
+		case status.PhaseIndexes, status.PhaseStreaming:
+			if w.copyStart.ok && !w.copyEnd.ok {
+				w.copyEnd = e.cpuMark(pid)
+			}
+		case status.PhaseCutover:
+			if !w.cutStart.ok {
+				w.cutStart = e.cpuMark(pid)
+			}
+		default: // done, failed, aborted
+			if w.cutStart.ok {
+				w.cutEnd = e.cpuMark(pid)
+			}
+			return true
+		}
+		return false
+	}
 	go func() {
 		defer close(w.done)
 		t := time.NewTicker(50 * time.Millisecond)
@@ -143,21 +177,12 @@ func (e *Env) watchCopy(ctx context.Context, dir string, pid int, stop <-chan st
 			case <-ctx.Done():
 				return
 			case <-stop:
+				poll()
 				return
 			case <-t.C:
-			}
-			s, err := status.Read(dir)
-			if err != nil {
-				continue
-			}
-			switch {
-			case s.Phase == status.PhaseCopy && !w.start.ok:
-				w.start = e.cpuMark(pid)
-			case s.Phase != status.PhaseCopy && s.Phase != status.PhaseCheck && s.Phase != status.PhaseSchema:
-				if w.start.ok {
-					w.end = e.cpuMark(pid)
+				if poll() {
+					return
 				}
-				return
 			}
 		}
 	}()
@@ -167,5 +192,16 @@ func (e *Env) watchCopy(ctx context.Context, dir string, pid int, stop <-chan st
 // copyCPU is where the CPU went during the copy phase (nil when it was not seen whole).
 func (w *phaseWatch) copyCPU() *CPU {
 	<-w.done
-	return cpuBetween(w.start, w.end, 0)
+	return cpuBetween(w.copyStart, w.copyEnd, 0)
+}
+
+// cutoverCPU is where the CPU went during the cutover (nil when it was not seen whole); toolTotal is the copy
+// command's CPU time at its exit, used when the cutover's end was read after the exit.
+func (w *phaseWatch) cutoverCPU(toolTotal time.Duration) *CPU {
+	<-w.done
+	end := w.cutEnd
+	if end.toolGone {
+		end.tool = toolTotal
+	}
+	return cpuBetween(w.cutStart, end, 0)
 }

@@ -351,6 +351,10 @@ func (rep *Report) Markdown() string {
 			notes = append(notes, fmt.Sprintf("- rep %d, %s %d streams: processes outside the bench used %.0f%% of the CPU during the copy: its figures are noisy.",
 				run.Rep, run.Method, run.Streams, 100*c.OthersShare))
 		}
+		if c := run.CutoverCPU; c != nil && c.OthersShare > noisyShare {
+			notes = append(notes, fmt.Sprintf("- rep %d, %s %d streams: processes outside the bench used %.0f%% of the CPU during the cutover: its write pause is noisy.",
+				run.Rep, run.Method, run.Streams, 100*c.OthersShare))
+		}
 	}
 	for _, run := range rep.Runs {
 		if run.PauseLine != "" {

@@ -50,6 +50,7 @@ type Run struct {
 	LogPath      string     `json:"log,omitempty"`
 	CPU          *CPU       `json:"cpu,omitempty"`      // from the start of the load to the end of the command
 	CopyCPU      *CPU       `json:"copy_cpu,omitempty"` // the copy alone: the reshard's copy phase, pg_dump | psql's pipeline
+	CutoverCPU   *CPU       `json:"cutover_cpu,omitempty"`
 	// Before the run the bench waited this long for other processes to use less of the CPU (-quiet); their
 	// share in the last 2 s before the run.
 	QuietWaitSeconds float64 `json:"quiet_wait_seconds"`
@@ -153,12 +154,12 @@ func (r *runner) reshardRun(ctx context.Context, rep, streams int) (run Run) {
 	var watch *phaseWatch
 	stopWatch := make(chan struct{})
 	out, toolCPU, cmdErr := e.runTool(ctx, run.LogPath, reshardPid, env, func(pid int) {
-		watch = e.watchCopy(ctx, stateDir, pid, stopWatch)
+		watch = e.watchPhases(ctx, stateDir, pid, stopWatch)
 	}, e.PgshardBin, args...)
 	run.TotalSeconds = time.Since(t0).Seconds()
 	close(stopWatch)
 	if watch != nil {
-		run.CopyCPU = watch.copyCPU()
+		run.CopyCPU, run.CutoverCPU = watch.copyCPU(), watch.cutoverCPU(toolCPU)
 	}
 	if cmdErr == nil {
 		time.Sleep(time.Second) // the load goes on against the new shards
