@@ -73,3 +73,12 @@ bench-micro:
 bench-merge: postgres build
 	$(GO) run ./bench/cmd/merge-bench -pgshard $(BIN) $(if $(ROWS),-rows $(ROWS)) $(if $(SHARDS),-shards $(SHARDS)) \
 	  $(if $(REPS),-reps $(REPS)) $(BENCH_ARGS)
+
+# The data copy of `pgshard reshard` with 1, 2 and 4 parallel streams against one `pg_dump | psql` of the same
+# table in the same run, and the write pause at the cutover under a light write load (bench/cmd/reshard-bench).
+# Knobs: SIZE (heap of the copied table, default 2GB; SIZE=200MB is a quick run), STREAMS (default 1,2,4), REPS
+# (default 1), BENCH_ARGS (e.g. -chunk-mb 64, -keep).
+.PHONY: bench-reshard
+bench-reshard: postgres build
+	$(GO) run ./bench/cmd/reshard-bench -pgshard $(BIN) $(if $(SIZE),-size $(SIZE)) $(if $(STREAMS),-streams $(STREAMS)) \
+	  $(if $(REPS),-reps $(REPS)) $(BENCH_ARGS)

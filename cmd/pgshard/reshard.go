@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/pgshard/pgshard/reshard"
@@ -40,6 +41,18 @@ func reshardCmd(args []string, stderr io.Writer) int {
 	o.Password = os.Getenv("PGPASSWORD")
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if path := os.Getenv("PGSHARD_CPUPROFILE"); path != "" {
+		// For the benchmarks (bench/cmd/reshard-bench -cpuprofile-dir): a CPU profile of the whole run, for go tool pprof.
+		f, err := os.Create(path)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "pgshard reshard: PGSHARD_CPUPROFILE:", err)
+			return 1
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	if err := reshard.Run(ctx, o); err != nil {
 		if errors.Is(err, context.Canceled) {
 			fmt.Fprintln(stderr, "pgshard reshard: interrupted; run the same command again to continue, or with --abort to undo")

@@ -198,7 +198,7 @@ func bench(ctx context.Context, o options, logf func(string, ...any)) (*Report, 
 	rep := &Report{
 		Bench:    "merge",
 		Started:  start,
-		Machine:  Machine{Cores: numCPU(), CPUModel: cpuModel(), MemTotalKB: memTotalKB(), Kernel: kernel(), LoadAvg1: benchkit.LoadAvg1()},
+		Machine:  Machine{Cores: numCPU(), CPUModel: benchkit.CPUModel(), MemTotalKB: benchkit.MemTotalKB(), Kernel: benchkit.Kernel(), LoadAvg1: benchkit.LoadAvg1()},
 		Versions: versions(ctx, root, env),
 		Settings: Settings{RowsPerShard: o.rows, Shards: o.shards, TotalRows: total, Reps: o.reps, CopyRows: o.copyRows,
 			LimitQueries: o.limitQueries, PoolSize: o.pool, PoolMode: "transaction", Cases: o.cases},

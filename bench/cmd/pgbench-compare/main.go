@@ -434,24 +434,24 @@ func (r *runner) measure(ctx context.Context, s Scenario, t string, procs map[st
 	lifetime := false
 	if p != nil {
 		lifetime = benchkit.ResetHWM(p.Pid()) != nil
-		cpu0, _ = procCPU(p.Pid())
+		cpu0, _ = benchkit.ProcCPU(p.Pid())
 	}
 	var xacts0 []int64
 	if s.Sharded && t == Pgshard {
 		xacts0, _ = r.env.shardXacts(ctx)
 	}
 	pmPid := r.env.postmasterPid()
-	nChildren := len(children(pmPid))
-	pg0 := treeCPU(pmPid)
-	busy0, all0, merr := machineCPU()
+	nChildren := len(benchkit.Children(pmPid))
+	pg0 := benchkit.TreeCPU(pmPid)
+	busy0, all0, merr := benchkit.MachineCPU()
 	res, err := run.execute(ctx)
 	res.Target, res.Rep = t, rep
 	if t == Direct {
 		// The proxies keep their server connections (new backends that stay); a direct run's backends go.
-		waitChildren(pmPid, nChildren, 10*time.Second)
+		benchkit.WaitChildren(pmPid, nChildren, 10*time.Second)
 	}
-	busy1, all1, merr1 := machineCPU()
-	res.PostgresCPUSeconds = (treeCPU(pmPid) - pg0).Seconds()
+	busy1, all1, merr1 := benchkit.MachineCPU()
+	res.PostgresCPUSeconds = (benchkit.TreeCPU(pmPid) - pg0).Seconds()
 	if merr == nil && merr1 == nil {
 		res.MachineBusySeconds, res.MachineSeconds = (busy1 - busy0).Seconds(), (all1 - all0).Seconds()
 	}
@@ -460,8 +460,8 @@ func (r *runner) measure(ctx context.Context, s Scenario, t string, procs map[st
 		res.Error = "harness: " + err.Error()
 	}
 	if p != nil {
-		cpu1, cerr := procCPU(p.Pid())
-		hwm, herr := procHWM(p.Pid())
+		cpu1, cerr := benchkit.ProcCPU(p.Pid())
+		hwm, herr := benchkit.ProcStatusKB(p.Pid(), "VmHWM")
 		switch {
 		case !p.Alive() || cerr != nil || herr != nil:
 			time.Sleep(100 * time.Millisecond) // let Wait record the exit status

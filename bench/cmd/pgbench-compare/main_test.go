@@ -12,41 +12,6 @@ import (
 	"github.com/pgshard/pgshard/bench/internal/benchkit"
 )
 
-func TestParseStatCPU(t *testing.T) {
-	// The command name may hold spaces and parentheses: fields are counted from the last ')'.
-	stat := "4242 (my (odd) name) S 1 4242 4242 0 -1 4194560 500 0 0 0 250 75 3 4 20 0 9 0 123 456 789"
-	got, err := parseStatCPU(stat)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := 3250 * time.Millisecond; got != want { // (250+75) ticks of 10 ms
-		t.Fatalf("got %v, want %v", got, want)
-	}
-	if _, err := parseStatCPU("garbage"); err == nil {
-		t.Fatal("no error for garbage")
-	}
-}
-
-func TestOwnProcess(t *testing.T) {
-	// Burn CPU until utime+stime (10 ms ticks) moves past 0; a busy machine may take a while to give us the ticks.
-	var cpu time.Duration
-	var err error
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
-		if cpu, err = procCPU(os.Getpid()); err != nil || cpu > 0 {
-			break
-		}
-	}
-	if err != nil || cpu <= 0 {
-		t.Fatalf("procCPU(self) = %v, %v", cpu, err)
-	}
-	if kb, err := procHWM(os.Getpid()); err != nil || kb <= 0 {
-		t.Fatalf("procHWM(self) = %v, %v", kb, err)
-	}
-	if busy, total, err := machineCPU(); err != nil || busy <= 0 || total < busy {
-		t.Fatalf("machineCPU() = %v, %v, %v", busy, total, err)
-	}
-}
-
 func TestParseStatusKB(t *testing.T) {
 	status := "Name:\tpgbouncer\nVmPeak:\t  20000 kB\nVmHWM:\t    8604 kB\nVmRSS:\t    8000 kB\n"
 	if kb, err := benchkit.StatusKB(status, "VmHWM"); err != nil || kb != 8604 {

@@ -1,4 +1,4 @@
-package main
+package benchkit
 
 import (
 	"fmt"
@@ -6,26 +6,24 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/pgshard/pgshard/bench/internal/benchkit"
 )
 
 // clockTicks is USER_HZ, the unit of utime and stime in /proc/<pid>/stat; it is 100 on every Linux the kernel
 // ABI allows (sysconf(_SC_CLK_TCK)).
 const clockTicks = 100
 
-// procCPU returns the CPU time (user + system, all threads, live and exited) the process has used so far.
-func procCPU(pid int) (time.Duration, error) {
+// ProcCPU returns the CPU time (user + system, all threads, live and exited) the process has used so far.
+func ProcCPU(pid int) (time.Duration, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
 	}
-	return parseStatCPU(string(b))
+	return ParseStatCPU(string(b))
 }
 
-// parseStatCPU reads utime and stime (fields 14 and 15) from the text of /proc/<pid>/stat. The command name (field
+// ParseStatCPU reads utime and stime (fields 14 and 15) from the text of /proc/<pid>/stat. The command name (field
 // 2) is in parentheses and may hold spaces and parentheses itself, so the fields are counted from the last ')'.
-func parseStatCPU(stat string) (time.Duration, error) {
+func ParseStatCPU(stat string) (time.Duration, error) {
 	i := strings.LastIndexByte(stat, ')')
 	if i < 0 {
 		return 0, fmt.Errorf("unexpected /proc stat format: %.60q", stat)
@@ -42,21 +40,11 @@ func parseStatCPU(stat string) (time.Duration, error) {
 	return time.Duration(utime+stime) * time.Second / clockTicks, nil
 }
 
-// procHWM returns the process's peak resident set size in KiB (VmHWM): the peak since it started or since the
-// last resetHWM.
-func procHWM(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	return benchkit.StatusKB(string(b), "VmHWM")
-}
-
-// machineCPU returns, from the "cpu" line of /proc/stat, the CPU time all cores spent busy (everything but idle and
+// MachineCPU returns, from the "cpu" line of /proc/stat, the CPU time all cores spent busy (everything but idle and
 // iowait, stolen time included) and their total time. Interrupt and softirq time counts as busy: the kernel
 // charges most of it (the benchmark's own loopback traffic) to the processes it interrupted, whose utime+stime
 // therefore include it too.
-func machineCPU() (busy, total time.Duration, err error) {
+func MachineCPU() (busy, total time.Duration, err error) {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
 		return 0, 0, err
@@ -82,14 +70,14 @@ func machineCPU() (busy, total time.Duration, err error) {
 	return time.Duration(used) * tick, time.Duration(sum) * tick, nil
 }
 
-// treeCPU returns the CPU time of the process root, of its live children, and of its exited children it waited
+// TreeCPU returns the CPU time of the process root, of its live children, and of its exited children it waited
 // for (cutime+cstime). For the postmaster this is all of Postgres: backends that ended are reaped by it. The
 // children are read before root, so that a child reaped during the scan is counted twice (its last tick) rather
-// than missed; call it when no backend is exiting (see waitChildren) for an exact figure.
-func treeCPU(root int) time.Duration {
+// than missed; call it when no backend is exiting (see WaitChildren) for an exact figure.
+func TreeCPU(root int) time.Duration {
 	var total time.Duration
-	for _, c := range children(root) {
-		total += c.cpu
+	for _, c := range Children(root) {
+		total += c.CPU
 	}
 	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", root)); err == nil {
 		if f := statFields(string(b)); len(f) >= 15 {
@@ -102,18 +90,19 @@ func treeCPU(root int) time.Duration {
 	return total
 }
 
-type child struct {
-	pid int
-	cpu time.Duration // utime+stime
+// Child is a live child process and its CPU time so far.
+type Child struct {
+	Pid int
+	CPU time.Duration // utime+stime
 }
 
-// children lists the live children of parent (zombies included) with their CPU time.
-func children(parent int) []child {
+// Children lists the live children of parent (zombies included) with their CPU time.
+func Children(parent int) []Child {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
 	}
-	var out []child
+	var out []Child
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil || pid == parent {
@@ -135,7 +124,7 @@ func children(parent int) []child {
 			v, _ := strconv.ParseInt(s, 10, 64)
 			cpu += time.Duration(v) * time.Second / clockTicks
 		}
-		out = append(out, child{pid, cpu})
+		out = append(out, Child{pid, cpu})
 	}
 	return out
 }
@@ -149,12 +138,12 @@ func statFields(stat string) []string {
 	return strings.Fields(stat[i+1:])
 }
 
-// waitChildren waits (up to limit) until parent has at most n children again: after a direct run, the backends
+// WaitChildren waits (up to limit) until parent has at most n children again: after a direct run, the backends
 // of the clients that just disconnected take a moment to exit and be reaped, and their CPU time reaches the
 // postmaster's cutime only then.
-func waitChildren(parent, n int, limit time.Duration) {
+func WaitChildren(parent, n int, limit time.Duration) {
 	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if len(children(parent)) <= n {
+		if len(Children(parent)) <= n {
 			return
 		}
 	}

@@ -1,13 +1,12 @@
-package main
+package benchkit
 
 import (
 	"os"
 	"strings"
-
-	"github.com/pgshard/pgshard/bench/internal/benchkit"
 )
 
-func cpuModel() string {
+// CPUModel is the first "model name" of /proc/cpuinfo ("" when unknown).
+func CPUModel() string {
 	b, err := os.ReadFile("/proc/cpuinfo")
 	if err != nil {
 		return ""
@@ -20,16 +19,18 @@ func cpuModel() string {
 	return ""
 }
 
-func memTotalKB() int64 {
+// MemTotalKB is the machine's memory (MemTotal of /proc/meminfo) in KiB, 0 when unknown.
+func MemTotalKB() int64 {
 	b, err := os.ReadFile("/proc/meminfo")
 	if err != nil {
 		return 0
 	}
-	v, _ := benchkit.StatusKB(string(b), "MemTotal")
+	v, _ := StatusKB(string(b), "MemTotal")
 	return v
 }
 
-func kernel() string {
+// Kernel is the running kernel's release.
+func Kernel() string {
 	b, _ := os.ReadFile("/proc/sys/kernel/osrelease")
 	return strings.TrimSpace(string(b))
 }
