@@ -206,7 +206,7 @@ func (p *plan) copyPhase(ctx context.Context, tables []*table, prog *progress) e
 	}
 	el := time.Since(start)
 	prog.copied(rows, el)
-	prog.logf("copied %d rows of %d tables in %s (%.0f rows/s, %d streams)", rows, len(tables), el.Round(time.Millisecond), float64(rows)/el.Seconds(), p.opt.Workers)
+	prog.logf("copied %d rows of %d tables in %s (%.0f rows/s, %d streams over %d ranges)", rows, len(tables), el.Round(time.Millisecond), float64(rows)/el.Seconds(), min(p.opt.Workers, len(items)), len(items))
 	for _, e := range p.dests {
 		c, err := connect(ctx, e)
 		if err != nil {
