@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"runtime"
 	"slices"
@@ -374,26 +371,8 @@ func ratio(a, b float64) string {
 
 // save writes <set>-<time>.json and .md under o.out and, with -readme, puts the tables into the README.
 func (rep *Report) save(o options, md string, log io.Writer) error {
-	out := o.out
-	if out == "" {
-		root, err := benchkit.RepoRoot()
-		if err != nil {
-			return err
-		}
-		out = filepath.Join(root, "bench", "results")
-	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return err
-	}
-	base := filepath.Join(out, safeName(rep.Set)+"-"+rep.Started.UTC().Format("20060102T150405Z"))
-	js, err := json.MarshalIndent(rep, "", "  ")
+	base, err := benchkit.SaveReport(o.out, safeName(rep.Set), rep.Started, rep, md)
 	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(base+".json", append(js, '\n'), 0o644); err != nil {
-		return err
-	}
-	if err := os.WriteFile(base+".md", []byte(md), 0o644); err != nil {
 		return err
 	}
 	fmt.Fprintf(log, "bench: wrote %s.json and %s.md\n", base, base)
@@ -434,55 +413,16 @@ func updateReadme(path, set, md string) error {
 }
 
 func machineInfo() Machine {
-	m := Machine{Cores: runtime.NumCPU()}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for line := range strings.Lines(string(b)) {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				m.CPUModel = strings.Join(strings.Fields(v), " ")
-				break
-			}
-		}
-	}
-	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
-		m.MemTotalKB, _ = benchkit.StatusKB(string(b), "MemTotal")
-	}
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		m.Kernel = strings.TrimSpace(string(b))
-	}
-	m.LoadAvg1 = benchkit.LoadAvg1()
-	return m
+	return Machine{Cores: runtime.NumCPU(), CPUModel: benchkit.CPUModel(), MemTotalKB: benchkit.MemTotalKB(),
+		Kernel: benchkit.Kernel(), LoadAvg1: benchkit.LoadAvg1()}
 }
 
 func versions(ctx context.Context, root string, e *Env) map[string]string {
-	first := func(name string, args ...string) string {
-		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, name, args...)
-		cmd.Dir = root
-		out, err := cmd.Output()
-		if err != nil {
-			return ""
-		}
-		return strings.TrimSpace(benchkit.FirstLine(string(out)))
-	}
-	v := map[string]string{"go": runtime.Version()}
-	v["postgres"] = strings.Replace(first(filepath.Join(e.PGBinDir, "postgres"), "--version"), "postgres (PostgreSQL)", "PostgreSQL", 1)
-	v["pgbench"] = strings.Replace(first(e.Pgbench, "--version"), "pgbench (PostgreSQL)", "pgbench", 1)
+	v := map[string]string{"go": runtime.Version(), "postgres": benchkit.PostgresVersion(ctx, e.PGBinDir),
+		"pgbench": strings.Replace(benchkit.FirstOutputLine(ctx, root, e.Pgbench, "--version"), "pgbench (PostgreSQL)", "pgbench", 1),
+		"pgshard": benchkit.PgshardVersion(ctx, root, e.PgshardBin)}
 	if e.BouncerBin != "" {
-		v["pgbouncer"] = first(e.BouncerBin, "--version")
-	}
-	commit := first("git", "rev-parse", "--short", "HEAD")
-	if commit != "" && first("git", "status", "--porcelain", "--untracked-files=no") != "" {
-		commit += ", with local changes"
-	}
-	if e.PgshardBin != "" {
-		v["pgshard"] = first(e.PgshardBin, "version")
-	}
-	if v["pgshard"] == "" {
-		v["pgshard"] = "pgshard"
-	}
-	if commit != "" {
-		v["pgshard"] += " (" + commit + ")"
+		v["pgbouncer"] = benchkit.FirstOutputLine(ctx, root, e.BouncerBin, "--version")
 	}
 	return v
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgshard/pgshard/bench/internal/benchkit"
 	"github.com/pgshard/pgshard/internal/pgtest"
 )
 
@@ -125,14 +126,17 @@ INSERT INTO oracle SELECT g FROM generate_series(1, 100000) g`)
 		}
 	}
 
-	standIn := func(db string) *Proc {
-		return &Proc{Name: "stand-in", Port: pg.Port, DB: db, done: make(chan struct{})}
+	standIn := func(db string) (*Proc, func()) {
+		p, end := benchkit.StandIn("stand-in", pg.Port)
+		return &Proc{Proc: p, DB: db}, end
 	}
+	reference, _ := standIn(shardDB)
+	shard0, _ := standIn(shardedDBs[0])
 	for _, mode := range []string{"simple", "extended"} {
-		if c := e.routingCheck(ctx, standIn(shardDB), mode); !c.Pass || !c.Correctness {
+		if c := e.routingCheck(ctx, reference, mode); !c.Pass || !c.Correctness {
 			t.Errorf("-M %s, the unsharded reference as pgshard: %+v", mode, c)
 		}
-		c := e.routingCheck(ctx, standIn(shardedDBs[0]), mode)
+		c := e.routingCheck(ctx, shard0, mode)
 		if c.Pass || !strings.Contains(c.Detail, "keys wrong, e.g.") || !strings.Contains(c.Detail, "(on shard 1): count(*) = 0, SELECT returned aids []") {
 			t.Errorf("-M %s, shard 0 alone as pgshard (no routing) passes or says the wrong thing: %+v", mode, c)
 		}
@@ -141,8 +145,8 @@ INSERT INTO oracle SELECT g FROM generate_series(1, 100000) g`)
 			t.Errorf("the check does not say how the keys split: %s", c.What)
 		}
 	}
-	gone := standIn(shardDB)
-	close(gone.done)
+	gone, end := standIn(shardDB)
+	end()
 	if c := e.routingCheck(ctx, gone, "simple"); c.Pass || !strings.Contains(c.Detail, "not running") {
 		t.Errorf("a stopped pgshard: %+v", c)
 	}

@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -61,18 +58,8 @@ type Env struct {
 // newEnv makes the run's directory under /tmp (reachable by the user postgres), with an owner file naming this
 // process so that a later run can clean up after a killed one.
 func newEnv() (*Env, error) {
-	base := os.TempDir()
-	if os.Geteuid() == 0 {
-		base = "/tmp" // TMPDIR may sit where the user postgres cannot go
-	}
-	dir, err := os.MkdirTemp(base, "pgshard-bench-")
+	dir, err := benchkit.WorkDir("pgshard-bench-", ownerFile)
 	if err != nil {
-		return nil, err
-	}
-	if err := os.Chmod(dir, 0o755); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 		return nil, err
 	}
 	e := &Env{Dir: dir, pgUID: -1, pgGID: -1}
@@ -153,95 +140,30 @@ func (e *Env) resetWrites(ctx context.Context) error {
 	return e.PG.ExecContext(ctx, shardDB, "VACUUM ANALYZE pgbench_branches, pgbench_tellers, pgbench_accounts")
 }
 
-// Proc is a running proxy process. Its pid is the proxy's own (no wrapper in between), so /proc/<pid> is its.
+// Proc is a running proxy and the database its clients open.
 type Proc struct {
-	Name    string
-	Port    int
-	DB      string
-	LogPath string
-	cmd     *exec.Cmd
-	done    chan struct{}
-	err     error
-}
-
-// Pid is the proxy's process id.
-func (p *Proc) Pid() int { return p.cmd.Process.Pid }
-
-// Alive reports whether the process still runs.
-func (p *Proc) Alive() bool {
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
-}
-
-// ExitErr describes how the process ended, with the end of its log.
-func (p *Proc) ExitErr() string {
-	return fmt.Sprintf("%s exited (%v); its log ends with:\n%s", p.Name, p.err, benchkit.TailFile(p.LogPath, 15))
-}
-
-// Stop sends SIGTERM to the process (by pid) and SIGKILL when it has not exited 10 s later.
-func (p *Proc) Stop() {
-	if !p.Alive() {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
+	*benchkit.Proc
+	DB string
 }
 
 // start runs a proxy and waits until its port accepts connections.
 func (e *Env) start(name string, port int, db string, asPostgres bool, bin string, args ...string) (*Proc, error) {
-	logPath := filepath.Join(e.Dir, name+".log")
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	defer logf.Close() // the child has its own descriptor
 	cmd := exec.Command(bin, args...)
 	cmd.Env = cleanEnv()
 	cmd.Dir = e.Dir
-	cmd.Stdout, cmd.Stderr = logf, logf
-	// Own process group: a Ctrl-C in the terminal reaches only the harness, which then stops the proxies itself
-	// (after the run in progress has been cut short), instead of killing them under a running pgbench.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM, Setpgid: true}
 	if asPostgres && e.pgUID >= 0 {
-		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(e.pgUID), Gid: uint32(e.pgGID)}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(e.pgUID), Gid: uint32(e.pgGID)}}
 		cmd.Env = append(cmd.Env, "HOME="+e.Dir)
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s: %w", name, err)
+	bp, err := benchkit.Start(cmd, name, port, filepath.Join(e.Dir, name+".log"), filepath.Join(e.Dir, name+".pid"))
+	if err != nil {
+		return nil, err
 	}
-	p := &Proc{Name: name, Port: port, DB: db, LogPath: logPath, cmd: cmd, done: make(chan struct{})}
-	go func() { p.err = cmd.Wait(); close(p.done) }()
+	p := &Proc{Proc: bp, DB: db}
 	e.mu.Lock()
 	e.procs = append(e.procs, p)
 	e.mu.Unlock()
-	_ = os.WriteFile(filepath.Join(e.Dir, name+".pid"), []byte(strconv.Itoa(p.Pid())+"\n"), 0o644)
-
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return p, nil
-		}
-		if !p.Alive() {
-			return nil, errors.New(p.ExitErr())
-		}
-		if time.Now().After(deadline) {
-			p.Stop()
-			return nil, fmt.Errorf("%s does not listen on %s after 20 s: %v\n%s", name, addr, err, benchkit.TailFile(logPath, 15))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return p, nil
 }
 
 // startPgshard runs `pgshard serve` on a config equivalent to the PgBouncer one: transaction pooling, PoolSize
@@ -396,43 +318,9 @@ func (e *Env) stopAll() {
 	}
 }
 
-// sweepStale cleans up after bench runs that were killed before their own clean-up: for every
-// /tmp/pgshard-bench-* directory whose owner process is gone it stops the proxies named in its pid files (when
-// that pid still runs the same program) and its Postgres, and removes the directory.
+// sweepStale cleans up after bench runs that were killed before their own clean-up (benchkit.SweepStale): the
+// proxies and Postgres of every /tmp/pgshard-bench-* directory whose owner is gone.
 func sweepStale(pgBinDir string) {
-	dirs, _ := filepath.Glob("/tmp/pgshard-bench-*")
-	if d := os.TempDir(); d != "/tmp" {
-		more, _ := filepath.Glob(filepath.Join(d, "pgshard-bench-*"))
-		dirs = append(dirs, more...)
-	}
-	for _, dir := range dirs {
-		b, err := os.ReadFile(filepath.Join(dir, ownerFile))
-		if err != nil {
-			continue
-		}
-		owner, err := strconv.Atoi(strings.TrimSpace(string(b)))
-		if err != nil || owner <= 0 || benchkit.ProcessAlive(owner) {
-			continue
-		}
-		for _, name := range []string{Pgshard, PgBouncer} {
-			b, err := os.ReadFile(filepath.Join(dir, name+".pid"))
-			if err != nil {
-				continue
-			}
-			pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-			if err != nil || pid <= 0 {
-				continue
-			}
-			if cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil &&
-				bytes.Contains(cmdline, []byte(dir)) {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-			}
-		}
-		data := filepath.Join(dir, "pg", "data")
-		if _, err := os.Stat(filepath.Join(data, "postmaster.pid")); err == nil && pgBinDir != "" {
-			benchkit.StopCluster(pgBinDir, data)
-		}
-		fmt.Fprintf(os.Stderr, "bench: removed %s, left behind by a killed run (pid %d)\n", dir, owner)
-		_ = os.RemoveAll(dir)
-	}
+	benchkit.SweepStale("pgshard-bench-", ownerFile, []string{Pgshard + ".pid", PgBouncer + ".pid"}, pgBinDir,
+		func(format string, a ...any) { fmt.Fprintf(os.Stderr, "bench: "+format+"\n", a...) })
 }

@@ -1,18 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -45,25 +39,14 @@ type Env struct {
 	PgshardBin string
 	PgBin      string // directory of pg_dump and psql (the cluster's own)
 	Keep       bool
-	pgshard    *Proc
+	pgshard    *benchkit.Proc
 	port       int // pgshard's listen port, the same for every run
 }
 
-// newEnv makes the run's directory (under /tmp when root, so that the user postgres can reach it) with an owner
-// file naming this process, for sweepStale.
+// newEnv makes the run's directory, for sweepStale to find should this run be killed.
 func newEnv() (*Env, error) {
-	base := os.TempDir()
-	if os.Geteuid() == 0 {
-		base = "/tmp"
-	}
-	dir, err := os.MkdirTemp(base, dirPrefix)
+	dir, err := benchkit.WorkDir(dirPrefix, ownerFile)
 	if err != nil {
-		return nil, err
-	}
-	if err := os.Chmod(dir, 0o755); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 		return nil, err
 	}
 	return &Env{Dir: dir}, nil
@@ -186,49 +169,6 @@ func toFile(pgPort int) string {
 	return b.String()
 }
 
-// Proc is the running pgshard.
-type Proc struct {
-	LogPath string
-	cmd     *exec.Cmd
-	done    chan struct{}
-	err     error
-}
-
-// Pid is pgshard's process id.
-func (p *Proc) Pid() int { return p.cmd.Process.Pid }
-
-// Alive reports whether pgshard still runs.
-func (p *Proc) Alive() bool {
-	if p == nil {
-		return false
-	}
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
-}
-
-// ExitErr says how pgshard ended, with the end of its log.
-func (p *Proc) ExitErr() string {
-	return fmt.Sprintf("pgshard exited (%v); its log ends with:\n%s", p.err, benchkit.TailFile(p.LogPath, 15))
-}
-
-// Stop sends SIGTERM to pgshard (by pid), SIGKILL when it has not exited 10 s later.
-func (p *Proc) Stop() {
-	if !p.Alive() {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
 // startPgshard writes a fresh config (database app on the source: a reshard of the previous run rewrote it) and
 // the --to file, and runs `pgshard serve` until its port accepts connections. A running pgshard is stopped first.
 func (e *Env) startPgshard() error {
@@ -246,41 +186,14 @@ func (e *Env) startPgshard() error {
 	if err := os.WriteFile(e.toPath(), []byte(toFile(e.PG.Port)), 0o600); err != nil {
 		return err
 	}
-	logPath := filepath.Join(e.Dir, "pgshard.log")
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	cmd := exec.Command(e.PgshardBin, "serve", "--config", e.configPath(), "--log-level", "warn")
+	cmd.Dir = e.Dir
+	p, err := benchkit.Start(cmd, "pgshard", e.port, filepath.Join(e.Dir, "pgshard.log"), filepath.Join(e.Dir, pgshardPid))
 	if err != nil {
 		return err
 	}
-	defer logf.Close() // the child has its own descriptor
-	cmd := exec.Command(e.PgshardBin, "serve", "--config", e.configPath(), "--log-level", "warn")
-	cmd.Dir = e.Dir
-	cmd.Stdout, cmd.Stderr = logf, logf
-	// Own process group: Ctrl-C reaches only the harness, which stops pgshard itself after cutting the run short.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM, Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting pgshard: %w", err)
-	}
-	p := &Proc{LogPath: logPath, cmd: cmd, done: make(chan struct{})}
-	go func() { p.err = cmd.Wait(); close(p.done) }()
 	e.pgshard = p
-	_ = os.WriteFile(filepath.Join(e.Dir, pgshardPid), []byte(strconv.Itoa(p.Pid())+"\n"), 0o644)
-
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(e.port))
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		if !p.Alive() {
-			time.Sleep(50 * time.Millisecond)
-			return errors.New(p.ExitErr())
-		}
-		if time.Now().After(deadline) {
-			p.Stop()
-			return fmt.Errorf("pgshard does not listen on %s after 20 s: %v\n%s", addr, err, benchkit.TailFile(logPath, 15))
-		}
-	}
+	return nil
 }
 
 func (e *Env) stopPgshard() {
@@ -307,43 +220,11 @@ func (e *Env) stopAll(log func(string, ...any)) {
 	}
 }
 
-// sweepStale cleans up after runs killed before their own clean-up: for every <tmp>/pgshard-reshard-bench-*
-// directory whose owner process is gone it kills the pgshard and the pgshard reshard named in its pid files (when
-// that pid still runs with the directory on its command line), stops its Postgres and removes the directory.
+// sweepStale cleans up after runs killed before their own clean-up (benchkit.SweepStale): their pgshard reshard,
+// pgshard and Postgres.
 func sweepStale(log func(string, ...any)) {
-	dirs, _ := filepath.Glob(filepath.Join("/tmp", dirPrefix+"*"))
-	if d := os.TempDir(); d != "/tmp" {
-		more, _ := filepath.Glob(filepath.Join(d, dirPrefix+"*"))
-		dirs = append(dirs, more...)
-	}
-	for _, dir := range dirs {
-		b, err := os.ReadFile(filepath.Join(dir, ownerFile))
-		if err != nil {
-			continue
-		}
-		owner, err := strconv.Atoi(strings.TrimSpace(string(b)))
-		if err != nil || owner <= 0 || benchkit.ProcessAlive(owner) {
-			continue
-		}
-		for _, name := range []string{reshardPid, pgshardPid} {
-			b, err := os.ReadFile(filepath.Join(dir, name))
-			if err != nil {
-				continue
-			}
-			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 {
-				if cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil &&
-					bytes.Contains(cmdline, []byte(dir)) {
-					_ = syscall.Kill(pid, syscall.SIGKILL)
-				}
-			}
-		}
-		data := filepath.Join(dir, "pg", "data")
-		if _, err := os.Stat(filepath.Join(data, "postmaster.pid")); err == nil {
-			stopCluster(data)
-		}
-		log("removed %s, left behind by a killed run (pid %d)", dir, owner)
-		_ = os.RemoveAll(dir)
-	}
+	binDir, _ := pgtest.BinDir()
+	benchkit.SweepStale(dirPrefix, ownerFile, []string{reshardPid, pgshardPid}, binDir, log)
 }
 
 // stopCluster stops the Postgres of data (pg_ctl stop -m immediate), as the user postgres when we are root.

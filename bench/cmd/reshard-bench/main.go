@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -157,16 +156,7 @@ func bench(ctx context.Context, o options, logf func(string, ...any)) (*Report, 
 		return nil, err
 	}
 	sweepStale(logf)
-	if o.pgshardBin == "" {
-		logf("building pgshard (make build)")
-		cmd := exec.CommandContext(ctx, "make", "build")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("make build: %w\n%s", err, out)
-		}
-		o.pgshardBin = filepath.Join(root, "bin", "pgshard")
-	}
-	if o.pgshardBin, err = filepath.Abs(o.pgshardBin); err != nil {
+	if o.pgshardBin, err = benchkit.PgshardBinary(ctx, root, o.pgshardBin, logf); err != nil {
 		return nil, err
 	}
 	env, err := newEnv()

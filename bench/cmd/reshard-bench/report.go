@@ -2,11 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -382,18 +378,8 @@ func (rep *Report) Markdown() string {
 
 // save writes the report as JSON and its tables as Markdown to dir/reshard-<UTC time>.{json,md}.
 func (rep *Report) save(dir string, md string, logf func(string, ...any)) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	base := filepath.Join(dir, "reshard-"+rep.Started.UTC().Format("20060102T150405Z"))
-	js, err := json.MarshalIndent(rep, "", "  ")
+	base, err := benchkit.SaveReport(dir, "reshard", rep.Started, rep, md)
 	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(base+".json", append(js, '\n'), 0o644); err != nil {
-		return err
-	}
-	if err := os.WriteFile(base+".md", []byte(md), 0o644); err != nil {
 		return err
 	}
 	logf("wrote %s.json and %s.md", base, base)
@@ -404,30 +390,9 @@ func numCPU() int { return runtime.NumCPU() }
 
 // versions names Postgres, pgshard (with its commit) and Go.
 func versions(ctx context.Context, root string, e *Env) map[string]string {
-	first := func(name string, args ...string) string {
-		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, name, args...)
-		cmd.Dir = root
-		out, err := cmd.Output()
-		if err != nil {
-			return ""
-		}
-		return strings.TrimSpace(benchkit.FirstLine(string(out)))
-	}
-	v := map[string]string{"go": runtime.Version()}
+	v := map[string]string{"go": runtime.Version(), "pgshard": benchkit.PgshardVersion(ctx, root, e.PgshardBin)}
 	if dir, err := pgtest.BinDir(); err == nil {
-		v["postgres"] = strings.Replace(first(filepath.Join(dir, "postgres"), "--version"), "postgres (PostgreSQL)", "PostgreSQL", 1)
-	}
-	v["pgshard"] = first(e.PgshardBin, "version")
-	if v["pgshard"] == "" {
-		v["pgshard"] = "pgshard"
-	}
-	if commit := first("git", "rev-parse", "--short", "HEAD"); commit != "" {
-		if first("git", "status", "--porcelain", "--untracked-files=no") != "" {
-			commit += ", with local changes"
-		}
-		v["pgshard"] += " (" + commit + ")"
+		v["postgres"] = benchkit.PostgresVersion(ctx, dir)
 	}
 	return v
 }
