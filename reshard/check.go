@@ -21,6 +21,17 @@ func connect(ctx context.Context, e endpoint, extra ...string) (*pgx.Conn, error
 	return c, nil
 }
 
+// execOn runs sql (one or more statements) on the shard, over a connection of its own.
+func execOn(ctx context.Context, e endpoint, sql string) error {
+	c, err := connect(ctx, e)
+	if err != nil {
+		return err
+	}
+	defer c.Close(ctx)
+	_, err = c.Exec(ctx, sql)
+	return err
+}
+
 // problems collects what the checks find, so that the user sees every fix at once.
 type problems []string
 

@@ -45,22 +45,16 @@ func (p *plan) createSlots(ctx context.Context, tables []*table) ([]*slot, error
 		if len(names) == 0 {
 			continue
 		}
-		s := &slot{source: e.idx, name: fmt.Sprintf("%s_%d", p.slotBase, e.idx)}
+		s := &slot{source: e.idx, name: p.slotName(e.idx)}
 		if err := p.dropSlot(ctx, e, s.name); err != nil {
 			return slots, err
 		}
-		c, err := connect(ctx, e)
-		if err != nil {
-			return slots, err
-		}
-		pub := pgx.Identifier{p.slotBase}.Sanitize()
-		_, err = c.Exec(ctx, "DROP PUBLICATION IF EXISTS "+pub+"; CREATE PUBLICATION "+pub+" FOR TABLE "+strings.Join(names, ", "))
-		c.Close(ctx)
-		if err != nil {
+		pub := p.publication()
+		if err := execOn(ctx, e, "DROP PUBLICATION IF EXISTS "+pub+"; CREATE PUBLICATION "+pub+" FOR TABLE "+strings.Join(names, ", ")); err != nil {
 			return slots, fmt.Errorf("source shard %d: creating the publication: %w", e.idx, err)
 		}
-		s.conn, err = pgconn.Connect(ctx, e.dsn("replication", "database"))
-		if err != nil {
+		var err error
+		if s.conn, err = pgconn.Connect(ctx, e.dsn("replication", "database")); err != nil {
 			return slots, fmt.Errorf("source shard %d: replication connection: %w", e.idx, err)
 		}
 		slots = append(slots, s)

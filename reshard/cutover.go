@@ -271,27 +271,15 @@ FROM pg_sequences WHERE last_value IS NOT NULL AND schemaname <> 'pgshard_reshar
 // pgshard_reshard schema on the destinations.
 func (p *plan) cleanup(ctx context.Context, prog *progress) error {
 	for _, e := range p.sources {
-		if err := p.dropSlot(ctx, e, fmt.Sprintf("%s_%d", p.slotBase, e.idx)); err != nil {
+		if err := p.dropSlot(ctx, e, p.slotName(e.idx)); err != nil {
 			return err
 		}
-		c, err := connect(ctx, e)
-		if err != nil {
-			return err
-		}
-		_, err = c.Exec(ctx, "DROP PUBLICATION IF EXISTS "+pgx.Identifier{p.slotBase}.Sanitize())
-		c.Close(ctx)
-		if err != nil {
+		if err := execOn(ctx, e, "DROP PUBLICATION IF EXISTS "+p.publication()); err != nil {
 			return fmt.Errorf("source shard %d: dropping the publication: %w", e.idx, err)
 		}
 	}
 	for _, e := range p.dests {
-		c, err := connect(ctx, e)
-		if err != nil {
-			return err
-		}
-		_, err = c.Exec(ctx, "DROP SCHEMA IF EXISTS "+stateSchema+" CASCADE")
-		c.Close(ctx)
-		if err != nil {
+		if err := execOn(ctx, e, "DROP SCHEMA IF EXISTS "+stateSchema+" CASCADE"); err != nil {
 			return fmt.Errorf("destination shard %d: dropping schema %s: %w", e.idx, stateSchema, err)
 		}
 	}

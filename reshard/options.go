@@ -12,6 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/pgshard/pgshard/config"
 	"github.com/pgshard/pgshard/reshard/status"
 )
@@ -103,7 +104,7 @@ func newPlan(o Options) (*plan, error) {
 	if db == nil {
 		return nil, fmt.Errorf("%s has no database %q", o.ConfigPath, o.Database)
 	}
-	p := &plan{opt: o, cfg: cfg, db: db, slotBase: slotName(o.Database)}
+	p := &plan{opt: o, cfg: cfg, db: db, slotBase: slotBaseName(o.Database)}
 	if o.ToPath != "" {
 		to, err := os.ReadFile(o.ToPath)
 		if err != nil {
@@ -156,9 +157,15 @@ func sameServer(a, b config.Server) bool {
 	return a.Host == b.Host && a.Port == b.Port && a.Database == b.Database
 }
 
-// slotName makes a replication slot / publication name out of a database name: slot names allow only
+// slotName is the name of source shard i's slot.
+func (p *plan) slotName(i int) string { return fmt.Sprintf("%s_%d", p.slotBase, i) }
+
+// publication is the quoted name of the sources' publication.
+func (p *plan) publication() string { return pgx.Identifier{p.slotBase}.Sanitize() }
+
+// slotBaseName makes a replication slot / publication name out of a database name: slot names allow only
 // lower-case letters, digits and underscores.
-func slotName(db string) string {
+func slotBaseName(db string) string {
 	var b strings.Builder
 	b.WriteString("pgshard_reshard_")
 	for _, c := range strings.ToLower(db) {

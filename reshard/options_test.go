@@ -62,11 +62,11 @@ func TestRewriteConfigRefusals(t *testing.T) {
 
 func TestSlotName(t *testing.T) {
 	for in, want := range map[string]string{"app": "pgshard_reshard_app", "My-App.1": "pgshard_reshard_my_app_1"} {
-		if got := slotName(in); got != want {
-			t.Errorf("slotName(%q) = %q, want %q", in, got, want)
+		if got := slotBaseName(in); got != want {
+			t.Errorf("slotBaseName(%q) = %q, want %q", in, got, want)
 		}
 	}
-	if got := slotName(strings.Repeat("x", 100)); len(got) > 50 {
+	if got := slotBaseName(strings.Repeat("x", 100)); len(got) > 50 {
 		t.Errorf("slot base of %d bytes leaves no room for the source number", len(got))
 	}
 }

@@ -167,17 +167,11 @@ func (p *plan) copyPhase(ctx context.Context, tables []*table, prog *progress) e
 		names = append(names, t.ident())
 	}
 	for _, e := range p.dests {
-		c, err := connect(ctx, e)
-		if err != nil {
-			return err
-		}
 		sql := "DELETE FROM pgshard_reshard.state WHERE key = '" + doneCopy + "'; DELETE FROM pgshard_reshard.progress"
 		if len(names) > 0 {
 			sql = "TRUNCATE " + strings.Join(names, ", ") + "; " + sql
 		}
-		_, err = c.Exec(ctx, sql)
-		c.Close(ctx)
-		if err != nil {
+		if err := execOn(ctx, e, sql); err != nil {
 			return fmt.Errorf("destination shard %d: emptying the tables for the copy: %w", e.idx, err)
 		}
 	}
@@ -208,19 +202,13 @@ func (p *plan) copyPhase(ctx context.Context, tables []*table, prog *progress) e
 	prog.copied(rows, el)
 	prog.logf("copied %d rows of %d tables in %s (%.0f rows/s, %d streams over %d ranges)", rows, len(tables), el.Round(time.Millisecond), float64(rows)/el.Seconds(), min(p.opt.Workers, len(items)), len(items))
 	for _, e := range p.dests {
-		c, err := connect(ctx, e)
-		if err != nil {
-			return err
-		}
 		var b strings.Builder
 		b.WriteString("BEGIN; DELETE FROM pgshard_reshard.progress;")
 		for _, s := range slots {
 			fmt.Fprintf(&b, "INSERT INTO pgshard_reshard.progress VALUES (%d, '%s');", s.source, s.lsn)
 		}
 		b.WriteString(markDone(doneCopy) + "COMMIT;")
-		_, err = c.Exec(ctx, b.String())
-		c.Close(ctx)
-		if err != nil {
+		if err := execOn(ctx, e, b.String()); err != nil {
 			return fmt.Errorf("destination shard %d: recording the copy: %w", e.idx, err)
 		}
 	}
@@ -264,7 +252,7 @@ func (p *plan) streamAndCutover(ctx context.Context, tables []*table, prog *prog
 				}
 			}()
 		}
-		s := newStreamer(p, e, fmt.Sprintf("%s_%d", p.slotBase, e.idx), tables, appliers, prog)
+		s := newStreamer(p, e, p.slotName(e.idx), tables, appliers, prog)
 		streamers = append(streamers, s)
 		wg.Add(1)
 		go func() {
