@@ -287,12 +287,6 @@ func (e *Engine) loopOf(c gnet.Conn) *loopState {
 	return ls
 }
 
-func (e *Engine) loopByIndex(i int) *loopState {
-	e.loopsMu.Lock()
-	defer e.loopsMu.Unlock()
-	return e.loops[i]
-}
-
 // OnOpen meets a new client, or a server connection that a dial or a move between loops enrolled.
 func (e *Engine) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	switch x := c.Context().(type) {
