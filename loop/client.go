@@ -47,7 +47,7 @@ type client struct {
 	params []codec.Param // startup parameters, for ParameterStatus
 	pools  []*pool.Pool  // the database's pools for this user, one per shard
 	pool   *pool.Pool    // the one checked out from (or waited on) last
-	mapped bool          // client statement names are mapped and settings tracked (see prepared.go)
+	mapped bool          // client statement names are mapped (transaction mode, see prepared.go)
 	rt     *route.Router // the loop's router for a sharded database; nil for a plain pooled one
 	rs     route.Session // SET pgshard.shard / pgshard.sharding_key
 	sh     sharding      // routing state (shards.go)
@@ -65,11 +65,11 @@ type client struct {
 	sqlStmts   map[string]*stmt // and those of its SQL PREPARE statements
 	skipToSync bool             // pgshard refused a message: drop the rest of the batch until Sync
 
-	// Session state in transaction mode (session.go).
+	// Session state (session.go).
 	settings    map[string]string   // the client's settings: name -> statement that sets it
 	defaults    map[string]string   // its startup parameters, what RESET returns to
 	settingsVer uint64              // bumped on every change, so an unchanged client is not compared again
-	needSync    bool                // a server was just attached: give it the client's settings first
+	needSync    bool                // a server was just attached, or a RESET confirmed: give it the client's settings when it is quiet
 	pins        pins                // session features that keep the server attached
 	unnamedFx   *effects            // what the unnamed statement does to the session
 	portalFx    map[string]*effects // what each bound portal will do ("" is the unnamed portal)
@@ -216,9 +216,11 @@ func (cl *client) forward() {
 		if cl.srv == nil && (pos > 0 || !cl.acquire()) {
 			break // waiting: the bytes stay buffered until a server arrives
 		}
-		if cl.needSync {
+		if cl.needSync && cl.srv.quiet() {
 			cl.needSync = false
-			cl.srv.syncSettings(cl, &sp, pos)
+			if cl.srv.replaySettings(cl) {
+				break // the client's bytes wait for the replay's answer (pos is 0: the server was quiet)
+			}
 		}
 		if perr := cl.message(&sp, m, pos, n); perr != nil {
 			cl.sendToServer(sp.result(pos), pos)
@@ -247,15 +249,15 @@ func (cl *client) message(sp *splice, m codec.Message, at, n int) *codec.Error {
 	switch m.Type {
 	case codec.Query:
 		e := expectation{kind: expQuery}
-		if cl.mapped {
-			q, _ := codec.ParseQuery(m.Body)
-			if fx := effectsOf(q); fx != nil {
-				cl.applyPins(fx)
-				e.sets = fx.changes
-				if fx.discardAll {
-					cl.forgetStatements()
-				}
+		q, _ := codec.ParseQuery(m.Body)
+		if fx := effectsOf(q); fx != nil {
+			cl.applyPins(fx)
+			e.sets = fx.changes
+			if fx.discardAll && cl.mapped {
+				cl.forgetStatements()
 			}
+		}
+		if cl.mapped {
 			e.prepared = cl.sqlPrepared(sp, s, q, at, n)
 		}
 		s.expects.push(e)
@@ -512,7 +514,7 @@ func (cl *client) attach(s *server) {
 	if cl.rt != nil {
 		s.fresh = true
 	} else {
-		cl.needSync = cl.mapped
+		cl.needSync = true
 	}
 	cl.setCancelTargets()
 }

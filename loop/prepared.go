@@ -189,6 +189,7 @@ const (
 	expSync                         // ReadyForQuery ends an extended-protocol batch
 	expQuery                        // a simple query or function call: everything up to ReadyForQuery
 	expHiddenQuery                  // pgshard's own query (reset, settings): hidden up to its ReadyForQuery
+	expReplay                       // the client's settings given to its server (replaySettings): hidden, its error kept
 	expLocalQuery                   // a Query pgshard answers itself (sharded databases): tag or err, then status
 	expCatalog                      // pgshard's catalog query for a sharded COPY: hidden, its one value kept
 	expRawSynth                     // an answer pgshard gives itself, raw (the end of a transaction it ran)

@@ -216,12 +216,7 @@ func (cl *client) rebind() bool {
 	if d.schema != nil {
 		cl.rt = cl.ls.router(d, cl.e.cfg.Pool.MaxPreparedStatements+1000)
 	}
-	if !cl.mapped && (cl.e.mapNames || cl.rt != nil) {
-		cl.mapped = true
-		cl.defaults = startupSettings(cl.params)
-		cl.settings = cloneSettings(cl.defaults)
-		cl.settingsVer++
-	}
+	cl.mapped = cl.mapped || cl.e.mapNames || cl.rt != nil
 	// Routing state of the statement that was being sent, worked out for the old shards.
 	n := len(cl.srvs)
 	sh := &cl.sh

@@ -46,7 +46,10 @@ type server struct {
 
 	park       parking // reading paused while the client cannot take more
 	cancelling bool    // pgshard's CancelRequest for its statement is on its way: busy until delivered (cancel.go)
-	noReuse    bool    // such a cancel failed: close the connection when idle rather than reuse it
+	noReuse    bool    // such a cancel failed, or pgshard's own query failed: close the connection when idle rather than reuse it
+
+	replayErr      *codec.Error // the error of a replay of the client's settings (replaySettings)
+	replayAnswered bool         // such a replay has been answered: the client goes on (replayDone)
 
 	moving   bool // being moved to another loop: its close here is not a loss
 	expected bool // closed on purpose (expired, dirty, shutdown)
@@ -203,6 +206,13 @@ func (s *server) onTraffic() {
 	}
 	s.park.consume(s.c, pos)
 	cl := s.client
+	if s.replayAnswered {
+		s.replayAnswered = false
+		if cl != nil {
+			s.replayDone(cl)
+			return
+		}
+	}
 	if cl != nil && cl.sh.copy != nil && cl.sh.copy.waiting {
 		cl.sh.copy.resume()
 		if s.gone || s.client != cl {
@@ -242,7 +252,7 @@ func (s *server) mustSeeWhole(typ byte) bool {
 	switch typ {
 	case codec.DataRow, codec.CopyData, codec.NoticeResponse, codec.NotificationResponse, codec.FunctionCallResponse:
 		h := s.expects.front()
-		return h != nil && (h.kind == expHiddenQuery || h.kind == expCatalog || h.kind == expDrive || h.kind == expCopyEnd)
+		return h != nil && (h.kind == expHiddenQuery || h.kind == expReplay || h.kind == expCatalog || h.kind == expDrive || h.kind == expCopyEnd)
 	}
 	return true
 }
@@ -264,7 +274,7 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 		}
 		return false
 	}
-	hide := is(expHiddenQuery, expCatalog, expDrive, expCopyEnd)
+	hide := is(expHiddenQuery, expReplay, expCatalog, expDrive, expCopyEnd)
 	copyEnd := is(expCopyEnd)
 	switch typ {
 	case codec.DataRow:
@@ -343,7 +353,7 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 			s.expects.pop()
 		}
 	case codec.ErrorResponse:
-		if head != nil && !is(expQuery, expHiddenQuery, expCatalog, expDrive, expCopyEnd) {
+		if head != nil && !is(expQuery, expHiddenQuery, expReplay, expCatalog, expDrive, expCopyEnd) {
 			// The server ignores everything up to the next Sync: so do we (and statements whose Parse
 			// never ran are not on the server after all).
 			for h := s.expects.front(); h != nil && h.kind != expSync; h = s.expects.front() {
@@ -383,15 +393,30 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 			if g := s.fan; g != nil && g.copyErr == nil {
 				g.copyErr = append([]byte(nil), msg...)
 			}
+		} else if is(expReplay) {
+			if e, err := codec.ParseError(msg[codec.HeaderLen:]); err == nil {
+				s.replayErr = e
+			} else {
+				s.replayErr = codec.NewError(codec.SQLStateProtocolViolation, "malformed error from the server")
+			}
+			s.noReuse = true
 		} else if hide {
+			// pgshard cannot vouch for the state of a connection on which its own bookkeeping failed (unless
+			// only because the client's transaction had failed already): it is closed once idle, never pooled.
 			s.e.log.Warn("pgshard's own query failed on a server", "pool", s.pc.Pool().Name, "error", errorText(msg))
+			if e, err := codec.ParseError(msg[codec.HeaderLen:]); err != nil || e.Code != codec.SQLStateInFailedSQLTransaction {
+				s.noReuse = true
+			}
 		}
 	case codec.ReadyForQuery:
-		if !is(expSync, expQuery, expHiddenQuery, expCatalog, expDrive, expCopyEnd) {
+		if !is(expSync, expQuery, expHiddenQuery, expReplay, expCatalog, expDrive, expCopyEnd) {
 			return false
 		}
 		if len(msg) == 6 {
 			s.status = msg[5]
+		}
+		if head.kind == expReplay {
+			s.replayAnswered = true
 		}
 		if head.kind == expCatalog && s.client != nil && s.client.sh.copy != nil {
 			s.client.sh.copy.catalogDue = false // the client, if it waits, goes on once these bytes are through
@@ -533,6 +558,12 @@ func (s *server) idleNow() {
 		cl.detachServer(s)
 		s.release()
 	}
+}
+
+// quiet reports a server that has answered everything and is outside a transaction block: pgshard's own
+// statements can go first without changing what the client's pipelined messages see.
+func (s *server) quiet() bool {
+	return s.expects.len() == 0 && !s.unsynced && s.remain == 0 && s.status == codec.TxIdle
 }
 
 // idleInSession reports a session-mode server between transactions.

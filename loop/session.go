@@ -8,21 +8,29 @@ import (
 	"github.com/pgshard/pgshard/route/lex"
 )
 
-// Session state in transaction mode. A client's SET, RESET and startup parameters are its own: pgshard keeps
-// them per client and, when the client gets a server connection whose settings differ, puts the SET/RESET
-// statements that make them equal in front of the client's first message, in the same write (no extra round
-// trip; the answers are hidden). A SET counts once the server confirmed it (its CommandComplete), so a failed
-// SET is not replayed. SET LOCAL lasts a transaction and needs nothing.
+// Session state. A client's SET, RESET and startup parameters are its own: pgshard keeps them per client and,
+// when the client's server connection holds other settings, sends the SET/RESET statements that make them
+// equal before the client's next message, and waits for their answer: a replay that fails ends the session
+// (FATAL) rather than letting the client's statement run in a session state it did not ask for. The server
+// connection differs when the client gets one from the pool (transaction mode: every transaction; session
+// mode: once, where this is how the startup parameters reach the server, which pgshard logged in to with its
+// own), and after a RESET, RESET ALL or DISCARD ALL, which on the server return to the values pgshard logged in
+// with rather than the client's startup values. A SET counts once the server confirmed it (its
+// CommandComplete), so a failed SET is not replayed. SET LOCAL lasts a transaction and needs nothing. A replay
+// is the client's own SET statement as it wrote it (every form: SET ROLE, SET TIME ZONE INTERVAL ..., quoting
+// and all), which a server of the same pool accepts as this one did, or set_config() for a startup parameter,
+// which takes the value as the startup packet does.
 //
 // Features that live in a server session and cannot move — session advisory locks, LISTEN, temporary tables,
-// cursors WITH HOLD — pin the client to its server connection until they are released or the client leaves;
-// the server is then reset with DISCARD ALL before another client gets it.
+// cursors WITH HOLD, SET SESSION AUTHORIZATION — pin the client to its server connection until they are
+// released or the client leaves; the server is then reset with DISCARD ALL before another client gets it.
 
 // settingChange is a SET or RESET of one client statement, applied when the server confirms it.
 type settingChange struct {
-	name   string // "" with resetAll
-	replay string // the statement that sets it again; "" for a RESET
-	all    bool   // RESET ALL or DISCARD ALL
+	name    string // "" with resetAll
+	replay  string // the statement that sets it again; "" for a RESET
+	all     bool   // RESET ALL or DISCARD ALL
+	discard bool   // DISCARD ALL, which resets the role too (RESET ALL leaves it)
 }
 
 // replayStartup is how a startup parameter is set again: set_config reads the value as the startup packet
@@ -57,6 +65,9 @@ func startupSettings(params []codec.Param) map[string]string {
 				m[name] = replayStartup(name, value)
 			}
 		default:
+			if strings.HasPrefix(p.Name, "_pq_.") {
+				continue // a protocol option, not a setting
+			}
 			m[strings.ToLower(p.Name)] = replayStartup(p.Name, p.Value)
 		}
 	}
@@ -168,6 +179,9 @@ type effects struct {
 	discardTemp bool // DISCARD TEMP or ALL
 	hold        bool // DECLARE ... WITH HOLD
 	discardAll  bool
+
+	sessionAuth      bool // SET SESSION AUTHORIZATION to a role
+	sessionAuthReset bool // back to the login role: RESET SESSION AUTHORIZATION, SET ... DEFAULT, RESET ALL, DISCARD ALL
 }
 
 // effectsOf classifies a query; nil when it does nothing pgshard tracks. Most queries are ruled out by one
@@ -182,20 +196,34 @@ func effectsOf(q []byte) *effects {
 		st := lex.Classify(sql[r[0]:r[1]])
 		switch st.Kind {
 		case lex.StmtSet:
-			if !st.Local && st.Value != "" {
-				fx.changes = append(fx.changes, settingChange{name: st.Name, replay: "SET " + setTarget(st.Name) + " TO " + st.Value})
+			switch {
+			case st.Local || st.Value == "":
+				// SET LOCAL ends with the transaction; SET name FROM CURRENT keeps the value the client has.
+			case st.Name == "session_authorization":
+				// Pinned rather than replayed; it also resets the role (RESET ROLE), as the server does.
+				fx.changes = append(fx.changes, settingChange{name: "role"})
+				fx.sessionAuth = !strings.EqualFold(st.Value, "default")
+				fx.sessionAuthReset = !fx.sessionAuth
+			default:
+				// The client's own statement, which this server just accepted, sets the same value on another.
+				fx.changes = append(fx.changes, settingChange{name: st.Name, replay: sql[r[0]:r[1]]})
 			}
 		case lex.StmtReset:
-			if st.Name == "all" {
+			switch st.Name {
+			case "all":
 				fx.changes = append(fx.changes, settingChange{all: true})
-			} else {
+			case "session_authorization":
+				fx.changes = append(fx.changes, settingChange{name: "role"})
+				fx.sessionAuthReset = true
+			default:
 				fx.changes = append(fx.changes, settingChange{name: st.Name})
 			}
 		case lex.StmtDiscard:
 			switch st.Name {
 			case "all":
-				fx.changes = append(fx.changes, settingChange{all: true})
+				fx.changes = append(fx.changes, settingChange{all: true, discard: true})
 				fx.discardAll, fx.discardTemp, fx.unlockAll, fx.unlistenAll = true, true, true, true
+				fx.sessionAuthReset = true
 			case "temp":
 				fx.discardTemp = true
 			}
@@ -218,7 +246,7 @@ func effectsOf(q []byte) *effects {
 		}
 	}
 	if len(fx.changes) == 0 && fx.locks == 0 && !(fx.unlockAll || fx.listen || fx.unlistenAll || fx.temp ||
-		fx.discardTemp || fx.hold || fx.discardAll) {
+		fx.discardTemp || fx.hold || fx.discardAll || fx.sessionAuth || fx.sessionAuthReset) {
 		return nil
 	}
 	return fx
@@ -243,18 +271,10 @@ func (cl *client) applyPins(fx *effects) {
 		p.cursor = false
 	}
 	p.cursor = p.cursor || fx.hold
-}
-
-// setTarget is how a setting is named in SET: the special forms SET ROLE and SET SESSION AUTHORIZATION keep
-// their syntax; everything else is a (possibly dotted) parameter name.
-func setTarget(name string) string {
-	switch name {
-	case "role":
-		return "ROLE"
-	case "session_authorization":
-		return "SESSION AUTHORIZATION"
+	if fx.sessionAuthReset {
+		p.sessionAuth = false
 	}
-	return sqlName(name)
+	p.sessionAuth = p.sessionAuth || fx.sessionAuth
 }
 
 // pins are the reasons a client keeps its server connection between transactions.
@@ -263,9 +283,11 @@ type pins struct {
 	listen bool // LISTEN without UNLISTEN *
 	temp   bool // temporary objects
 	cursor bool // a cursor WITH HOLD
+
+	sessionAuth bool // SET SESSION AUTHORIZATION: the session's user, which only a superuser could set again
 }
 
-func (p pins) any() bool { return p.locks > 0 || p.listen || p.temp || p.cursor }
+func (p pins) any() bool { return p.locks > 0 || p.listen || p.temp || p.cursor || p.sessionAuth }
 
 // confirm applies a setting change the server confirmed (its CommandComplete), to what pgshard knows of the
 // client's settings and of the server's. The server then holds the client's settings except where a RESET
@@ -273,8 +295,18 @@ func (p pins) any() bool { return p.locks > 0 || p.listen || p.temp || p.cursor 
 func (cl *client) confirm(s *server, ch settingChange) {
 	switch {
 	case ch.all:
+		role, clientHas := cl.settings["role"]
+		serverRole, serverHas := s.settings["role"]
 		cl.settings = cloneSettings(cl.defaults)
 		s.settings = map[string]string{}
+		if !ch.discard { // RESET ALL leaves the role as it is (Postgres marks it GUC_NO_RESET_ALL)
+			if clientHas {
+				cl.settings["role"] = role
+			}
+			if serverHas {
+				s.settings["role"] = serverRole
+			}
+		}
 	case ch.replay == "":
 		if v, ok := cl.defaults[ch.name]; ok {
 			cl.setSetting(ch.name, v)
@@ -291,6 +323,7 @@ func (cl *client) confirm(s *server, ch settingChange) {
 	}
 	cl.settingsVer++
 	s.syncedTo = nil
+	cl.needSync = cl.rt == nil // a RESET gave the server its own value, not the client's startup value
 }
 
 func (cl *client) setSetting(name, replay string) {
@@ -308,11 +341,11 @@ func cloneSettings(m map[string]string) map[string]string {
 	return out
 }
 
-// syncSettings puts in front of the client's first message on a freshly checked-out server the statements
-// that give the server the client's settings, when they differ.
-func (s *server) syncSettings(cl *client, sp *splice, at int) {
+// settingsDiff returns the statements that give s the client's settings, nil when it has them; it then counts
+// them as given (the caller sends them).
+func (s *server) settingsDiff(cl *client) []string {
 	if s.syncedTo == cl && s.syncedVer == cl.settingsVer {
-		return
+		return nil
 	}
 	var stmts []string
 	for name, replay := range cl.settings {
@@ -327,18 +360,57 @@ func (s *server) syncSettings(cl *client, sp *splice, at int) {
 	}
 	s.syncedTo, s.syncedVer = cl, cl.settingsVer
 	if len(stmts) == 0 {
-		return
+		return nil
 	}
 	sort.Strings(stmts) // a stable order keeps the statements comparable in logs
-	sp.insert(at, codec.AppendQuery(s.ls.synth[:0], strings.Join(stmts, "; ")))
-	s.expects.push(expectation{kind: expHiddenQuery})
 	s.settings = cloneSettings(cl.settings)
+	return stmts
+}
+
+// syncSettings puts in front of the client's first message on a freshly checked-out server (sharded databases)
+// the statements that give the server the client's settings, when they differ.
+func (s *server) syncSettings(cl *client, sp *splice, at int) {
+	if stmts := s.settingsDiff(cl); stmts != nil {
+		sp.insert(at, codec.AppendQuery(s.ls.synth[:0], strings.Join(stmts, "; ")))
+		s.expects.push(expectation{kind: expHiddenQuery})
+	}
+}
+
+// replaySettings sends the statements that give an idle server the client's settings, when they differ, and
+// reports whether it did: the client's messages then wait until the server has answered (replayDone), so that
+// none of them runs if the replay fails.
+func (s *server) replaySettings(cl *client) bool {
+	stmts := s.settingsDiff(cl)
+	if stmts == nil {
+		return false
+	}
+	_, _ = s.c.Write(codec.AppendQuery(s.ls.synth[:0], strings.Join(stmts, "; ")))
+	s.expects.push(expectation{kind: expReplay})
+	return true
+}
+
+// replayDone runs when the server has answered a replay of the client's settings: the client's messages go on,
+// or, when the replay failed, the session ends with the server's error (its state can no longer be what the
+// client set) and the server connection is closed.
+func (s *server) replayDone(cl *client) {
+	failed := s.replayErr
+	s.replayErr = nil
+	if failed == nil {
+		cl.forward()
+		cl.flush()
+		return
+	}
+	failed.Severity = "FATAL"
+	failed.Message = "pgshard could not give a server connection this session's settings: " + failed.Message
+	failed.Hint = "a setting this session made (SET, or a startup parameter) no longer applies on the server, e.g. a role it SET was dropped; reconnect"
+	cl.detachServer(s)
+	s.closeExpected()
+	cl.fatal(failed)
 }
 
 func resetTarget(name string) string {
-	switch name {
-	case "role", "session_authorization":
-		return setTarget(name)
+	if name == "role" {
+		return "ROLE"
 	}
 	return sqlName(name)
 }

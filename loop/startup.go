@@ -195,10 +195,8 @@ func (cl *client) authenticated() {
 		cl.rs = route.NoSession
 	}
 	cl.mapped = cl.e.mapNames || cl.rt != nil
-	if cl.mapped {
-		cl.defaults = startupSettings(cl.params)
-		cl.settings = cloneSettings(cl.defaults)
-	}
+	cl.defaults = startupSettings(cl.params)
+	cl.settings = cloneSettings(cl.defaults)
 	cl.e.newCancelKey(cl)
 	if params := cl.e.knownParams(cl.e.paramsKey(cl.db, cl.user)); params != nil {
 		cl.finishStartup(params)
@@ -230,7 +228,7 @@ func (cl *client) reportParams(params map[string]string) {
 	for name, value := range params {
 		if name == "application_name" {
 			value = appName
-		} else if cl.mapped {
+		} else if !cl.isAdmin {
 			// What the client asked for at startup is what its server connections will be given.
 			for _, p := range cl.params {
 				if strings.EqualFold(p.Name, name) {

@@ -1,0 +1,183 @@
+package e2e
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Fidelity of session state: what a client sets (at startup or with SET) is what its statements run with, in
+// both pool modes, whatever server connection serves them.
+
+func (e *env) connectParams(t *testing.T, ctx context.Context, params string) *pgx.Conn {
+	t.Helper()
+	c, err := pgx.Connect(ctx, e.proxy.DSN("app", "app", "secret")+params)
+	if err != nil {
+		t.Fatalf("connect through pgshard with %s: %v", params, err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	return c
+}
+
+func setting(t *testing.T, ctx context.Context, c *pgx.Conn, name string) string {
+	t.Helper()
+	var v string
+	if err := c.QueryRow(ctx, "SELECT current_setting($1)", name).Scan(&v); err != nil {
+		t.Fatalf("current_setting(%s): %v", name, err)
+	}
+	return v
+}
+
+func mustExec(t *testing.T, ctx context.Context, c *pgx.Conn, sql string) {
+	t.Helper()
+	if _, err := c.Exec(ctx, sql, pgx.QueryExecModeSimpleProtocol); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+// Startup parameters (application_name, TimeZone, DateStyle, options=-c ...) reach the server in session mode
+// as in transaction mode, and RESET (one or ALL) goes back to them, as with Postgres.
+func TestStartupParametersEveryMode(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"session", "transaction"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			e := startEnv(t, envOpts{mode: mode, size: 2})
+			ctx := Ctx(t, time.Minute)
+			c := e.connectParams(t, ctx, "&application_name=fidelity&timezone=Asia/Tokyo&datestyle=SQL,%20DMY"+
+				"&options=-c%20search_path%3Dpg_catalog%20-c%20statement_timeout%3D7s")
+			want := map[string]string{"application_name": "fidelity", "TimeZone": "Asia/Tokyo", "DateStyle": "SQL, DMY",
+				"search_path": "pg_catalog", "statement_timeout": "7s"}
+			check := func(when string) {
+				t.Helper()
+				for name, v := range want {
+					if got := setting(t, ctx, c, name); got != v {
+						t.Fatalf("%s: %s = %q, want %q", when, name, got, v)
+					}
+				}
+			}
+			check("after login")
+			mustExec(t, ctx, c, "SET TIME ZONE 'UTC'")
+			mustExec(t, ctx, c, "SET statement_timeout = '1min'")
+			if got := setting(t, ctx, c, "TimeZone"); got != "UTC" {
+				t.Fatalf("after SET TIME ZONE: %q", got)
+			}
+			mustExec(t, ctx, c, "RESET timezone")
+			if got := setting(t, ctx, c, "TimeZone"); got != "Asia/Tokyo" {
+				t.Fatalf("RESET timezone went to %q, not the startup value", got)
+			}
+			mustExec(t, ctx, c, "RESET ALL")
+			check("after RESET ALL")
+		})
+	}
+}
+
+// Every SET form a client may use is given again, with its own syntax, to the next server connection the
+// client gets; SET LOCAL and SET ... FROM CURRENT change nothing that lasts. Two clients take turns on one
+// server connection, so each of A's statements runs after B had the connection.
+func TestSetFormsFollowTheClient(t *testing.T) {
+	t.Parallel()
+	e := startEnv(t, envOpts{size: 1})
+	ctx := Ctx(t, time.Minute)
+	e.pg.Exec(t, "app_0", "CREATE ROLE fidelity_role; GRANT fidelity_role TO app")
+	a := e.connect(t, ctx)
+	b := e.connect(t, ctx)
+	steps := []struct {
+		sql, name, want string
+	}{
+		{"SET TIME ZONE 'America/Lima'", "TimeZone", "America/Lima"},
+		{"SET SESSION TIME ZONE INTERVAL '+02:00' HOUR TO MINUTE", "TimeZone", "<+02>-02"},
+		{"SET ROLE fidelity_role", "role", "fidelity_role"},
+		{"SET XML OPTION CONTENT", "xmloption", "content"},
+		{"SET SCHEMA 'pg_catalog'", "search_path", "pg_catalog"},
+		{"SET search_path FROM CURRENT", "search_path", "pg_catalog"},
+		{"SET NAMES 'UTF8'", "client_encoding", "UTF8"},
+		{"SET application_name TO 'a'", "application_name", "a"},
+		{"BEGIN; SET LOCAL application_name = 'local'; COMMIT", "application_name", "a"},
+		{"SET ROLE NONE", "role", "none"},
+	}
+	for _, st := range steps {
+		mustExec(t, ctx, a, st.sql)
+		if got := setting(t, ctx, b, "role"); got != "none" {
+			t.Fatalf("after A's %q, B runs as role %q", st.sql, got)
+		}
+		if got := setting(t, ctx, a, st.name); got != st.want {
+			t.Fatalf("after %q (and B on the server), A has %s = %q, want %q", st.sql, st.name, got, st.want)
+		}
+	}
+	if !strings.Contains(e.proxy.Log(), "pgshard's own query failed") {
+		return
+	}
+	t.Fatalf("a replay failed on the server:\n%s", e.proxy.Log())
+}
+
+// SET SESSION AUTHORIZATION keeps the client on its server connection (only a superuser could set it again on
+// another), until RESET SESSION AUTHORIZATION; it resets the role, as on Postgres.
+func TestSessionAuthorizationPins(t *testing.T) {
+	t.Parallel()
+	e := startEnv(t, envOpts{size: 2})
+	ctx := Ctx(t, time.Minute)
+	a := e.connect(t, ctx)
+	mustExec(t, ctx, a, "SET ROLE NONE")
+	mustExec(t, ctx, a, "SET SESSION AUTHORIZATION app")
+	var pid1, pid2 int
+	if err := a.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid1); err != nil {
+		t.Fatal(err)
+	}
+	// Another client holds a server connection in a transaction: the idle one it would take is A's, unless
+	// A is pinned to it.
+	b := e.connect(t, ctx)
+	tx, err := b.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, "SELECT 1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid2); err != nil {
+		t.Fatal(err)
+	}
+	if pid1 != pid2 {
+		t.Fatalf("after SET SESSION AUTHORIZATION the client moved from backend %d to %d", pid1, pid2)
+	}
+	mustExec(t, ctx, a, "RESET SESSION AUTHORIZATION")
+	if got := setting(t, ctx, a, "role"); got != "none" {
+		t.Fatalf("role after RESET SESSION AUTHORIZATION: %q", got)
+	}
+}
+
+// A setting that can no longer be given to a server connection (the role the client SET was dropped) ends the
+// client's session with the server's error, before its next statement runs anywhere; the server connection is
+// not pooled, and other clients go on.
+func TestFailedReplayEndsTheSession(t *testing.T) {
+	t.Parallel()
+	e := startEnv(t, envOpts{size: 1})
+	ctx := Ctx(t, time.Minute)
+	e.pg.Exec(t, "app_0", "CREATE ROLE fidelity_gone; GRANT fidelity_gone TO app; CREATE TABLE written (who text)")
+	e.pg.Exec(t, "app_0", "GRANT INSERT ON written TO app")
+	a := e.connect(t, ctx)
+	b := e.connect(t, ctx)
+	mustExec(t, ctx, a, "SET ROLE fidelity_gone")
+	mustExec(t, ctx, b, "SELECT 1") // the server now has B's settings
+	e.pg.Exec(t, "app_0", "DROP ROLE fidelity_gone")
+	_, err := a.Exec(ctx, "INSERT INTO written VALUES (current_user)")
+	pe := wantCode(t, "A's statement after its role was dropped", err, "22023")
+	if pe.Severity != "FATAL" {
+		t.Fatalf("severity %s, want FATAL: %v", pe.Severity, pe)
+	}
+	if n := e.pg.QueryString(t, "app_0", "SELECT count(*) FROM written"); n != "0" {
+		t.Fatalf("A's INSERT ran in another role: %s rows", n)
+	}
+	if !a.IsClosed() {
+		if err := a.Ping(ctx); err == nil {
+			t.Fatal("A's session goes on after its settings could not be restored")
+		}
+	}
+	if got := setting(t, ctx, b, "role"); got != "none" {
+		t.Fatalf("B after A's failed replay: role %q", got)
+	}
+}
