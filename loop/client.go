@@ -295,13 +295,19 @@ func (cl *client) message(sp *splice, m codec.Message, at, n int) *codec.Error {
 			s.expects.push(expectation{kind: expParse})
 			return nil
 		}
+		sp.drop(at, at+n)
+		if _, used := cl.stmts[string(pm.Name)]; used {
+			cl.skipToSync = true
+			s.synth(cl, expectation{kind: expErrorSynth, err: duplicateStatement(pm.Name)})
+			return nil
+		}
 		st := cl.stmtFor(pm.Query, pm.ParamTypes)
 		cl.setStmt(pm.Name, st)
-		sp.drop(at, at+n)
 		if s.stmts.has(st) {
-			s.synth(cl, expectation{kind: expParseSynth})
+			s.synth(cl, expectation{kind: expParseSynth, st: st, name: string(pm.Name)})
 		} else {
 			s.prepare(sp, at, st, expParse)
+			s.expects.last().name = string(pm.Name)
 		}
 	case codec.Bind, codec.Describe:
 		s.unsynced = true
@@ -373,6 +379,11 @@ func statementName(m codec.Message) ([]byte, int, error) {
 		return nil, 0, err
 	}
 	return dm.Name, codec.HeaderLen + 1, nil
+}
+
+// duplicateStatement is Postgres's error for a Parse under a name the client has not closed.
+func duplicateStatement(name []byte) *codec.Error {
+	return codec.NewError(codec.SQLStateDuplicatePreparedStmt, `prepared statement "`+string(name)+`" already exists`)
 }
 
 // setStmt maps one of the client's statement names to a stmt.

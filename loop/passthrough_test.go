@@ -30,7 +30,7 @@ databases: [{name: app, shards: [{primary: "postgres://127.0.0.1:5432/app_0"}]}]
 	s := &server{e: e, ls: ls, backend: &pool.Backend{Params: map[string]string{}}, status: codec.TxIdle}
 	s.pc = p.NewConn(0, s, timeZero)
 	s.stmts.max = 10
-	cl := &client{e: e, ls: ls, state: clientReady, mapped: e.mapNames, srvs: make([]*server, 1)}
+	cl := &client{e: e, ls: ls, state: clientReady, mapped: e.mapNames, srvs: make([]*server, 1), dbName: "app", user: e.cat.Load().users["app"]}
 	cl.srv, s.client, s.inUse = s, cl, true
 	return cl, s
 }
@@ -91,7 +91,7 @@ func TestNamedStatementsAreRenamedAndAnsweredInOrder(t *testing.T) {
 		t.Fatalf("client got %q", got)
 	}
 	// Another client's Parse of the same text on this server: not sent; pgshard answers ParseComplete.
-	cl2 := &client{e: cl.e, ls: cl.ls, state: clientReady, srv: s, mapped: cl.mapped, srvs: make([]*server, 1)}
+	cl2 := &client{e: cl.e, ls: cl.ls, state: clientReady, srv: s, mapped: cl.mapped, srvs: make([]*server, 1), dbName: cl.dbName, user: cl.user}
 	s.client = cl2
 	out = send(t, cl2, appendSync(codec.AppendParse(nil, "other", "SELECT 1", nil)))
 	if got := types(out); got != "S" {

@@ -13,16 +13,19 @@ import (
 
 // Named prepared statements in transaction mode. A client's statement names mean nothing to the next server
 // connection it gets, and two clients may use one name for different queries. So pgshard keeps one stmt per
-// distinct (query, parameter types), prepared on a server under a name of its own ("pgshard_<id>") the first
+// distinct (query, parameter types, scope), prepared on a server under a name of its own ("pgshard_<id>") the first
 // time a client on that server needs it: a client's Parse is sent only when its server lacks the statement
 // (otherwise pgshard answers ParseComplete itself), and a Bind or Describe that names a statement the server
 // lacks gets the Parse sent first, its ParseComplete hidden. Each client maps its own names to stmts, so
-// Close and DEALLOCATE touch only that client's names.
+// Close and DEALLOCATE touch only that client's names. The scope is what else decides what a query text
+// means — the database, the user and the search_path — so that a description pgshard answers from its cache
+// names the types this client's server would name (an enum or a domain has another OID in another database).
 
 // stmt is a prepared statement as pgshard shares it between clients.
 type stmt struct {
 	name  string // the server-side name
 	query string
+	scope string // database, user and search_path it was prepared under (stmtScope)
 	types string // the raw parameter type OIDs, 4 bytes each
 	send  string // the text servers prepare instead of query, if any
 	parse []byte // a Parse message under the server-side name, ready to write
@@ -69,10 +72,10 @@ type stmtRegistry struct {
 
 // get returns the stmt of query with parameter types types; send, when not empty, is the text the servers
 // prepare instead (a sharded database's statement whose rows pgshard merges).
-func (r *stmtRegistry) get(query []byte, send string, types codec.OIDs) *stmt {
+func (r *stmtRegistry) get(query []byte, scope, send string, types codec.OIDs) *stmt {
 	raw := make([]uint32, 0, 8)
 	raw = types.Append(raw)
-	return r.getRaw(query, send, raw)
+	return r.getRaw(query, scope, send, raw)
 }
 
 // resend returns the stmt of st's query and parameter types that servers prepare as send.
@@ -81,14 +84,14 @@ func (r *stmtRegistry) resend(st *stmt, send string) *stmt {
 	for i := 0; i+4 <= len(st.types); i += 4 {
 		raw = append(raw, uint32(st.types[i])<<24|uint32(st.types[i+1])<<16|uint32(st.types[i+2])<<8|uint32(st.types[i+3]))
 	}
-	return r.getRaw([]byte(st.query), send, raw)
+	return r.getRaw([]byte(st.query), st.scope, send, raw)
 }
 
-func (r *stmtRegistry) getRaw(query []byte, send string, raw []uint32) *stmt {
+func (r *stmtRegistry) getRaw(query []byte, scope, send string, raw []uint32) *stmt {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, st := range r.byText[string(query)] {
-		if sameTypes(st.types, raw) && st.send == send {
+		if sameTypes(st.types, raw) && st.send == send && st.scope == scope {
 			return st
 		}
 	}
@@ -102,7 +105,7 @@ func (r *stmtRegistry) getRaw(query []byte, send string, raw []uint32) *stmt {
 		tb = append(tb, byte(t>>24), byte(t>>16), byte(t>>8), byte(t))
 	}
 	st.types = string(tb)
-	st.send = send
+	st.send, st.scope = send, scope
 	if send == "" {
 		send = st.query
 	}
@@ -202,6 +205,7 @@ type expectation struct {
 	sets     []settingChange // Query and Execute: SET/RESET statements to apply as their CommandCompletes arrive
 	prepared []*stmt         // Query: SQL PREPAREs it runs, forgotten if it fails
 	st       *stmt           // Parse entries: unmarked on the server if the Parse never ran; Describe: what to cache
+	name     string          // expParse, expParseSynth: the client's name for st, which a failed or skipped Parse does not create
 	plan     *route.Plan     // Describe of a statement the shards know rewritten: how its rows look to the client
 	err      *codec.Error    // expErrorSynth, expLocalQuery
 	tag      string          // expLocalQuery: its CommandComplete
@@ -217,6 +221,7 @@ type expectQueue struct {
 
 func (q *expectQueue) push(e expectation) { q.items = append(q.items, e) }
 func (q *expectQueue) len() int           { return len(q.items) - q.head }
+func (q *expectQueue) last() *expectation { return &q.items[len(q.items)-1] }
 func (q *expectQueue) front() *expectation {
 	if q.head == len(q.items) {
 		return nil
@@ -313,8 +318,9 @@ func (cl *client) answerLocally(buf []byte) int {
 			return pos + n
 		case codec.Parse:
 			pm, err := codec.ParseParse(m.Body)
-			if err != nil || len(pm.Name) == 0 || !cl.stmtFor(pm.Query, pm.ParamTypes).valid.Load() {
-				return 0
+			if err != nil || len(pm.Name) == 0 || cl.lookupPending(buf[:pos], pm.Name) != nil ||
+				!cl.stmtFor(pm.Query, pm.ParamTypes).valid.Load() {
+				return 0 // a name in use gets its error on the way to the server
 			}
 		case codec.Describe:
 			dm, err := codec.ParseDescribe(m.Body)
@@ -343,7 +349,12 @@ func (cl *client) stmtFor(query []byte, types codec.OIDs) *stmt {
 	if cl.rt != nil {
 		send = cl.rt.Prepare(string(query)).ShardSQL()
 	}
-	return cl.e.registry.get(query, send, types)
+	return cl.e.registry.get(query, cl.stmtScope(), send, types)
+}
+
+// stmtScope is what, besides its text, decides what a client's statement means on a server.
+func (cl *client) stmtScope() string {
+	return cl.dbName + "\x00" + cl.user.cfg.Name + "\x00" + cl.settings["search_path"]
 }
 
 // appendDescribe appends a cached Describe answer of st (ParameterDescription, then RowDescription or NoData)

@@ -360,6 +360,9 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 				if h.st != nil && (h.kind == expParse || h.kind == expParseHidden) {
 					s.stmts.remove(h.st)
 				}
+				if cl := s.client; cl != nil && h.name != "" && cl.stmts[h.name] == h.st {
+					delete(cl.stmts, h.name) // a Parse the server refused or skipped makes no statement
+				}
 				s.expects.pop()
 			}
 			if s.expects.front() == nil && s.client != nil {

@@ -350,6 +350,9 @@ func (cl *client) route(r *run, buf []byte, at int, m codec.Message, n int) (boo
 		if err != nil {
 			return false, codec.NewFatal(codec.SQLStateProtocolViolation, err.Error())
 		}
+		if _, used := cl.stmts[string(pm.Name)]; used && len(pm.Name) > 0 {
+			return cl.refuse(r, buf, at, n, duplicateStatement(pm.Name))
+		}
 		if !cl.answerNow(expectation{kind: expParseSynth}) {
 			return cl.stall(r, buf, at), nil
 		}

@@ -181,3 +181,46 @@ func TestFailedReplayEndsTheSession(t *testing.T) {
 		t.Fatalf("B after A's failed replay: role %q", got)
 	}
 }
+
+// Statement names behave as on Postgres in transaction mode: a Parse under a name in use is 42P05 (and the
+// name keeps its statement), a Parse the server refused leaves no name behind, and a closed name can be
+// prepared again. Two clients take turns on one server connection, which shares pgshard's server-side
+// statements between them.
+func TestPreparedStatementNames(t *testing.T) {
+	t.Parallel()
+	e := startEnv(t, envOpts{size: 1})
+	ctx := Ctx(t, time.Minute)
+	a := pgconnect(t, ctx, e.pgconnConfig(t))
+	b := pgconnect(t, ctx, e.pgconnConfig(t))
+	if _, err := b.Prepare(ctx, "s", "SELECT 2", nil); err != nil { // the server has "SELECT 2" already
+		t.Fatal(err)
+	}
+	if _, err := a.Prepare(ctx, "s", "SELECT 1", nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, sql := range []string{"SELECT 2", "SELECT 1"} {
+		_, err := a.Prepare(ctx, "s", sql, nil)
+		if pe := wantCode(t, "Parse of a name in use ("+sql+")", err, "42P05"); pe.Message != `prepared statement "s" already exists` {
+			t.Fatalf("message %q", pe.Message)
+		}
+	}
+	res := a.ExecPrepared(ctx, "s", nil, nil, nil).Read()
+	if res.Err != nil || len(res.Rows) != 1 || string(res.Rows[0][0]) != "1" {
+		t.Fatalf("s after the refused Parse: %v %q", res.Err, res.Rows)
+	}
+	_, err := a.Prepare(ctx, "bad", "SELEC 1", nil)
+	wantCode(t, "Parse of bad SQL", err, "42601")
+	if _, err := a.Prepare(ctx, "bad", "SELECT 3", nil); err != nil {
+		t.Fatalf("a name whose Parse failed is not free: %v", err)
+	}
+	if err := a.Deallocate(ctx, "s"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Prepare(ctx, "s", "SELECT 2", nil); err != nil {
+		t.Fatalf("Parse of a closed name: %v", err)
+	}
+	res = a.ExecPrepared(ctx, "s", nil, nil, nil).Read()
+	if res.Err != nil || len(res.Rows) != 1 || string(res.Rows[0][0]) != "2" {
+		t.Fatalf("s prepared again: %v %q", res.Err, res.Rows)
+	}
+}
