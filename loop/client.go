@@ -133,7 +133,8 @@ func (cl *client) flush() {
 	cl.out = cl.out[:0]
 }
 
-// fatal sends a FATAL error and closes the client.
+// fatal sends a FATAL error and closes the client; nil closes it with what it was sent already (a server's own
+// FATAL error, passed on).
 func (cl *client) fatal(err *codec.Error) {
 	if cl.state == clientClosed {
 		return
@@ -143,7 +144,9 @@ func (cl *client) fatal(err *codec.Error) {
 		cl.onClose()
 		return
 	}
-	cl.out = codec.AppendErrorResponse(cl.out, err)
+	if err != nil {
+		cl.out = codec.AppendErrorResponse(cl.out, err)
+	}
 	cl.flush()
 	_ = cl.ls.el.Close(cl.c) // runs onClose at once
 }

@@ -48,6 +48,7 @@ type server struct {
 	cancelling bool    // pgshard's CancelRequest for its statement is on its way: busy until delivered (cancel.go)
 	noReuse    bool    // such a cancel failed, or pgshard's own query failed: close the connection when idle rather than reuse it
 
+	fatalSent      bool         // the client was passed the server's FATAL error: the server is closing
 	replayErr      *codec.Error // the error of a replay of the client's settings (replaySettings)
 	replayAnswered bool         // such a replay has been answered: the client goes on (replayDone)
 
@@ -385,6 +386,9 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 			}
 			head.prepared = nil
 		}
+		if !hide && s.client != nil && isFatal(msg) {
+			s.fatalSent = true
+		}
 		if cl := s.client; cl != nil && cl.sh.copy != nil && !hide && s.fan != nil && s.fan.active {
 			cl.sh.copy.shardFailed(s.shard)
 		}
@@ -497,6 +501,12 @@ func (s *server) prepare(sp *splice, at int, st *stmt, kind expect) {
 	}
 	sp.insert(at, st.parse)
 	s.expects.push(expectation{kind: kind, st: st})
+}
+
+// isFatal reports an ErrorResponse of severity FATAL or PANIC: the server ends the connection after it.
+func isFatal(msg []byte) bool {
+	e, err := codec.ParseError(msg[codec.HeaderLen:])
+	return err == nil && (e.Severity == "FATAL" || e.Severity == "PANIC")
 }
 
 func errorText(msg []byte) string {
@@ -733,7 +743,11 @@ func (s *server) lost(err error) {
 			msg += ": " + err.Error()
 		}
 		msg += cl.sh.drive.lostNote()
-		cl.fatal(codec.NewFatal(codec.SQLStateConnectionFailure, msg).WithHint("the server closed the connection or crashed; reconnect and retry"))
+		if s.fatalSent && s.e.cfg.Pool.Mode == "session" && cl.rt == nil {
+			cl.fatal(nil) // the client's session was this server's: it ends as Postgres ends it, with one FATAL
+		} else {
+			cl.fatal(codec.NewFatal(codec.SQLStateConnectionFailure, msg).WithHint("the server closed the connection or crashed; reconnect and retry"))
+		}
 	} else if !s.expected {
 		p.TakeIdle(s.pc)
 	}

@@ -224,3 +224,33 @@ func TestPreparedStatementNames(t *testing.T) {
 		t.Fatalf("s prepared again: %v %q", res.Err, res.Rows)
 	}
 }
+
+// In session mode the client's session is its server's: when the server ends it (pg_terminate_backend, from
+// the session itself or from another), the client gets the server's FATAL error once and is disconnected, as
+// with Postgres, instead of going on with another server session.
+func TestSessionEndsWithItsServer(t *testing.T) {
+	t.Parallel()
+	e := startEnv(t, envOpts{mode: "session", size: 2})
+	ctx := Ctx(t, time.Minute)
+	self := e.connect(t, ctx)
+	_, err := self.Exec(ctx, "SELECT pg_terminate_backend(pg_backend_pid())")
+	if pe := wantCode(t, "terminating its own backend", err, "57P01"); pe.Severity != "FATAL" {
+		t.Fatalf("severity %s", pe.Severity)
+	}
+	if err := self.Ping(ctx); err == nil {
+		t.Fatal("the session goes on after its server ended it")
+	}
+
+	idle := e.connect(t, ctx)
+	var pid int
+	if err := idle.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	e.pg.Exec(t, "app_0", "SELECT pg_terminate_backend($1)", pid)
+	if !waitFor(5*time.Second, func() bool { return idle.Ping(ctx) != nil }) {
+		t.Fatal("an idle session whose server was terminated still answers pings")
+	}
+	if _, err := idle.Exec(ctx, "SELECT 1"); err == nil {
+		t.Fatal("a statement ran after the session's server was terminated")
+	}
+}
