@@ -253,6 +253,9 @@ func (cl *client) message(sp *splice, m codec.Message, at, n int) *codec.Error {
 	case codec.Query:
 		e := expectation{kind: expQuery}
 		q, _ := codec.ParseQuery(m.Body)
+		if cl.mapped && changesSchema(q) {
+			cl.e.registry.forget()
+		}
 		if fx := effectsOf(q); fx != nil {
 			cl.applyPins(fx)
 			e.sets = fx.changes
@@ -292,6 +295,9 @@ func (cl *client) message(sp *splice, m codec.Message, at, n int) *codec.Error {
 		pm, err := codec.ParseParse(m.Body)
 		if err != nil {
 			return codec.NewFatal(codec.SQLStateProtocolViolation, err.Error())
+		}
+		if changesSchema(pm.Query) {
+			cl.e.registry.forget()
 		}
 		if len(pm.Name) == 0 {
 			cl.unnamedFx = effectsOf(pm.Query)

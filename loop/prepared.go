@@ -116,6 +116,26 @@ func (r *stmtRegistry) getRaw(query []byte, scope, send string, raw []uint32) *s
 	return st
 }
 
+// forget starts the registry afresh after a schema change (DDL through pgshard, or a server's "cached plan must
+// not change result type"): a statement text prepared from now on gets a new stmt, prepared anew on servers and
+// described anew, as a PREPARE after an ALTER TABLE is on Postgres. Statements clients prepared before keep
+// their stmt, which the server re-plans, or refuses with that error, as Postgres does.
+func (r *stmtRegistry) forget() {
+	r.mu.Lock()
+	r.byText = nil
+	r.mu.Unlock()
+}
+
+// changesSchema is the cheap look at a statement's first word that tells DDL, which may change what an
+// already prepared text means.
+func changesSchema(q []byte) bool {
+	i := 0
+	for i < len(q) && (q[i] == ' ' || q[i] == '\t' || q[i] == '\n' || q[i] == '\r' || q[i] == '(') {
+		i++
+	}
+	return hasFoldAt(q, i, "alter") || hasFoldAt(q, i, "create") || hasFoldAt(q, i, "drop")
+}
+
 func sameTypes(enc string, raw []uint32) bool {
 	if len(enc) != 4*len(raw) {
 		return false

@@ -386,6 +386,9 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 			}
 			head.prepared = nil
 		}
+		if is(expBind) && head.st != nil && staleResultType(msg) {
+			s.e.registry.forget() // the text means other columns now: the next Parse of it prepares it afresh
+		}
 		if !hide && s.client != nil && isFatal(msg) {
 			s.fatalSent = true
 		}
@@ -501,6 +504,13 @@ func (s *server) prepare(sp *splice, at int, st *stmt, kind expect) {
 	}
 	sp.insert(at, st.parse)
 	s.expects.push(expectation{kind: kind, st: st})
+}
+
+// staleResultType reports the server's refusal to run a prepared statement whose result columns a schema
+// change altered.
+func staleResultType(msg []byte) bool {
+	e, err := codec.ParseError(msg[codec.HeaderLen:])
+	return err == nil && e.Code == codec.SQLStateFeatureNotSupported && e.Message == "cached plan must not change result type"
 }
 
 // isFatal reports an ErrorResponse of severity FATAL or PANIC: the server ends the connection after it.

@@ -254,3 +254,27 @@ func TestSessionEndsWithItsServer(t *testing.T) {
 		t.Fatal("a statement ran after the session's server was terminated")
 	}
 }
+
+// A statement prepared after an ALTER TABLE that changed its result columns sees the new columns, although
+// another client prepared the same text on the same server connection before: pgshard prepares it afresh
+// rather than lending it the server's stale statement (or a cached description of the old columns).
+func TestPrepareAfterAlterTable(t *testing.T) {
+	t.Parallel()
+	e := startEnv(t, envOpts{size: 1})
+	ctx := Ctx(t, time.Minute)
+	e.pg.Exec(t, "app_0", "CREATE TABLE altered (a int); INSERT INTO altered VALUES (1); ALTER TABLE altered OWNER TO app")
+	before := e.connect(t, ctx)
+	var n int
+	if err := before.QueryRow(ctx, "SELECT * FROM altered").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, ctx, before, "ALTER TABLE altered ADD COLUMN b text DEFAULT 'x'")
+	after := e.connect(t, ctx)
+	var b string
+	if err := after.QueryRow(ctx, "SELECT * FROM altered").Scan(&n, &b); err != nil {
+		t.Fatalf("prepared after the ALTER: %v", err)
+	}
+	if n != 1 || b != "x" {
+		t.Fatalf("got %d %q", n, b)
+	}
+}
