@@ -70,6 +70,7 @@ type client struct {
 	defaults    map[string]string   // its startup parameters, what RESET returns to
 	settingsVer uint64              // bumped on every change, so an unchanged client is not compared again
 	needSync    bool                // a server was just attached, or a RESET confirmed: give it the client's settings when it is quiet
+	tx          provisional         // the settings to restore if the transaction in progress rolls back
 	pins        pins                // session features that keep the server attached
 	unnamedFx   *effects            // what the unnamed statement does to the session
 	portalFx    map[string]*effects // what each bound portal will do ("" is the unnamed portal)

@@ -49,6 +49,7 @@ type server struct {
 	noReuse    bool    // such a cancel failed, or pgshard's own query failed: close the connection when idle rather than reuse it
 
 	fatalSent      bool         // the client was passed the server's FATAL error: the server is closing
+	rolledBack     bool         // since the last ReadyForQuery the client's statements failed or rolled back (not yet committed)
 	replayErr      *codec.Error // the error of a replay of the client's settings (replaySettings)
 	replayAnswered bool         // such a replay has been answered: the client goes on (replayDone)
 
@@ -350,6 +351,19 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 				head.sets = head.sets[1:]
 			}
 		}
+		if cl := s.client; cl != nil && cl.tx.active && !hide && typ == codec.CommandComplete {
+			// A transaction's end: what it set counts from a COMMIT on, and is undone by a ROLLBACK (the tag of
+			// a COMMIT of a failed transaction too) once the server says it is idle.
+			if tag, err := codec.ParseCommandComplete(msg[codec.HeaderLen:]); err == nil {
+				switch string(tag) {
+				case "COMMIT":
+					s.rolledBack = false
+					cl.transactionEnded(s, false)
+				case "ROLLBACK":
+					s.rolledBack = true
+				}
+			}
+		}
 		if is(expExecute) {
 			s.expects.pop()
 		}
@@ -389,8 +403,9 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 		if is(expBind) && head.st != nil && staleResultType(msg) {
 			s.e.registry.forget() // the text means other columns now: the next Parse of it prepares it afresh
 		}
-		if !hide && s.client != nil && isFatal(msg) {
-			s.fatalSent = true
+		if !hide && s.client != nil {
+			s.rolledBack = true // outside a transaction block the statement's implicit transaction is undone
+			s.fatalSent = s.fatalSent || isFatal(msg)
 		}
 		if cl := s.client; cl != nil && cl.sh.copy != nil && !hide && s.fan != nil && s.fan.active {
 			cl.sh.copy.shardFailed(s.shard)
@@ -428,6 +443,12 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 		if head.kind == expReplay {
 			s.replayAnswered = true
 		}
+		if cl := s.client; cl != nil && !hide && s.status == codec.TxIdle {
+			cl.transactionEnded(s, s.rolledBack)
+		}
+		if !hide {
+			s.rolledBack = false
+		}
 		if head.kind == expCatalog && s.client != nil && s.client.sh.copy != nil {
 			s.client.sh.copy.catalogDue = false // the client, if it waits, goes on once these bytes are through
 		}
@@ -435,6 +456,9 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 	case codec.ParameterStatus:
 		if name, value, err := codec.ParseParameterStatus(msg[codec.HeaderLen:]); err == nil {
 			s.backend.Params[name] = value
+			if cl := s.client; cl != nil && !hide && cl.rt == nil {
+				cl.reportedChange(s, name, value)
+			}
 		}
 	}
 	end := at + len(msg)

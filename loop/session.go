@@ -293,6 +293,7 @@ func (p pins) any() bool { return p.locks > 0 || p.listen || p.temp || p.cursor 
 // client's settings and of the server's. The server then holds the client's settings except where a RESET
 // gave it its own default: the next checkout compares the two and sets what differs.
 func (cl *client) confirm(s *server, ch settingChange) {
+	cl.beginProvisional(s)
 	switch {
 	case ch.all:
 		role, clientHas := cl.settings["role"]
@@ -315,15 +316,79 @@ func (cl *client) confirm(s *server, ch settingChange) {
 		}
 		delete(s.settings, ch.name)
 	default:
-		cl.setSetting(ch.name, ch.replay)
+		replay := ch.replay
+		if name, value, ok := s.reported(ch.name); ok {
+			// A parameter the server reports: its value, not the client's words, which may change only a part
+			// of it (SET datestyle TO ymd keeps the output style). The new value comes in a ParameterStatus
+			// before the ReadyForQuery (reportedChange); none comes when the value did not change.
+			replay = replayStartup(name, value)
+		}
+		cl.setSetting(ch.name, replay)
 		if s.settings == nil {
 			s.settings = map[string]string{}
 		}
-		s.settings[ch.name] = ch.replay
+		s.settings[ch.name] = replay
 	}
 	cl.settingsVer++
 	s.syncedTo = nil
 	cl.needSync = cl.rt == nil // a RESET gave the server its own value, not the client's startup value
+}
+
+// reported returns the value of a parameter the server reports in ParameterStatus (DateStyle, TimeZone,
+// application_name, ...), by its name in any case.
+func (s *server) reported(name string) (string, string, bool) {
+	for n, v := range s.backend.Params {
+		if strings.EqualFold(n, name) {
+			return n, v, true
+		}
+	}
+	return "", "", false
+}
+
+// reportedChange follows a ParameterStatus of the client's own statements: a parameter the server holds for
+// the client (it SET it) is replayed with the server's new value, however the client changed it.
+func (cl *client) reportedChange(s *server, name, value string) {
+	key := strings.ToLower(name)
+	if replay, ok := s.settings[key]; ok && cl.settings[key] == replay {
+		replay = replayStartup(name, value)
+		cl.settings[key], s.settings[key] = replay, replay
+		cl.settingsVer++
+		s.syncedVer = cl.settingsVer
+	}
+}
+
+// A SET is undone when its transaction rolls back: BEGIN; SET ...; ROLLBACK, or a query string whose later
+// statement fails (its implicit transaction). So the changes a server confirms are provisional until the
+// transaction ends: beginProvisional keeps the settings from before the first one (the maps are copied once,
+// so that the changes go to new maps), and transactionEnded keeps or restores them once the server is idle
+// again. A ROLLBACK TO SAVEPOINT undoes nothing here: without the savepoint's name pgshard cannot tell which
+// changes it took back (README, known limitations).
+type provisional struct {
+	active         bool
+	client, server map[string]string // the settings before the transaction's first change
+}
+
+func (cl *client) beginProvisional(s *server) {
+	if cl.tx.active || cl.rt != nil {
+		return
+	}
+	cl.tx = provisional{active: true, client: cl.settings, server: s.settings}
+	cl.settings = cloneSettings(cl.settings)
+	s.settings = cloneSettings(s.settings)
+}
+
+// transactionEnded runs on a ReadyForQuery saying the server is outside a transaction block: the changes of the
+// transaction that ended count if it committed, and are undone if it rolled back.
+func (cl *client) transactionEnded(s *server, rolledBack bool) {
+	if !cl.tx.active {
+		return
+	}
+	if rolledBack {
+		cl.settings, s.settings = cl.tx.client, cl.tx.server
+		cl.settingsVer++
+		s.syncedTo = nil
+	}
+	cl.tx = provisional{}
 }
 
 func (cl *client) setSetting(name, replay string) {

@@ -278,3 +278,46 @@ func TestPrepareAfterAlterTable(t *testing.T) {
 		t.Fatalf("got %d %q", n, b)
 	}
 }
+
+// A SET counts only if its transaction commits, as on Postgres: one in a transaction block that rolls back, or
+// in a query string whose later statement fails, is not given to the client's next server connection (a role
+// created and SET in a transaction that rolled back does not exist any more). A SET of part of a reported
+// parameter (datestyle's order alone) keeps the rest of it.
+func TestRolledBackSetIsUndone(t *testing.T) {
+	t.Parallel()
+	e := startEnv(t, envOpts{size: 1})
+	ctx := Ctx(t, time.Minute)
+	e.pg.Exec(t, "app_0", "ALTER ROLE app CREATEROLE")
+	a := e.connect(t, ctx)
+	b := e.connect(t, ctx)
+	turn := func() {
+		t.Helper()
+		mustExec(t, ctx, b, "SELECT 1") // B on the server between A's statements
+	}
+	mustExec(t, ctx, a, "BEGIN; CREATE ROLE fidelity_tx_role; GRANT fidelity_tx_role TO app; SET ROLE fidelity_tx_role; SET statement_timeout = '3s'")
+	mustExec(t, ctx, a, "ROLLBACK")
+	turn()
+	if got := setting(t, ctx, a, "role"); got != "none" {
+		t.Fatalf("role after ROLLBACK: %q", got)
+	}
+	if got := setting(t, ctx, a, "statement_timeout"); got != "0" {
+		t.Fatalf("statement_timeout after ROLLBACK: %q", got)
+	}
+	if _, err := a.Exec(ctx, "SET statement_timeout = '4s'; SELECT 1/0", pgx.QueryExecModeSimpleProtocol); err == nil {
+		t.Fatal("1/0 did not fail")
+	}
+	turn()
+	if got := setting(t, ctx, a, "statement_timeout"); got != "0" {
+		t.Fatalf("statement_timeout after a failed query string: %q", got)
+	}
+	mustExec(t, ctx, a, "BEGIN; SET statement_timeout = '5s'; COMMIT")
+	mustExec(t, ctx, a, "SET datestyle TO iso")
+	mustExec(t, ctx, a, "SET datestyle TO ymd")
+	turn()
+	if got := setting(t, ctx, a, "statement_timeout"); got != "5s" {
+		t.Fatalf("statement_timeout after COMMIT: %q", got)
+	}
+	if got := setting(t, ctx, a, "DateStyle"); got != "ISO, YMD" {
+		t.Fatalf("DateStyle: %q", got)
+	}
+}
