@@ -265,7 +265,7 @@ func (cl *client) message(sp *splice, m codec.Message, at, n int) *codec.Error {
 			}
 		}
 		if cl.mapped {
-			e.prepared = cl.sqlPrepared(sp, s, q, at, n)
+			e.sqlOps = cl.sqlPrepared(sp, s, q, at)
 		}
 		s.expects.push(e)
 	case codec.FunctionCall:
@@ -288,6 +288,7 @@ func (cl *client) message(sp *splice, m codec.Message, at, n int) *codec.Error {
 	case codec.Flush:
 		s.unsynced = true
 	case codec.Parse:
+		batchStart := !s.unsynced
 		s.unsynced = true
 		if !cl.mapped {
 			s.expects.push(expectation{kind: expParse})
@@ -299,6 +300,11 @@ func (cl *client) message(sp *splice, m codec.Message, at, n int) *codec.Error {
 		}
 		if changesSchema(pm.Query) {
 			cl.e.registry.forget()
+		}
+		if batchStart {
+			// "EXECUTE name" sent with Parse (psql's \gdesc): the server must hold the client's statement. Its
+			// PREPAREs go in front only at a batch's start, where a Query does not end the client's pipeline.
+			cl.sqlPrepared(sp, s, pm.Query, at)
 		}
 		if len(pm.Name) == 0 {
 			cl.unnamedFx = effectsOf(pm.Query)
@@ -411,7 +417,7 @@ func (cl *client) setStmt(name []byte, st *stmt) {
 // included, so they must be prepared again there, and the client's names are gone.
 func (cl *client) forgetStatements() {
 	cl.srv.stmts.clear()
-	cl.srv.sqlStmts.clear()
+	cl.srv.sqlNames.clear()
 	cl.stmts, cl.sqlStmts = nil, nil
 }
 

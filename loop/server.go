@@ -38,7 +38,7 @@ type server struct {
 	syncedTo  *client           // the client whose settings it has, at version syncedVer
 	syncedVer uint64
 	stmts     serverStmts // pgshard's prepared statements on this connection
-	sqlStmts  serverStmts // and those made with SQL PREPARE
+	sqlNames  sqlNames    // the client's SQL PREPAREd statements on this connection, under their names
 	unsynced  bool        // extended-protocol messages were sent with no Sync after them yet
 	status    byte        // transaction status of the last ReadyForQuery
 	remain    int         // bytes of a large message still to pass through
@@ -144,7 +144,7 @@ func (e *Engine) serverOpened(c gnet.Conn, so *serverOpen) {
 	if s == nil {
 		s = &server{e: e, target: so.nc.target, backend: so.nc.backend, status: codec.TxIdle, shard: so.nc.p.Shard}
 		s.stmts.max = e.cfg.Pool.MaxPreparedStatements
-		s.sqlStmts.max = e.cfg.Pool.MaxPreparedStatements
+		s.sqlNames.max = e.cfg.Pool.MaxPreparedStatements
 		s.pc = so.nc.p.NewConn(ls.idx, s, time.Now())
 	}
 	s.ls, s.c, s.moving = ls, c, false
@@ -364,6 +364,13 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 				}
 			}
 		}
+		if is(expQuery) && len(head.sqlOps) > 0 && typ == codec.CommandComplete && s.client != nil {
+			if tag, err := codec.ParseCommandComplete(msg[codec.HeaderLen:]); err == nil && string(tag) == head.sqlOps[0].tag {
+				op := head.sqlOps[0]
+				head.sqlOps = head.sqlOps[1:]
+				s.client.applySQLOp(s, op)
+			}
+		}
 		if is(expExecute) {
 			s.expects.pop()
 		}
@@ -387,18 +394,7 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 			}
 		}
 		if is(expQuery) {
-			// A query whose PREPAREs failed: they are not on the server, nor the client's.
-			for _, st := range head.prepared {
-				s.sqlStmts.remove(st)
-				if cl := s.client; cl != nil {
-					for name, x := range cl.sqlStmts {
-						if x == st {
-							delete(cl.sqlStmts, name)
-						}
-					}
-				}
-			}
-			head.prepared = nil
+			head.sqlOps = nil // the query's PREPAREs and DEALLOCATEs from the failed one on did not run
 		}
 		if is(expBind) && head.st != nil && staleResultType(msg) {
 			s.e.registry.forget() // the text means other columns now: the next Parse of it prepares it afresh
@@ -670,7 +666,7 @@ func (s *server) reset(rollback, discard bool) {
 		b = codec.AppendQuery(b, "DISCARD ALL")
 		s.expects.push(expectation{kind: expHiddenQuery})
 		s.stmts.clear()
-		s.sqlStmts.clear()
+		s.sqlNames.clear()
 		s.settings, s.syncedTo = nil, nil
 	}
 	s.inUse = true

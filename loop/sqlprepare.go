@@ -1,17 +1,21 @@
 package loop
 
 import (
+	"container/list"
 	"strings"
 
 	"github.com/pgshard/pgshard/codec"
 	"github.com/pgshard/pgshard/route/lex"
 )
 
-// SQL-level PREPARE, EXECUTE and DEALLOCATE in transaction mode work like the protocol-level statements of
-// prepared.go: a client's PREPARE name AS body maps name to a shared statement "pgshard_q<id>" (one per
-// distinct types-and-body), prepared on whichever server runs the client's EXECUTE, and the names in the
-// client's SQL are rewritten. They live in their own namespace: EXECUTE does not see a statement made with
-// a protocol-level Parse (Postgres shares one namespace; clients mix the two rarely).
+// SQL-level PREPARE, EXECUTE and DEALLOCATE in transaction mode. A statement lives on the server under the
+// client's own name, so the client's SQL goes to the server as it wrote it: errors and their positions,
+// EXPLAIN EXECUTE, CREATE TABLE ... AS EXECUTE and psql's \gdesc are the server's own. What pgshard adds is
+// hidden statements in front of the client's query, so that the server holds under each name what this client
+// prepared under it: the client's PREPARE on a server where another client left that name gets a DEALLOCATE
+// first, and an EXECUTE (or DEALLOCATE) of a name the server lacks, or holds for another client, gets the
+// PREPARE first. A name counts as prepared or deallocated once the server confirms it (its CommandComplete).
+// SQL EXECUTE does not see statements prepared with a protocol-level Parse (README, known limitations).
 
 // sqlStmt returns the shared statement for a PREPARE's "(types) AS body".
 func (r *stmtRegistry) sqlStmt(types, body string) *stmt {
@@ -24,109 +28,201 @@ func (r *stmtRegistry) sqlStmt(types, body string) *stmt {
 	if r.byText == nil {
 		r.byText = map[string][]*stmt{}
 	}
-	r.next++
-	name := "pgshard_q" + itoa64(r.next)
-	st := &stmt{name: name, query: "PREPARE " + name + types + " AS " + body}
+	st := &stmt{query: types + " AS " + body}
 	st.fx = effectsOf([]byte(body))
 	r.byText[key] = []*stmt{st}
 	return st
 }
 
-// rewriteSQLPrepared renames the SQL-level prepared statements of a simple query q for server s. It returns
-// the query to send (q itself when nothing changed), the statements pgshard must run first on s (PREPAREs of
-// statements s lacks, DEALLOCATEs of evicted ones), and the statements the query prepares (forgotten again
-// if the query fails).
-func (cl *client) rewriteSQLPrepared(s *server, q string) (string, []string, []*stmt) {
-	var out strings.Builder
+// prepareAs is the PREPARE that makes st the statement name on a server.
+func prepareAs(name string, st *stmt) string { return "PREPARE " + quoteIdent(name) + st.query }
+
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+// sqlOp is a PREPARE or DEALLOCATE of the client's query, applied when the server confirms it.
+type sqlOp struct {
+	tag  string // the CommandComplete that confirms it: PREPARE, DEALLOCATE or DEALLOCATE ALL
+	name string
+	st   *stmt // PREPARE: what the name now means
+}
+
+// sqlNames are the SQL-level prepared statements on one server connection, by name, least recently used first
+// out once it holds max.
+type sqlNames struct {
+	max    int
+	byName map[string]*list.Element // of *namedStmt
+	lru    list.List                // front: most recently used
+}
+
+type namedStmt struct {
+	name string
+	st   *stmt
+}
+
+func (n *sqlNames) get(name string) *stmt {
+	if el, ok := n.byName[name]; ok {
+		n.lru.MoveToFront(el)
+		return el.Value.(*namedStmt).st
+	}
+	return nil
+}
+
+// set records name as st and returns the names to deallocate first to stay within max.
+func (n *sqlNames) set(name string, st *stmt, evicted []string) []string {
+	if n.byName == nil {
+		n.byName = map[string]*list.Element{}
+	}
+	if el, ok := n.byName[name]; ok {
+		el.Value.(*namedStmt).st = st
+		n.lru.MoveToFront(el)
+		return evicted
+	}
+	for n.max > 0 && len(n.byName) >= n.max {
+		old := n.lru.Back()
+		n.lru.Remove(old)
+		delete(n.byName, old.Value.(*namedStmt).name)
+		evicted = append(evicted, old.Value.(*namedStmt).name)
+	}
+	n.byName[name] = n.lru.PushFront(&namedStmt{name: name, st: st})
+	return evicted
+}
+
+func (n *sqlNames) remove(name string) {
+	if el, ok := n.byName[name]; ok {
+		n.lru.Remove(el)
+		delete(n.byName, name)
+	}
+}
+
+func (n *sqlNames) clear() {
+	n.byName = nil
+	n.lru.Init()
+}
+
+// sqlPrepared looks at a simple Query q for s that uses SQL-level prepared statements: it inserts at offset at
+// the hidden statements the server needs first, and returns the PREPAREs and DEALLOCATEs to apply once the
+// server confirms them.
+func (cl *client) sqlPrepared(sp *splice, s *server, q []byte, at int) []sqlOp {
+	if !mentionsPrepared(q) || s.status == codec.TxFailed {
+		return nil // in a failed transaction the server refuses the client's statements anyway
+	}
 	var before []string
-	var prepared []*stmt
-	last := 0
-	ensure := func(st *stmt) {
-		if !s.sqlStmts.has(st) {
-			before = append(before, st.query)
-			s.ls.evicted = s.sqlStmts.add(st, s.ls.evicted[:0])
-			for _, old := range s.ls.evicted {
-				before = append(before, "DEALLOCATE "+old.name)
-			}
+	var ops []sqlOp
+	pending := map[string]*stmt{} // what this query's own PREPAREs and DEALLOCATEs made of a name so far
+	lookup := func(name string) (*stmt, bool) {
+		if st, ok := pending[name]; ok {
+			return st, st != nil
+		}
+		st := cl.sqlStmts[name]
+		return st, st != nil
+	}
+	// ensure makes the server hold name as st; clear makes it hold nothing under name.
+	ensure := func(name string, st *stmt) {
+		if _, decided := pending[name]; decided || s.sqlNames.get(name) == st {
+			return
+		}
+		if s.sqlNames.get(name) != nil {
+			before = append(before, "DEALLOCATE "+quoteIdent(name))
+		}
+		before = append(before, prepareAs(name, st))
+		for _, old := range s.sqlNames.set(name, st, nil) {
+			before = append(before, "DEALLOCATE "+quoteIdent(old))
 		}
 	}
-	rename := func(at [2]int, off int, name string) {
-		out.WriteString(q[last : off+at[0]])
-		out.WriteString(name)
-		last = off + at[1]
+	clear := func(name string) {
+		if _, decided := pending[name]; !decided && s.sqlNames.get(name) != nil {
+			before = append(before, "DEALLOCATE "+quoteIdent(name))
+			s.sqlNames.remove(name)
+		}
 	}
-	for _, r := range lex.Split(q, nil) {
-		text := q[r[0]:r[1]]
+	sql := string(q)
+	for _, r := range lex.Split(sql, nil) {
+		text := sql[r[0]:r[1]]
 		st := lex.Classify(text)
+		for _, name := range executedNames(text) {
+			if x, ok := lookup(name); ok {
+				ensure(name, x)
+				if x.fx != nil {
+					cl.applyPins(x.fx) // what running it does to the session (advisory locks)
+				}
+			}
+		}
 		switch st.Kind {
 		case lex.StmtPrepare:
+			if x, ok := lookup(st.Name); ok {
+				ensure(st.Name, x) // so that the server refuses it as Postgres would: 42P05
+				continue
+			}
+			clear(st.Name)
 			types := ""
 			if st.TypesRange != [2]int{} {
 				types = text[st.TypesRange[0]:st.TypesRange[1]]
 			}
 			shared := cl.e.registry.sqlStmt(types, text[st.Body[0]:st.Body[1]])
-			if s.sqlStmts.has(shared) {
-				// Another client prepared it on this server: drop it first, so that this PREPARE answers as
-				// Postgres would and the server's copy is fresh.
-				before = append(before, "DEALLOCATE "+shared.name)
-				s.sqlStmts.remove(shared)
-			}
-			s.ls.evicted = s.sqlStmts.add(shared, s.ls.evicted[:0])
-			for _, old := range s.ls.evicted {
-				before = append(before, "DEALLOCATE "+old.name)
-			}
-			if cl.sqlStmts == nil {
-				cl.sqlStmts = map[string]*stmt{}
-			}
-			cl.sqlStmts[st.Name] = shared
-			prepared = append(prepared, shared)
-			rename(st.NameRange, r[0], shared.name)
-		case lex.StmtExecute:
-			if shared := cl.sqlStmts[st.Name]; shared != nil {
-				ensure(shared)
-				if shared.fx != nil {
-					cl.applyPins(shared.fx)
-				}
-				rename(st.NameRange, r[0], shared.name)
-			}
+			ops = append(ops, sqlOp{tag: "PREPARE", name: st.Name, st: shared})
+			pending[st.Name] = shared
 		case lex.StmtDeallocate:
 			if st.Name == "all" {
-				cl.stmts, cl.sqlStmts = nil, nil
-				s.stmts.clear()
-				s.sqlStmts.clear()
+				ops = append(ops, sqlOp{tag: "DEALLOCATE ALL"})
 				continue
 			}
-			if shared := cl.sqlStmts[st.Name]; shared != nil {
-				ensure(shared) // so that the server's DEALLOCATE succeeds, as the client's would have
-				delete(cl.sqlStmts, st.Name)
-				s.sqlStmts.remove(shared)
-				rename(st.NameRange, r[0], shared.name)
+			if x, ok := lookup(st.Name); ok {
+				ensure(st.Name, x)
+			} else {
+				clear(st.Name) // the server refuses it as Postgres would: 26000
 			}
+			ops = append(ops, sqlOp{tag: "DEALLOCATE", name: st.Name})
+			pending[st.Name] = nil
 		}
 	}
-	if last == 0 {
-		return q, before, prepared
-	}
-	out.WriteString(q[last:])
-	return out.String(), before, prepared
-}
-
-// sqlPrepared rewrites a simple Query message at buf[at:at+n] when it uses SQL-level prepared statements.
-func (cl *client) sqlPrepared(sp *splice, s *server, q []byte, at, n int) []*stmt {
-	if !mentionsPrepared(q) {
-		return nil
-	}
-	rewritten, before, prepared := cl.rewriteSQLPrepared(s, string(q))
-	if len(before) == 0 && rewritten == string(q) {
-		return prepared
-	}
-	sp.drop(at, at+n)
 	for _, b := range before {
-		*sp.scratch = codec.AppendQuery(*sp.scratch, b)
+		sp.insert(at, codec.AppendQuery(s.ls.synth[:0], b))
 		s.expects.push(expectation{kind: expHiddenQuery})
 	}
-	*sp.scratch = codec.AppendQuery(*sp.scratch, rewritten)
-	return prepared
+	return ops
+}
+
+// applySQLOp applies the client's PREPARE or DEALLOCATE that the server confirmed.
+func (cl *client) applySQLOp(s *server, op sqlOp) {
+	switch op.tag {
+	case "PREPARE":
+		if cl.sqlStmts == nil {
+			cl.sqlStmts = map[string]*stmt{}
+		}
+		cl.sqlStmts[op.name] = op.st
+		for _, old := range s.sqlNames.set(op.name, op.st, nil) {
+			// Over the bound: the least used name goes (it is prepared again when the client needs it).
+			_, _ = s.c.Write(codec.AppendQuery(s.ls.synth[:0], "DEALLOCATE "+quoteIdent(old)))
+			s.expects.push(expectation{kind: expHiddenQuery})
+		}
+	case "DEALLOCATE":
+		delete(cl.sqlStmts, op.name)
+		s.sqlNames.remove(op.name)
+	case "DEALLOCATE ALL":
+		// The server dropped every prepared statement, pgshard's own protocol-level ones too.
+		cl.stmts, cl.sqlStmts = nil, nil
+		s.stmts.clear()
+		s.sqlNames.clear()
+	}
+}
+
+// executedNames returns the names that follow the keyword EXECUTE in a statement: EXECUTE name, EXPLAIN ...
+// EXECUTE name, CREATE TABLE ... AS EXECUTE name.
+func executedNames(text string) []string {
+	if !mentionsPrepared([]byte(text)) {
+		return nil
+	}
+	var names []string
+	var l lex.Lexer
+	l.Reset(text)
+	afterExecute := false
+	for t := l.Next(); t.Kind != lex.EOF; t = l.Next() {
+		if afterExecute && (t.Kind == lex.Ident || t.Kind == lex.QuotedIdent) {
+			names = append(names, lex.Unquote(text, t))
+		}
+		afterExecute = lex.IsKeyword(text, t, "execute")
+	}
+	return names
 }
 
 // mentionsPrepared is the cheap first look for PREPARE, EXECUTE and DEALLOCATE.
@@ -148,17 +244,4 @@ func mentionsPrepared(q []byte) bool {
 		}
 	}
 	return false
-}
-
-func itoa64(n uint64) string {
-	var b [20]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-		if n == 0 {
-			return string(b[i:])
-		}
-	}
 }

@@ -321,3 +321,59 @@ func TestRolledBackSetIsUndone(t *testing.T) {
 		t.Fatalf("DateStyle: %q", got)
 	}
 }
+
+// SQL PREPARE/EXECUTE/DEALLOCATE in transaction mode answer as Postgres does, though two clients use one name
+// for different queries on one server connection: EXPLAIN EXECUTE and CREATE TABLE AS EXECUTE work, a second
+// PREPARE of a name is 42P05, a DEALLOCATE of an unknown name 26000, and an error's position points into the
+// client's own text.
+func TestSQLPrepareFidelity(t *testing.T) {
+	t.Parallel()
+	e := startEnv(t, envOpts{size: 1})
+	ctx := Ctx(t, time.Minute)
+	e.pg.Exec(t, "app_0", "CREATE SCHEMA sqlprep AUTHORIZATION app")
+	a := e.connect(t, ctx)
+	b := e.connect(t, ctx)
+	one := func(c *pgx.Conn, sql string) string {
+		t.Helper()
+		var v string
+		if err := c.QueryRow(ctx, sql, pgx.QueryExecModeSimpleProtocol).Scan(&v); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+		return v
+	}
+	mustExec(t, ctx, a, "PREPARE q(int) AS SELECT ($1 * 10)::text")
+	mustExec(t, ctx, b, "PREPARE q AS SELECT 'b'")
+	for i := 0; i < 2; i++ {
+		if got := one(a, "EXECUTE q(4)"); got != "40" {
+			t.Fatalf("A's q: %q", got)
+		}
+		if got := one(b, "EXECUTE q"); got != "b" {
+			t.Fatalf("B's q: %q", got)
+		}
+	}
+	if got := one(a, "EXPLAIN (COSTS OFF) EXECUTE q(1)"); got != "Result" {
+		t.Fatalf("EXPLAIN EXECUTE: %q", got)
+	}
+	mustExec(t, ctx, b, "SELECT 1")
+	mustExec(t, ctx, a, "CREATE TABLE sqlprep.made AS EXECUTE q(7)")
+	if got := e.pg.QueryString(t, "app_0", "SELECT * FROM sqlprep.made"); got != "70" {
+		t.Fatalf("CREATE TABLE AS EXECUTE made %q", got)
+	}
+	_, err := a.Exec(ctx, "PREPARE q AS SELECT 2", pgx.QueryExecModeSimpleProtocol)
+	if pe := wantCode(t, "PREPARE of a name in use", err, "42P05"); pe.Message != `prepared statement "q" already exists` {
+		t.Fatalf("message %q", pe.Message)
+	}
+	_, err = a.Exec(ctx, "DEALLOCATE nothing", pgx.QueryExecModeSimpleProtocol)
+	wantCode(t, "DEALLOCATE of an unknown name", err, "26000")
+	_, err = b.Exec(ctx, "PREPARE p1 AS SELECT $1a", pgx.QueryExecModeSimpleProtocol)
+	if pe := wantCode(t, "PREPARE with bad SQL", err, "42601"); pe.Position != 22 {
+		t.Fatalf("error position %d, want 22 (as in the client's text)", pe.Position)
+	}
+	mustExec(t, ctx, a, "DEALLOCATE q")
+	mustExec(t, ctx, b, "SELECT 1")
+	_, err = a.Exec(ctx, "EXECUTE q(1)", pgx.QueryExecModeSimpleProtocol)
+	wantCode(t, "EXECUTE after DEALLOCATE", err, "26000")
+	if got := one(b, "EXECUTE q"); got != "b" {
+		t.Fatalf("B's q after A's DEALLOCATE: %q", got)
+	}
+}
