@@ -139,8 +139,8 @@ func testTransactionEnd(t *testing.T, e *shardedEnv) {
 			{"end; (Parse, Bind, Execute, Sync)", []pgproto3.FrontendMessage{&pgproto3.Parse{Query: "end;"}, &pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Sync{}},
 				[]string{"ParseComplete", "BindComplete", "CommandComplete(ROLLBACK)", "ReadyForQuery(I)"}},
 			{"named prepared COMMIT WORK", []pgproto3.FrontendMessage{&pgproto3.Parse{Name: "fin", Query: "COMMIT WORK"}, &pgproto3.Sync{},
-				&pgproto3.Bind{PreparedStatement: "fin"}, &pgproto3.Execute{}, &pgproto3.Sync{}},
-				[]string{"ParseComplete", "ReadyForQuery(E)", "BindComplete", "CommandComplete(ROLLBACK)", "ReadyForQuery(I)"}},
+				&pgproto3.Bind{PreparedStatement: "fin"}, &pgproto3.Execute{}, &pgproto3.Close{ObjectType: 'S', Name: "fin"}, &pgproto3.Sync{}},
+				[]string{"ParseComplete", "ReadyForQuery(E)", "BindComplete", "CommandComplete(ROLLBACK)", "CloseComplete", "ReadyForQuery(I)"}},
 		}
 		for i, end := range ends {
 			for bad := range 2 {
