@@ -2,6 +2,7 @@ package compat
 
 import (
 	"bytes"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -84,5 +85,17 @@ func TestCompare(t *testing.T) {
 	}
 	if !Report(&buf, []Comparison{Compare("session", direct, direct, exp)}, exp, "/out") {
 		t.Error("Report not ok for a clean session run")
+	}
+}
+
+// The checked-in file parses, so that a bad line fails plain `go test`, not only `make compat`.
+func TestExpectationsFile(t *testing.T) {
+	f, err := os.Open("expected-failures.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := ParseExpectations(f); err != nil {
+		t.Fatalf("expected-failures.txt: %v", err)
 	}
 }
