@@ -14,5 +14,6 @@
 //
 // Environment: PGSHARD_COMPAT=1 runs the suite; PGSHARD_COMPAT_OUT is the output directory (default a new
 // directory under the temp dir, printed); PGSHARD_BIN is a pgshard binary to use instead of building cmd/pgshard;
-// PGSHARD_REGRESS_CACHE is where scripts/ensure-regress.sh keeps the tests.
+// PGSHARD_REGRESS_CACHE is where scripts/ensure-regress.sh keeps the tests (one directory per Postgres package
+// version under it; default ~/.cache/pgshard-regress).
 package compat

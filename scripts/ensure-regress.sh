@@ -8,7 +8,7 @@
 # The tests come from Debian's source package of the installed server (postgresql-<major>=<installed version>,
 # or the newest <major>.x when that exact version is gone from the archive); the modules are built with pgxs
 # from postgresql-server-dev-<major>. Both are installed or downloaded on first use only, into a cache outside the
-# repository: $PGSHARD_REGRESS_CACHE, by default ~/.cache/pgshard-regress/<version>. Nothing is fetched when the
+# repository: <base>/<version>, base $PGSHARD_REGRESS_CACHE or ~/.cache/pgshard-regress. Nothing is fetched when the
 # cache is complete, and nothing is printed but the directory. Errors go to stderr.
 set -euo pipefail
 
@@ -22,7 +22,7 @@ major=$(basename "$(dirname "$bindir")")
 pkg=postgresql-$major
 version=$(dpkg-query -W -f '${Version}' "$pkg" 2>/dev/null) || die "package $pkg is not installed (dpkg-query)"
 
-cache=${PGSHARD_REGRESS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pgshard-regress/$version}
+cache=${PGSHARD_REGRESS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pgshard-regress}/$version
 if [[ -f $cache/.complete ]]; then
 	echo "$cache"
 	exit 0
@@ -48,17 +48,19 @@ apt_update() {
 # deb-src lines for the same archives as the machine's debian.sources, so that `apt-get source` finds the package.
 srcfile=/etc/apt/sources.list.d/pgshard-deb-src.sources
 if ! grep -rqs '^Types:.*deb-src\|^deb-src ' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+	codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+	[[ -n $codename ]] || die "no VERSION_CODENAME in /etc/os-release: add deb-src lines for $pkg to apt's sources yourself"
 	log "adding the Debian source archives ($srcfile)"
-	"${sudo[@]}" tee "$srcfile" >/dev/null <<-'EOF'
+	"${sudo[@]}" tee "$srcfile" >/dev/null <<-EOF
 		Types: deb-src
 		URIs: http://deb.debian.org/debian
-		Suites: bookworm bookworm-updates
+		Suites: $codename $codename-updates
 		Components: main
 		Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 
 		Types: deb-src
 		URIs: http://deb.debian.org/debian-security
-		Suites: bookworm-security
+		Suites: $codename-security
 		Components: main
 		Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 	EOF
