@@ -38,6 +38,10 @@ import (
 // messages without a Sync before the statement, or whose Sync is not sent yet, pgshard drains the shard's
 // answers instead, as before. A COPY FROM STDIN is ended with CopyFail instead (copyin.go).
 //
+// A client's own CancelRequest goes the same way (client.cancelStatements): to each of its servers that runs a
+// statement, which stays the client's until the cancel was delivered, so that it cannot reach the statement
+// of the client that gets the server next in transaction mode.
+//
 // Shards get cancelGrace to finish on their own first: most are about to (their last rows and
 // CommandComplete are on the way), and a cancel costs the shard a connection (in Postgres before 17, a
 // forked process).
@@ -114,7 +118,7 @@ func (s *server) cancel() {
 	s.cancelling = true
 	e, ls, t := s.e, s.ls, s.target
 	pid, key := s.backend.PID, s.backend.Key
-	e.log.Debug("cancelling a shard's statement whose answer is no longer needed", "pool", s.pc.Pool().Name, "backend_pid", pid)
+	e.log.Debug("cancelling a server's statement", "pool", s.pc.Pool().Name, "backend_pid", pid)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), e.cfg.Limits.ServerConnectTimeout)
 		defer cancel()

@@ -1,7 +1,6 @@
 package loop
 
 import (
-	"sync/atomic"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -77,18 +76,11 @@ type client struct {
 	waiter      pool.Waiter         // queued for a server connection
 	waiting     bool                // a checkout is under way (queued, dialing, or a connection is moving to us)
 
-	cancelTarget atomic.Pointer[cancelTarget]
 	cancelArmed  bool    // a fan-out's shards are cancelled when a grace period ends (cancel.go)
 	out          []byte  // replies the proxy itself makes, written once per callback
 	park         parking // reading paused while the server cannot take more
 }
 
-type cancelTarget struct {
-	network, address string
-	pid              uint32
-	key              []byte
-	next             *cancelTarget // the client's other servers (sharded databases)
-}
 
 func (cl *client) onTraffic() {
 	switch cl.state {
@@ -543,18 +535,21 @@ func (cl *client) attach(s *server) {
 	} else {
 		cl.needSync = true
 	}
-	cl.setCancelTargets()
 }
 
-// setCancelTargets points a CancelRequest of the client at every server it holds.
-func (cl *client) setCancelTargets() {
-	var first *cancelTarget
+// cancelStatements forwards the client's CancelRequest to each of its servers that runs a statement of its.
+// Such a server stays the client's until the request is delivered (server.cancel), so that a late cancel never
+// reaches the statement of a client that gets the server next; an idle server is left alone, as Postgres
+// ignores a cancel that arrives between statements.
+func (cl *client) cancelStatements() {
+	if cl.state == clientClosed {
+		return
+	}
 	for _, s := range cl.srvs {
-		if s != nil {
-			first = &cancelTarget{network: s.target.Network, address: s.target.Address, pid: s.backend.PID, key: s.backend.Key, next: first}
+		if s != nil && !s.gone && !s.cancelling && (s.expects.len() > 0 || s.unsynced) {
+			s.cancel()
 		}
 	}
-	cl.cancelTarget.Store(first)
 }
 
 // detach forgets the server messages go to now; the caller returns it to the pool or closes it.
@@ -573,7 +568,6 @@ func (cl *client) detachServer(s *server) {
 	if cl.srv == s {
 		cl.srv = nil
 	}
-	cl.setCancelTargets()
 }
 
 // checkTimers enforces the startup and checkout timeouts.

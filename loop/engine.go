@@ -487,15 +487,7 @@ func (e *Engine) forwardCancel(pid uint32, key []byte) {
 		_ = cl.ls.el.Execute(context.Background(), runnable(cl.cancelAdmin))
 		return
 	}
-	for t := cl.cancelTarget.Load(); t != nil; t = t.next {
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), e.cfg.Limits.ServerConnectTimeout)
-			defer cancel()
-			if err := pool.Cancel(ctx, t.network, t.address, t.pid, t.key); err != nil {
-				e.log.Warn("cancel request failed", "server", t.address, "err", err)
-			}
-		}()
-	}
+	_ = cl.ls.el.Execute(context.Background(), runnable(cl.cancelStatements))
 }
 
 func constantTimeEqual(a, b []byte) bool {

@@ -236,6 +236,5 @@ func (cl *client) rebind() bool {
 			}
 		}
 	}
-	cl.setCancelTargets()
 	return true
 }

@@ -773,8 +773,10 @@ func (s *server) lost(err error) {
 			msg += ": " + err.Error()
 		}
 		msg += cl.sh.drive.lostNote()
-		if s.fatalSent && s.e.cfg.Pool.Mode == "session" && cl.rt == nil {
-			cl.fatal(nil) // the client's session was this server's: it ends as Postgres ends it, with one FATAL
+		if s.fatalSent {
+			// The client has the server's FATAL error (pg_terminate_backend, a shutdown): its connection ends
+			// as Postgres ends one, after that one error.
+			cl.fatal(nil)
 		} else {
 			cl.fatal(codec.NewFatal(codec.SQLStateConnectionFailure, msg).WithHint("the server closed the connection or crashed; reconnect and retry"))
 		}

@@ -58,12 +58,16 @@ func sqlName(s string) string {
 func startupSettings(params []codec.Param) map[string]string {
 	m := map[string]string{}
 	for _, p := range params {
-		switch p.Name {
-		case "user", "database", "replication":
-		case "options":
+		if p.Name == "options" {
 			for name, value := range parseOptions(p.Value) {
 				m[name] = replayStartup(name, value)
 			}
+		}
+	}
+	// A parameter given on its own wins over the same one in options, as in Postgres.
+	for _, p := range params {
+		switch p.Name {
+		case "user", "database", "replication", "options":
 		default:
 			if strings.HasPrefix(p.Name, "_pq_.") {
 				continue // a protocol option, not a setting

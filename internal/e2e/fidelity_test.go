@@ -39,7 +39,8 @@ func mustExec(t *testing.T, ctx context.Context, c *pgx.Conn, sql string) {
 }
 
 // Startup parameters (application_name, TimeZone, DateStyle, options=-c ...) reach the server in session mode
-// as in transaction mode, and RESET (one or ALL) goes back to them, as with Postgres.
+// as in transaction mode, and RESET (one or ALL) goes back to them, as with Postgres. A parameter given on its
+// own wins over the same one in options.
 func TestStartupParametersEveryMode(t *testing.T) {
 	t.Parallel()
 	for _, mode := range []string{"session", "transaction"} {
@@ -48,7 +49,7 @@ func TestStartupParametersEveryMode(t *testing.T) {
 			e := startEnv(t, envOpts{mode: mode, size: 2})
 			ctx := Ctx(t, time.Minute)
 			c := e.connectParams(t, ctx, "&application_name=fidelity&timezone=Asia/Tokyo&datestyle=SQL,%20DMY"+
-				"&options=-c%20search_path%3Dpg_catalog%20-c%20statement_timeout%3D7s")
+				"&options=-c%20search_path%3Dpg_catalog%20-c%20statement_timeout%3D7s%20-c%20application_name%3Dfromoptions")
 			want := map[string]string{"application_name": "fidelity", "TimeZone": "Asia/Tokyo", "DateStyle": "SQL, DMY",
 				"search_path": "pg_catalog", "statement_timeout": "7s"}
 			check := func(when string) {
