@@ -76,11 +76,10 @@ type client struct {
 	waiter      pool.Waiter         // queued for a server connection
 	waiting     bool                // a checkout is under way (queued, dialing, or a connection is moving to us)
 
-	cancelArmed  bool    // a fan-out's shards are cancelled when a grace period ends (cancel.go)
-	out          []byte  // replies the proxy itself makes, written once per callback
-	park         parking // reading paused while the server cannot take more
+	cancelArmed bool    // a fan-out's shards are cancelled when a grace period ends (cancel.go)
+	out         []byte  // replies the proxy itself makes, written once per callback
+	park        parking // reading paused while the server cannot take more
 }
-
 
 func (cl *client) onTraffic() {
 	switch cl.state {
