@@ -48,10 +48,11 @@ type server struct {
 	cancelling bool    // pgshard's CancelRequest for its statement is on its way: busy until delivered (cancel.go)
 	noReuse    bool    // such a cancel failed, or pgshard's own query failed: close the connection when idle rather than reuse it
 
-	fatalSent      bool         // the client was passed the server's FATAL error: the server is closing
-	rolledBack     bool         // since the last ReadyForQuery the client's statements failed or rolled back (not yet committed)
-	replayErr      *codec.Error // the error of a replay of the client's settings (replaySettings)
-	replayAnswered bool         // such a replay has been answered: the client goes on (replayDone)
+	fatalSent           bool         // the client was passed the server's FATAL error: the server is closing
+	rolledBack          bool         // since the last ReadyForQuery the client's statements failed or rolled back (not yet committed)
+	replayErr           *codec.Error // the error of a replay of the client's settings (replaySettings)
+	replayCleanupFailed bool         // it was the cleanup of an earlier client's settings that failed
+	replayAnswered      bool         // such a replay has been answered: the client goes on (replayDone)
 
 	moving   bool // being moved to another loop: its close here is not a loss
 	expected bool // closed on purpose (expired, dirty, shutdown)
@@ -208,7 +209,7 @@ func (s *server) onTraffic() {
 	}
 	s.park.consume(s.c, pos)
 	cl := s.client
-	if s.replayAnswered {
+	if s.replayAnswered && (s.expects.front() == nil || s.expects.front().kind != expReplay) {
 		s.replayAnswered = false
 		if cl != nil {
 			s.replayDone(cl)
@@ -414,12 +415,13 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 			if g := s.fan; g != nil && g.copyErr == nil {
 				g.copyErr = append([]byte(nil), msg...)
 			}
-		} else if is(expReplay) {
+		} else if is(expReplay) && s.replayErr == nil {
 			if e, err := codec.ParseError(msg[codec.HeaderLen:]); err == nil {
 				s.replayErr = e
 			} else {
 				s.replayErr = codec.NewError(codec.SQLStateProtocolViolation, "malformed error from the server")
 			}
+			s.replayCleanupFailed = head.cleanup
 			s.noReuse = true
 		} else if hide {
 			// pgshard cannot vouch for the state of a connection on which its own bookkeeping failed (unless

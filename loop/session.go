@@ -75,6 +75,10 @@ func startupSettings(params []codec.Param) map[string]string {
 			m[strings.ToLower(p.Name)] = replayStartup(p.Name, p.Value)
 		}
 	}
+	if _, ok := m["application_name"]; !ok {
+		// Postgres gives a client that names no application an empty one, not the name pgshard logs in with.
+		m["application_name"] = replayStartup("application_name", "")
+	}
 	return m
 }
 
@@ -410,70 +414,87 @@ func cloneSettings(m map[string]string) map[string]string {
 	return out
 }
 
-// settingsDiff returns the statements that give s the client's settings, nil when it has them; it then counts
-// them as given (the caller sends them).
-func (s *server) settingsDiff(cl *client) []string {
+// settingsDiff returns the statements that give s the client's settings: the client's own (sets), and the
+// RESETs of what an earlier client left on s (cleanup). Nil when s has them; it then counts them as given (the
+// caller sends them).
+func (s *server) settingsDiff(cl *client) (sets, cleanup []string) {
 	if s.syncedTo == cl && s.syncedVer == cl.settingsVer {
-		return nil
+		return nil, nil
 	}
-	var stmts []string
 	for name, replay := range cl.settings {
 		if s.settings[name] != replay {
-			stmts = append(stmts, replay)
+			sets = append(sets, replay)
 		}
 	}
 	for name := range s.settings {
 		if _, ok := cl.settings[name]; !ok {
-			stmts = append(stmts, "RESET "+resetTarget(name))
+			cleanup = append(cleanup, "RESET "+resetTarget(name))
 		}
 	}
 	s.syncedTo, s.syncedVer = cl, cl.settingsVer
-	if len(stmts) == 0 {
-		return nil
+	if len(sets)+len(cleanup) == 0 {
+		return nil, nil
 	}
-	sort.Strings(stmts) // a stable order keeps the statements comparable in logs
+	sort.Strings(sets) // a stable order keeps the statements comparable in logs
+	sort.Strings(cleanup)
 	s.settings = cloneSettings(cl.settings)
-	return stmts
+	return sets, cleanup
 }
 
 // syncSettings puts in front of the client's first message on a freshly checked-out server (sharded databases)
 // the statements that give the server the client's settings, when they differ.
 func (s *server) syncSettings(cl *client, sp *splice, at int) {
-	if stmts := s.settingsDiff(cl); stmts != nil {
-		sp.insert(at, codec.AppendQuery(s.ls.synth[:0], strings.Join(stmts, "; ")))
+	if sets, cleanup := s.settingsDiff(cl); sets != nil || cleanup != nil {
+		sp.insert(at, codec.AppendQuery(s.ls.synth[:0], strings.Join(append(cleanup, sets...), "; ")))
 		s.expects.push(expectation{kind: expHiddenQuery})
 	}
 }
 
 // replaySettings sends the statements that give an idle server the client's settings, when they differ, and
 // reports whether it did: the client's messages then wait until the server has answered (replayDone), so that
-// none of them runs if the replay fails.
+// none of them runs if the replay fails. The cleanup of what an earlier client left goes first, on its own.
 func (s *server) replaySettings(cl *client) bool {
-	stmts := s.settingsDiff(cl)
-	if stmts == nil {
+	sets, cleanup := s.settingsDiff(cl)
+	if sets == nil && cleanup == nil {
 		return false
 	}
-	_, _ = s.c.Write(codec.AppendQuery(s.ls.synth[:0], strings.Join(stmts, "; ")))
-	s.expects.push(expectation{kind: expReplay})
+	b := s.ls.synth[:0]
+	if cleanup != nil {
+		b = codec.AppendQuery(b, strings.Join(cleanup, "; "))
+		s.expects.push(expectation{kind: expReplay, cleanup: true})
+	}
+	if sets != nil {
+		b = codec.AppendQuery(b, strings.Join(sets, "; "))
+		s.expects.push(expectation{kind: expReplay})
+	}
+	_, _ = s.c.Write(b)
 	return true
 }
 
-// replayDone runs when the server has answered a replay of the client's settings: the client's messages go on,
-// or, when the replay failed, the session ends with the server's error (its state can no longer be what the
-// client set) and the server connection is closed.
+// replayDone runs when the server has answered a replay of the client's settings. The client's messages go on;
+// or, when the cleanup of an earlier client's settings failed (a custom setting a LOAD removed since), the
+// server is closed and the client gets another; or, when the client's own settings failed, the session ends
+// with the server's error (its state can no longer be what the client set) and the server is closed.
 func (s *server) replayDone(cl *client) {
-	failed := s.replayErr
-	s.replayErr = nil
+	failed, cleanup := s.replayErr, s.replayCleanupFailed
+	s.replayErr, s.replayCleanupFailed = nil, false
 	if failed == nil {
 		cl.forward()
+		cl.flush()
+		return
+	}
+	cl.detachServer(s)
+	s.closeExpected()
+	if cleanup {
+		if cl.acquire() {
+			cl.forward()
+		}
 		cl.flush()
 		return
 	}
 	failed.Severity = "FATAL"
 	failed.Message = "pgshard could not give a server connection this session's settings: " + failed.Message
 	failed.Hint = "a setting this session made (SET, or a startup parameter) no longer applies on the server, e.g. a role it SET was dropped; reconnect"
-	cl.detachServer(s)
-	s.closeExpected()
 	cl.fatal(failed)
 }
 

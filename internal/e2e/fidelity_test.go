@@ -378,3 +378,20 @@ func TestSQLPrepareFidelity(t *testing.T) {
 		t.Fatalf("B's q after A's DEALLOCATE: %q", got)
 	}
 }
+
+// When pgshard cannot undo what an earlier client left on a server connection (a custom setting that loading
+// its extension removed since), that connection is closed and the next client gets another: it is not that
+// client's error.
+func TestLeftoverThatCannotBeResetIsNotTheNextClientsError(t *testing.T) {
+	t.Parallel()
+	e := startEnv(t, envOpts{size: 1})
+	ctx := Ctx(t, time.Minute)
+	a := e.connect(t, ctx)
+	b := e.connect(t, ctx)
+	mustExec(t, ctx, a, "SET plpgsql.extra_foo_warnings = true") // a placeholder until plpgsql is loaded
+	mustExec(t, ctx, a, "DO $$BEGIN END$$")                      // loads plpgsql, which removes it
+	if got := setting(t, ctx, b, "application_name"); got != "" {
+		t.Fatalf("B's application_name %q", got)
+	}
+	mustExec(t, ctx, b, "SELECT 1")
+}
