@@ -188,6 +188,7 @@ type effects struct {
 	hold        bool // DECLARE ... WITH HOLD
 	discardAll  bool
 
+	setConfig        bool // set_config(name, value, false): a setting pgshard cannot know the value of
 	sessionAuth      bool // SET SESSION AUTHORIZATION to a role
 	sessionAuthReset bool // back to the login role: RESET SESSION AUTHORIZATION, SET ... DEFAULT, RESET ALL, DISCARD ALL
 }
@@ -253,7 +254,8 @@ func effectsOf(q []byte) *effects {
 			fx.locks--
 		}
 	}
-	if len(fx.changes) == 0 && fx.locks == 0 && !(fx.unlockAll || fx.listen || fx.unlistenAll || fx.temp ||
+	fx.setConfig = setsConfigForSession(sql)
+	if len(fx.changes) == 0 && fx.locks == 0 && !(fx.setConfig || fx.unlockAll || fx.listen || fx.unlistenAll || fx.temp ||
 		fx.discardTemp || fx.hold || fx.discardAll || fx.sessionAuth || fx.sessionAuthReset) {
 		return nil
 	}
@@ -279,6 +281,10 @@ func (cl *client) applyPins(fx *effects) {
 		p.cursor = false
 	}
 	p.cursor = p.cursor || fx.hold
+	if fx.discardAll {
+		p.setConfig = false
+	}
+	p.setConfig = p.setConfig || fx.setConfig
 	if fx.sessionAuthReset {
 		p.sessionAuth = false
 	}
@@ -293,9 +299,51 @@ type pins struct {
 	cursor bool // a cursor WITH HOLD
 
 	sessionAuth bool // SET SESSION AUTHORIZATION: the session's user, which only a superuser could set again
+	setConfig   bool // set_config() of a session setting, whose value the statement computes
 }
 
-func (p pins) any() bool { return p.locks > 0 || p.listen || p.temp || p.cursor || p.sessionAuth }
+func (p pins) any() bool {
+	return p.locks > 0 || p.listen || p.temp || p.cursor || p.sessionAuth || p.setConfig
+}
+
+// setsConfigForSession reports a call of set_config whose third argument is not the literal true: it changes a
+// setting for the session, to a value only the server knows, so the client keeps its server connection (until
+// DISCARD ALL). set_config(..., true), as PostgREST calls it in every transaction, lasts the transaction.
+func setsConfigForSession(sql string) bool {
+	if !strings.Contains(strings.ToLower(sql), "set_config") {
+		return false
+	}
+	var l lex.Lexer
+	l.Reset(sql)
+	for t := l.Next(); t.Kind != lex.EOF; t = l.Next() {
+		if !lex.IsKeyword(sql, t, "set_config") {
+			continue
+		}
+		if t = l.Next(); l.Text(t) != "(" {
+			continue
+		}
+		depth, last, lastIsTrue := 1, 0, false
+		for t = l.Next(); t.Kind != lex.EOF && depth > 0; t = l.Next() {
+			switch text := l.Text(t); {
+			case text == "(":
+				depth++
+			case text == ")":
+				depth--
+			case text == "," && depth == 1:
+				last, lastIsTrue = 0, false
+				continue
+			}
+			if depth > 0 {
+				last++
+				lastIsTrue = last == 1 && lex.IsKeyword(sql, t, "true")
+			}
+		}
+		if !lastIsTrue {
+			return true
+		}
+	}
+	return false
+}
 
 // confirm applies a setting change the server confirmed (its CommandComplete), to what pgshard knows of the
 // client's settings and of the server's. The server then holds the client's settings except where a RESET

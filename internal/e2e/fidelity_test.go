@@ -115,36 +115,43 @@ func TestSetFormsFollowTheClient(t *testing.T) {
 	t.Fatalf("a replay failed on the server:\n%s", e.proxy.Log())
 }
 
-// SET SESSION AUTHORIZATION keeps the client on its server connection (only a superuser could set it again on
-// another), until RESET SESSION AUTHORIZATION; it resets the role, as on Postgres.
-func TestSessionAuthorizationPins(t *testing.T) {
+// SET SESSION AUTHORIZATION (only a superuser could set it again on another connection) and set_config() of a
+// session setting (whose value pgshard cannot know) keep the client on its server connection; RESET SESSION
+// AUTHORIZATION resets the role too, as on Postgres.
+func TestSessionStatePins(t *testing.T) {
 	t.Parallel()
 	e := startEnv(t, envOpts{size: 2})
 	ctx := Ctx(t, time.Minute)
+	for _, pin := range []string{"SET SESSION AUTHORIZATION app", "SELECT set_config('search_path', 'pg_catalog', false)"} {
+		a := e.connect(t, ctx)
+		mustExec(t, ctx, a, pin)
+		var pid1, pid2 int
+		if err := a.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid1); err != nil {
+			t.Fatal(err)
+		}
+		// Another client holds a server connection in a transaction: the idle one it would take is A's,
+		// unless A is pinned to it.
+		b := e.connect(t, ctx)
+		tx, err := b.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := setting(t, ctx, b, "search_path"); got != `"$user", public` {
+			t.Fatalf("after A's %s, B has search_path %q", pin, got)
+		}
+		if err := a.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid2); err != nil {
+			t.Fatal(err)
+		}
+		if pid1 != pid2 {
+			t.Fatalf("after %s the client moved from backend %d to %d", pin, pid1, pid2)
+		}
+		_ = tx.Rollback(ctx)
+		a.Close(ctx)
+		b.Close(ctx)
+	}
 	a := e.connect(t, ctx)
 	mustExec(t, ctx, a, "SET ROLE NONE")
 	mustExec(t, ctx, a, "SET SESSION AUTHORIZATION app")
-	var pid1, pid2 int
-	if err := a.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid1); err != nil {
-		t.Fatal(err)
-	}
-	// Another client holds a server connection in a transaction: the idle one it would take is A's, unless
-	// A is pinned to it.
-	b := e.connect(t, ctx)
-	tx, err := b.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, "SELECT 1"); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid2); err != nil {
-		t.Fatal(err)
-	}
-	if pid1 != pid2 {
-		t.Fatalf("after SET SESSION AUTHORIZATION the client moved from backend %d to %d", pid1, pid2)
-	}
 	mustExec(t, ctx, a, "RESET SESSION AUTHORIZATION")
 	if got := setting(t, ctx, a, "role"); got != "none" {
 		t.Fatalf("role after RESET SESSION AUTHORIZATION: %q", got)
