@@ -72,6 +72,8 @@ type client struct {
 	tx          provisional         // the settings to restore if the transaction in progress rolls back
 	pins        pins                // session features that keep the server attached
 	unnamedFx   *effects            // what the unnamed statement does to the session
+	unnamedMsg  []byte              // the Parse of the client's unnamed statement, for a server that lacks it (transaction mode)
+	unnamedGen  uint64              // counts the client's unnamed Parses
 	portalFx    map[string]*effects // what each bound portal will do ("" is the unnamed portal)
 	waiter      pool.Waiter         // queued for a server connection
 	waiting     bool                // a checkout is under way (queued, dialing, or a connection is moving to us)
@@ -257,6 +259,7 @@ func (cl *client) message(sp *splice, m codec.Message, at, n int) *codec.Error {
 		}
 		if cl.mapped {
 			e.sqlOps = cl.sqlPrepared(sp, s, q, at)
+			cl.unnamedMsg, s.unnamedOwner = cl.unnamedMsg[:0], nil // a simple query drops the unnamed statement
 		}
 		s.expects.push(e)
 	case codec.FunctionCall:
@@ -298,6 +301,9 @@ func (cl *client) message(sp *splice, m codec.Message, at, n int) *codec.Error {
 			cl.sqlPrepared(sp, s, pm.Query, at)
 		}
 		if len(pm.Name) == 0 {
+			cl.unnamedMsg = append(cl.unnamedMsg[:0], sp.in[at:at+n]...)
+			cl.unnamedGen++
+			s.unnamedOwner, s.unnamedGen = cl, cl.unnamedGen
 			cl.unnamedFx = effectsOf(pm.Query)
 			s.expects.push(expectation{kind: expParse})
 			return nil
@@ -331,6 +337,14 @@ func (cl *client) message(sp *splice, m codec.Message, at, n int) *codec.Error {
 			plan, cl.sh.describePlan = cl.sh.describePlan, nil
 		}
 		if !cl.mapped || len(name) == 0 {
+			namesStatement := m.Type == codec.Bind || len(m.Body) > 0 && m.Body[0] == codec.TargetStatement
+			if cl.mapped && namesStatement && len(cl.unnamedMsg) > 0 && (s.unnamedOwner != cl || s.unnamedGen != cl.unnamedGen) {
+				// The client's unnamed statement was parsed on another server connection (psql's \gdesc sends
+				// Parse and Sync, then Describe and Sync), or dropped by a query since: parse it here first.
+				sp.insert(at, cl.unnamedMsg)
+				s.expects.push(expectation{kind: expParseHidden})
+				s.unnamedOwner, s.unnamedGen = cl, cl.unnamedGen
+			}
 			if cl.mapped && m.Type == codec.Bind {
 				cl.bindEffects(m, cl.unnamedFx)
 			}

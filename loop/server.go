@@ -40,9 +40,12 @@ type server struct {
 	stmts     serverStmts // pgshard's prepared statements on this connection
 	sqlNames  sqlNames    // the client's SQL PREPAREd statements on this connection, under their names
 	unsynced  bool        // extended-protocol messages were sent with no Sync after them yet
-	status    byte        // transaction status of the last ReadyForQuery
-	remain    int         // bytes of a large message still to pass through
-	inUse     bool        // attached to a client or resetting: its ReadyForQuery can make it free
+
+	unnamedOwner *client // whose unnamed statement the server holds (nil: nobody's, or not known)
+	unnamedGen   uint64  // which of its unnamed statements
+	status       byte    // transaction status of the last ReadyForQuery
+	remain       int     // bytes of a large message still to pass through
+	inUse        bool    // attached to a client or resetting: its ReadyForQuery can make it free
 
 	park       parking // reading paused while the client cannot take more
 	cancelling bool    // pgshard's CancelRequest for its statement is on its way: busy until delivered (cancel.go)
@@ -676,6 +679,7 @@ func (s *server) reset(rollback, discard bool) {
 		s.release()
 		return
 	}
+	s.unnamedOwner = nil
 	_, _ = s.c.Write(b)
 }
 

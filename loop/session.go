@@ -515,6 +515,7 @@ func (s *server) replaySettings(cl *client) bool {
 		b = codec.AppendQuery(b, strings.Join(sets, "; "))
 		s.expects.push(expectation{kind: expReplay})
 	}
+	s.unnamedOwner = nil // a simple query drops the unnamed statement
 	_, _ = s.c.Write(b)
 	return true
 }

@@ -178,6 +178,7 @@ func (cl *client) sqlPrepared(sp *splice, s *server, q []byte, at int) []sqlOp {
 	for _, b := range before {
 		sp.insert(at, codec.AppendQuery(s.ls.synth[:0], b))
 		s.expects.push(expectation{kind: expHiddenQuery})
+		s.unnamedOwner = nil // a simple query drops the unnamed statement
 	}
 	return ops
 }

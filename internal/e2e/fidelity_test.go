@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgproto3"
 )
 
 // Fidelity of session state: what a client sets (at startup or with SET) is what its statements run with, in
@@ -401,4 +402,45 @@ func TestLeftoverThatCannotBeResetIsNotTheNextClientsError(t *testing.T) {
 		t.Fatalf("B's application_name %q", got)
 	}
 	mustExec(t, ctx, b, "SELECT 1")
+}
+
+// The unnamed statement lasts until the client's next Parse of it or simple query, as on Postgres, though
+// transaction mode may give the client's next batch another server connection (psql's \gdesc sends Parse and
+// Sync, then Describe and Sync).
+func TestUnnamedStatementAcrossBatches(t *testing.T) {
+	t.Parallel()
+	e := startEnv(t, envOpts{size: 1})
+	ctx := Ctx(t, time.Minute)
+	a := e.rawLogin(t) // as user trusted
+	b, err := pgx.Connect(ctx, e.proxy.DSN("app", "trusted", "x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close(ctx)
+	exchange := func(msgs ...pgproto3.FrontendMessage) []string {
+		t.Helper()
+		a.send(t, msgs...)
+		got, err := a.receiveUntil(t, 10*time.Second, isReady)
+		if err != nil {
+			t.Fatalf("%v (got %v)", err, got)
+		}
+		return got
+	}
+	if got := exchange(&pgproto3.Parse{Query: "SELECT 1 AS x"}, &pgproto3.Sync{}); strings.Join(got, " ") != "ParseComplete ReadyForQuery(I)" {
+		t.Fatalf("Parse: %v", got)
+	}
+	mustExec(t, ctx, b, "SELECT 2") // B's simple query on the one server connection drops its unnamed statement
+	got := exchange(&pgproto3.Describe{ObjectType: 'S'}, &pgproto3.Sync{})
+	if strings.Join(got, " ") != "ParameterDescription RowDescription ReadyForQuery(I)" {
+		t.Fatalf("Describe of the unnamed statement in a later batch: %v", got)
+	}
+	got = exchange(&pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Sync{})
+	if strings.Join(got, " ") != "BindComplete DataRow[1] CommandComplete(SELECT 1) ReadyForQuery(I)" {
+		t.Fatalf("Bind of the unnamed statement in a later batch: %v", got)
+	}
+	got = exchange(&pgproto3.Query{String: "SELECT 3"})
+	got = exchange(&pgproto3.Describe{ObjectType: 'S'}, &pgproto3.Sync{})
+	if len(got) != 2 || !strings.Contains(got[0], "26000") {
+		t.Fatalf("Describe of the unnamed statement after a simple query: %v", got)
+	}
 }
