@@ -136,6 +136,18 @@ func (cl *client) sqlPrepared(sp *splice, s *server, q []byte, at int) []sqlOp {
 		}
 	}
 	sql := string(q)
+	if wholeNamespace(sql) {
+		// The query may see or run statements by names pgshard cannot read in it (pg_prepared_statements, an
+		// EXECUTE in a function's text): the server gets exactly the client's names first.
+		for name := range s.sqlNames.byName {
+			if _, mine := cl.sqlStmts[name]; !mine {
+				clear(name)
+			}
+		}
+		for name, st := range cl.sqlStmts {
+			ensure(name, st)
+		}
+	}
 	for _, r := range lex.Split(sql, nil) {
 		text := sql[r[0]:r[1]]
 		st := lex.Classify(text)
@@ -145,6 +157,8 @@ func (cl *client) sqlPrepared(sp *splice, s *server, q []byte, at int) []sqlOp {
 				if x.fx != nil {
 					cl.applyPins(x.fx) // what running it does to the session (advisory locks)
 				}
+			} else {
+				clear(name) // another client's statement of that name is not this client's to run: 26000
 			}
 		}
 		switch st.Kind {
@@ -205,6 +219,17 @@ func (cl *client) applySQLOp(s *server, op sqlOp) {
 		s.stmts.clear()
 		s.sqlNames.clear()
 	}
+}
+
+// wholeNamespace reports a query that may use SQL-level prepared statements in ways executedNames cannot
+// see: one that reads pg_prepared_statements, or says EXECUTE inside a literal (a function body, a DO block,
+// PL/pgSQL's EXECUTE 'EXECUTE name').
+func wholeNamespace(sql string) bool {
+	lower := strings.ToLower(sql)
+	if strings.Contains(lower, "pg_prepared_statements") {
+		return true
+	}
+	return strings.Count(lower, "execute") > len(executedNames(sql))
 }
 
 // executedNames returns the names that follow the keyword EXECUTE in a statement: EXECUTE name, EXPLAIN ...

@@ -378,6 +378,15 @@ func TestSQLPrepareFidelity(t *testing.T) {
 	if pe := wantCode(t, "PREPARE with bad SQL", err, "42601"); pe.Position != 22 {
 		t.Fatalf("error position %d, want 22 (as in the client's text)", pe.Position)
 	}
+	mustExec(t, ctx, a, "PREPARE only_a AS SELECT 'a'")
+	_, err = b.Exec(ctx, "EXECUTE only_a", pgx.QueryExecModeSimpleProtocol)
+	wantCode(t, "EXECUTE of another client's statement", err, "26000")
+	if got := one(b, "SELECT string_agg(name, ',' ORDER BY name) FROM pg_prepared_statements"); got != "q" {
+		t.Fatalf("B sees prepared statements %q, want its own: q", got)
+	}
+	if got := one(a, "SELECT string_agg(name, ',' ORDER BY name) FROM pg_prepared_statements"); got != "only_a,q" {
+		t.Fatalf("A sees prepared statements %q, want its own: only_a,q", got)
+	}
 	mustExec(t, ctx, a, "DEALLOCATE q")
 	mustExec(t, ctx, b, "SELECT 1")
 	_, err = a.Exec(ctx, "EXECUTE q(1)", pgx.QueryExecModeSimpleProtocol)
