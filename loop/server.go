@@ -247,10 +247,37 @@ func (s *server) onTraffic() {
 	}
 }
 
+// commandDone applies what the client's statement that the server completed with tag did to the session it
+// tracks: a SET or RESET, an SQL PREPARE or DEALLOCATE, the end of a transaction.
+func (s *server) commandDone(cl *client, head *expectation, tag string) {
+	if head == nil || (head.kind != expExecute && head.kind != expQuery) {
+		return
+	}
+	if len(head.sets) > 0 && settingTag(tag) {
+		cl.confirm(s, head.sets[0])
+		head.sets = head.sets[1:]
+	}
+	if len(head.sqlOps) > 0 && tag == head.sqlOps[0].tag {
+		op := head.sqlOps[0]
+		head.sqlOps = head.sqlOps[1:]
+		cl.applySQLOp(s, op)
+	}
+	if cl.tx.active {
+		// What a transaction set counts from its COMMIT on, and is undone by a ROLLBACK (the tag of a COMMIT
+		// of a failed transaction too) once the server says it is idle.
+		switch tag {
+		case "COMMIT":
+			s.rolledBack = false
+			cl.transactionEnded(s, false)
+		case "ROLLBACK":
+			s.rolledBack = true
+		}
+	}
+}
+
 // settingTag says whether a CommandComplete tag is that of a SET, RESET or DISCARD ALL.
-func settingTag(tag []byte) bool {
-	t := string(tag)
-	return t == "SET" || t == "RESET" || t == "DISCARD ALL"
+func settingTag(tag string) bool {
+	return tag == "SET" || tag == "RESET" || tag == "DISCARD ALL"
 }
 
 // mustSeeWhole says which messages are inspected, so never streamed in pieces.
@@ -349,30 +376,9 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 			s.expects.pop()
 		}
 	case codec.CommandComplete, codec.EmptyQueryResponse, codec.PortalSuspended:
-		if is(expExecute, expQuery) && len(head.sets) > 0 && typ == codec.CommandComplete && s.client != nil {
-			if tag, err := codec.ParseCommandComplete(msg[codec.HeaderLen:]); err == nil && settingTag(tag) {
-				s.client.confirm(s, head.sets[0])
-				head.sets = head.sets[1:]
-			}
-		}
-		if cl := s.client; cl != nil && cl.tx.active && !hide && typ == codec.CommandComplete {
-			// A transaction's end: what it set counts from a COMMIT on, and is undone by a ROLLBACK (the tag of
-			// a COMMIT of a failed transaction too) once the server says it is idle.
+		if cl := s.client; cl != nil && typ == codec.CommandComplete && !hide {
 			if tag, err := codec.ParseCommandComplete(msg[codec.HeaderLen:]); err == nil {
-				switch string(tag) {
-				case "COMMIT":
-					s.rolledBack = false
-					cl.transactionEnded(s, false)
-				case "ROLLBACK":
-					s.rolledBack = true
-				}
-			}
-		}
-		if is(expQuery) && len(head.sqlOps) > 0 && typ == codec.CommandComplete && s.client != nil {
-			if tag, err := codec.ParseCommandComplete(msg[codec.HeaderLen:]); err == nil && string(tag) == head.sqlOps[0].tag {
-				op := head.sqlOps[0]
-				head.sqlOps = head.sqlOps[1:]
-				s.client.applySQLOp(s, op)
+				s.commandDone(cl, head, string(tag))
 			}
 		}
 		if is(expExecute) {
