@@ -78,9 +78,10 @@ type client struct {
 	waiter      pool.Waiter         // queued for a server connection
 	waiting     bool                // a checkout is under way (queued, dialing, or a connection is moving to us)
 
-	cancelArmed bool    // a fan-out's shards are cancelled when a grace period ends (cancel.go)
-	out         []byte  // replies the proxy itself makes, written once per callback
-	park        parking // reading paused while the server cannot take more
+	cancelArmed   bool    // a fan-out's shards are cancelled when a grace period ends (cancel.go)
+	cancelPending bool    // the client's CancelRequest came while its statement waited in pgshard: cancel it once sent
+	out           []byte  // replies the proxy itself makes, written once per callback
+	park          parking // reading paused while the server cannot take more
 }
 
 func (cl *client) onTraffic() {
@@ -228,6 +229,10 @@ func (cl *client) forward() {
 	}
 	if pos > 0 {
 		cl.sendToServer(sp.result(pos), pos)
+		if cl.cancelPending && cl.srv != nil && !cl.srv.cancelling {
+			cl.cancelPending = false
+			cl.srv.cancel()
+		}
 	}
 }
 
@@ -554,12 +559,23 @@ func (cl *client) attach(s *server) {
 // Such a server stays the client's until the request is delivered (server.cancel), so that a late cancel never
 // reaches the statement of a client that gets the server next; an idle server is left alone, as Postgres
 // ignores a cancel that arrives between statements.
+//
+// A cancel that comes while the client's statement waits in pgshard (for a server connection, or for the replay
+// of its settings) is kept until the statement is sent, as the server would have had it by then.
 func (cl *client) cancelStatements() {
 	if cl.state == clientClosed {
 		return
 	}
+	if cl.waiting || cl.c.InboundBuffered() > 0 {
+		cl.cancelPending = true
+	}
 	for _, s := range cl.srvs {
-		if s != nil && !s.gone && !s.cancelling && (s.expects.len() > 0 || s.unsynced) {
+		if s == nil || s.gone || s.cancelling {
+			continue
+		}
+		if h := s.expects.front(); h != nil && h.kind == expReplay {
+			cl.cancelPending = true
+		} else if h != nil || s.unsynced {
 			s.cancel()
 		}
 	}
