@@ -16,6 +16,16 @@ const (
 	Terminate       byte = 'X'
 )
 
+// IsSessionMessage reports a message type a client may send once logged in: the query and COPY messages and
+// Terminate. PasswordMessage belongs to authentication only; anything else is not a frontend message at all.
+func IsSessionMessage(t byte) bool {
+	switch t {
+	case Bind, Close, CopyFail, Describe, Execute, Flush, FunctionCall, Parse, Query, Sync, Terminate, CopyData, CopyDone:
+		return true
+	}
+	return false
+}
+
 // Messages both sides send.
 const (
 	CopyData byte = 'd'

@@ -1,6 +1,7 @@
 package loop
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -199,6 +200,11 @@ func (cl *client) forward() {
 		if n == 0 {
 			break
 		}
+		if perr := invalidMessageType(m.Type); perr != nil {
+			cl.sendToServer(sp.result(pos), pos)
+			cl.fatal(perr)
+			return
+		}
 		if m.Type == codec.Terminate {
 			cl.sendToServer(sp.result(pos), pos)
 			_ = cl.ls.el.Close(cl.c)
@@ -234,6 +240,15 @@ func (cl *client) forward() {
 			cl.srv.cancel()
 		}
 	}
+}
+
+// invalidMessageType is Postgres's answer to a message type a logged-in client may not send: pgshard never
+// passes one to a server (which would end its session with it).
+func invalidMessageType(t byte) *codec.Error {
+	if codec.IsSessionMessage(t) {
+		return nil
+	}
+	return codec.NewFatal(codec.SQLStateProtocolViolation, "invalid frontend message type "+strconv.Itoa(int(t)))
 }
 
 // message accounts for one client message bound for the server at buf[at:at+n]: what the server will answer,

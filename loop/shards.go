@@ -92,6 +92,11 @@ func (cl *client) forwardSharded() {
 		if n == 0 {
 			break
 		}
+		if perr := invalidMessageType(m.Type); perr != nil {
+			cl.endRun(&r, buf, pos)
+			cl.fatal(perr)
+			return
+		}
 		if m.Type == codec.Terminate {
 			cl.endRun(&r, buf, pos)
 			_ = cl.ls.el.Close(cl.c)
