@@ -44,7 +44,7 @@ func TestRegress(t *testing.T) {
 	fmt.Printf("compat: output in %s\n", out)
 	input := prepareInput(t, out)
 	pgRegress := pgRegressPath(t)
-	bin := pgshardBinary(t, out)
+	bin := pgshardBinary(t, t.TempDir())
 
 	var direct Results
 	t.Run("direct", func(t *testing.T) { direct = runRegress(t, pgRegress, input, out, "direct", "") })
