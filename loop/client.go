@@ -1,6 +1,7 @@
 package loop
 
 import (
+	"context"
 	"strconv"
 	"time"
 
@@ -81,6 +82,7 @@ type client struct {
 
 	cancelArmed   bool    // a fan-out's shards are cancelled when a grace period ends (cancel.go)
 	cancelPending bool    // the client's CancelRequest came while its statement waited in pgshard: cancel it once sent
+	outputHeld    bool    // its statements wait until it reads its answers (holdForOutput)
 	out           []byte  // replies the proxy itself makes, written once per callback
 	park          parking // reading paused while the server cannot take more
 }
@@ -174,6 +176,10 @@ func (cl *client) forward() {
 	if (cl.db.retired.Load() || cl.user.retired.Load()) && !cl.rebind() {
 		return // its database was removed (RELOAD): closed
 	}
+	if cl.outputHeld || cl.overloaded(1) {
+		cl.holdForOutput()
+		return
+	}
 	if cl.rt != nil {
 		cl.forwardSharded()
 		return
@@ -220,6 +226,10 @@ func (cl *client) forward() {
 		if cl.srv == nil && (pos > 0 || !cl.acquire()) {
 			break // waiting: the bytes stay buffered until a server arrives
 		}
+		if cl.srv.expects.len() > maxInFlight {
+			cl.outputHeld = true // the rest waits for answers (holdForOutput, after this batch is sent)
+			break
+		}
 		if cl.needSync && cl.srv.quiet() {
 			cl.needSync = false
 			if cl.srv.replaySettings(cl) {
@@ -240,6 +250,68 @@ func (cl *client) forward() {
 			cl.srv.cancel()
 		}
 	}
+	if cl.outputHeld && cl.state == clientReady {
+		cl.outputHeld = false
+		cl.holdForOutput()
+	}
+}
+
+// maxInFlight bounds the client's statements sent to a server and not answered yet: each costs pgshard an
+// entry until its answer comes (a client pipelining millions of statements would hold millions).
+const maxInFlight = 4096
+
+// overloaded says whether the client's next statements must wait: it has more than limits.client_outbound_buffer
+// of answers unread, or one of its servers has that much of its statements unread, or maxInFlight of them
+// unanswered. Without this, a client that sends and never reads makes pgshard hold its answers without bound.
+func (cl *client) overloaded(fraction int) bool {
+	limit := cl.e.cfg.Limits.ClientOutboundBuffer / fraction
+	if cl.c.OutboundBuffered() > limit {
+		return true
+	}
+	for _, s := range cl.srvs {
+		if s != nil && !s.gone && (s.c.OutboundBuffered() > limit || s.expects.len() > maxInFlight/fraction) {
+			return true
+		}
+	}
+	return false
+}
+
+// holdForOutput keeps the client's statements waiting while it is overloaded; they go on once it is half way
+// back (checked every parkPoll, as a parked connection is). gnet reads a socket whenever it can, so the
+// requests the client goes on sending meanwhile pile up in pgshard: past limits.client_outbound_buffer of them,
+// a client that reads its answers is parked (TCP then slows it down), and one that does not read them is
+// disconnected (53400): nothing else would ever bound it.
+func (cl *client) holdForOutput() {
+	limit := cl.e.cfg.Limits.ClientOutboundBuffer
+	if cl.c.InboundBuffered() > limit {
+		if cl.c.OutboundBuffered() == 0 {
+			cl.outputHeld = false
+			cl.park.park(cl.e, cl.ls, cl.c, &reopen{cl: cl}, func() bool { return cl.state == clientClosed || !cl.overloaded(2) })
+			return
+		}
+		cl.outputHeld = false
+		cl.fatal(codec.NewFatal(codec.SQLStateConfigurationLimitExceed,
+			"the client sent more than limits.client_outbound_buffer of requests without reading the answers to earlier ones").
+			WithHint("read the results while sending more statements, or raise limits.client_outbound_buffer"))
+		return
+	}
+	if cl.outputHeld {
+		return // its poll is running
+	}
+	cl.outputHeld = true
+	var check func()
+	check = func() {
+		switch {
+		case cl.state == clientClosed || !cl.outputHeld || cl.park.parked:
+		case !cl.overloaded(2):
+			cl.outputHeld = false
+			cl.forward()
+			cl.flush()
+		default:
+			time.AfterFunc(parkPoll, func() { _ = cl.ls.el.Execute(context.Background(), runnable(check)) })
+		}
+	}
+	time.AfterFunc(parkPoll, func() { _ = cl.ls.el.Execute(context.Background(), runnable(check)) })
 }
 
 // invalidMessageType is Postgres's answer to a message type a logged-in client may not send: pgshard never

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -39,4 +40,50 @@ func TestInvalidMessageTypeIsRefused(t *testing.T) {
 	if n := e.pg.QueryString(t, "postgres", "SELECT count(*) FROM pg_stat_activity WHERE usename = 'app' AND backend_type = 'client backend'"); n != "2" {
 		t.Fatalf("server backends: %s, want the one of each pool (users trusted and app): none was ended", n)
 	}
+}
+
+// A client that pipelines statements and never reads their answers holds at most about
+// limits.client_outbound_buffer of answers in pgshard: its statements wait while that much is unread, and when
+// it goes on sending that much more it is disconnected with 53400. In both pool modes; other clients are served
+// meanwhile and afterwards.
+func TestClientThatDoesNotReadIsBounded(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"transaction", "session"} {
+		t.Run(mode, func(t *testing.T) {
+			e := startEnv(t, envOpts{mode: mode, size: 2})
+			ctx := Ctx(t, 2*time.Minute)
+			other := e.connect(t, ctx)
+			_, before := e.proxy.rssKB(t)
+			r := e.rawLogin(t)
+			one := codecQuery("select 1")
+			chunk := bytes.Repeat(one, 64<<10/len(one))
+			sent, start := 0, time.Now()
+			var werr error
+			for sent < 64<<20 && werr == nil {
+				_ = r.SetWriteDeadline(time.Now().Add(2 * time.Second))
+				var n int
+				n, werr = r.Write(chunk) // fails once pgshard closed the connection, or stopped reading it
+				sent += n
+			}
+			t.Logf("writing ended after %v: %v", time.Since(start).Round(time.Millisecond), werr)
+			_, peak := e.proxy.rssKB(t)
+			t.Logf("sent %d MB of queries without reading; pgshard's peak RSS %d -> %d MB", sent>>20, before>>10, peak>>10)
+			if grew := (peak - before) >> 10; grew > 100 {
+				t.Fatalf("pgshard's memory grew by %d MB for one client that does not read", grew)
+			}
+			var n int
+			if err := other.QueryRow(ctx, "SELECT 8").Scan(&n); err != nil || n != 8 {
+				t.Fatalf("another client: %d %v", n, err)
+			}
+		})
+	}
+}
+
+// codecQuery is a Query message.
+func codecQuery(sql string) []byte {
+	b := []byte{'Q', 0, 0, 0, 0}
+	b = append(b, sql...)
+	b = append(b, 0)
+	binary.BigEndian.PutUint32(b[1:], uint32(len(b)-1))
+	return b
 }
