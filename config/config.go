@@ -42,6 +42,9 @@ type Limits struct {
 	ClientStartupTimeout time.Duration // "client_startup_timeout": time to finish startup and auth
 	ClientOutboundBuffer int           // "client_outbound_buffer", bytes: past it the proxy stops reading from that client's server
 	ServerConnectTimeout time.Duration // "server_connect_timeout": time to connect and authenticate to a shard
+	// "client_prepared_statements": named prepared statements one client may hold at once (protocol level and
+	// SQL PREPARE each); past it a Parse or PREPARE gets 53400.
+	ClientPreparedStatements int
 }
 
 // Pool sizes and times the server connection pools, one per (database, user, shard, role).
@@ -142,10 +145,11 @@ func defaults() *Config {
 		ShutdownTimeout: 30 * time.Second,
 		TwoPhaseLog:     DefaultTwoPhaseLog,
 		Limits: Limits{
-			MaxMessageSize:       64 << 20,
-			ClientStartupTimeout: 10 * time.Second,
-			ClientOutboundBuffer: 8 << 20,
-			ServerConnectTimeout: 5 * time.Second,
+			MaxMessageSize:           64 << 20,
+			ClientStartupTimeout:     10 * time.Second,
+			ClientOutboundBuffer:     8 << 20,
+			ServerConnectTimeout:     5 * time.Second,
+			ClientPreparedStatements: 10000,
 		},
 		Pool: Pool{
 			Mode:                  ModeTransaction,

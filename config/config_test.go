@@ -67,10 +67,11 @@ func TestDefaults(t *testing.T) {
 		ShutdownTimeout: 30 * time.Second,
 		TwoPhaseLog:     "pgshard-2pc.log",
 		Limits: Limits{
-			MaxMessageSize:       67108864,
-			ClientStartupTimeout: 10 * time.Second,
-			ClientOutboundBuffer: 8 << 20,
-			ServerConnectTimeout: 5 * time.Second,
+			MaxMessageSize:           67108864,
+			ClientStartupTimeout:     10 * time.Second,
+			ClientOutboundBuffer:     8 << 20,
+			ServerConnectTimeout:     5 * time.Second,
+			ClientPreparedStatements: 10000,
 		},
 		Pool: Pool{
 			Mode:                  "transaction",

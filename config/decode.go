@@ -253,10 +253,11 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 		"limits": func(n *yaml.Node, p string) {
 			l := &c.Limits
 			d.mapping(n, p, map[string]field{
-				"max_message_size":       d.size(&l.MaxMessageSize),
-				"client_startup_timeout": d.duration(&l.ClientStartupTimeout),
-				"client_outbound_buffer": d.size(&l.ClientOutboundBuffer),
-				"server_connect_timeout": d.duration(&l.ServerConnectTimeout),
+				"max_message_size":           d.size(&l.MaxMessageSize),
+				"client_startup_timeout":     d.duration(&l.ClientStartupTimeout),
+				"client_outbound_buffer":     d.size(&l.ClientOutboundBuffer),
+				"server_connect_timeout":     d.duration(&l.ServerConnectTimeout),
+				"client_prepared_statements": d.integer(&l.ClientPreparedStatements),
 			})
 		},
 		"pool": func(n *yaml.Node, p string) {

@@ -48,6 +48,7 @@ func restartSettings(c *Config) [][2]string {
 		{"limits.max_message_size", n(c.Limits.MaxMessageSize)},
 		{"limits.client_startup_timeout", d(c.Limits.ClientStartupTimeout)},
 		{"limits.client_outbound_buffer", n(c.Limits.ClientOutboundBuffer)},
+		{"limits.client_prepared_statements", n(c.Limits.ClientPreparedStatements)},
 		{"limits.server_connect_timeout", d(c.Limits.ServerConnectTimeout)},
 		{"pool.mode", c.Pool.Mode},
 		{"pool.size", n(c.Pool.Size)},

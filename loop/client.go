@@ -401,9 +401,9 @@ func (cl *client) message(sp *splice, m codec.Message, at, n int) *codec.Error {
 			return nil
 		}
 		sp.drop(at, at+n)
-		if _, used := cl.stmts[string(pm.Name)]; used {
+		if perr := cl.refuseParse(pm.Name); perr != nil {
 			cl.skipToSync = true
-			s.synth(cl, expectation{kind: expErrorSynth, err: duplicateStatement(pm.Name)})
+			s.synth(cl, expectation{kind: expErrorSynth, err: perr})
 			return nil
 		}
 		st := cl.stmtFor(pm.Query, pm.ParamTypes)
@@ -467,7 +467,7 @@ func (cl *client) message(sp *splice, m codec.Message, at, n int) *codec.Error {
 			return codec.NewFatal(codec.SQLStateProtocolViolation, err.Error())
 		}
 		if cl.mapped && cm.Target == codec.TargetStatement && len(cm.Name) > 0 {
-			delete(cl.stmts, string(cm.Name))
+			cl.dropStmt(string(cm.Name))
 			sp.drop(at, at+n)
 			s.synth(cl, expectation{kind: expCloseSynth})
 			return nil
@@ -494,20 +494,30 @@ func statementName(m codec.Message) ([]byte, int, error) {
 	return dm.Name, codec.HeaderLen + 1, nil
 }
 
-// duplicateStatement is Postgres's error for a Parse under a name the client has not closed.
-func duplicateStatement(name []byte) *codec.Error {
-	return codec.NewError(codec.SQLStateDuplicatePreparedStmt, `prepared statement "`+string(name)+`" already exists`)
+// refuseParse is the error for a Parse of a named statement that must not be made: under a name the client has
+// not closed (Postgres's 42P05), or past limits.client_prepared_statements.
+func (cl *client) refuseParse(name []byte) *codec.Error {
+	if _, used := cl.stmts[string(name)]; used {
+		return codec.NewError(codec.SQLStateDuplicatePreparedStmt, `prepared statement "`+string(name)+`" already exists`)
+	}
+	if max := cl.e.cfg.Limits.ClientPreparedStatements; len(cl.stmts) >= max {
+		return codec.NewError(codec.SQLStateConfigurationLimitExceed, "too many prepared statements: the client holds "+
+			strconv.Itoa(max)+" named prepared statements (limits.client_prepared_statements)").
+			WithHint("close the statements it no longer uses, or raise limits.client_prepared_statements")
+	}
+	return nil
 }
 
 // setStmt maps one of the client's statement names to a stmt.
-func (cl *client) setStmt(name []byte, st *stmt) {
-	if cl.stmts == nil {
-		cl.stmts = map[string]*stmt{}
-	}
-	if old, ok := cl.stmts[string(name)]; ok && old == st {
-		return
-	}
-	cl.stmts[string(name)] = st
+func (cl *client) setStmt(name []byte, st *stmt) { cl.e.registry.setName(&cl.stmts, string(name), st) }
+
+// dropStmt forgets one of the client's statement names (Close, a Parse that did not run).
+func (cl *client) dropStmt(name string) { cl.e.registry.dropName(cl.stmts, name) }
+
+// dropStmts forgets every statement name of the client, protocol level and SQL PREPAREd.
+func (cl *client) dropStmts() {
+	cl.e.registry.dropNames(&cl.stmts)
+	cl.e.registry.dropNames(&cl.sqlStmts)
 }
 
 // forgetStatements runs on DISCARD ALL: the server drops every prepared statement, pgshard's own names
@@ -515,7 +525,7 @@ func (cl *client) setStmt(name []byte, st *stmt) {
 func (cl *client) forgetStatements() {
 	cl.srv.stmts.clear()
 	cl.srv.sqlNames.clear()
-	cl.stmts, cl.sqlStmts = nil, nil
+	cl.dropStmts()
 }
 
 // bindEffects remembers what the portal a Bind creates will do to the session when it is executed.
@@ -730,6 +740,7 @@ func (cl *client) onClose() {
 	}
 	// Otherwise a connection or a slot is on its way; gotServer or dial sees the client closed.
 	cl.abandonDrive()
+	cl.dropStmts()
 	for _, s := range cl.srvs {
 		if s != nil {
 			cl.detachServer(s)

@@ -38,6 +38,10 @@ type stmt struct {
 
 	fx *effects // what executing it does to the session (SET, advisory locks, ...), nil for nothing
 
+	key  string        // its entry in the registry
+	refs atomic.Int32  // client names that mean it
+	idle *list.Element // in the registry's idle list while no client names it (guarded by the registry's lock)
+
 	plan atomic.Pointer[stmtPlan] // how it is routed (sharded databases), planned on first use
 	tx   txKind                   // a transaction command (sharded databases send those to every shard of a transaction)
 }
@@ -62,12 +66,127 @@ func (cl *client) planOf(st *stmt) *route.Plan {
 	return p
 }
 
-// stmtRegistry holds every stmt of the engine. Parse messages take its lock; Bind and Describe don't (they
-// go through the client's own map).
+// stmtRegistry holds the stmts of the engine. Parse messages take its lock; Bind and Describe don't (they
+// go through the client's own map). It is bounded: a stmt no client names any more waits in the idle list, so
+// that a client preparing it again (after a reconnect, say) still shares it, and the oldest idle ones past
+// maxIdleStmts leave the registry (servers that hold them keep them until their own bound evicts them).
 type stmtRegistry struct {
 	mu     sync.Mutex
 	byText map[string][]*stmt
+	idle   list.List // of *stmt, most recently released first
 	next   uint64
+}
+
+// maxIdleStmts bounds the statements the registry keeps that no client names.
+const maxIdleStmts = 10000
+
+// add enters a new st under key, idle until a client names it. Called with the lock held.
+func (r *stmtRegistry) add(key string, st *stmt) *stmt {
+	if r.byText == nil {
+		r.byText = map[string][]*stmt{}
+	}
+	st.key = key
+	r.byText[key] = append(r.byText[key], st)
+	r.makeIdle(st)
+	return st
+}
+
+// makeIdle puts st first in the idle list and drops the oldest idle stmts past maxIdleStmts. Called with the
+// lock held.
+func (r *stmtRegistry) makeIdle(st *stmt) {
+	st.idle = r.idle.PushFront(st)
+	for r.idle.Len() > maxIdleStmts {
+		old := r.idle.Back().Value.(*stmt)
+		r.idle.Remove(old.idle)
+		old.idle = nil
+		r.remove(old)
+	}
+}
+
+// release drops one client name of st; the last one puts it in the idle list.
+func (r *stmtRegistry) release(st *stmt) {
+	if st.refs.Add(-1) > 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if st.refs.Load() > 0 || st.idle != nil || !r.holds(st) {
+		return
+	}
+	r.makeIdle(st)
+}
+
+func (r *stmtRegistry) holds(st *stmt) bool {
+	for _, x := range r.byText[st.key] {
+		if x == st {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *stmtRegistry) remove(st *stmt) {
+	list := r.byText[st.key]
+	for i, x := range list {
+		if x == st {
+			list = append(list[:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(r.byText, st.key)
+	} else {
+		r.byText[st.key] = list
+	}
+}
+
+// setName maps name in a client's names m to st, counting the reference.
+func (r *stmtRegistry) setName(m *map[string]*stmt, name string, st *stmt) {
+	if *m == nil {
+		*m = map[string]*stmt{}
+	}
+	if old, ok := (*m)[name]; ok {
+		if old == st {
+			return
+		}
+		r.release(old)
+	}
+	if st.refs.Add(1) == 1 {
+		r.mu.Lock()
+		if st.idle != nil { // named again: out of the idle list
+			r.idle.Remove(st.idle)
+			st.idle = nil
+		}
+		r.mu.Unlock()
+	}
+	(*m)[name] = st
+}
+
+// dropName removes name from a client's names m.
+func (r *stmtRegistry) dropName(m map[string]*stmt, name string) {
+	if st, ok := m[name]; ok {
+		delete(m, name)
+		r.release(st)
+	}
+}
+
+// dropNames empties a client's names *m.
+func (r *stmtRegistry) dropNames(m *map[string]*stmt) {
+	for _, st := range *m {
+		r.release(st)
+	}
+	*m = nil
+}
+
+// size is the number of stmts the registry holds (for tests and metrics).
+func (r *stmtRegistry) size() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, list := range r.byText {
+		n += len(list)
+	}
+	return n
 }
 
 // get returns the stmt of query with parameter types types; send, when not empty, is the text the servers
@@ -95,9 +214,6 @@ func (r *stmtRegistry) getRaw(query []byte, scope, send string, raw []uint32) *s
 			return st
 		}
 	}
-	if r.byText == nil {
-		r.byText = map[string][]*stmt{}
-	}
 	r.next++
 	st := &stmt{name: "pgshard_" + strconv.FormatUint(r.next, 10), query: string(query)}
 	tb := make([]byte, 0, 4*len(raw))
@@ -112,8 +228,7 @@ func (r *stmtRegistry) getRaw(query []byte, scope, send string, raw []uint32) *s
 	st.parse = codec.AppendParse(nil, st.name, send, raw)
 	st.fx = effectsOf([]byte(st.query))
 	st.tx = txCommandOf(st.query).kind
-	r.byText[st.query] = append(r.byText[st.query], st)
-	return st
+	return r.add(st.query, st)
 }
 
 // forget starts the registry afresh after a schema change (DDL through pgshard, or a server's "cached plan must
@@ -123,6 +238,10 @@ func (r *stmtRegistry) getRaw(query []byte, scope, send string, raw []uint32) *s
 func (r *stmtRegistry) forget() {
 	r.mu.Lock()
 	r.byText = nil
+	for el := r.idle.Front(); el != nil; el = el.Next() {
+		el.Value.(*stmt).idle = nil
+	}
+	r.idle.Init()
 	r.mu.Unlock()
 }
 
@@ -340,8 +459,8 @@ func (cl *client) answerLocally(buf []byte) int {
 		case codec.Parse:
 			pm, err := codec.ParseParse(m.Body)
 			if err != nil || len(pm.Name) == 0 || cl.lookupPending(buf[:pos], pm.Name) != nil ||
-				!cl.stmtFor(pm.Query, pm.ParamTypes).valid.Load() {
-				return 0 // a name in use gets its error on the way to the server
+				len(cl.stmts) >= cl.e.cfg.Limits.ClientPreparedStatements || !cl.stmtFor(pm.Query, pm.ParamTypes).valid.Load() {
+				return 0 // a name in use, or one too many, gets its error on the way to the server
 			}
 		case codec.Describe:
 			dm, err := codec.ParseDescribe(m.Body)
@@ -437,7 +556,7 @@ func (cl *client) replayLocally(batch []byte) {
 			cl.out = cl.appendDescribe(cl.out, st, *st.describe.Load())
 		case codec.Close:
 			cm, _ := codec.ParseClose(m.Body)
-			delete(cl.stmts, string(cm.Name))
+			cl.dropStmt(string(cm.Name))
 			cl.out = codec.AppendEmpty(cl.out, codec.CloseComplete)
 		}
 	}

@@ -232,7 +232,7 @@ func (cl *client) rebind() bool {
 		// What servers prepare for a statement can depend on the schema (a rewrite for merging rows).
 		for name, st := range cl.stmts {
 			if send := cl.rt.Prepare(st.query).ShardSQL(); send != st.send {
-				cl.stmts[name] = cl.e.registry.resend(st, send)
+				cl.e.registry.setName(&cl.stmts, name, cl.e.registry.resend(st, send))
 			}
 		}
 	}

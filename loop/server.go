@@ -393,7 +393,7 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 					s.stmts.remove(h.st)
 				}
 				if cl := s.client; cl != nil && h.name != "" && cl.stmts[h.name] == h.st {
-					delete(cl.stmts, h.name) // a Parse the server refused or skipped makes no statement
+					cl.dropStmt(h.name) // a Parse the server refused or skipped makes no statement
 				}
 				s.expects.pop()
 			}

@@ -355,8 +355,10 @@ func (cl *client) route(r *run, buf []byte, at int, m codec.Message, n int) (boo
 		if err != nil {
 			return false, codec.NewFatal(codec.SQLStateProtocolViolation, err.Error())
 		}
-		if _, used := cl.stmts[string(pm.Name)]; used && len(pm.Name) > 0 {
-			return cl.refuse(r, buf, at, n, duplicateStatement(pm.Name))
+		if len(pm.Name) > 0 {
+			if perr := cl.refuseParse(pm.Name); perr != nil {
+				return cl.refuse(r, buf, at, n, perr)
+			}
 		}
 		if !cl.answerNow(expectation{kind: expParseSynth}) {
 			return cl.stall(r, buf, at), nil
@@ -463,7 +465,7 @@ func (cl *client) route(r *run, buf []byte, at int, m codec.Message, n int) (boo
 			if len(cm.Name) == 0 {
 				cl.sh.unnamed, cl.sh.unnamedPl = nil, nil
 			} else {
-				delete(cl.stmts, string(cm.Name))
+				cl.dropStmt(string(cm.Name))
 			}
 			return true, nil
 		}

@@ -25,13 +25,9 @@ func (r *stmtRegistry) sqlStmt(types, body string) *stmt {
 	if list := r.byText[key]; len(list) > 0 {
 		return list[0]
 	}
-	if r.byText == nil {
-		r.byText = map[string][]*stmt{}
-	}
 	st := &stmt{query: types + " AS " + body}
 	st.fx = effectsOf([]byte(body))
-	r.byText[key] = []*stmt{st}
-	return st
+	return r.add(key, st)
 }
 
 // prepareAs is the PREPARE that makes st the statement name on a server.
@@ -201,21 +197,18 @@ func (cl *client) sqlPrepared(sp *splice, s *server, q []byte, at int) []sqlOp {
 func (cl *client) applySQLOp(s *server, op sqlOp) {
 	switch op.tag {
 	case "PREPARE":
-		if cl.sqlStmts == nil {
-			cl.sqlStmts = map[string]*stmt{}
-		}
-		cl.sqlStmts[op.name] = op.st
+		cl.e.registry.setName(&cl.sqlStmts, op.name, op.st)
 		for _, old := range s.sqlNames.set(op.name, op.st, nil) {
 			// Over the bound: the least used name goes (it is prepared again when the client needs it).
 			_, _ = s.c.Write(codec.AppendQuery(s.ls.synth[:0], "DEALLOCATE "+quoteIdent(old)))
 			s.expects.push(expectation{kind: expHiddenQuery})
 		}
 	case "DEALLOCATE":
-		delete(cl.sqlStmts, op.name)
+		cl.e.registry.dropName(cl.sqlStmts, op.name)
 		s.sqlNames.remove(op.name)
 	case "DEALLOCATE ALL":
 		// The server dropped every prepared statement, pgshard's own protocol-level ones too.
-		cl.stmts, cl.sqlStmts = nil, nil
+		cl.dropStmts()
 		s.stmts.clear()
 		s.sqlNames.clear()
 	}

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
 )
 
 // A message type a logged-in client may not send (not a frontend message at all, or a password message after
@@ -86,4 +89,27 @@ func codecQuery(sql string) []byte {
 	b = append(b, 0)
 	binary.BigEndian.PutUint32(b[1:], uint32(len(b)-1))
 	return b
+}
+
+// A client holds at most limits.client_prepared_statements named statements (10,000 by default): the next
+// Parse is 53400 with a hint, and closing one makes room again.
+func TestClientPreparedStatementsAreBounded(t *testing.T) {
+	t.Parallel()
+	e := startEnv(t, envOpts{size: 1})
+	r := e.rawLogin(t)
+	var msgs []pgproto3.FrontendMessage
+	for i := 0; i <= 10000; i++ {
+		msgs = append(msgs, &pgproto3.Parse{Name: fmt.Sprintf("s%d", i), Query: fmt.Sprintf("SELECT %d", i)})
+	}
+	r.send(t, append(msgs, &pgproto3.Sync{})...)
+	got, err := r.receiveUntil(t, 30*time.Second, isReady)
+	if err != nil || len(got) != 10002 || got[9999] != "ParseComplete" ||
+		!strings.HasPrefix(got[10000], "ErrorResponse(ERROR 53400 too many prepared statements") {
+		t.Fatalf("10,001 Parses: %d answers, %v; last ones %q", len(got), err, got[max(0, len(got)-3):])
+	}
+	r.send(t, &pgproto3.Close{ObjectType: 'S', Name: "s0"}, &pgproto3.Parse{Name: "again", Query: "SELECT 'again'"}, &pgproto3.Sync{})
+	got, err = r.receiveUntil(t, 10*time.Second, isReady)
+	if err != nil || strings.Join(got, " ") != "CloseComplete ParseComplete ReadyForQuery(I)" {
+		t.Fatalf("Close, then Parse: %v %v", got, err)
+	}
 }

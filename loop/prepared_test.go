@@ -1,0 +1,43 @@
+package loop
+
+import (
+	"strconv"
+	"testing"
+
+	"github.com/pgshard/pgshard/codec"
+)
+
+// The registry keeps a statement while a client names it and shares it; once no client does it waits in the
+// idle list, still shared, and the oldest idle ones past maxIdleStmts leave the registry.
+func TestStmtRegistryIsBounded(t *testing.T) {
+	var r stmtRegistry
+	var a, b map[string]*stmt
+	get := func(i int) *stmt { return r.get([]byte("SELECT "+strconv.Itoa(i)), "", "", codec.OIDs{}) }
+	n := maxIdleStmts + 500
+	for i := 0; i < n; i++ {
+		r.setName(&a, "s"+strconv.Itoa(i), get(i))
+	}
+	if got := r.size(); got != n {
+		t.Fatalf("registry holds %d statements a client names, want all %d", got, n)
+	}
+	first := a["s0"]
+	r.setName(&b, "mine", get(0))
+	if b["mine"] != first {
+		t.Fatal("the same text and types is not shared")
+	}
+	r.dropNames(&a)
+	if got := r.size(); got != maxIdleStmts+1 {
+		t.Fatalf("after the client left the registry holds %d, want %d (the idle bound and the one still named)", got, maxIdleStmts+1)
+	}
+	if get(0) != first {
+		t.Fatal("a statement another client still names left the registry")
+	}
+	recent := r.idle.Front().Value.(*stmt)
+	if r.get([]byte(recent.query), "", "", codec.OIDs{}) != recent {
+		t.Fatal("a statement released last is not shared any more")
+	}
+	r.dropNames(&b)
+	if got := r.size(); got > maxIdleStmts {
+		t.Fatalf("registry holds %d, more than the idle bound", got)
+	}
+}
