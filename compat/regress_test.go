@@ -143,14 +143,24 @@ func runRegress(t *testing.T, pgRegress, input, out, name, bin string) Results {
 	cluster := pgtest.Start(t, pgtest.Options{Settings: map[string]string{"log_statement": "all"}})
 	createRegressionDB(t, cluster)
 	port := cluster.Port
+	var p *proxy
 	if bin != "" {
-		port = startProxy(t, bin, dir, name, cluster).port
+		p = startProxy(t, bin, dir, name, cluster)
+		port = p.port
 	}
 
 	start := time.Now()
 	err := pgRegressRun(pgRegress, input, dir, port)
 	elapsed := time.Since(start).Round(time.Second)
 	copyFile(cluster.LogFile, filepath.Join(dir, "postgres.log"))
+	// pgshard's CPU time tells a slow run of pgshard's own from one slowed by the machine's other load.
+	cpu := ""
+	if p != nil {
+		p.stop()
+		if st := p.cmd.ProcessState; st != nil {
+			cpu = fmt.Sprintf(", pgshard used %v of CPU", (st.UserTime() + st.SystemTime()).Round(100*time.Millisecond))
+		}
+	}
 
 	// Its output, not regression.out: pg_regress removes that file when all tests pass.
 	f, ferr := os.Open(filepath.Join(dir, "pg_regress.log"))
@@ -167,7 +177,7 @@ func runRegress(t *testing.T, pgRegress, input, out, name, bin string) Results {
 		// 1 is "some tests failed"; anything else (a timeout, exit 2) is worth a line, yet the results count.
 		fmt.Printf("compat: %s: pg_regress: %v\n", name, err)
 	}
-	fmt.Printf("compat: %-11s %3d of %3d tests passed in %v\n", name, len(res.Passed()), len(res), elapsed)
+	fmt.Printf("compat: %-11s %3d of %3d tests passed in %v%s\n", name, len(res.Passed()), len(res), elapsed, cpu)
 	return res
 }
 
