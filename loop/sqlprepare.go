@@ -17,21 +17,29 @@ import (
 // PREPARE first. A name counts as prepared or deallocated once the server confirms it (its CommandComplete).
 // SQL EXECUTE does not see statements prepared with a protocol-level Parse (README, known limitations).
 
-// sqlStmt returns the shared statement for a PREPARE's "(types) AS body".
-func (r *stmtRegistry) sqlStmt(types, body string) *stmt {
-	key := "\x00PREPARE" + types + "\x00" + body // cannot collide with a Parse's query text
+// sqlStmt returns the shared statement for a PREPARE's "(types) AS body". When the PREPARE was a query string of
+// its own, whole is that string: a server is given the client's own text again, which pg_prepared_statements
+// shows as Postgres would.
+func (r *stmtRegistry) sqlStmt(types, body, whole string) *stmt {
+	key := "\x00PREPARE" + types + "\x00" + body + "\x00" + whole // cannot collide with a Parse's query text
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if list := r.byText[key]; len(list) > 0 {
 		return list[0]
 	}
-	st := &stmt{query: types + " AS " + body}
+	st := &stmt{query: types + " AS " + body, send: whole}
 	st.fx = effectsOf([]byte(body))
 	return r.add(key, st)
 }
 
-// prepareAs is the PREPARE that makes st the statement name on a server.
-func prepareAs(name string, st *stmt) string { return "PREPARE " + quoteIdent(name) + st.query }
+// prepareAs is the PREPARE that makes st the statement name on a server: the client's own query string when
+// it prepared st alone (it names name), else one made of its parts.
+func prepareAs(name string, st *stmt) string {
+	if st.send != "" {
+		return st.send
+	}
+	return "PREPARE " + quoteIdent(name) + st.query
+}
 
 func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
@@ -144,7 +152,8 @@ func (cl *client) sqlPrepared(sp *splice, s *server, q []byte, at int) []sqlOp {
 			ensure(name, st)
 		}
 	}
-	for _, r := range lex.Split(sql, nil) {
+	stmts := lex.Split(sql, nil)
+	for _, r := range stmts {
 		text := sql[r[0]:r[1]]
 		st := lex.Classify(text)
 		for _, name := range executedNames(text) {
@@ -168,7 +177,11 @@ func (cl *client) sqlPrepared(sp *splice, s *server, q []byte, at int) []sqlOp {
 			if st.TypesRange != [2]int{} {
 				types = text[st.TypesRange[0]:st.TypesRange[1]]
 			}
-			shared := cl.e.registry.sqlStmt(types, text[st.Body[0]:st.Body[1]])
+			whole := ""
+			if len(stmts) == 1 {
+				whole = sql
+			}
+			shared := cl.e.registry.sqlStmt(types, text[st.Body[0]:st.Body[1]], whole)
 			ops = append(ops, sqlOp{tag: "PREPARE", name: st.Name, st: shared})
 			pending[st.Name] = shared
 		case lex.StmtDeallocate:

@@ -360,6 +360,9 @@ func TestSQLPrepareFidelity(t *testing.T) {
 			t.Fatalf("B's q: %q", got)
 		}
 	}
+	if got := one(a, "SELECT statement FROM pg_prepared_statements WHERE name = 'q'"); got != "PREPARE q(int) AS SELECT ($1 * 10)::text" {
+		t.Fatalf("pg_prepared_statements shows A's q (prepared again on the connection B used) as %q", got)
+	}
 	if got := one(a, "EXPLAIN (COSTS OFF) EXECUTE q(1)"); got != "Result" {
 		t.Fatalf("EXPLAIN EXECUTE: %q", got)
 	}
