@@ -387,7 +387,7 @@ func (cl *client) message(sp *splice, m codec.Message, at, n int) *codec.Error {
 		if changesSchema(pm.Query) {
 			cl.e.registry.forget()
 		}
-		if batchStart {
+		if batchStart && (len(cl.sqlStmts) > 0 || len(s.sqlNames.byName) > 0) {
 			// "EXECUTE name" sent with Parse (psql's \gdesc): the server must hold the client's statement. Its
 			// PREPAREs go in front only at a batch's start, where a Query does not end the client's pipeline.
 			cl.sqlPrepared(sp, s, pm.Query, at)

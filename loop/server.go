@@ -250,7 +250,7 @@ func (s *server) onTraffic() {
 // commandDone applies what the client's statement that the server completed with tag did to the session it
 // tracks: a SET or RESET, an SQL PREPARE or DEALLOCATE, the end of a transaction.
 func (s *server) commandDone(cl *client, head *expectation, tag string) {
-	if head == nil || (head.kind != expExecute && head.kind != expQuery) {
+	if head.kind != expExecute && head.kind != expQuery {
 		return
 	}
 	if len(head.sets) > 0 && settingTag(tag) {
@@ -376,7 +376,8 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 			s.expects.pop()
 		}
 	case codec.CommandComplete, codec.EmptyQueryResponse, codec.PortalSuspended:
-		if cl := s.client; cl != nil && typ == codec.CommandComplete && !hide {
+		if cl := s.client; cl != nil && typ == codec.CommandComplete && head != nil &&
+			(len(head.sets) > 0 || len(head.sqlOps) > 0 || cl.tx.active) {
 			if tag, err := codec.ParseCommandComplete(msg[codec.HeaderLen:]); err == nil {
 				s.commandDone(cl, head, string(tag))
 			}
