@@ -73,6 +73,12 @@ func TestStartupParametersEveryMode(t *testing.T) {
 			}
 			mustExec(t, ctx, c, "RESET ALL")
 			check("after RESET ALL")
+			// A driver's connection validation (pgx runs SHOW transaction_read_only) accepts pgshard.
+			for _, attrs := range []string{"read-write", "primary"} {
+				v := e.connectParams(t, ctx, "&target_session_attrs="+attrs)
+				mustExec(t, ctx, v, "SELECT 1")
+				v.Close(ctx) // session mode: its server connection goes back for the next one
+			}
 		})
 	}
 }
