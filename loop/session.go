@@ -269,27 +269,16 @@ func (cl *client) applyPins(fx *effects) {
 		p.locks = 0
 	}
 	p.locks = max(0, p.locks+fx.locks)
-	if fx.unlistenAll {
-		p.listen = false
-	}
-	p.listen = p.listen || fx.listen
-	if fx.discardTemp {
-		p.temp = false
-	}
-	p.temp = p.temp || fx.temp
-	if fx.discardAll {
-		p.cursor = false
-	}
-	p.cursor = p.cursor || fx.hold
-	if fx.discardAll {
-		p.setConfig = false
-	}
-	p.setConfig = p.setConfig || fx.setConfig
-	if fx.sessionAuthReset {
-		p.sessionAuth = false
-	}
-	p.sessionAuth = p.sessionAuth || fx.sessionAuth
+	p.listen = pinned(p.listen, fx.listen, fx.unlistenAll)
+	p.temp = pinned(p.temp, fx.temp, fx.discardTemp)
+	p.cursor = pinned(p.cursor, fx.hold, fx.discardAll)
+	p.setConfig = pinned(p.setConfig, fx.setConfig, fx.discardAll)
+	p.sessionAuth = pinned(p.sessionAuth, fx.sessionAuth, fx.sessionAuthReset)
 }
+
+// pinned is a pin after a statement that may release it and may take it (a release comes first: LISTEN after
+// UNLISTEN * in one query string pins).
+func pinned(was, take, release bool) bool { return was && !release || take }
 
 // pins are the reasons a client keeps its server connection between transactions.
 type pins struct {
