@@ -190,7 +190,7 @@ type effects struct {
 
 	setConfig        bool // set_config(name, value, false): a setting pgshard cannot know the value of
 	sessionAuth      bool // SET SESSION AUTHORIZATION to a role
-	sessionAuthReset bool // back to the login role: RESET SESSION AUTHORIZATION, SET ... DEFAULT, RESET ALL, DISCARD ALL
+	sessionAuthReset bool // back to the login role: RESET SESSION AUTHORIZATION, SET ... DEFAULT, DISCARD ALL (not RESET ALL)
 }
 
 // effectsOf classifies a query; nil when it does nothing pgshard tracks. Most queries are ruled out by one
