@@ -88,15 +88,23 @@ type client struct {
 }
 
 func (cl *client) onTraffic() {
-	switch cl.state {
-	case clientStartup:
-		cl.readStartup()
-	case clientAuth:
-		cl.readAuth()
-	case clientReady:
-		cl.forward()
-	case clientAdmin:
-		cl.adminQuery()
+	// A client may send its next messages in the write that moves it to the next state (a password after the
+	// startup packet, a query after a trust login): each state reads what it finds, now, not at the next read.
+	for {
+		before := cl.state
+		switch cl.state {
+		case clientStartup:
+			cl.readStartup()
+		case clientAuth:
+			cl.readAuth()
+		case clientReady:
+			cl.forward()
+		case clientAdmin:
+			cl.adminQuery()
+		}
+		if cl.state == before || cl.state == clientClosed || cl.park.parked || cl.c.InboundBuffered() == 0 {
+			break
+		}
 	}
 	cl.flush()
 }

@@ -113,3 +113,38 @@ func TestClientPreparedStatementsAreBounded(t *testing.T) {
 		t.Fatalf("Close, then Parse: %v %v", got, err)
 	}
 }
+
+// What a client sends in the same write as its startup packet is read at once, as Postgres reads it: a
+// password message where a SCRAM exchange is due is refused (08P01) right away, not at the startup timeout,
+// and a query after a trust login is answered.
+func TestPipelinedAfterStartup(t *testing.T) {
+	t.Parallel()
+	e := startEnv(t, envOpts{size: 1})
+	startup := func(user string) []byte {
+		b, err := (&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersionNumber,
+			Parameters: map[string]string{"user": user, "database": "app"}}).Encode(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	r := e.dialRaw(t)
+	pw, _ := (&pgproto3.PasswordMessage{Password: "secret"}).Encode(nil)
+	start := time.Now()
+	if _, err := r.Write(append(startup("app"), pw...)); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := r.receiveUntil(t, 5*time.Second, func(m pgproto3.BackendMessage) bool { _, ok := m.(*pgproto3.ErrorResponse); return ok })
+	if len(got) == 0 || !strings.HasPrefix(got[len(got)-1], "ErrorResponse(FATAL 08P01") || time.Since(start) > time.Second {
+		t.Fatalf("a password pipelined with the startup packet of a SCRAM login: %v after %v", got, time.Since(start))
+	}
+
+	r = e.dialRaw(t)
+	if _, err := r.Write(append(startup("trusted"), codecQuery("SELECT 41 + 1")...)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.receiveUntil(t, 5*time.Second, func(m pgproto3.BackendMessage) bool { _, ok := m.(*pgproto3.CommandComplete); return ok })
+	if err != nil || !strings.Contains(strings.Join(got, " "), "DataRow[42]") {
+		t.Fatalf("a query pipelined with a trust login: %v %v", got, err)
+	}
+}
