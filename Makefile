@@ -48,12 +48,12 @@ clean:
 	rm -rf bin
 
 # The compatibility suite (compat/): PostgreSQL's own regression tests (pg_regress, parallel_schedule) and lib/pq's
-# own test suite, each directly and through pgshard in session and transaction mode. Fails when a test that
-# passes directly fails through pgshard and is not listed in compat/expected-failures.txt (or
-# expected-failures-libpq.txt); prints the output directory with each run's diffs and logs.
+# own test suite, each directly and through pgshard in session and transaction mode, and Postgres's isolation
+# tests (pg_isolation_regress) directly and in session mode. Fails when a test that passes directly fails through
+# pgshard and is not listed in compat/expected-failures*.txt; prints the output directory with each run's diffs.
 .PHONY: compat
 compat: postgres
-	PGSHARD_COMPAT=1 $(GO) test -count=1 -timeout 30m -run 'TestRegress|TestLibPQ' -v ./compat/
+	PGSHARD_COMPAT=1 $(GO) test -count=1 -timeout 30m -run 'TestRegress|TestLibPQ|TestIsolation' -v ./compat/
 
 # ---- Benchmarks (bench/README.md says what each figure means) ----
 # pgbench through pgshard, PgBouncer and directly against Postgres, alternating, printed as Markdown tables; raw

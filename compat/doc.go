@@ -3,6 +3,10 @@
 // pgshard in session and in transaction pooling mode (one shard, no sharded tables: pgshard as a plain pooler), and
 // reports every test that passes directly but fails through pgshard.
 //
+// lib/pq's own test suite (TestLibPQ, libpq_test.go) and Postgres's isolation tests (TestIsolation,
+// isolation_test.go: concurrent sessions, session mode only) run the same way, each with its own
+// expected-failures-*.txt.
+//
 // It owns:
 //   - the harness, TestRegress (regress_test.go). It runs only when PGSHARD_COMPAT=1 (`make compat`), since it
 //     needs the regression tests from scripts/ensure-regress.sh and takes minutes;

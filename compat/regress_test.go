@@ -198,8 +198,6 @@ func pgRegressRun(pgRegress, input, dir string, port int) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
-	defer cancel()
 	cmd := exec.Command(pgRegress,
 		"--use-existing",
 		"--bindir="+binDir,
@@ -213,6 +211,14 @@ func pgRegressRun(pgRegress, input, dir string, port int) error {
 		"--user="+pgtest.Superuser,
 		"--dbname=regression",
 	)
+	return runLogged(cmd, dir)
+}
+
+// runLogged runs cmd in dir, its output in dir/pg_regress.log, in its own process group so that a timeout
+// (runTimeout) kills its psql or isolationtester children too.
+func runLogged(cmd *exec.Cmd, dir string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+	defer cancel()
 	cmd.Dir = dir
 	cmd.Env = regressEnv()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

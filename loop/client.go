@@ -628,6 +628,9 @@ func (cl *client) resume() {
 	switch cl.state {
 	case clientConnecting:
 		s := cl.srv
+		if cl.ownsServer() {
+			cl.e.newCancelKey(cl, s.backend.PID)
+		}
 		cl.finishStartup(s.backend.Params)
 		if cl.e.cfg.Pool.Mode != "session" {
 			cl.detach()

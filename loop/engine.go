@@ -449,15 +449,16 @@ func (e *Engine) rememberParams(key string, params map[string]string) {
 	e.params[key] = m
 }
 
-// newCancelKey registers cl under a fresh pid and secret key of pgshard's own.
-func (e *Engine) newCancelKey(cl *client) {
+// newCancelKey registers cl under a fresh secret key of pgshard's own and the process id pid, or a fresh one
+// when pid is 0 or taken (by a client of another cluster's backend with that pid).
+func (e *Engine) newCancelKey(cl *client, pid uint32) {
 	var b [8]byte
 	e.cancelMu.Lock()
 	defer e.cancelMu.Unlock()
 	for {
 		_, _ = rand.Read(b[:])
-		pid := binary.BigEndian.Uint32(b[:4]) & 0x7fffffff
 		if pid == 0 || e.cancel[pid] != nil {
+			pid = binary.BigEndian.Uint32(b[:4]) & 0x7fffffff
 			continue
 		}
 		cl.pid = pid

@@ -170,7 +170,7 @@ func (cl *client) authStep(body []byte) {
 func (cl *client) authenticated() {
 	cl.out = codec.AppendAuthentication(cl.out, codec.AuthOK, nil)
 	if cl.isAdmin {
-		cl.e.newCancelKey(cl)
+		cl.e.newCancelKey(cl, 0)
 		cl.reportParams(adminParams)
 		cl.state = clientAdmin
 		return
@@ -197,7 +197,17 @@ func (cl *client) authenticated() {
 	cl.mapped = cl.e.mapNames || cl.rt != nil
 	cl.defaults = startupSettings(cl.params)
 	cl.settings = cloneSettings(cl.defaults)
-	cl.e.newCancelKey(cl)
+	if cl.ownsServer() {
+		// Session mode: the client's session is one server's from its login on, and its process id is that
+		// backend's (tools that watch a session's locks by pg_backend_pid(), as the isolation tester does,
+		// find it under the id the login gave them). The key is pgshard's own. See resume.
+		cl.state = clientConnecting
+		if cl.acquire() {
+			cl.resume()
+		}
+		return
+	}
+	cl.e.newCancelKey(cl, 0)
 	if params := cl.e.knownParams(cl.e.paramsKey(cl.db, cl.user)); params != nil {
 		cl.finishStartup(params)
 		return
@@ -208,6 +218,10 @@ func (cl *client) authenticated() {
 		cl.resume()
 	}
 }
+
+// ownsServer says whether the client keeps one server connection for its whole session (session mode, an
+// unsharded database).
+func (cl *client) ownsServer() bool { return cl.e.cfg.Pool.Mode == "session" && cl.rt == nil }
 
 // finishStartup sends the server's parameters (with the client's own application_name) and pgshard's cancel
 // key, and the client is ready.

@@ -4,6 +4,7 @@
 #
 #   <dir>/sql, expected, data, parallel_schedule, resultmap   the tests, as `make installcheck` reads them
 #   <dir>/lib/regress.so, refint.so, autoinc.so               the C modules the tests load (--dlpath)
+#   <dir>/isolation/specs, expected, isolation_schedule       the isolation tests (src/test/isolation)
 #
 # The tests come from Debian's source package of the installed server (postgresql-<major>=<installed version>,
 # or the newest <major>.x when that exact version is gone from the archive); the modules are built with pgxs
@@ -23,7 +24,7 @@ pkg=postgresql-$major
 version=$(dpkg-query -W -f '${Version}' "$pkg" 2>/dev/null) || die "package $pkg is not installed (dpkg-query)"
 
 cache=${PGSHARD_REGRESS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pgshard-regress}/$version
-if [[ -f $cache/.complete ]]; then
+if [[ -f $cache/.complete-with-isolation ]]; then
 	echo "$cache"
 	exit 0
 fi
@@ -80,7 +81,8 @@ fi
 orig=$(ls "$work"/"${pkg}"_*.orig.tar.* 2>/dev/null | head -n1)
 [[ -n $orig ]] || die "no .orig tarball downloaded for $pkg"
 # Debian's patches of postgresql-15 do not touch src/test/regress nor contrib/spi: the upstream tarball is enough.
-tar -xf "$orig" -C "$work" --wildcards '*/src/test/regress/*' '*/contrib/spi/*' || die "extracting $orig failed"
+tar -xf "$orig" -C "$work" --wildcards '*/src/test/regress/*' '*/src/test/isolation/*' '*/contrib/spi/*' ||
+	die "extracting $orig failed"
 src=$(ls -d "$work"/postgresql-*/ | head -n1)
 
 # pgxs and the server headers, of the installed version when the archive still has it.
@@ -111,7 +113,9 @@ rm -rf "$cache"
 mkdir -p "$cache/lib"
 (cd "$src/src/test/regress" && cp -r sql expected data parallel_schedule resultmap "$cache/")
 cp "$src/src/test/regress/regress.so" "$src/contrib/spi/refint.so" "$src/contrib/spi/autoinc.so" "$cache/lib/"
+mkdir -p "$cache/isolation"
+(cd "$src/src/test/isolation" && cp -r specs expected isolation_schedule "$cache/isolation/")
 basename "$src" >"$cache/SOURCE"
-touch "$cache/.complete"
+touch "$cache/.complete-with-isolation"
 log "regression tests of $(basename "$src") ready in $cache"
 echo "$cache"
