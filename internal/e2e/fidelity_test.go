@@ -462,3 +462,32 @@ func TestUnnamedStatementAcrossBatches(t *testing.T) {
 		t.Fatalf("Describe of the unnamed statement after a simple query: %v", got)
 	}
 }
+
+// In session mode the process id a client gets at login is its backend's, as pg_backend_pid() says, and a
+// CancelRequest with it (and pgshard's key) cancels the client's statement.
+func TestSessionModeBackendPID(t *testing.T) {
+	t.Parallel()
+	e := startEnv(t, envOpts{mode: "session", size: 2})
+	ctx := Ctx(t, time.Minute)
+	cfg, err := pgx.ParseConfig(e.dsn("app", "secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.BuildContextWatcherHandler = cancelRequestHandler
+	c, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	var pid uint32
+	if err := c.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.PgConn().PID(); got != pid {
+		t.Fatalf("BackendKeyData gave process id %d, pg_backend_pid() says %d", got, pid)
+	}
+	qctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	_, err = c.Exec(qctx, "SELECT pg_sleep(30)")
+	wantCode(t, "a cancelled pg_sleep", err, "57014")
+}
