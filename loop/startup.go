@@ -49,6 +49,22 @@ func (cl *client) readStartup() {
 }
 
 func (cl *client) startup(s *codec.Startup) {
+	// A newer minor protocol version, or protocol options (_pq_.*), are answered as Postgres 15 answers them: the
+	// version pgshard speaks (3.0) and the options it does not know, and the login goes on.
+	var options []string
+	for _, p := range s.Params {
+		if strings.HasPrefix(p.Name, "_pq_.") {
+			options = append(options, p.Name)
+		}
+	}
+	if s.Code != codec.ProtocolVersion30 || len(options) > 0 {
+		cl.out = codec.AppendNegotiateProtocolVersion(cl.out, codec.ProtocolVersion30, options...)
+	}
+	if v, ok := s.Get("replication"); ok && replicationAsked(v) {
+		cl.fatal(codec.NewFatal(codec.SQLStateFeatureNotSupported, "pgshard does not proxy replication connections (replication="+v+")").
+			WithHint("connect to the shard's Postgres directly for streaming or logical replication"))
+		return
+	}
 	name, _ := s.Get("user")
 	if name == "" {
 		cl.fatal(codec.NewFatal(codec.SQLStateInvalidAuthorization, "no PostgreSQL user name specified in startup packet"))
@@ -217,6 +233,15 @@ func (cl *client) authenticated() {
 	if cl.acquire() {
 		cl.resume()
 	}
+}
+
+// replicationAsked reads the startup parameter replication as Postgres does: a boolean, or "database".
+func replicationAsked(v string) bool {
+	switch strings.ToLower(v) {
+	case "", "false", "off", "no", "0":
+		return false
+	}
+	return true
 }
 
 // ownsServer says whether the client keeps one server connection for its whole session (session mode, an

@@ -148,3 +148,25 @@ func TestPipelinedAfterStartup(t *testing.T) {
 		t.Fatalf("a query pipelined with a trust login: %v %v", got, err)
 	}
 }
+
+// A client asking for a newer minor protocol version or for protocol options (_pq_.*) is told, as by Postgres
+// 15, that pgshard speaks 3.0 and which options it does not know, and logs in; a replication connection is
+// refused with a clear error instead of being served as a normal session.
+func TestStartupNegotiation(t *testing.T) {
+	t.Parallel()
+	e := startEnv(t, envOpts{size: 1})
+	r := e.dialRaw(t)
+	r.send(t, &pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion32,
+		Parameters: map[string]string{"user": "trusted", "database": "app", "_pq_.compression": "on"}})
+	got, err := r.receiveUntil(t, 5*time.Second, isReady)
+	if err != nil || len(got) < 2 || got[0] != "NegotiateProtocolVersion" || got[1] != "AuthenticationOk" {
+		t.Fatalf("startup with protocol 3.2 and _pq_.compression: %v %v", got, err)
+	}
+	r = e.dialRaw(t)
+	r.send(t, &pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion30,
+		Parameters: map[string]string{"user": "trusted", "database": "app", "replication": "database"}})
+	got, _ = r.receiveUntil(t, 5*time.Second, isReady)
+	if len(got) != 1 || !strings.HasPrefix(got[0], "ErrorResponse(FATAL 0A000 pgshard does not proxy replication") {
+		t.Fatalf("replication=database: %v", got)
+	}
+}
