@@ -423,6 +423,7 @@ func (cl *client) message(sp *splice, m codec.Message, at, n int) *codec.Error {
 			s.expects.last().name = string(pm.Name)
 		}
 	case codec.Bind, codec.Describe:
+		batchStart := !s.unsynced
 		s.unsynced = true
 		kind := expBind
 		if m.Type == codec.Describe {
@@ -440,7 +441,11 @@ func (cl *client) message(sp *splice, m codec.Message, at, n int) *codec.Error {
 			namesStatement := m.Type == codec.Bind || len(m.Body) > 0 && m.Body[0] == codec.TargetStatement
 			if cl.mapped && namesStatement && len(cl.unnamedMsg) > 0 && (s.unnamedOwner != cl || s.unnamedGen != cl.unnamedGen) {
 				// The client's unnamed statement was parsed on another server connection (psql's \gdesc sends
-				// Parse and Sync, then Describe and Sync), or dropped by a query since: parse it here first.
+				// Parse and Sync, then Describe and Sync), or dropped by a query since: parse it here first,
+				// after the SQL-prepared statements it names ("EXECUTE name", as \gdesc sends it).
+				if pm, err := codec.ParseParse(cl.unnamedMsg[codec.HeaderLen:]); err == nil && batchStart && len(cl.sqlStmts) > 0 {
+					cl.sqlPrepared(sp, s, pm.Query, at)
+				}
 				sp.insert(at, cl.unnamedMsg)
 				s.expects.push(expectation{kind: expParseHidden})
 				s.unnamedOwner, s.unnamedGen = cl, cl.unnamedGen

@@ -491,3 +491,38 @@ func TestSessionModeBackendPID(t *testing.T) {
 	_, err = c.Exec(qctx, "SELECT pg_sleep(30)")
 	wantCode(t, "a cancelled pg_sleep", err, "57014")
 }
+
+// psql's \gdesc of "EXECUTE name": the unnamed statement that runs the client's SQL-prepared statement, parsed
+// in one batch and described in the next on a server connection where another client has its own statement of
+// that name, describes and runs the client's.
+func TestUnnamedExecuteAcrossBatches(t *testing.T) {
+	t.Parallel()
+	e := startEnv(t, envOpts{size: 1})
+	ctx := Ctx(t, time.Minute)
+	a := e.rawLogin(t) // as user trusted
+	b, err := pgx.Connect(ctx, e.proxy.DSN("app", "trusted", "x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close(ctx)
+	exchange := func(msgs ...pgproto3.FrontendMessage) string {
+		t.Helper()
+		a.send(t, msgs...)
+		got, err := a.receiveUntil(t, 10*time.Second, isReady)
+		if err != nil {
+			t.Fatalf("%v (got %v)", err, got)
+		}
+		return strings.Join(got, " ")
+	}
+	exchange(&pgproto3.Query{String: "PREPARE test AS SELECT 1 AS first, 2 AS second"})
+	if got := exchange(&pgproto3.Parse{Query: "EXECUTE test"}, &pgproto3.Sync{}); got != "ParseComplete ReadyForQuery(I)" {
+		t.Fatalf("Parse: %v", got)
+	}
+	mustExec(t, ctx, b, "PREPARE test AS SELECT 'b' AS other")
+	if got := exchange(&pgproto3.Describe{ObjectType: 'S'}, &pgproto3.Sync{}); got != "ParameterDescription RowDescription ReadyForQuery(I)" {
+		t.Fatalf("Describe of EXECUTE test in a later batch: %v", got)
+	}
+	if got := exchange(&pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Sync{}); got != "BindComplete DataRow[1,2] CommandComplete(SELECT 1) ReadyForQuery(I)" {
+		t.Fatalf("Bind and Execute of EXECUTE test: %v", got)
+	}
+}
