@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/pgshard/pgshard/internal/pgtest"
 )
@@ -27,38 +26,9 @@ func TestIsolation(t *testing.T) {
 	tester := isolationRegressPath(t)
 	bin := pgshardBinary(t, out)
 
-	var direct Results
-	var comps []Comparison
-	for _, mode := range []string{"direct", "session"} {
-		t.Run(mode, func(t *testing.T) {
-			dir := filepath.Join(out, "isolation-"+mode)
-			if err := os.RemoveAll(dir); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			cluster := pgtest.Start(t, pgtest.Options{})
-			createRegressionDB(t, cluster)
-			port := cluster.Port
-			if mode != "direct" {
-				port = startProxy(t, bin, dir, mode, cluster).port
-			}
-			start := time.Now()
-			err := isolationRun(tester, input, dir, port)
-			res := readResults(t, dir, "isolation "+mode, err)
-			fmt.Printf("compat: isolation %-8s %3d of %3d tests passed in %v\n", mode, len(res.Passed()), len(res),
-				time.Since(start).Round(time.Second))
-			if mode == "direct" {
-				direct = res
-				return
-			}
-			if direct == nil {
-				t.Skip("needs the direct run to compare with")
-			}
-			comps = append(comps, Compare(mode, direct, res, exp))
-		})
-	}
+	comps := compareModes(t, "isolation", bin, out, []string{"session"}, exp, func(dir string, port int) Results {
+		return readResults(t, dir, "isolation", isolationRun(tester, input, dir, port))
+	})
 	fmt.Printf("\ncompat: Postgres's isolation tests (output of each run: %s/isolation-<mode>/)\n", out)
 	if !Report(os.Stdout, comps, exp, out) {
 		t.Errorf("isolation tests that pass directly fail through pgshard and are not in compat/expected-failures-isolation.txt (see above)")

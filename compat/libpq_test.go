@@ -33,11 +33,27 @@ func TestLibPQ(t *testing.T) {
 	src := libpqSource(t, filepath.Join(out, "libpq-src"))
 	bin := pgshardBinary(t, out)
 
+	comps := compareModes(t, "libpq", bin, out, []string{"session", "transaction"}, exp, func(dir string, port int) Results {
+		return runLibPQ(t, src, dir, port)
+	})
+	fmt.Printf("\ncompat: lib/pq's own tests (go test -v output of each run: %s/libpq-<mode>/go-test.log)\n", out)
+	if !Report(os.Stdout, comps, exp, out) {
+		t.Errorf("lib/pq tests that pass directly fail through pgshard and are not in compat/expected-failures-libpq.txt (see above)")
+	}
+}
+
+// compareModes runs a suite (run, against 127.0.0.1:port with its output in dir) directly and then through
+// pgshard in each of modes, each run on a fresh cluster with its output in out/<suite>-<mode>, and compares every
+// mode's results with the direct run's.
+func compareModes(t *testing.T, suite, bin, out string, modes []string, exp Expectations, run func(dir string, port int) Results) []Comparison {
 	var direct Results
 	var comps []Comparison
-	for _, mode := range []string{"direct", "session", "transaction"} {
+	for _, mode := range append([]string{"direct"}, modes...) {
 		t.Run(mode, func(t *testing.T) {
-			dir := filepath.Join(out, "libpq-"+mode)
+			dir := filepath.Join(out, suite+"-"+mode)
+			if err := os.RemoveAll(dir); err != nil {
+				t.Fatal(err)
+			}
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				t.Fatal(err)
 			}
@@ -47,8 +63,10 @@ func TestLibPQ(t *testing.T) {
 			if mode != "direct" {
 				port = startProxy(t, bin, dir, mode, cluster).port
 			}
-			res := runLibPQ(t, src, dir, port)
-			fmt.Printf("compat: libpq %-11s %3d of %3d tests passed\n", mode, len(res.Passed()), len(res))
+			start := time.Now()
+			res := run(dir, port)
+			fmt.Printf("compat: %s %-11s %3d of %3d tests passed in %v\n", suite, mode, len(res.Passed()), len(res),
+				time.Since(start).Round(time.Second))
 			if mode == "direct" {
 				direct = res
 				return
@@ -59,10 +77,7 @@ func TestLibPQ(t *testing.T) {
 			comps = append(comps, Compare(mode, direct, res, exp))
 		})
 	}
-	fmt.Printf("\ncompat: lib/pq's own tests (go test -v output of each run: %s/libpq-<mode>/go-test.log)\n", out)
-	if !Report(os.Stdout, comps, exp, out) {
-		t.Errorf("lib/pq tests that pass directly fail through pgshard and are not in compat/expected-failures-libpq.txt (see above)")
-	}
+	return comps
 }
 
 // loadExpectations reads an expected-failures file.
