@@ -21,6 +21,7 @@ const (
 	SQLStateUndefinedObject             = "42704"
 	SQLStateInternalError               = "XX000"
 	SQLStateIdleSessionTimeout          = "57P05"
+	SQLStateIdleInTransactionTimeout    = "25P03"
 	SQLStateProgramLimitExceeded        = "54000"
 	SQLStateInFailedSQLTransaction      = "25P02"
 	SQLStateActiveSQLTransaction        = "25001"

@@ -45,6 +45,14 @@ type Limits struct {
 	// "client_prepared_statements": named prepared statements one client may hold at once (protocol level and
 	// SQL PREPARE each); past it a Parse or PREPARE gets 53400.
 	ClientPreparedStatements int
+	// The client timeouts of PgBouncer, each 0 (off) by default. "query_timeout": a statement that has run
+	// longer is cancelled and its client closed (57014); "idle_transaction_timeout": a client idle inside a
+	// transaction longer is closed and its transaction rolled back (25P03), so it cannot hold a server
+	// connection the pool needs; "client_idle_timeout": a client idle outside a transaction longer is
+	// closed (57P05).
+	QueryTimeout           time.Duration
+	IdleTransactionTimeout time.Duration
+	ClientIdleTimeout      time.Duration
 }
 
 // Pool sizes and times the server connection pools, one per (database, user, shard, role).

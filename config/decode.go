@@ -258,6 +258,9 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 				"client_outbound_buffer":     d.size(&l.ClientOutboundBuffer),
 				"server_connect_timeout":     d.duration(&l.ServerConnectTimeout),
 				"client_prepared_statements": d.integer(&l.ClientPreparedStatements),
+				"query_timeout":              d.duration(&l.QueryTimeout),
+				"idle_transaction_timeout":   d.duration(&l.IdleTransactionTimeout),
+				"client_idle_timeout":        d.duration(&l.ClientIdleTimeout),
 			})
 		},
 		"pool": func(n *yaml.Node, p string) {

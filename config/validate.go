@@ -32,6 +32,9 @@ func validate(c *Config, d *decoder) {
 	v.atLeast("limits.client_outbound_buffer", l.ClientOutboundBuffer, 1)
 	v.atLeast("limits.client_prepared_statements", l.ClientPreparedStatements, 1)
 	v.positive("limits.server_connect_timeout", l.ServerConnectTimeout)
+	v.nonNegative("limits.query_timeout", l.QueryTimeout)
+	v.nonNegative("limits.idle_transaction_timeout", l.IdleTransactionTimeout)
+	v.nonNegative("limits.client_idle_timeout", l.ClientIdleTimeout)
 
 	p := c.Pool
 	if p.Mode != ModeTransaction && p.Mode != ModeSession && v.ok("pool.mode") {

@@ -228,6 +228,10 @@ func (e *Engine) Config() [][2]string {
 		{"limits.client_startup_timeout", c.Limits.ClientStartupTimeout.String()},
 		{"limits.client_outbound_buffer", strconv.Itoa(c.Limits.ClientOutboundBuffer)},
 		{"limits.server_connect_timeout", c.Limits.ServerConnectTimeout.String()},
+		{"limits.client_prepared_statements", strconv.Itoa(c.Limits.ClientPreparedStatements)},
+		{"limits.query_timeout", c.Limits.QueryTimeout.String()},
+		{"limits.idle_transaction_timeout", c.Limits.IdleTransactionTimeout.String()},
+		{"limits.client_idle_timeout", c.Limits.ClientIdleTimeout.String()},
 		{"shutdown_timeout", c.ShutdownTimeout.String()},
 		{"event_loops", strconv.Itoa(e.nloops)},
 	}

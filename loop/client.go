@@ -85,9 +85,11 @@ type client struct {
 	outputHeld    bool    // its statements wait until it reads its answers (holdForOutput)
 	out           []byte  // replies the proxy itself makes, written once per callback
 	park          parking // reading paused while the server cannot take more
+	clock         clock   // what the client timeouts measure (timeouts.go)
 }
 
 func (cl *client) onTraffic() {
+	cl.clock.reads++
 	// A client may send its next messages in the write that moves it to the next state (a password after the
 	// startup packet, a query after a trust login): each state reads what it finds, now, not at the next read.
 	for {
@@ -712,8 +714,14 @@ func (cl *client) detachServer(s *server) {
 	}
 }
 
-// checkTimers enforces the startup and checkout timeouts.
+// checkTimers enforces the startup, checkout and client timeouts.
 func (cl *client) checkTimers(now time.Time) {
+	if cl.state == clientReady {
+		cl.checkIdle(now)
+		if cl.state == clientClosed {
+			return
+		}
+	}
 	switch {
 	case cl.state < clientReady && cl.state != clientConnecting && now.After(cl.startBy):
 		cl.fatal(codec.NewFatal(codec.SQLStateProtocolViolation, "timed out waiting for the startup and authentication of the client").

@@ -451,8 +451,11 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 		if head.kind == expReplay {
 			s.replayAnswered = true
 		}
-		if cl := s.client; cl != nil && !hide && s.status == codec.TxIdle {
-			cl.transactionEnded(s, s.rolledBack)
+		if cl := s.client; cl != nil {
+			cl.clock.readies++
+			if !hide && s.status == codec.TxIdle {
+				cl.transactionEnded(s, s.rolledBack)
+			}
 		}
 		if !hide {
 			s.rolledBack = false

@@ -31,7 +31,7 @@ pool:
 limits:
   client_startup_timeout: 2s
   max_message_size: 1MB
-users:
+%LIMITS%users:
   - name: app
     password: secret
   - name: md5user
@@ -54,7 +54,8 @@ type envOpts struct {
 	size       int
 	checkout   string
 	maxClients int
-	shutdown   string // shutdown_timeout; "5s" when empty
+	shutdown   string   // shutdown_timeout; "5s" when empty
+	limits     []string // more lines of limits:, as "key: value"
 }
 
 func startEnv(t *testing.T, o envOpts) *env {
@@ -82,7 +83,11 @@ func startEnv(t *testing.T, o envOpts) *env {
 		DatabaseOwner: "app",
 		Users:         []pgtest.UserSpec{{Name: "app", Password: "secret"}},
 	})
-	cfg := strings.NewReplacer("%MODE%", o.mode, "%SIZE%", fmt.Sprint(o.size), "%CHECKOUT%", o.checkout,
+	var limits strings.Builder
+	for _, l := range o.limits {
+		limits.WriteString("  " + l + "\n")
+	}
+	cfg := strings.NewReplacer("%LIMITS%", limits.String(), "%MODE%", o.mode, "%SIZE%", fmt.Sprint(o.size), "%CHECKOUT%", o.checkout,
 		"%MAXCLIENTS%", fmt.Sprint(o.maxClients), "%SHUTDOWN%", o.shutdown, "%PGPORT%", fmt.Sprint(pg.Port)).Replace(baseConfig)
 	return &env{pg: pg, proxy: StartProxy(t, cfg)}
 }

@@ -288,7 +288,7 @@ func (e *env) rawLogin(t *testing.T) *rawConn {
 
 // isEOF reports an error that means the peer closed the connection.
 func isEOF(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // startupApp is the StartupMessage of user app for database app.

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgproto3"
 )
 
@@ -168,5 +169,107 @@ func TestStartupNegotiation(t *testing.T) {
 	got, _ = r.receiveUntil(t, 5*time.Second, isReady)
 	if len(got) != 1 || !strings.HasPrefix(got[0], "ErrorResponse(FATAL 0A000 pgshard does not proxy replication") {
 		t.Fatalf("replication=database: %v", got)
+	}
+}
+
+// PgBouncer's client timeouts, in both pool modes: a client idle inside a transaction past
+// idle_transaction_timeout is closed with 25P03 and its transaction rolled back, which gives its server
+// connection back to the pool; a client idle outside one past client_idle_timeout is closed with 57P05; a
+// statement running past query_timeout is cancelled on the server and its client closed with 57014. A
+// statement that runs (inside a transaction or not) is not idle, and a client that keeps talking is not closed.
+func TestClientTimeouts(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"transaction", "session"} {
+		t.Run(mode, func(t *testing.T) {
+			e := startEnv(t, envOpts{mode: mode, size: 2, checkout: "10s", limits: []string{
+				"idle_transaction_timeout: 1s", "client_idle_timeout: 3s", "query_timeout: 2s"}})
+			ctx := Ctx(t, 2*time.Minute)
+			if _, err := e.connect(t, ctx).Exec(ctx, "CREATE TABLE timeouts (v int)"); err != nil {
+				t.Fatal(err)
+			}
+
+			// Idle in a transaction: closed, rolled back, its server connection free for others.
+			idle := e.rawLogin(t)
+			idle.send(t, &pgproto3.Query{String: "BEGIN; INSERT INTO timeouts VALUES (1)"})
+			if got, err := idle.receiveUntil(t, 5*time.Second, isReady); err != nil || got[len(got)-1] != "ReadyForQuery(T)" {
+				t.Fatalf("BEGIN; INSERT: %v %v", got, err)
+			}
+			start := time.Now()
+			got, err := idle.receiveUntil(t, 10*time.Second, isReady)
+			if len(got) != 1 || !strings.HasPrefix(got[0], "ErrorResponse(FATAL 25P03 terminating connection due to idle-in-transaction timeout") || !isEOF(err) {
+				t.Fatalf("a client idle in a transaction got %v, %v; want FATAL 25P03 and the connection closed", got, err)
+			}
+			if d := time.Since(start); d < 900*time.Millisecond || d > 3*time.Second {
+				t.Fatalf("closed after %v idle in a transaction; idle_transaction_timeout is 1s", d)
+			}
+
+			// A slow statement inside a transaction is not idle; a client that keeps talking is not idle either.
+			busy := e.connect(t, ctx)
+			tx, err := busy.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tx.Exec(ctx, "SELECT pg_sleep(1.5)"); err != nil {
+				t.Fatalf("a 1.5 s statement in a transaction (idle_transaction_timeout 1s, query_timeout 2s): %v", err)
+			}
+			for i := 0; i < 8; i++ {
+				time.Sleep(500 * time.Millisecond)
+				if _, err := tx.Exec(ctx, "INSERT INTO timeouts VALUES (2)"); err != nil {
+					t.Fatalf("a transaction that keeps talking, statement %d: %v", i, err)
+				}
+			}
+			if err := tx.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if n := e.pg.QueryString(t, "app_0", "SELECT string_agg(DISTINCT v::text, ',') FROM timeouts"); n != "2" {
+				t.Fatalf("rows: %s; want only the committed transaction's (the idle one rolled back)", n)
+			}
+
+			// A statement past query_timeout: 57014, closed, the backend's statement cancelled.
+			slow := e.connect(t, ctx)
+			start = time.Now()
+			_, err = slow.Exec(ctx, "SELECT pg_sleep(30)")
+			if pgCode(err) != "57014" || time.Since(start) > 5*time.Second {
+				t.Fatalf("a 30 s statement with query_timeout 2s: %v after %v; want 57014 after about 2s", err, time.Since(start))
+			}
+			if !slow.IsClosed() {
+				if _, err := slow.Exec(ctx, "SELECT 1"); err == nil {
+					t.Fatal("the client whose statement timed out can still run statements")
+				}
+			}
+			if !waitFor(5*time.Second, func() bool {
+				return e.pg.QueryString(t, "postgres", "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'") == "0"
+			}) {
+				t.Fatal("the statement that timed out still runs on the server")
+			}
+
+			// Idle outside a transaction: closed with 57P05 after client_idle_timeout.
+			quiet := e.rawLogin(t)
+			start = time.Now()
+			got, err = quiet.receiveUntil(t, 10*time.Second, isReady)
+			if len(got) != 1 || !strings.HasPrefix(got[0], "ErrorResponse(FATAL 57P05 terminating connection due to idle-session timeout") || !isEOF(err) {
+				t.Fatalf("an idle client got %v, %v; want FATAL 57P05 and the connection closed", got, err)
+			}
+			if d := time.Since(start); d < 2900*time.Millisecond || d > 5*time.Second {
+				t.Fatalf("closed after %v idle; client_idle_timeout is 3s", d)
+			}
+
+			// The pool (size 2) is whole: two clients can hold a transaction each at once.
+			a, b := e.connect(t, ctx), e.connect(t, ctx)
+			ta, err := a.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tb, err := b.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, tx := range []pgx.Tx{ta, tb} {
+				if _, err := tx.Exec(ctx, "SELECT 1"); err != nil {
+					t.Fatalf("after the timeouts, two transactions at once on a pool of 2: %v", err)
+				}
+				_ = tx.Rollback(ctx)
+			}
+		})
 	}
 }
