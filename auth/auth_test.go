@@ -529,3 +529,24 @@ func BenchmarkScramServerExchange(b *testing.B) {
 		}
 	}
 }
+
+// A role that does not exist runs the whole exchange against MockVerifier and fails only at the end, as a
+// wrong password does; the salt it shows is the same each time for a name and differs between names.
+func TestMockVerifier(t *testing.T) {
+	secret := []byte("per-process secret")
+	v := MockVerifier(secret, "nobody")
+	for _, pw := range []string{"", "secret", "nobody"} {
+		if se, ce := exchange(pw, v); !errors.Is(se, ErrBadPassword) || ce != nil {
+			t.Fatalf("password %q against a mock verifier: server %v, client %v; want ErrBadPassword", pw, se, ce)
+		}
+	}
+	if !bytes.Equal(MockVerifier(secret, "nobody").Salt, v.Salt) {
+		t.Fatal("the salt of a name changed between two logins")
+	}
+	if bytes.Equal(MockVerifier(secret, "somebody").Salt, v.Salt) || bytes.Equal(MockVerifier([]byte("other"), "nobody").Salt, v.Salt) {
+		t.Fatal("two names, or two secrets, gave the same salt")
+	}
+	if v.Iterations != DefaultIterations || len(v.Salt) != DefaultSaltLen {
+		t.Fatalf("a mock verifier looks unlike a real one: %d iterations, %d-byte salt", v.Iterations, len(v.Salt))
+	}
+}

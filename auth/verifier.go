@@ -110,3 +110,17 @@ func (v Verifier) String() string {
 func (v Verifier) valid() bool {
 	return v.Iterations >= 1 && len(v.Salt) > 0 && len(v.StoredKey) == keyLen && len(v.ServerKey) == keyLen
 }
+
+// MockVerifier is the made-up Verifier of a role that does not exist, for an exchange that must fail only at
+// its end, like a wrong password, so that role names cannot be probed (Postgres does the same). Its salt is
+// stable per role name under secret (a client asking twice sees the same salt, as for a real role) and its
+// keys match no password.
+func MockVerifier(secret []byte, role string) Verifier {
+	derive := func(label string) []byte { return hmacSum(secret, []byte(label+"\x00"+role)) }
+	return Verifier{
+		Iterations: DefaultIterations,
+		Salt:       derive("salt")[:DefaultSaltLen],
+		StoredKey:  derive("stored"),
+		ServerKey:  derive("server"),
+	}
+}

@@ -40,6 +40,9 @@ type Config struct {
 type Limits struct {
 	MaxMessageSize       int           // "max_message_size", bytes: a larger client message gets 08P01
 	ClientStartupTimeout time.Duration // "client_startup_timeout": time to finish startup and auth
+	// "max_pending_logins": sockets still logging in; past it a new one gets 53300 at once. They do not count
+	// against pool.max_client_connections, so silent sockets cannot lock out logged-in clients.
+	MaxPendingLogins     int
 	ClientOutboundBuffer int           // "client_outbound_buffer", bytes: past it the proxy stops reading from that client's server
 	ServerConnectTimeout time.Duration // "server_connect_timeout": time to connect and authenticate to a shard
 	// "client_prepared_statements": named prepared statements one client may hold at once (protocol level and
@@ -155,6 +158,7 @@ func defaults() *Config {
 		Limits: Limits{
 			MaxMessageSize:           64 << 20,
 			ClientStartupTimeout:     10 * time.Second,
+			MaxPendingLogins:         1000,
 			ClientOutboundBuffer:     8 << 20,
 			ServerConnectTimeout:     5 * time.Second,
 			ClientPreparedStatements: 10000,

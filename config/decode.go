@@ -255,6 +255,7 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 			d.mapping(n, p, map[string]field{
 				"max_message_size":           d.size(&l.MaxMessageSize),
 				"client_startup_timeout":     d.duration(&l.ClientStartupTimeout),
+				"max_pending_logins":         d.integer(&l.MaxPendingLogins),
 				"client_outbound_buffer":     d.size(&l.ClientOutboundBuffer),
 				"server_connect_timeout":     d.duration(&l.ServerConnectTimeout),
 				"client_prepared_statements": d.integer(&l.ClientPreparedStatements),

@@ -47,6 +47,7 @@ func restartSettings(c *Config) [][2]string {
 		{"two_phase_log", c.TwoPhaseLog},
 		{"limits.max_message_size", n(c.Limits.MaxMessageSize)},
 		{"limits.client_startup_timeout", d(c.Limits.ClientStartupTimeout)},
+		{"limits.max_pending_logins", n(c.Limits.MaxPendingLogins)},
 		{"limits.client_outbound_buffer", n(c.Limits.ClientOutboundBuffer)},
 		{"limits.client_prepared_statements", n(c.Limits.ClientPreparedStatements)},
 		{"limits.server_connect_timeout", d(c.Limits.ServerConnectTimeout)},

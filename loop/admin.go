@@ -226,6 +226,7 @@ func (e *Engine) Config() [][2]string {
 		{"pool.max_client_connections", strconv.Itoa(c.Pool.MaxClientConnections)},
 		{"limits.max_message_size", strconv.Itoa(c.Limits.MaxMessageSize)},
 		{"limits.client_startup_timeout", c.Limits.ClientStartupTimeout.String()},
+		{"limits.max_pending_logins", strconv.Itoa(c.Limits.MaxPendingLogins)},
 		{"limits.client_outbound_buffer", strconv.Itoa(c.Limits.ClientOutboundBuffer)},
 		{"limits.server_connect_timeout", c.Limits.ServerConnectTimeout.String()},
 		{"limits.client_prepared_statements", strconv.Itoa(c.Limits.ClientPreparedStatements)},

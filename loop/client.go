@@ -38,10 +38,12 @@ type client struct {
 	addr        string
 	connectedAt time.Time
 	dbName      string
-	isAdmin     bool   // logged in to the admin console (set before its cancel key is registered)
-	adminBusy   bool   // an admin command runs off the loop, or a PAUSE waits; later messages wait
-	pausing     *pause // the PAUSE this console connection waits for (pause.go)
-	pauseWait   bool   // held back by a PAUSE of its database until RESUME (with waiting set)
+	login       string    // the user name of its startup packet
+	isAdmin     bool      // logged in to the admin console (set before its cancel key is registered)
+	admitted    admitKind // which connection limit counts it (admission.go)
+	adminBusy   bool      // an admin command runs off the loop, or a PAUSE waits; later messages wait
+	pausing     *pause    // the PAUSE this console connection waits for (pause.go)
+	pauseWait   bool      // held back by a PAUSE of its database until RESUME (with waiting set)
 
 	user   *user
 	db     *database
@@ -750,6 +752,7 @@ func (cl *client) onClose() {
 	cl.state = clientClosed
 	delete(cl.ls.clients, cl)
 	cl.e.clients.Add(-1)
+	cl.leave()
 	if cl.pid != 0 {
 		cl.e.dropCancelKey(cl)
 	}

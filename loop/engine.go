@@ -50,8 +50,13 @@ type Engine struct {
 	loops   []*loopState
 	byLoop  map[gnet.EventLoop]*loopState
 
-	clients      atomic.Int64
+	clients      atomic.Int64 // client sockets open, logged in or not
 	shuttingDown atomic.Bool
+
+	// Admission counts (admission.go).
+	pending, loggedIn, admins atomic.Int64
+	// loginSecret keys the made-up SCRAM salts of roles that do not exist (auth.MockVerifier).
+	loginSecret [32]byte
 
 	cancelMu sync.Mutex
 	cancel   map[uint32]*client // by the pid pgshard gave the client
@@ -131,6 +136,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 		e.nloops = max(1, runtime.GOMAXPROCS(0)/2)
 	}
 	e.mapNames = cfg.Pool.Mode != "session" && cfg.Pool.MaxPreparedStatements > 0
+	_, _ = rand.Read(e.loginSecret[:])
 	e.failpoint = os.Getenv("PGSHARD_FAILPOINT")
 	cat, err := newCatalog(cfg, nil, nil)
 	if err != nil {
@@ -297,9 +303,12 @@ func (e *Engine) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		e.reopened(c, x)
 		return nil, gnet.None
 	}
+	if !e.admitPending() {
+		return e.tooManyLoggingIn(), gnet.Close
+	}
 	ls := e.loopOf(c)
 	now := time.Now()
-	cl := &client{e: e, ls: ls, c: c, startBy: now.Add(e.cfg.Limits.ClientStartupTimeout), connectedAt: now}
+	cl := &client{e: e, ls: ls, c: c, startBy: now.Add(e.cfg.Limits.ClientStartupTimeout), connectedAt: now, admitted: admitPending}
 	if a := c.RemoteAddr(); a != nil {
 		cl.addr = a.String()
 	}

@@ -78,12 +78,13 @@ func (cl *client) startup(s *codec.Startup) {
 		cl.fatal(codec.NewFatal(codec.SQLStateCannotConnectNow, "the database system is shutting down"))
 		return
 	}
-	if max := cl.e.cfg.Pool.MaxClientConnections; max > 0 && cl.e.clients.Load() > int64(max) {
+	if cl.e.full(dbName == adminDatabase) {
+		// Refused before the password costs anything; admit, once it is right, has the last word.
 		cl.fatal(codec.NewFatal(codec.SQLStateTooManyConnections, "sorry, too many clients already").
-			WithHint("pool.max_client_connections is set to " + strconv.Itoa(max)))
+			WithHint("pool.max_client_connections is set to " + strconv.Itoa(cl.e.cfg.Pool.MaxClientConnections)))
 		return
 	}
-	cl.dbName = dbName
+	cl.dbName, cl.login = dbName, name
 	cat := cl.e.cat.Load()
 	u := cat.users[name]
 	if dbName == adminDatabase {
@@ -92,15 +93,17 @@ func (cl *client) startup(s *codec.Startup) {
 			u, cl.isAdmin = cat.admin, true
 		}
 	}
+	cl.state = clientAuth
 	if u == nil {
-		cl.fatal(codec.NewFatal(codec.SQLStateInvalidAuthorization, `role "`+name+`" does not exist`).
-			WithHint("add the user to users: in pgshard's config"))
+		// A role pgshard does not know is asked for its password like any other and refused at the end as a
+		// wrong password (28P01), as Postgres does, so that role names cannot be probed; the log says why.
+		cl.scram = auth.NewScramServer(auth.MockVerifier(cl.e.loginSecret[:], name))
+		cl.out = codec.AppendAuthSASL(cl.out, "SCRAM-SHA-256")
 		return
 	}
 	cl.user = u
 	cl.params = s.Params
 	cl.db = cat.dbs[dbName]
-	cl.state = clientAuth
 	switch u.method {
 	case "trust":
 		cl.authenticated()
@@ -137,10 +140,15 @@ func (cl *client) readAuth() {
 
 func (cl *client) authStep(body []byte) {
 	bad := func() {
-		cl.fatal(codec.NewFatal(codec.SQLStateInvalidPassword, `password authentication failed for user "`+cl.user.cfg.Name+`"`))
+		why := "wrong password"
+		if cl.user == nil {
+			why = "no such user in pgshard's config (users:, or admin: for database " + adminDatabase + ")"
+		}
+		cl.e.log.Info("login refused", "user", cl.login, "database", cl.dbName, "addr", cl.addr, "reason", why)
+		cl.fatal(codec.NewFatal(codec.SQLStateInvalidPassword, `password authentication failed for user "`+cl.login+`"`))
 	}
 	switch {
-	case cl.user.method == "md5":
+	case cl.user != nil && cl.user.method == "md5":
 		pw, err := codec.ParsePassword(body)
 		if err != nil {
 			cl.fatal(codec.NewFatal(codec.SQLStateProtocolViolation, "invalid password message: "+err.Error()))
@@ -176,6 +184,10 @@ func (cl *client) authStep(body []byte) {
 			cl.fatal(codec.NewFatal(codec.SQLStateProtocolViolation, "invalid SCRAM exchange: "+err.Error()))
 			return
 		}
+		if cl.user == nil { // a made-up verifier matches no password; never let one through
+			bad()
+			return
+		}
 		cl.out = codec.AppendAuthentication(cl.out, codec.AuthSASLFinal, reply)
 		cl.authenticated()
 	}
@@ -184,6 +196,9 @@ func (cl *client) authStep(body []byte) {
 // authenticated continues once the password is right: unknown databases are refused only now, as Postgres
 // does, so that names are not told to strangers.
 func (cl *client) authenticated() {
+	if !cl.admit() {
+		return
+	}
 	cl.out = codec.AppendAuthentication(cl.out, codec.AuthOK, nil)
 	if cl.isAdmin {
 		cl.e.newCancelKey(cl, 0)

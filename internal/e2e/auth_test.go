@@ -55,7 +55,16 @@ func TestAuth(t *testing.T) {
 	t.Run("scram wrong password", func(t *testing.T) {
 		refused(t, e.dsn("app", "wrong"), "28P01", `password authentication failed for user "app"`)
 	})
-	t.Run("unknown user", func(t *testing.T) { refused(t, e.dsn("nobody", "secret"), "28000", "nobody") })
+	t.Run("unknown user", func(t *testing.T) {
+		// Asked for a password like any role and refused as a wrong one: role names cannot be probed.
+		refused(t, e.dsn("nobody", "secret"), "28P01", `password authentication failed for user "nobody"`)
+		if !strings.Contains(e.proxy.Log(), `msg="login refused" user=nobody`) {
+			t.Error("pgshard's log does not say why the unknown user was refused")
+		}
+	})
+	t.Run("unknown user of the console", func(t *testing.T) {
+		refused(t, e.proxy.DSN("pgshard", "app", "secret"), "28P01", `password authentication failed for user "app"`)
+	})
 	t.Run("unknown database", func(t *testing.T) {
 		dsn := strings.Replace(e.dsn("app", "secret"), "/app?", "/nodb?", 1)
 		refused(t, dsn, "3D000", `database "nodb" does not exist`)

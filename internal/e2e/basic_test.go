@@ -31,7 +31,10 @@ pool:
 limits:
   client_startup_timeout: 2s
   max_message_size: 1MB
-%LIMITS%users:
+%LIMITS%admin:
+  user: admin
+  password: adminpw
+users:
   - name: app
     password: secret
   - name: md5user

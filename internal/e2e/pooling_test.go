@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgproto3"
 )
 
 // TestTransactionPoolingUnderLoad runs 40 clients of 20 transactions each over a pool of 4: every transaction
@@ -237,11 +238,15 @@ func TestCheckoutTimeout(t *testing.T) {
 }
 
 // TestMaxClientConnections refuses the client past max_client_connections with 53300, and takes a new one once
-// a slot is free.
+// a slot is free. Sockets that have not logged in do not count against it (they are bounded by
+// max_pending_logins instead), and the admin console gets in when the clients are at their limit.
 func TestMaxClientConnections(t *testing.T) {
 	t.Parallel()
-	e := startEnv(t, envOpts{maxClients: 2})
+	e := startEnv(t, envOpts{maxClients: 2, limits: []string{"max_pending_logins: 5"}})
 	ctx := Ctx(t, 60*time.Second)
+	for i := 0; i < 3; i++ {
+		e.dialRaw(t) // silent: never sends a startup packet
+	}
 	c1 := e.connectMode(t, ctx, pgx.QueryExecModeExec)
 	_ = e.connectMode(t, ctx, pgx.QueryExecModeExec)
 	c3, err := pgx.Connect(ctx, e.dsn("app", "secret"))
@@ -250,6 +255,26 @@ func TestMaxClientConnections(t *testing.T) {
 		t.Fatal("a third client connected with max_client_connections: 2")
 	}
 	wantCode(t, "third client", err, "53300")
+	if rows := openConsole(t, ctx, e.proxy, false).must(t, ctx, "SHOW CLIENTS"); len(rows) < 2 {
+		t.Fatalf("SHOW CLIENTS with the clients at their limit: %v", rows)
+	}
+
+	// Past max_pending_logins (5, with 3 silent sockets open) a new socket is told at once.
+	var msgs []pgproto3.BackendMessage
+	for i := 0; len(msgs) == 0; i++ {
+		if i == 4 {
+			t.Fatal("7 sockets logging in at once with max_pending_logins: 5")
+		}
+		b, _, err := readAllUntilEOF(e.dialRaw(t), 300*time.Millisecond)
+		msgs, _ = decodeBackend(b)
+		if len(msgs) > 0 && (len(msgs) != 1 || !isEOF(err)) {
+			t.Fatalf("a socket past max_pending_logins got %d messages, %v; want one FATAL and the connection closed", len(msgs), err)
+		}
+	}
+	if er, ok := msgs[0].(*pgproto3.ErrorResponse); !ok || er.Code != "53300" || !strings.Contains(er.Message, "logging in") {
+		t.Fatalf("a socket past max_pending_logins got %s; want 53300 about clients logging in", describe(msgs[0]))
+	}
+
 	if err := c1.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
