@@ -69,6 +69,7 @@ func TestDefaults(t *testing.T) {
 		Limits: Limits{
 			MaxMessageSize:           67108864,
 			ClientStartupTimeout:     10 * time.Second,
+			MaxPendingLogins:         1000,
 			ClientOutboundBuffer:     8 << 20,
 			ServerConnectTimeout:     5 * time.Second,
 			ClientPreparedStatements: 10000,
