@@ -6,6 +6,7 @@ import (
 	"math/bits"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -309,6 +310,7 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 	}
 	hide := is(expHiddenQuery, expReplay, expCatalog, expDrive, expCopyEnd)
 	copyEnd := is(expCopyEnd)
+	var renamed []byte // an error that named the statement by pgshard's name, with the client's name instead
 	switch typ {
 	case codec.DataRow:
 		if is(expCatalog) && s.client != nil && s.client.sh.copy != nil {
@@ -386,6 +388,9 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 			s.expects.pop()
 		}
 	case codec.ErrorResponse:
+		if is(expBind, expDescribe) && head.st != nil && head.name != "" && !hide && s.client != nil {
+			renamed = clientNamed(msg, head.st.name, head.name)
+		}
 		if head != nil && !is(expQuery, expHiddenQuery, expReplay, expCatalog, expDrive, expCopyEnd) {
 			// The server ignores everything up to the next Sync: so do we (and statements whose Parse
 			// never ran are not on the server after all).
@@ -393,7 +398,7 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 				if h.st != nil && (h.kind == expParse || h.kind == expParseHidden) {
 					s.stmts.remove(h.st)
 				}
-				if cl := s.client; cl != nil && h.name != "" && cl.stmts[h.name] == h.st {
+				if cl := s.client; cl != nil && (h.kind == expParse || h.kind == expParseSynth) && h.name != "" && cl.stmts[h.name] == h.st {
 					cl.dropStmt(h.name) // a Parse the server refused or skipped makes no statement
 				}
 				s.expects.pop()
@@ -487,15 +492,24 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 		sp.setTail(s.fan.mergedRow(sp.tail(end), msg, 1<<s.shard))
 	case s.fan != nil && s.fan.active:
 		g := s.fan
+		if renamed != nil {
+			msg = renamed
+		}
 		if pass, out := g.merge(msg, s.ls.synth[:0], 1<<s.shard); !pass {
 			sp.drop(at, end)
 			if len(out) > 0 {
 				sp.insert(end, out)
 			}
+		} else if renamed != nil {
+			sp.drop(at, end)
+			sp.insert(end, renamed)
 		}
 		if typ == codec.ReadyForQuery && g.copyTx && !g.active && s.client != nil {
 			s.client.endCopyTx(g)
 		}
+	case renamed != nil:
+		sp.drop(at, end)
+		sp.insert(end, renamed)
 	}
 	if typ == codec.ReadyForQuery && s.client != nil && s.client.rt != nil && !hide && (s.fan == nil || !s.fan.copyTx) {
 		s.client.noteStatus(s)
@@ -803,4 +817,20 @@ func (s *server) lost(err error) {
 		s.e.log.Warn("server connection closed", "pool", p.Name, "err", err)
 	}
 	s.e.slotFreed(p)
+}
+
+// clientNamed returns the server's ErrorResponse msg with the statement name pgshard gave a client's statement
+// ("pgshard_7") replaced by the client's own name, or nil when the error does not name it (Postgres names it in
+// Bind errors: "bind message supplies 1 parameters, but prepared statement "x" requires 2").
+func clientNamed(msg []byte, ours, theirs string) []byte {
+	e, err := codec.ParseError(msg[codec.HeaderLen:])
+	if err != nil {
+		return nil
+	}
+	from, to := `"`+ours+`"`, `"`+theirs+`"`
+	if !strings.Contains(e.Message, from) && !strings.Contains(e.Detail, from) {
+		return nil
+	}
+	e.Message, e.Detail = strings.ReplaceAll(e.Message, from, to), strings.ReplaceAll(e.Detail, from, to)
+	return codec.AppendErrorResponse(nil, e)
 }

@@ -152,4 +152,11 @@ func TestPreparedStatementProtocol(t *testing.T) {
 	}
 	r.send(t, &pgproto3.Parse{Name: "bad", Query: "SELECT 2"}, &pgproto3.Bind{PreparedStatement: "bad"}, &pgproto3.Execute{}, &pgproto3.Sync{})
 	expect(until(), "ParseComplete", "BindComplete", "DataRow[2]", "CommandComplete(SELECT 1)", "ReadyForQuery(I)")
+	// The server's errors name the statement by the client's name, not by the one pgshard gave it on the
+	// server; and a Bind the server refused leaves the statement in place.
+	r.send(t, &pgproto3.Bind{PreparedStatement: "s2"}, &pgproto3.Execute{}, &pgproto3.Sync{})
+	want := `ErrorResponse(ERROR 08P01 bind message supplies 0 parameters, but prepared statement "s2" requires 1)`
+	expect(until(), want, "ReadyForQuery(I)")
+	r.send(t, &pgproto3.Bind{PreparedStatement: "s2", Parameters: [][]byte{[]byte("7")}}, &pgproto3.Execute{}, &pgproto3.Sync{})
+	expect(until(), "BindComplete", "DataRow[70]", "CommandComplete(SELECT 1)", "ReadyForQuery(I)")
 }
