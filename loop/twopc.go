@@ -25,9 +25,6 @@ type twoPhaseState struct {
 	tpc       *twopc.Log
 	failpoint string // PGSHARD_FAILPOINT
 
-	liveMu sync.Mutex
-	live   map[string]bool // gids whose drive is in flight
-
 	targetsMu sync.Mutex
 	targets   []resolveTarget // replaced whole by RELOAD; resolveAll works on the slice it finds
 	sweepCh   chan struct{}
@@ -58,7 +55,6 @@ func (e *Engine) startTwoPhase() error {
 	}
 	e.log.Info("two-phase commit log", "path", l.Path(), "instance", l.Instance(), "boot", l.Boot(), "decisions_to_finish", len(l.Undone()))
 	e.tpc = l
-	e.live = map[string]bool{}
 	e.sweepCh = make(chan struct{}, 1)
 	e.targets = e.twoPhaseTargets(e.cat.Load())
 	if found, failed := e.resolveAll(true); failed {
@@ -138,9 +134,10 @@ func (e *Engine) resolveAll(atStart bool) (found, failed bool) {
 	e.targetsMu.Unlock()
 	reps := make([]twopc.Report, len(targets))
 	errs := make([]error, len(targets))
+	inFlight := e.tpc.InFlight() // before any listing: see twopc.Log.InFlight
 	var settled []string
 	for _, gid := range e.tpc.Undone() {
-		if !e.isLive(gid) {
+		if !inFlight(gid) {
 			settled = append(settled, gid)
 		}
 	}
@@ -151,7 +148,7 @@ func (e *Engine) resolveAll(atStart bool) (found, failed bool) {
 			defer wg.Done()
 			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()
-			reps[i], errs[i] = twopc.Resolve(ctx, e.tpc, targets[i].t, e.isLive)
+			reps[i], errs[i] = twopc.Resolve(ctx, e.tpc, targets[i].t, inFlight)
 		}()
 	}
 	wg.Wait()
@@ -213,25 +210,4 @@ func (e *Engine) sweepSoon() {
 	case e.sweepCh <- struct{}{}:
 	default:
 	}
-}
-
-func (e *Engine) driveBegins(gid string) {
-	e.liveMu.Lock()
-	e.live[gid] = true
-	e.liveMu.Unlock()
-}
-
-func (e *Engine) driveOver(gid string) {
-	if gid == "" {
-		return
-	}
-	e.liveMu.Lock()
-	delete(e.live, gid)
-	e.liveMu.Unlock()
-}
-
-func (e *Engine) isLive(gid string) bool {
-	e.liveMu.Lock()
-	defer e.liveMu.Unlock()
-	return e.live[gid]
 }

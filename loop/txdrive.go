@@ -143,8 +143,7 @@ func (cl *client) startDrive(tc txCommand) *txDrive {
 			d.abort()
 			return d
 		}
-		d.gid = cl.e.tpc.NewGID()
-		cl.e.driveBegins(d.gid)
+		d.gid = cl.e.tpc.Begin()
 		d.begin(stepPrepare)
 		d.sendTo(d.writers, "PREPARE TRANSACTION "+twopc.Literal(d.gid))
 	default:
@@ -218,15 +217,15 @@ func (d *txDrive) advance() {
 			// Decided: the transaction is committed. The sweeper commits what is left prepared.
 			e.log.Error("two-phase commit: COMMIT PREPARED failed; pgshard retries it", "gid", d.gid,
 				"shard", d.errShard, "error", errorText(d.firstErr))
-			e.driveOver(d.gid)
+			e.tpc.End(d.gid)
 			e.sweepSoon()
 		} else {
-			e.driveOver(d.gid)
+			e.tpc.End(d.gid)
 			e.tpc.Done(d.gid)
 		}
 		d.finish()
 	case stepAbort:
-		e.driveOver(d.gid)
+		e.tpc.End(d.gid)
 		if d.failed != 0 && d.gid != "" {
 			e.log.Error("two-phase commit: ROLLBACK PREPARED failed; pgshard retries it", "gid", d.gid,
 				"shard", d.errShard, "error", errorText(d.firstErr))
@@ -248,7 +247,7 @@ func (d *txDrive) decided(err error) {
 	}
 	if d.abandoned {
 		// The client is gone: the sweeper finishes the prepared transactions as the log says.
-		e.driveOver(d.gid)
+		e.tpc.End(d.gid)
 		e.sweepSoon()
 		return
 	}
@@ -350,7 +349,7 @@ func (cl *client) abandonDrive() {
 	case stepHalted:
 		// A failpoint stopped it: left as it is, for the test that kills pgshard now.
 	default:
-		cl.e.driveOver(d.gid)
+		cl.e.tpc.End(d.gid)
 		cl.e.sweepSoon()
 	}
 }

@@ -41,6 +41,9 @@ type Log struct {
 	lock *os.File // held (flock) while the log is open
 	f    *os.File // appended to
 
+	flightMu sync.Mutex
+	inFlight map[string]bool // gids of this boot whose commit is under way (Begin to End)
+
 	mu        sync.Mutex
 	decided   map[string]bool // commit decisions not known done
 	closed    bool
@@ -241,6 +244,51 @@ func (l *Log) Prefix() string { return "pgshard_" + l.instance + "_" }
 // NewGID returns a transaction identifier never used before on this log.
 func (l *Log) NewGID() string {
 	return l.Prefix() + strconv.FormatUint(l.boot, 10) + "_" + strconv.FormatUint(l.next.Add(1), 10)
+}
+
+// Begin returns a new transaction identifier for a two-phase commit that starts now, in flight until End.
+func (l *Log) Begin() string {
+	l.flightMu.Lock()
+	defer l.flightMu.Unlock()
+	gid := l.NewGID()
+	if l.inFlight == nil {
+		l.inFlight = map[string]bool{}
+	}
+	l.inFlight[gid] = true
+	return gid
+}
+
+// End says that the commit of gid is over: it committed or rolled back everywhere, or what is left prepared of
+// it is for Resolve to finish.
+func (l *Log) End(gid string) {
+	l.flightMu.Lock()
+	delete(l.inFlight, gid)
+	l.flightMu.Unlock()
+}
+
+// InFlight returns what Resolve must leave alone: the transactions in flight now, and those begun after now.
+// Taken before Resolve lists a server's prepared transactions, it tells those a commit still owns from those
+// left behind without a race: a transaction that ends between the listing and the check was in flight at the
+// snapshot (a live map read at check time would call it abandoned, and Resolve would roll back a transaction
+// that had just committed, and fail, since it is gone). One of this boot, issued before the snapshot and not
+// in flight at it, had ended before the listing, so whatever is left prepared of it was left behind.
+func (l *Log) InFlight() func(gid string) bool {
+	l.flightMu.Lock()
+	horizon := l.next.Load()
+	live := make(map[string]bool, len(l.inFlight))
+	for gid := range l.inFlight {
+		live[gid] = true
+	}
+	l.flightMu.Unlock()
+	thisBoot := l.Prefix() + strconv.FormatUint(l.boot, 10) + "_"
+	return func(gid string) bool {
+		seq, ok := strings.CutPrefix(gid, thisBoot)
+		if !ok {
+			return false
+		}
+		n, err := strconv.ParseUint(seq, 10, 64)
+		return err == nil && (n > horizon || live[gid])
+	}
 }
 
 // Ours reports whether gid is a transaction identifier of this log's instance.

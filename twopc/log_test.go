@@ -159,3 +159,29 @@ func TestLiteral(t *testing.T) {
 		t.Errorf("Literal: %s", got)
 	}
 }
+
+// InFlight, taken before a sweep lists the prepared transactions, leaves alone every transaction whose commit
+// was under way at that moment, even once it has ended, and those begun after it; it gives the sweep only
+// those of this boot that had ended before it, and those of earlier boots.
+func TestInFlight(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "2pc.log")
+	l := mustOpen(t, path)
+	earlier := l.Begin()
+	l.Close()
+	l = mustOpen(t, path)
+	defer l.Close()
+	ended, running, endsLater := l.Begin(), l.Begin(), l.Begin()
+	l.End(ended)
+	inFlight := l.InFlight()
+	l.End(endsLater) // ends after the snapshot: still the commit's, not the sweep's
+	after := l.Begin()
+	for gid, want := range map[string]bool{earlier: false, ended: false, running: true, endsLater: true, after: true,
+		"pgshard_0123456789abcdef_1_1": false} {
+		if got := inFlight(gid); got != want {
+			t.Errorf("inFlight(%s) = %v, want %v", gid, got, want)
+		}
+	}
+	if l.InFlight()(endsLater) || !l.InFlight()(running) {
+		t.Error("a later snapshot does not see which commits ended since")
+	}
+}

@@ -20,9 +20,10 @@ type Report struct {
 }
 
 // Resolve connects to t and finishes the prepared transactions of this log's instance that t's role owns
-// in t's database, except those of this boot that busy says a transaction in flight still owns: committed
-// when the log decided so, rolled back otherwise.
-func Resolve(ctx context.Context, l *Log, t pool.Target, busy func(gid string) bool) (Report, error) {
+// in t's database, except those of this boot that inFlight (Log.InFlight, taken before) says a commit in
+// flight still owns: committed when the log decided so, rolled back otherwise. One that is gone by the time
+// Resolve finishes it (someone else did) is not reported.
+func Resolve(ctx context.Context, l *Log, t pool.Target, inFlight func(gid string) bool) (Report, error) {
 	var rep Report
 	c, err := dial(ctx, t)
 	if err != nil {
@@ -46,12 +47,15 @@ func Resolve(ctx context.Context, l *Log, t pool.Target, busy func(gid string) b
 		case !l.Ours(gid):
 			rep.Foreign = append(rep.Foreign, gid)
 			continue
-		case l.ThisBoot(gid) && busy != nil && busy(gid):
+		case inFlight != nil && inFlight(gid):
 			continue
 		}
 		commit := l.Decided(gid)
-		if err := finish(ctx, c, gid, commit); err != nil {
-			return rep, err
+		if done, err := finish(ctx, c, gid, commit); err != nil || !done {
+			if err != nil {
+				return rep, err
+			}
+			continue
 		}
 		if commit {
 			rep.Committed = append(rep.Committed, gid)
@@ -62,18 +66,19 @@ func Resolve(ctx context.Context, l *Log, t pool.Target, busy func(gid string) b
 	return rep, nil
 }
 
-// finish commits or rolls back the prepared transaction gid; one that does not exist (any more) is no error.
-func finish(ctx context.Context, c *conn, gid string, commit bool) error {
+// finish commits or rolls back the prepared transaction gid; one that does not exist (any more) is no error,
+// but not done either.
+func finish(ctx context.Context, c *conn, gid string, commit bool) (done bool, err error) {
 	verb := "ROLLBACK PREPARED "
 	if commit {
 		verb = "COMMIT PREPARED "
 	}
-	_, err := c.query(ctx, verb+Literal(gid))
+	_, err = c.query(ctx, verb+Literal(gid))
 	var pe *codec.Error
 	if errors.As(err, &pe) && pe.Code == codec.SQLStateUndefinedObject {
-		return nil
+		return false, nil
 	}
-	return err
+	return err == nil, err
 }
 
 // Literal quotes gid for SQL (pgshard's identifiers have no quote, but nothing found on a server is trusted).

@@ -75,6 +75,15 @@ func TestResolve(t *testing.T) {
 	for _, gid := range want {
 		c.Exec(t, "app_0", "ROLLBACK PREPARED "+Literal(gid))
 	}
+	// A transaction someone else finished first is not reported as finished here.
+	sc, err := dial(ctx, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.close()
+	if done, err := finish(ctx, sc, busy, false); done || err != nil {
+		t.Errorf("finishing a transaction that is gone: done %v, err %v; want neither", done, err)
+	}
 }
 
 func flat(rows [][]string) []string {
