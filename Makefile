@@ -35,14 +35,17 @@ test: postgres vet
 unit:
 	$(GO) test -count=1 -short $(PKGS)
 
-# A short fuzzing pass over every decoder (FUZZTIME=30s by default).
+# A short fuzzing pass over every decoder (FUZZTIME=30s by default), then the wire fuzzer against the running binary
+# (internal/e2e TestWireFuzz, WIREFUZZTIME=5m by default; `make test` runs it for 30s).
 FUZZTIME ?= 30s
+WIREFUZZTIME ?= 5m
 fuzz:
 	@for t in $$($(GO) test -list 'Fuzz.*' ./codec/ | grep ^Fuzz); do \
 	  $(GO) test -run XXX -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./codec/ || exit 1; done
 	$(GO) test -run XXX -fuzz FuzzScramServer -fuzztime $(FUZZTIME) ./auth/
 	@for t in $$($(GO) test -list 'Fuzz.*' ./route/lex/ | grep ^Fuzz); do \
 	  $(GO) test -run XXX -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./route/lex/ || exit 1; done
+	PGSHARD_WIREFUZZ_TIME=$(WIREFUZZTIME) $(GO) test -count=1 -timeout 60m -run '^TestWireFuzz$$' -v ./internal/e2e/
 
 clean:
 	rm -rf bin

@@ -365,14 +365,22 @@ func (cl *client) message(sp *splice, m codec.Message, at, n int) *codec.Error {
 			e.sqlOps = cl.sqlPrepared(sp, s, q, at)
 			cl.unnamedMsg, s.unnamedOwner = cl.unnamedMsg[:0], nil // a simple query drops the unnamed statement
 		}
+		e.copyMsgs = s.copyMsgs
 		s.expects.push(e)
 	case codec.FunctionCall:
 		s.expects.push(expectation{kind: expQuery})
 	case codec.Sync:
-		s.expects.push(expectation{kind: expSync})
+		if !(s.copyIn && s.copyMsgs == s.copyFrom) { // a Sync the server ignores, before a COPY's data, is not answered
+			s.expects.push(expectation{kind: expSync, copyMsgs: s.copyMsgs})
+		}
 		s.unsynced = false
+	case codec.CopyData, codec.CopyDone, codec.CopyFail:
+		s.copyMsgs++
+		if m.Type != codec.CopyData {
+			s.copyIn = false
+		}
 	case codec.Execute:
-		e := expectation{kind: expExecute}
+		e := expectation{kind: expExecute, copyMsgs: s.copyMsgs}
 		if cl.portalFx != nil {
 			if em, err := codec.ParseExecute(m.Body); err == nil {
 				if fx := cl.portalFx[string(em.Portal)]; fx != nil {

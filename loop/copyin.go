@@ -21,7 +21,9 @@ type copyIn struct {
 	catalog    bool // the catalog query is still to be sent
 	catalogDue bool // the catalog query was sent and is not answered yet
 	waiting    bool // the client's data waits for that answer (the client is stalled)
+	waitsReady bool // and for the client to have its CopyInResponse (a message other than the COPY's data)
 	split      *codec.CopySplitter
+	sent       bool     // the COPY statement went to the shards: the client's messages are its data now
 	failed     bool     // pgshard refused the data: what the client still sends of it is dropped
 	out        [][]byte // per shard, the CopyData message being filled
 }
@@ -47,6 +49,7 @@ func (cl *client) startCopy(r *run, buf []byte, at int, m codec.Message, n int, 
 	ok, perr := cl.send(r, buf, at, m, n, mask, false, true, false)
 	if ok && perr == nil {
 		cl.sh.group.copyTx = cl.sh.copyTx
+		ci.sent = true
 	}
 	cl.sh.copyTx = false
 	if !ok || perr != nil {
@@ -104,12 +107,20 @@ func (cl *client) copyEnded(g *fanout) []byte {
 	return codec.AppendReadyForQuery(out, cl.txStatus())
 }
 
+// mustWait says whether the client's next message must wait: for the catalog query's answer (data), and for
+// the shards' CopyInResponse to have reached the client (ready: a message that ends the COPY, which the client
+// must see begin first).
+func (ci *copyIn) mustWait(ready bool) bool {
+	g := &ci.cl.sh.group
+	return ci.catalogDue || ready && g.copyIn < g.k && !g.errSent
+}
+
 // resume lets a client whose data waited for the catalog query's answer go on, once that answer is in.
 func (ci *copyIn) resume() {
-	if !ci.waiting || ci.catalogDue {
+	if !ci.waiting || ci.mustWait(ci.waitsReady) {
 		return
 	}
-	ci.waiting = false
+	ci.waiting, ci.waitsReady = false, false
 	cl := ci.cl
 	cl.sh.stalled = false
 	if cl.state == clientReady {
@@ -167,6 +178,33 @@ func (cl *client) copyMessage(r *run, buf []byte, at int, m codec.Message, n int
 		cl.sh.copy = nil
 	}
 	return true, nil
+}
+
+// copyInterrupted handles a message other than CopyData, CopyDone and CopyFail while a sharded COPY FROM STDIN
+// takes the client's data, as Postgres 15 does: Sync and Flush are ignored (libpq may send them without
+// noticing that its statement was a COPY); any other message fails the COPY with 08P01 and ends the session
+// (Postgres has read the message's type but not its body, and says "protocol synchronization was lost"). Once
+// the COPY has failed (the shards said so), the COPY is over and the message is routed as usual (done false).
+func (cl *client) copyInterrupted(r *run, buf []byte, at int, m codec.Message, n int) (done, ok bool, perr *codec.Error) {
+	ci := cl.sh.copy
+	if ci.failed {
+		cl.sh.copy = nil
+		return false, false, nil
+	}
+	cl.startRun(r, buf, at, nil)
+	r.s = nil
+	if ci.mustWait(true) {
+		ci.waiting, ci.waitsReady = true, true // looked at again once the client has its CopyInResponse (resume)
+		cl.sh.stalled = true
+		return true, false, nil
+	}
+	if m.Type == codec.Sync || m.Type == codec.Flush {
+		return true, true, nil
+	}
+	ci.fail(codec.NewError(codec.SQLStateProtocolViolation, "unexpected message type 0x"+strconv.FormatUint(uint64(m.Type), 16)+
+		" during COPY from stdin").WithHint("send CopyData, then CopyDone or CopyFail, before the next statement"))
+	cl.sh.copy = nil
+	return true, false, codec.NewFatal(codec.SQLStateProtocolViolation, "terminating connection because protocol synchronization was lost")
 }
 
 func asPgError(err error) *codec.Error {

@@ -351,6 +351,9 @@ type expectation struct {
 	tag     string          // expLocalQuery: its CommandComplete
 	status  byte            // expLocalQuery: its ReadyForQuery status
 	raw     []byte          // expRawSynth: the messages
+	// copyMsgs is the server's copyMsgs when this Query, Execute or Sync was sent: which COPY's data it came
+	// before (server.copyStarted)
+	copyMsgs uint64
 }
 
 // expectQueue is a FIFO that reuses its backing array.

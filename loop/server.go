@@ -41,6 +41,10 @@ type server struct {
 	stmts     serverStmts // pgshard's prepared statements on this connection
 	sqlNames  sqlNames    // the client's SQL PREPAREd statements on this connection, under their names
 	unsynced  bool        // extended-protocol messages were sent with no Sync after them yet
+	// copyMsgs counts the CopyData, CopyDone and CopyFail messages sent; copyFrom is its value when the COPY
+	// the server is taking data for now started (copyIn), to tell the Syncs the server ignores (see copyStarted).
+	copyMsgs, copyFrom uint64
+	copyIn             bool
 
 	unnamedOwner *client // whose unnamed statement the server holds (nil: nobody's, or not known)
 	unnamedGen   uint64  // which of its unnamed statements
@@ -330,6 +334,10 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 			return false
 		}
 		s.expects.pop()
+	case codec.CopyInResponse:
+		if is(expQuery, expExecute) {
+			s.copyStarted(head.copyMsgs)
+		}
 	case codec.CloseComplete:
 		if !is(expClose, expCloseHidden) {
 			return false
@@ -378,6 +386,7 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 			s.expects.pop()
 		}
 	case codec.CommandComplete, codec.EmptyQueryResponse, codec.PortalSuspended:
+		s.copyIn = false // a COPY taking data ends with its CommandComplete (its data may have come from pgshard: copyIn.go)
 		if cl := s.client; cl != nil && typ == codec.CommandComplete && head != nil &&
 			(len(head.sets) > 0 || len(head.sqlOps) > 0 || cl.tx.active) {
 			if tag, err := codec.ParseCommandComplete(msg[codec.HeaderLen:]); err == nil {
@@ -388,6 +397,7 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 			s.expects.pop()
 		}
 	case codec.ErrorResponse:
+		s.copyIn = false // a COPY taking data ends with its error; the server reads Syncs again
 		if is(expBind, expDescribe) && head.st != nil && head.name != "" && !hide && s.client != nil {
 			renamed = clientNamed(msg, head.st.name, head.name)
 		}
@@ -833,4 +843,24 @@ func clientNamed(msg []byte, ours, theirs string) []byte {
 	}
 	e.Message, e.Detail = strings.ReplaceAll(e.Message, from, to), strings.ReplaceAll(e.Detail, from, to)
 	return codec.AppendErrorResponse(nil, e)
+}
+
+// copyStarted runs when the server starts taking COPY data for the statement at the head of the queue, sent
+// after copyMsgs copy messages. Until it has the COPY's end (CopyDone or CopyFail) the server ignores Sync and
+// Flush, as the protocol allows a client that did not know its statement was a COPY: libpq sends Execute and
+// Sync, then the data, then CopyDone and another Sync. So the Syncs sent after that statement and before any
+// of the COPY's data get no answer: their entries leave the queue, and Syncs sent from now until the data
+// begins get none (Sync in message). A Sync sent in the middle of the data is answered only if the data failed
+// first, which pgshard cannot tell apart: no client does that.
+func (s *server) copyStarted(copyMsgs uint64) {
+	s.copyIn, s.copyFrom = true, copyMsgs
+	q := &s.expects
+	kept := q.items[:q.head+1]
+	for _, e := range q.items[q.head+1:] {
+		if e.kind != expSync || e.copyMsgs != copyMsgs {
+			kept = append(kept, e)
+		}
+	}
+	clear(q.items[len(kept):])
+	q.items = kept
 }

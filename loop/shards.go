@@ -347,6 +347,11 @@ func (cl *client) route(r *run, buf []byte, at int, m codec.Message, n int) (boo
 			return ok, perr
 		}
 	}
+	if cl.sh.copy != nil && cl.sh.copy.sent && m.Type != codec.CopyData && m.Type != codec.CopyDone && m.Type != codec.CopyFail {
+		if done, ok, perr := cl.copyInterrupted(r, buf, at, m, n); done {
+			return ok, perr
+		}
+	}
 	switch m.Type {
 	case codec.Query:
 		return cl.routeQuery(r, buf, at, m, n)
@@ -406,10 +411,20 @@ func (cl *client) route(r *run, buf []byte, at int, m codec.Message, n int) (boo
 		if d.Err != nil {
 			return cl.refuse(r, buf, at, n, d.Err)
 		}
+		if d.Copy != nil {
+			// pgshard splits the rows of a COPY into a sharded table only when it comes as a Query (the way
+			// psql, pgx and most drivers send it); through Bind it would have no shard to send its data to.
+			return cl.refuse(r, buf, at, n, codec.NewError(codec.SQLStateFeatureNotSupported,
+				"COPY FROM STDIN into sharded table "+d.Copy.Table+" through the extended query protocol is not supported").
+				WithHint("send the COPY statement as a simple Query message (psql, pgx CopyFrom and libpq's PQexec do)"))
+		}
 		if tk == txEnd && cl.sh.txOpen {
 			return cl.bindTxEnd(r, buf, at, m, n, string(bm.Portal), txCommandOf(sql), len(bm.Statement) == 0)
 		}
 		mask, mirror := cl.inTxMask(d), d.Mirror
+		if d.CopyOut != nil && bits.OnesCount64(mask) > 1 {
+			cl.sh.copyOut = d.CopyOut
+		}
 		if (tk == txSavepoint || tk == txRelease || tk == txRollbackTo) && cl.sh.txShards != 0 {
 			// Savepoints go to every shard of the transaction.
 			mask, mirror = cl.sh.txShards, true
