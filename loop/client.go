@@ -235,7 +235,16 @@ func (cl *client) forward() {
 				continue
 			}
 		}
-		if cl.srv == nil && (pos > 0 || !cl.acquire()) {
+		if cl.srv == nil && pos > 0 {
+			// pgshard answered what came before; the rest needs a server. (It used to wait here for the
+			// client's next bytes, which a client waiting for its answers never sends.)
+			cl.sendToServer(nil, pos)
+			if cl.acquire() {
+				cl.forward()
+			}
+			return
+		}
+		if cl.srv == nil && !cl.acquire() {
 			break // waiting: the bytes stay buffered until a server arrives
 		}
 		if cl.srv.expects.len() > maxInFlight {

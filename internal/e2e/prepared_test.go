@@ -160,3 +160,20 @@ func TestPreparedStatementProtocol(t *testing.T) {
 	r.send(t, &pgproto3.Bind{PreparedStatement: "s2", Parameters: [][]byte{[]byte("7")}}, &pgproto3.Execute{}, &pgproto3.Sync{})
 	expect(until(), "BindComplete", "DataRow[70]", "CommandComplete(SELECT 1)", "ReadyForQuery(I)")
 }
+
+// A batch pgshard answers itself (closing a statement needs no server) followed, in the same write, by
+// statements that need one: all are answered. (The rest used to wait for the client's next bytes, which a client
+// waiting for its answers never sends.)
+func TestLocalAnswersThenServerInOneWrite(t *testing.T) {
+	t.Parallel()
+	e := startEnv(t, envOpts{size: 1})
+	r := e.rawLogin(t)
+	r.send(t, &pgproto3.Close{ObjectType: 'S', Name: "never"}, &pgproto3.Sync{}, &pgproto3.Query{String: "SELECT 5"})
+	got, err := r.receiveUntil(t, 10*time.Second, func(m pgproto3.BackendMessage) bool {
+		_, ok := m.(*pgproto3.CommandComplete)
+		return ok
+	})
+	if want := "CloseComplete ReadyForQuery(I) RowDescription DataRow[5] CommandComplete(SELECT 1)"; strings.Join(got, " ") != want || err != nil {
+		t.Fatalf("got %v, %v; want %s", got, err, want)
+	}
+}
