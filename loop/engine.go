@@ -512,7 +512,12 @@ func constantTimeEqual(a, b []byte) bool {
 func (e *Engine) tick() {
 	t := time.NewTicker(sweepInterval)
 	defer t.Stop()
-	for range t.C {
+	jan := newJanitor()
+	for n := 1; ; n++ {
+		<-t.C
+		if n%janitorEvery == 0 {
+			jan.check(e.clients.Load())
+		}
 		e.loopsMu.Lock()
 		loops := append([]*loopState(nil), e.loops...)
 		e.loopsMu.Unlock()

@@ -1,0 +1,188 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+)
+
+// Memory ceilings, measured on the real binary: what many clients, or clients that hold much, cost pgshard at
+// their peak, and that the memory comes back once they are gone.
+
+// settledRSS waits for pgshard's RSS to stop falling and returns it, in kB.
+func (p *Proxy) settledRSS(t *testing.T, within time.Duration) int {
+	t.Helper()
+	last, _ := p.rssKB(t)
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		time.Sleep(500 * time.Millisecond)
+		rss, _ := p.rssKB(t)
+		if rss >= last-256 {
+			return rss
+		}
+		last = rss
+	}
+	return last
+}
+
+// rssFallsTo waits up to within for pgshard's RSS to fall to at most kB and returns the last one seen.
+func (p *Proxy) rssFallsTo(t *testing.T, kB int, within time.Duration) int {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		rss, _ := p.rssKB(t)
+		if rss <= kB || time.Now().After(deadline) {
+			return rss
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// TestMemoryManyIdleClients: 10,000 logged-in idle clients cost pgshard a bounded amount each, and it is given
+// back when they leave.
+func TestMemoryManyIdleClients(t *testing.T) {
+	t.Parallel()
+	const clients = 10000
+	e := startEnv(t, envOpts{size: 2, maxClients: clients + 10, limits: []string{"max_pending_logins: 20000"}})
+	base := e.proxy.settledRSS(t, 5*time.Second)
+	startup := new(bytes.Buffer)
+	fe := pgproto3.NewFrontend(nil, startup)
+	fe.Send(&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersionNumber,
+		Parameters: map[string]string{"user": "trusted", "database": "app", "application_name": "idle"}})
+	if err := fe.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	conns := make([]net.Conn, 0, clients)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := 0; i < clients; i++ {
+		c, err := net.DialTimeout("tcp", e.proxy.Addr(), 5*time.Second)
+		if err != nil {
+			t.Fatalf("client %d: %v", i, err)
+		}
+		conns = append(conns, c)
+		if _, err := c.Write(startup.Bytes()); err != nil {
+			t.Fatalf("client %d: %v", i, err)
+		}
+	}
+	// Every one logged in (its ReadyForQuery came).
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var failed []string
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < clients; i += 8 {
+				b, err := readUntilReady(conns[i], 20*time.Second)
+				if err != nil {
+					mu.Lock()
+					failed = append(failed, fmt.Sprintf("client %d: %v (%q)", i, err, b))
+					mu.Unlock()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if len(failed) > 0 {
+		t.Fatalf("%d clients did not log in: %s", len(failed), failed[0])
+	}
+	peak, _ := e.proxy.rssKB(t)
+	perClient := float64(peak-base) * 1024 / clients
+	t.Logf("RSS %d MB -> %d MB with %d idle clients (%.1f kB each)", base>>10, peak>>10, clients, perClient/1024)
+	if perClient > 16<<10 {
+		t.Errorf("an idle client costs pgshard %.1f kB; the ceiling is 16 kB", perClient/1024)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	conns = nil
+	start := time.Now()
+	after := e.proxy.rssFallsTo(t, base+(peak-base)/4+(4<<10), 20*time.Second)
+	t.Logf("RSS %d MB %v after they left", after>>10, time.Since(start).Round(100*time.Millisecond))
+	if after > base+(peak-base)/4+(4<<10) {
+		t.Errorf("RSS %d MB 20 s after the clients left, %d MB before they came: not given back", after>>10, base>>10)
+	}
+}
+
+// readUntilReady reads until a ReadyForQuery message type byte has come at a message boundary.
+func readUntilReady(c net.Conn, d time.Duration) ([]byte, error) {
+	_ = c.SetReadDeadline(time.Now().Add(d))
+	defer c.SetReadDeadline(time.Time{})
+	var got []byte
+	buf := make([]byte, 4096)
+	for {
+		n, err := c.Read(buf)
+		got = append(got, buf[:n]...)
+		if msgs, derr := decodeBackend(got); derr == nil && len(msgs) > 0 {
+			if _, ok := msgs[len(msgs)-1].(*pgproto3.ReadyForQuery); ok {
+				return got, nil
+			}
+			if er, ok := msgs[len(msgs)-1].(*pgproto3.ErrorResponse); ok {
+				return got, fmt.Errorf("%s %s", er.Code, er.Message)
+			}
+		}
+		if err != nil {
+			return got, err
+		}
+	}
+}
+
+// TestMemoryPreparedStatementChurn: five clients in turn each prepare 20,000 distinct 1 kB statements (the
+// limit per client is 10,000: past it 53400) and leave; pgshard's memory stays bounded and comes back.
+func TestMemoryPreparedStatementChurn(t *testing.T) {
+	t.Parallel()
+	e := startEnv(t, envOpts{size: 2})
+	base := e.proxy.settledRSS(t, 5*time.Second)
+	peak := base
+	filler := strings.Repeat("x", 1000)
+	for round := 0; round < 5; round++ {
+		r := e.rawLogin(t)
+		refused := 0
+		for batch := 0; batch < 20; batch++ {
+			for i := 0; i < 1000; i++ {
+				n := batch*1000 + i
+				r.fe.Send(&pgproto3.Parse{Name: fmt.Sprintf("r%d_%d", round, n), Query: fmt.Sprintf("SELECT %d, '%s'", round*100000+n, filler)})
+			}
+			r.fe.Send(&pgproto3.Sync{})
+			if err := r.fe.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			got, err := r.receiveUntil(t, 30*time.Second, isReady)
+			if err != nil {
+				t.Fatalf("round %d batch %d: %v", round, batch, err)
+			}
+			for _, g := range got {
+				if strings.HasPrefix(g, "ErrorResponse(ERROR 53400") {
+					refused++
+				}
+			}
+		}
+		if refused != 10 { // the batches past the client's 10,000 statements, each refused at its first Parse
+			t.Errorf("round %d: %d batches refused with 53400, want the 10 past limits.client_prepared_statements", round, refused)
+		}
+		rss, _ := e.proxy.rssKB(t)
+		peak = max(peak, rss)
+		r.Close()
+	}
+	after := e.proxy.rssFallsTo(t, base+40<<10, 20*time.Second)
+	t.Logf("RSS %d MB, peak %d MB over 5 rounds of 10,000 statements of 1 kB, %d MB once the clients left", base>>10, peak>>10, after>>10)
+	if peak-base > 200<<10 {
+		t.Errorf("pgshard grew by %d MB for one client's 10,000 statements at a time", (peak-base)>>10)
+	}
+	// What stays: the statements no client uses any more, kept for the next client that prepares the same text
+	// (at most 10,000 of them) and each server connection's own (pool.max_prepared_statements).
+	if after > base+40<<10 {
+		t.Errorf("RSS %d MB 20 s after the clients left, %d MB before: the statements were not let go", after>>10, base>>10)
+	}
+}
