@@ -38,11 +38,8 @@ func (ci *copyIn) catalogQuery() string {
 
 // startCopy routes a COPY FROM STDIN into a sharded table.
 func (cl *client) startCopy(r *run, buf []byte, at int, m codec.Message, n int, mask uint64, plan *route.CopyIn) (bool, *codec.Error) {
-	ci := cl.sh.copy
-	if ci == nil || ci.plan != plan {
-		ci = &copyIn{cl: cl, plan: plan, keyField: plan.KeyField, catalog: plan.KeyField < 0, out: make([][]byte, len(cl.srvs))}
-		cl.sh.copy = ci
-	}
+	ci := &copyIn{cl: cl, plan: plan, keyField: plan.KeyField, catalog: plan.KeyField < 0, out: make([][]byte, len(cl.srvs))}
+	cl.sh.copy = ci
 	// Outside a transaction block the shards' COPYs commit together or not at all: each runs in a transaction
 	// pgshard opens (BEGIN before the COPY) and ends once every shard is through (endCopyTx).
 	cl.sh.copyTx = !cl.sh.txOpen && bits.OnesCount64(mask) > 1
@@ -53,9 +50,10 @@ func (cl *client) startCopy(r *run, buf []byte, at int, m codec.Message, n int, 
 	}
 	cl.sh.copyTx = false
 	if !ok || perr != nil {
-		if !ok && !ci.catalog && plan.KeyField < 0 {
-			ci.catalog, ci.catalogDue = true, false // not sent after all: the next attempt sends it
-		}
+		// Not sent (it waits for answers in flight, or was refused): no COPY is under way. A later attempt starts
+		// afresh; left in place, the copy state would put its catalog query in front of whatever the client
+		// sends next (the COPY may never be sent: after an error the client's messages up to Sync are dropped).
+		cl.sh.copy = nil
 		return ok, perr
 	}
 	return true, nil

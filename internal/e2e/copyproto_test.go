@@ -21,7 +21,7 @@ import (
 // Execute and Sync, then the data, then CopyDone and Sync), so pgshard must not wait for its answer (it used to:
 // its next extended query found the answers one off and the connection was dropped as lost); a message other
 // than the COPY's data in the middle of it ends the session (Postgres 15 says the protocol synchronization was
-// lost; pgshard's sharded COPY used to wait forever).
+// lost; pgshard's sharded COPY used to wait forever); after an error, a COPY up to the Sync is ignored.
 func TestCopyProtocolLikePostgres(t *testing.T) {
 	t.Parallel()
 	if testing.Short() {
@@ -66,6 +66,11 @@ func TestCopyProtocolLikePostgres(t *testing.T) {
 			extended("SELECT 2")...), refused(2)},
 		{"a Query in the middle of COPY's data", []pgproto3.FrontendMessage{&pgproto3.Query{String: "COPY fuzz FROM STDIN"}, &pgproto3.Sync{},
 			&pgproto3.Query{String: "SELECT 3"}}, ""},
+		// After an error the server ignores everything up to Sync, a COPY too. (A sharded COPY that waited for the
+		// error's answer was left half set up, and its catalog query went in front of the Sync: silence.)
+		{"a COPY after an error, before Sync", []pgproto3.FrontendMessage{&pgproto3.Execute{Portal: "nosuch"},
+			&pgproto3.Query{String: "SHOW ALL"}, &pgproto3.Query{String: "COPY fuzz FROM STDIN"}, data, &pgproto3.Sync{},
+			&pgproto3.Query{String: "SELECT 5"}}, ""},
 	}
 	ctx := Ctx(t, 2*time.Minute)
 	for _, c := range cases {

@@ -186,3 +186,94 @@ func TestMemoryPreparedStatementChurn(t *testing.T) {
 		t.Errorf("RSS %d MB 20 s after the clients left, %d MB before: the statements were not let go", after>>10, base>>10)
 	}
 }
+
+// TestMemoryManySlowReaders: 1,000 clients each read a 2 MB result slowly (6 MB/s), in transaction mode with 40
+// server connections: pgshard's memory is bounded by the pool, not by the clients or their results, and comes
+// back down once they are gone. (At these sizes the kernel's socket buffers hold what a client has not read
+// yet; TestSlowReaderDoesNotGrowProxyMemory shows pgshard's own bound, limits.client_outbound_buffer, on a
+// result far larger than they are.)
+func TestMemoryManySlowReaders(t *testing.T) {
+	t.Parallel()
+	const clients, rows, width = 1000, 2048, 1000
+	e := startEnv(t, envOpts{size: 40, checkout: "120s", maxClients: clients + 10,
+		limits: []string{"client_outbound_buffer: 256kB", "max_pending_logins: 2000"}})
+	base := e.proxy.settledRSS(t, 5*time.Second)
+	var peak int
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+				rss, _ := e.proxy.rssKB(t)
+				peak = max(peak, rss)
+			}
+		}
+	}()
+	var query bytes.Buffer
+	fe := pgproto3.NewFrontend(nil, &query)
+	fe.Send(&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersionNumber,
+		Parameters: map[string]string{"user": "trusted", "database": "app"}})
+	fe.Send(&pgproto3.Query{String: fmt.Sprintf("SELECT repeat('x', %d) FROM generate_series(1, %d)", width, rows)})
+	if err := fe.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	for i := 0; i < clients; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.DialTimeout("tcp", e.proxy.Addr(), 10*time.Second)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Close()
+			if _, err := c.Write(query.Bytes()); err != nil {
+				errs <- err
+				return
+			}
+			// Read 32 kB every 5 ms (6 MB/s), until the result's ReadyForQuery.
+			_ = c.SetReadDeadline(time.Now().Add(3 * time.Minute))
+			var tail []byte
+			buf := make([]byte, 32<<10)
+			total := 0
+			for {
+				n, err := c.Read(buf)
+				total += n
+				tail = append(tail, buf[:n]...)
+				if len(tail) > 64 {
+					tail = tail[len(tail)-64:]
+				}
+				if err != nil {
+					errs <- fmt.Errorf("after %d bytes: %w", total, err)
+					return
+				}
+				if len(tail) >= 6 && bytes.Equal(tail[len(tail)-6:], []byte{'Z', 0, 0, 0, 5, 'I'}) && total > rows*width {
+					return
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	<-sampled
+	close(errs)
+	for err := range errs {
+		t.Fatalf("a slow reader: %v", err)
+	}
+	t.Logf("RSS %d MB, peak %d MB with %d clients reading %d kB each slowly", base>>10, peak>>10, clients, rows*width>>10)
+	if peak-base > 40<<10 {
+		t.Errorf("pgshard grew by %d MB", (peak-base)>>10)
+	}
+	after := e.proxy.rssFallsTo(t, base+16<<10, 20*time.Second)
+	t.Logf("RSS %d MB once they left", after>>10)
+	if after > base+16<<10 {
+		t.Errorf("RSS %d MB 20 s after the clients left, %d MB before they came", after>>10, base>>10)
+	}
+}

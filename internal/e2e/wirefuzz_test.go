@@ -30,7 +30,7 @@ import (
 // server backend may be left inside a transaction.
 //
 // PGSHARD_WIREFUZZ_TIME sets how long it runs (30s by default; `make fuzz` runs it longer), PGSHARD_WIREFUZZ_SEED
-// replays a run (its seed is logged).
+// replays a run (its seed is logged), and with PGSHARD_WIREFUZZ_CASE one case of it alone.
 
 const wireFuzzConfig = `
 listen: "127.0.0.1:%PORT%"
@@ -522,15 +522,22 @@ func TestWireFuzz(t *testing.T) {
 		before[mode], _ = p.rssKB(t)
 	}
 
-	r := rand.New(rand.NewPCG(seed, 0))
+	only := -1 // PGSHARD_WIREFUZZ_CASE: run that case of the seed alone
+	if s := os.Getenv("PGSHARD_WIREFUZZ_CASE"); s != "" {
+		only, _ = strconv.Atoi(s)
+	}
 	deadline := time.Now().Add(d)
 	cases := 0
-	for ; time.Now().Before(deadline); cases++ {
+	for ; time.Now().Before(deadline) && (only < 0 || cases <= only); cases++ {
+		if only >= 0 && cases != only {
+			continue
+		}
+		r := rand.New(rand.NewPCG(seed, uint64(cases))) // each case its own stream, so that one can be replayed alone
 		tg := pick(r, targets)
 		c := genCase(r)
 		if problem := runCase(t, tg, c, r); problem != "" {
-			t.Fatalf("case %d, %s mode, database %s: %s\nstartup %q\nsent:\n  %s", cases, tg.mode, tg.db, problem, c.startup,
-				strings.Join(c.desc, "\n  "))
+			t.Fatalf("case %d, %s mode, database %s: %s (PGSHARD_WIREFUZZ_SEED=%d PGSHARD_WIREFUZZ_CASE=%d replays it alone)\nstartup %q\nsent:\n  %s",
+				cases, tg.mode, tg.db, problem, seed, cases, c.startup, strings.Join(c.desc, "\n  "))
 		}
 		if cases%25 == 24 {
 			if err := canary(ctx, tg); err != nil {
