@@ -3,6 +3,7 @@ package admin
 import (
 	"bytes"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -288,6 +289,21 @@ func TestMetricsPaused(t *testing.T) {
 	for _, want := range []string{`pgshard_database_paused{database="app"} 1`, `pgshard_database_paused{database="other"} 0`, "pgshard_clients 3"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("metrics lack %q:\n%s", want, b.String())
+		}
+	}
+}
+
+func TestProcessMetrics(t *testing.T) {
+	var b strings.Builder
+	writeProcessMetrics(&b)
+	for _, want := range []string{"go_goroutines ", "process_open_fds ", "process_resident_memory_bytes "} {
+		i := strings.Index(b.String(), "\n"+want)
+		if i < 0 {
+			t.Fatalf("metrics lack %q:\n%s", want, b.String())
+		}
+		line := b.String()[i+1+len(want):]
+		if v, err := strconv.ParseInt(line[:strings.IndexByte(line, '\n')], 10, 64); err != nil || v <= 0 {
+			t.Errorf("%s = %q", want, line[:strings.IndexByte(line, '\n')])
 		}
 	}
 }
