@@ -145,7 +145,7 @@ func (cl *client) startDrive(tc txCommand) *txDrive {
 		}
 		d.gid = cl.e.tpc.Begin()
 		d.begin(stepPrepare)
-		d.sendTo(d.writers, "PREPARE TRANSACTION "+twopc.Literal(d.gid))
+		d.sendEach(d.writers, "PREPARE TRANSACTION ")
 	default:
 		d.begin(stepEnd)
 		d.sendTo(d.shards, "COMMIT"+chain)
@@ -162,6 +162,16 @@ func (d *txDrive) sendTo(mask uint64, sql string) {
 	for m := mask; m != 0; m &= m - 1 {
 		if s := d.cl.srvs[bits.TrailingZeros64(m)]; s != nil {
 			d.cl.hiddenQuery(s, expDrive, sql)
+		}
+	}
+}
+
+// sendEach sends each shard of mask verb with that shard's identifier of the transaction (twopc.ShardGID).
+func (d *txDrive) sendEach(mask uint64, verb string) {
+	for m := mask; m != 0; m &= m - 1 {
+		shard := bits.TrailingZeros64(m)
+		if s := d.cl.srvs[shard]; s != nil {
+			d.cl.hiddenQuery(s, expDrive, verb+twopc.Literal(twopc.ShardGID(d.gid, shard)))
 		}
 	}
 }
@@ -262,7 +272,7 @@ func (d *txDrive) decided(err error) {
 		return
 	default:
 		d.begin(stepCommitPrepared)
-		d.sendTo(d.writers, "COMMIT PREPARED "+twopc.Literal(d.gid))
+		d.sendEach(d.writers, "COMMIT PREPARED ")
 		d.sendTo(d.shards&^d.writers, "COMMIT")
 	}
 	if cl.busyMask() == 0 {
@@ -275,7 +285,7 @@ func (d *txDrive) decided(err error) {
 func (d *txDrive) abort() {
 	d.begin(stepAbort)
 	if d.prepared != 0 {
-		d.sendTo(d.prepared, "ROLLBACK PREPARED "+twopc.Literal(d.gid))
+		d.sendEach(d.prepared, "ROLLBACK PREPARED ")
 	}
 	d.sendTo(d.inTx(), "ROLLBACK")
 }

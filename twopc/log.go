@@ -303,6 +303,27 @@ func (l *Log) Ours(gid string) bool {
 	return ok && err1 == nil && err2 == nil
 }
 
+// ShardGID is the identifier under which shard prepares its part of transaction gid. Each shard's differs:
+// prepared transactions' identifiers are unique in a whole Postgres server, and a transaction's shards may be
+// databases of one server.
+func ShardGID(gid string, shard int) string { return gid + "_" + strconv.Itoa(shard) }
+
+// Transaction returns the transaction a prepared transaction found on a server belongs to (its ShardGID, or the
+// bare identifier earlier versions prepared), and whether it is one of this log's instance.
+func (l *Log) Transaction(serverGID string) (string, bool) {
+	if l.Ours(serverGID) {
+		return serverGID, true
+	}
+	i := strings.LastIndexByte(serverGID, '_')
+	if i < 0 {
+		return "", false
+	}
+	if _, err := strconv.ParseUint(serverGID[i+1:], 10, 16); err != nil || !l.Ours(serverGID[:i]) {
+		return "", false
+	}
+	return serverGID[:i], true
+}
+
 // ThisBoot reports whether gid (one of ours) was made by this run of pgshard.
 func (l *Log) ThisBoot(gid string) bool {
 	return strings.HasPrefix(gid, l.Prefix()+strconv.FormatUint(l.boot, 10)+"_")

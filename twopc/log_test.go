@@ -185,3 +185,26 @@ func TestInFlight(t *testing.T) {
 		t.Error("a later snapshot does not see which commits ended since")
 	}
 }
+
+// Each shard prepares its part of a transaction under its own identifier (shards may be databases of one
+// Postgres, where identifiers are unique server-wide), and recovery maps each back to the transaction, the bare
+// identifiers of earlier versions too; others' identifiers are not ours.
+func TestShardGID(t *testing.T) {
+	l := mustOpen(t, filepath.Join(t.TempDir(), "2pc.log"))
+	defer l.Close()
+	gid := l.Begin()
+	a, b := ShardGID(gid, 0), ShardGID(gid, 1)
+	if a == b {
+		t.Fatalf("shards 0 and 1 share the identifier %s", a)
+	}
+	for _, server := range []string{a, b, gid} {
+		if tx, ok := l.Transaction(server); !ok || tx != gid {
+			t.Errorf("Transaction(%s) = %q, %v; want %s", server, tx, ok, gid)
+		}
+	}
+	for _, other := range []string{"pgshard_0123456789abcdef_1_1_0", gid + "_x", gid + "_1_2", "pgshard_", "x"} {
+		if tx, ok := l.Transaction(other); ok {
+			t.Errorf("Transaction(%s) = %q: taken for ours", other, tx)
+		}
+	}
+}

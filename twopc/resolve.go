@@ -43,14 +43,15 @@ func Resolve(ctx context.Context, l *Log, t pool.Target, inFlight func(gid strin
 	}
 	for _, r := range rows {
 		gid := r[0]
+		tx, ours := l.Transaction(gid)
 		switch {
-		case !l.Ours(gid):
+		case !ours:
 			rep.Foreign = append(rep.Foreign, gid)
 			continue
-		case inFlight != nil && inFlight(gid):
+		case inFlight != nil && inFlight(tx):
 			continue
 		}
-		commit := l.Decided(gid)
+		commit := l.Decided(tx)
 		if done, err := finish(ctx, c, gid, commit); err != nil || !done {
 			if err != nil {
 				return rep, err

@@ -295,8 +295,9 @@ func TestTwoPhaseCommit(t *testing.T) {
 			t.Fatalf("pgshard never reached failpoint %s:\n%s", failpoint, p.Log())
 		}
 		gids := [2][]string{e.shards[0].prepared(t), e.shards[1].prepared(t)}
-		if len(gids[0]) != 1 || len(gids[1]) != 1 || gids[0][0] != gids[1][0] || !strings.HasPrefix(gids[0][0], "pgshard_") {
-			t.Fatalf("at the failpoint the shards hold prepared transactions %v, want one pgshard_... on each, the same", gids)
+		if len(gids[0]) != 1 || len(gids[1]) != 1 || !strings.HasPrefix(gids[0][0], "pgshard_") ||
+			gids[0][0] != strings.TrimSuffix(gids[1][0], "_1")+"_0" {
+			t.Fatalf("at the failpoint the shards hold prepared transactions %v, want one pgshard_..._<shard> on each, of the same transaction", gids)
 		}
 		placed(t, "at the failpoint", map[int64]int{})
 		p.Kill()
