@@ -47,6 +47,14 @@ fuzz:
 	  $(GO) test -run XXX -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./route/lex/ || exit 1; done
 	PGSHARD_WIREFUZZ_TIME=$(WIREFUZZTIME) $(GO) test -count=1 -timeout 60m -run '^TestWireFuzz$$' -v ./internal/e2e/
 
+# Mixed traffic through pgshard over two shards for SOAK (30m by default): pgbench TPC-B with two-phase commit,
+# cross-shard reads, COPY, reconnect storms and cancels; fails on a growth trend of pgshard's RSS, goroutines or
+# descriptors, or on an unexpected client error (internal/e2e TestSoak). Not part of `make test`.
+SOAK ?= 30m
+.PHONY: soak
+soak: postgres
+	PGSHARD_SOAK=$(SOAK) $(GO) test -count=1 -timeout 0 -run '^TestSoak$$' -v ./internal/e2e/
+
 clean:
 	rm -rf bin
 

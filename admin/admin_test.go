@@ -296,7 +296,7 @@ func TestMetricsPaused(t *testing.T) {
 func TestProcessMetrics(t *testing.T) {
 	var b strings.Builder
 	writeProcessMetrics(&b)
-	for _, want := range []string{"go_goroutines ", "process_open_fds ", "process_resident_memory_bytes "} {
+	for _, want := range []string{"go_goroutines ", "go_memstats_mallocs_total ", "process_open_fds ", "process_resident_memory_bytes "} {
 		i := strings.Index(b.String(), "\n"+want)
 		if i < 0 {
 			t.Fatalf("metrics lack %q:\n%s", want, b.String())

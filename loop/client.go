@@ -493,7 +493,7 @@ func (cl *client) message(sp *splice, m codec.Message, at, n int) *codec.Error {
 			cl.bindEffects(m, st.fx)
 		}
 		*sp.scratch = appendRenamed(*sp.scratch, msg, nameAt, nameAt+len(name), st.name)
-		s.expects.push(expectation{kind: kind, st: st, plan: plan, name: string(name)})
+		s.expects.push(expectation{kind: kind, st: st, plan: plan})
 	case codec.Close:
 		s.unsynced = true
 		cm, err := codec.ParseClose(m.Body)

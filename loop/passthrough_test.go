@@ -156,7 +156,7 @@ func BenchmarkPassThroughNamedStatement(b *testing.B) {
 
 func BenchmarkPassThroughExtendedUnnamed(b *testing.B) {
 	cl, s := testPair(b)
-	req := codec.AppendParse(nil, "", "SELECT abalance FROM pgbench_accounts WHERE aid = $1;", nil)
+	req := codec.AppendParse(nil, "", "SELECT abalance FROM pgbench_accounts WHERE aid = $1;", []uint32{23})
 	req = codec.AppendBind(req, "", "", nil, [][]byte{[]byte("12345")}, nil)
 	req = codec.AppendDescribe(req, codec.TargetPortal, "")
 	req = appendSync(codec.AppendExecute(req, "", 0))

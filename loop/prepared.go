@@ -344,7 +344,7 @@ type expectation struct {
 	sets    []settingChange // Query and Execute: SET/RESET statements to apply as their CommandCompletes arrive
 	sqlOps  []sqlOp         // Query: its SQL PREPAREs and DEALLOCATEs, applied as their CommandCompletes arrive
 	st      *stmt           // Parse entries: unmarked on the server if the Parse never ran; Describe: what to cache
-	name    string          // expParse, expParseSynth: the client's name for st, which a failed or skipped Parse does not create; expBind, expDescribe: the name its errors must show
+	name    string          // expParse, expParseSynth: the client's name for st, which a failed or skipped Parse does not create
 	cleanup bool            // expReplay: the RESETs of what an earlier client left, not the client's own settings
 	plan    *route.Plan     // Describe of a statement the shards know rewritten: how its rows look to the client
 	err     *codec.Error    // expErrorSynth, expLocalQuery

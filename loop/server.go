@@ -398,8 +398,8 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 		}
 	case codec.ErrorResponse:
 		s.copyIn = false // a COPY taking data ends with its error; the server reads Syncs again
-		if is(expBind, expDescribe) && head.st != nil && head.name != "" && !hide && s.client != nil {
-			renamed = clientNamed(msg, head.st.name, head.name)
+		if is(expBind, expDescribe) && head.st != nil && !hide && s.client != nil {
+			renamed = clientNamed(msg, head.st, s.client.stmts)
 		}
 		if head != nil && !is(expQuery, expHiddenQuery, expReplay, expCatalog, expDrive, expCopyEnd) {
 			// The server ignores everything up to the next Sync: so do we (and statements whose Parse
@@ -829,18 +829,30 @@ func (s *server) lost(err error) {
 	s.e.slotFreed(p)
 }
 
-// clientNamed returns the server's ErrorResponse msg with the statement name pgshard gave a client's statement
-// ("pgshard_7") replaced by the client's own name, or nil when the error does not name it (Postgres names it in
-// Bind errors: "bind message supplies 1 parameters, but prepared statement "x" requires 2").
-func clientNamed(msg []byte, ours, theirs string) []byte {
+// clientNamed returns the server's ErrorResponse msg with the statement name pgshard gave a client's statement st
+// ("pgshard_7") replaced by the client's own name for it, or nil when the error does not name it (Postgres names
+// it in Bind errors: "bind message supplies 1 parameters, but prepared statement "x" requires 2"). The client's
+// name is looked up only now, in its names, so that a Bind carries no copy of it: should the client have given the
+// same statement two names, the error shows the first in byte order.
+func clientNamed(msg []byte, st *stmt, names map[string]*stmt) []byte {
 	e, err := codec.ParseError(msg[codec.HeaderLen:])
 	if err != nil {
 		return nil
 	}
-	from, to := `"`+ours+`"`, `"`+theirs+`"`
+	from := `"` + st.name + `"`
 	if !strings.Contains(e.Message, from) && !strings.Contains(e.Detail, from) {
 		return nil
 	}
+	theirs, found := "", false
+	for name, s := range names {
+		if s == st && (!found || name < theirs) {
+			theirs, found = name, true
+		}
+	}
+	if !found {
+		return nil
+	}
+	to := `"` + theirs + `"`
 	e.Message, e.Detail = strings.ReplaceAll(e.Message, from, to), strings.ReplaceAll(e.Detail, from, to)
 	return codec.AppendErrorResponse(nil, e)
 }

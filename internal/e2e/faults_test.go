@@ -64,11 +64,12 @@ type faultEnv struct {
 func startFaultEnv(t *testing.T, mode string, twoPhase bool) *faultEnv {
 	e := &faultEnv{t: t, twoPhase: twoPhase}
 	for i := range e.shards {
-		// A backend whose client vanished (half-open) would hold its locks for hours; this is what an operator
-		// sets against that.
+		// A backend whose client vanished (half-open) would hold its locks for hours; idle_in_transaction_session_timeout
+		// is what an operator sets against that. A commit must survive the shard's crash once acknowledged
+		// (pgtest turns synchronous_commit off for speed).
 		e.shards[i] = pgtest.Start(t, pgtest.Options{Databases: []string{"app_0"}, DatabaseOwner: "app",
 			Users:    []pgtest.UserSpec{{Name: "app", Password: "secret"}},
-			Settings: map[string]string{"idle_in_transaction_session_timeout": "5s"}})
+			Settings: map[string]string{"idle_in_transaction_session_timeout": "5s", "synchronous_commit": "on"}})
 		e.shards[i].Exec(t, "app_0", "CREATE TABLE accounts (id bigint PRIMARY KEY, balance bigint NOT NULL); ALTER TABLE accounts OWNER TO app")
 		fp, err := faultproxy.Start(e.shards[i].Addr())
 		if err != nil {

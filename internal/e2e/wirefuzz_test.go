@@ -338,10 +338,8 @@ login:
 			n = 1 + r.IntN(n)
 		}
 		if _, err := conn.Write(stream[:n]); err != nil {
-			if c.end != endAsk {
-				return "" // pgshard closed while we wrote what it refused
-			}
-			return "write: " + err.Error()
+			// pgshard closed the connection while we wrote: it must have said why first.
+			return expectClose(fe, true)
 		}
 		stream = stream[n:]
 	}
