@@ -2,6 +2,7 @@ package loop
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"time"
 
@@ -497,7 +498,7 @@ func (cl *client) message(sp *splice, m codec.Message, at, n int) *codec.Error {
 	case codec.Close:
 		s.unsynced = true
 		cm, err := codec.ParseClose(m.Body)
-		if err != nil {
+		if err != nil && !errors.Is(err, codec.ErrBadValue) { // a bad target goes on for the server to refuse
 			return codec.NewFatal(codec.SQLStateProtocolViolation, err.Error())
 		}
 		if cl.mapped && cm.Target == codec.TargetStatement && len(cm.Name) > 0 {
@@ -522,6 +523,9 @@ func statementName(m codec.Message) ([]byte, int, error) {
 		return bm.Statement, codec.HeaderLen + len(bm.Portal) + 1, nil
 	}
 	dm, err := codec.ParseDescribe(m.Body)
+	if errors.Is(err, codec.ErrBadValue) {
+		return nil, 0, nil // neither a statement nor a portal: the server refuses it as Postgres does
+	}
 	if err != nil || dm.Target != codec.TargetStatement {
 		return nil, 0, err
 	}

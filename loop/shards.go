@@ -1,6 +1,7 @@
 package loop
 
 import (
+	"errors"
 	"math/bits"
 	"strconv"
 	"strings"
@@ -442,7 +443,7 @@ func (cl *client) route(r *run, buf []byte, at int, m codec.Message, n int) (boo
 	case codec.Describe:
 		dm, err := codec.ParseDescribe(m.Body)
 		if err != nil {
-			return false, codec.NewFatal(codec.SQLStateProtocolViolation, err.Error())
+			return cl.badTarget(r, buf, at, m, n, "DESCRIBE", err)
 		}
 		if dm.Target == codec.TargetStatement {
 			cl.sh.describePlan = nil
@@ -470,7 +471,7 @@ func (cl *client) route(r *run, buf []byte, at int, m codec.Message, n int) (boo
 	case codec.Close:
 		cm, err := codec.ParseClose(m.Body)
 		if err != nil {
-			return false, codec.NewFatal(codec.SQLStateProtocolViolation, err.Error())
+			return cl.badTarget(r, buf, at, m, n, "CLOSE", err)
 		}
 		if cm.Target == codec.TargetStatement {
 			if !cl.answerNow(expectation{kind: expCloseSynth}) {
@@ -507,6 +508,16 @@ func (cl *client) route(r *run, buf []byte, at int, m codec.Message, n int) (boo
 		return cl.send(r, buf, at, m, n, cl.anyMask(), false, true, false)
 	}
 	return cl.send(r, buf, at, m, n, cl.anyMask(), false, false, false)
+}
+
+// badTarget answers a Describe or Close that pgshard cannot decode: one naming neither a statement nor a portal
+// gets Postgres's ERROR (the session goes on after the next Sync), any other flaw ends the session.
+func (cl *client) badTarget(r *run, buf []byte, at int, m codec.Message, n int, what string, err error) (bool, *codec.Error) {
+	if len(m.Body) > 0 && errors.Is(err, codec.ErrBadValue) {
+		return cl.refuse(r, buf, at, n, codec.NewError(codec.SQLStateProtocolViolation,
+			"invalid "+what+" message subtype "+strconv.Itoa(int(m.Body[0]))))
+	}
+	return false, codec.NewFatal(codec.SQLStateProtocolViolation, err.Error())
 }
 
 // anyMask is a shard for a message any shard can take (a failed transaction's shard first, so that it

@@ -2,9 +2,7 @@ package e2e
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"strconv"
 	"strings"
 	"testing"
@@ -68,6 +66,8 @@ func TestCopyProtocolLikePostgres(t *testing.T) {
 			&pgproto3.Query{String: "SELECT 3"}}, ""},
 		// After an error the server ignores everything up to Sync, a COPY too. (A sharded COPY that waited for the
 		// error's answer was left half set up, and its catalog query went in front of the Sync: silence.)
+		{"a Describe and a Close of neither a statement nor a portal", []pgproto3.FrontendMessage{&pgproto3.Describe{ObjectType: 'X'},
+			&pgproto3.Sync{}, &pgproto3.Close{ObjectType: 'Y'}, &pgproto3.Sync{}, &pgproto3.Query{String: "SELECT 6"}}, ""},
 		{"a COPY after an error, before Sync", []pgproto3.FrontendMessage{&pgproto3.Execute{Portal: "nosuch"},
 			&pgproto3.Query{String: "SHOW ALL"}, &pgproto3.Query{String: "COPY fuzz FROM STDIN"}, data, &pgproto3.Sync{},
 			&pgproto3.Query{String: "SELECT 5"}}, ""},
@@ -104,8 +104,8 @@ func TestCopyProtocolLikePostgres(t *testing.T) {
 	}
 }
 
-// transcript logs in to dsn, sends msgs in one write and describes what comes back, until the connection is
-// closed or is quiet for a moment.
+// transcript logs in to dsn, sends msgs and a last query in one write, and describes what comes back until the
+// last query's answer (left out) or the end of the connection.
 func transcript(ctx context.Context, dsn string, msgs []pgproto3.FrontendMessage) (string, error) {
 	pc, err := pgconn.Connect(ctx, dsn)
 	if err != nil {
@@ -121,22 +121,23 @@ func transcript(ctx context.Context, dsn string, msgs []pgproto3.FrontendMessage
 	for _, m := range msgs {
 		fe.Send(m)
 	}
+	fe.Send(&pgproto3.Query{String: "SELECT 'transcript ends'"})
 	if err := fe.Flush(); err != nil {
 		return "", err
 	}
 	var got []string
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	for {
-		_ = conn.SetReadDeadline(time.Now().Add(time.Second))
 		m, err := fe.Receive()
 		if err != nil {
-			var ne net.Error
-			if isEOF(err) {
-				got = append(got, "EOF")
-			} else if !(errors.As(err, &ne) && ne.Timeout()) {
-				return "", fmt.Errorf("receive: %w", err)
+			if !isEOF(err) {
+				return strings.Join(got, " "), fmt.Errorf("receive: %w", err)
 			}
-			return strings.Join(got, " "), nil
+			return strings.Join(append(got, "EOF"), " "), nil
 		}
 		got = append(got, describe(m))
+		if n := len(got); n >= 4 && got[n-3] == "DataRow[transcript ends]" && got[n-1] == "ReadyForQuery(I)" {
+			return strings.Join(got[:n-4], " "), nil
+		}
 	}
 }
