@@ -1,6 +1,7 @@
 package loop
 
 import (
+	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 )
@@ -9,9 +10,9 @@ import (
 // the program allocates (or every two minutes), and returns freed pages gradually; so after a wave of clients
 // leaves a quiet proxy (their buffers, sessions and prepared statements are garbage), its RSS would stay at the
 // wave's peak for minutes. When nothing has changed for a check (the same number of client connections, less
-// than a megabyte allocated) after something did, the janitor runs one collection and returns what it freed
-// (debug.FreeOSMemory): a few milliseconds, at a moment when the proxy has nothing else to do. A busy proxy
-// collects on its own and is left alone.
+// than a megabyte allocated) after something did, the janitor collects and returns what it freed (collect): a
+// few milliseconds, at a moment when the proxy has nothing else to do. A busy proxy collects on its own and is
+// left alone.
 type janitor struct {
 	samples  []metrics.Sample
 	clients  int64
@@ -23,7 +24,14 @@ type janitor struct {
 const janitorEvery = 50 // sweeps (sweepInterval each): every 5 s
 
 func newJanitor() *janitor {
-	return &janitor{samples: []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}, released: debug.FreeOSMemory}
+	return &janitor{samples: []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}, released: collect}
+}
+
+// collect runs two collections, so that what sync.Pools held (gnet's buffers among them) is freed too (a
+// pool keeps its objects through one collection), and returns the freed memory to the system.
+func collect() {
+	runtime.GC()
+	debug.FreeOSMemory()
 }
 
 // check runs every janitorEvery sweeps with the number of client connections.

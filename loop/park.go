@@ -2,6 +2,7 @@ package loop
 
 import (
 	"context"
+	"errors"
 	"net"
 	"os"
 	"time"
@@ -79,6 +80,12 @@ func (p *parking) park(e *Engine, ls *loopState, c gnet.Conn, ctx *reopen, ready
 		if !p.parked || p.fd != fd {
 			return // closed while parked
 		}
+		if peerGone(fd) {
+			// The other end closed while parked: gnet, which no longer watches the socket, cannot say so,
+			// and ready may never hold again (a client that stopped reading and left).
+			ctx.lost(errPeerGone)
+			return
+		}
 		if !ready() {
 			time.AfterFunc(parkPoll, func() { _ = ls.el.Execute(context.Background(), runnable(check)) })
 			return
@@ -98,6 +105,15 @@ func (p *parking) park(e *Engine, ls *loopState, c gnet.Conn, ctx *reopen, ready
 	}
 	time.AfterFunc(parkPoll, func() { _ = ls.el.Execute(context.Background(), runnable(check)) })
 	return true
+}
+
+var errPeerGone = errors.New("the connection was closed by the other end while pgshard was not reading it")
+
+// peerGone says whether the other end of socket fd has closed (or reset) it.
+func peerGone(fd int) bool {
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLRDHUP}}
+	n, err := unix.Poll(fds, 0)
+	return err == nil && n > 0 && fds[0].Revents&(unix.POLLRDHUP|unix.POLLHUP|unix.POLLERR) != 0
 }
 
 // unparked records that the socket is back in the loop as c.

@@ -58,7 +58,7 @@ func TestAuth(t *testing.T) {
 	t.Run("unknown user", func(t *testing.T) {
 		// Asked for a password like any role and refused as a wrong one: role names cannot be probed.
 		refused(t, e.dsn("nobody", "secret"), "28P01", `password authentication failed for user "nobody"`)
-		if !strings.Contains(e.proxy.Log(), `msg="login refused" user=nobody`) {
+		if !waitFor(3*time.Second, func() bool { return strings.Contains(e.proxy.Log(), `msg="login refused" user=nobody`) }) {
 			t.Error("pgshard's log does not say why the unknown user was refused")
 		}
 	})

@@ -277,6 +277,7 @@ func TestFaults(t *testing.T) {
 		{"transaction", true, nil},
 		{"session", true, []string{"connections reset", "half-open", "kill -9 pgshard", "shard crash"}},
 		{"transaction", false, []string{"connections reset", "kill -9 pgshard", "shard crash"}},
+		{"session", false, []string{"connections reset", "kill -9 pgshard", "shard crash"}},
 	} {
 		t.Run(fmt.Sprintf("%s two_phase_commit=%v", run.mode, run.twoPhase), func(t *testing.T) {
 			e := startFaultEnv(t, run.mode, run.twoPhase)

@@ -57,7 +57,7 @@ func TestClientThatDoesNotReadIsBounded(t *testing.T) {
 			e := startEnv(t, envOpts{mode: mode, size: 2})
 			ctx := Ctx(t, 2*time.Minute)
 			other := e.connect(t, ctx)
-			_, before := e.proxy.rssKB(t)
+			before, _ := e.proxy.rssKB(t)
 			r := e.rawLogin(t)
 			one := codecQuery("select 1")
 			chunk := bytes.Repeat(one, 64<<10/len(one))
@@ -78,6 +78,11 @@ func TestClientThatDoesNotReadIsBounded(t *testing.T) {
 			var n int
 			if err := other.QueryRow(ctx, "SELECT 8").Scan(&n); err != nil || n != 8 {
 				t.Fatalf("another client: %d %v", n, err)
+			}
+			// Once it is gone, pgshard's memory comes back down.
+			r.Close()
+			if rss := e.proxy.rssFallsTo(t, before+16<<10, 20*time.Second); rss > before+16<<10 {
+				t.Errorf("RSS %d MB 20 s after the client left, %d MB before it came", rss>>10, before>>10)
 			}
 		})
 	}
