@@ -26,8 +26,8 @@ func ParseExpectations(r io.Reader) (Expectations, error) {
 			return nil, fmt.Errorf("line %d: want \"<mode> <test> <reason>\", got %q", n, line)
 		}
 		mode, test := f[0], f[1]
-		if mode != "session" && mode != "transaction" {
-			return nil, fmt.Errorf("line %d: mode %q is neither session nor transaction", n, mode)
+		if mode != "session" && mode != modeSessionFresh && mode != "transaction" {
+			return nil, fmt.Errorf("line %d: mode %q is none of session, %s and transaction", n, mode, modeSessionFresh)
 		}
 		rest := strings.TrimSpace(line[len(mode):])
 		reason := strings.TrimSpace(rest[len(test):])

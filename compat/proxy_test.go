@@ -39,11 +39,18 @@ func pgshardBinary(t *testing.T, dir string) string {
 // the regression tests never log in as another role (they \c as the same user and switch with SET ROLE / SET
 // SESSION AUTHORIZATION). The pool is larger than pg_regress's largest parallel group (20 tests) so that no test
 // waits for a connection, and checkout_timeout is generous so that a slow test is not cut.
+//
+// Mode "session-fresh" is session mode with pool.server_reuse false: each client session gets a backend of its own.
 func proxyConfig(port int, mode string, cluster *pgtest.Cluster) string {
+	reuse := true
+	if mode == modeSessionFresh {
+		mode, reuse = "session", false
+	}
 	return fmt.Sprintf(`listen: "127.0.0.1:%d"
 shutdown_timeout: 2s
 pool:
   mode: %s
+  server_reuse: %v
   size: 40
   checkout_timeout: 60s
 users:
@@ -52,9 +59,12 @@ users:
 databases:
   - name: regression
     shards:
-      - primary: "postgres://%[3]s@%s/regression"
-`, port, mode, pgtest.Superuser, cluster.Addr())
+      - primary: "postgres://%[4]s@%s/regression"
+`, port, mode, reuse, pgtest.Superuser, cluster.Addr())
 }
+
+// modeSessionFresh is session mode without server reuse (proxyConfig).
+const modeSessionFresh = "session-fresh"
 
 // proxy is a running pgshard process.
 type proxy struct {

@@ -23,7 +23,7 @@ import (
 const runTimeout = 5 * time.Minute
 
 // TestRegress runs the regression tests directly (subtest direct), then through pgshard in each pooling mode
-// (subtests session and transaction), and fails when a test that passes directly fails through pgshard without
+// (subtests session, session-fresh: session mode with pool.server_reuse false, and transaction), and fails when a test that passes directly fails through pgshard without
 // being listed in expected-failures.txt. One mode alone: -run 'TestRegress/(direct|transaction)'. Each run has a
 // cluster of its own, stopped at the end of its subtest.
 func TestRegress(t *testing.T) {
@@ -49,7 +49,7 @@ func TestRegress(t *testing.T) {
 	var direct Results
 	t.Run("direct", func(t *testing.T) { direct = runRegress(t, pgRegress, input, out, "direct", "") })
 	var comps []Comparison
-	for _, mode := range []string{"session", "transaction"} {
+	for _, mode := range []string{"session", modeSessionFresh, "transaction"} {
 		t.Run(mode, func(t *testing.T) {
 			if direct == nil {
 				t.Skipf("needs the direct run to compare with: -run 'TestRegress/(direct|%s)'", mode)
@@ -177,7 +177,7 @@ func runRegress(t *testing.T, pgRegress, input, out, name, bin string) Results {
 		// 1 is "some tests failed"; anything else (a timeout, exit 2) is worth a line, yet the results count.
 		fmt.Printf("compat: %s: pg_regress: %v\n", name, err)
 	}
-	fmt.Printf("compat: %-11s %3d of %3d tests passed in %v%s\n", name, len(res.Passed()), len(res), elapsed, cpu)
+	fmt.Printf("compat: %-13s %3d of %3d tests passed in %v%s\n", name, len(res.Passed()), len(res), elapsed, cpu)
 	return res
 }
 

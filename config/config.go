@@ -70,6 +70,11 @@ type Pool struct {
 	// "max_prepared_statements": named prepared statements kept per server connection in transaction mode
 	// (least recently used closed first); 0 turns the mapping off and passes client names through as they are.
 	MaxPreparedStatements int
+	// "server_reuse" (session mode): false closes a server connection when its client leaves instead of
+	// resetting it (DISCARD ALL) for the next client, so that each client session has a backend of its own, as
+	// with Postgres directly (what DISCARD ALL cannot undo: libraries loaded, the temporary schema, per-backend
+	// statistics), at the cost of a Postgres login per client. True (the default) pools them.
+	ServerReuse bool
 }
 
 // Admin is the login of the admin database (AdminDatabase).
@@ -171,6 +176,7 @@ func defaults() *Config {
 			ServerLifetime:        time.Hour,
 			MaxClientConnections:  10000,
 			MaxPreparedStatements: 1000,
+			ServerReuse:           true,
 		},
 		Admin: Admin{User: "admin"},
 	}

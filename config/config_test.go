@@ -83,6 +83,7 @@ func TestDefaults(t *testing.T) {
 			ServerLifetime:        time.Hour,
 			MaxClientConnections:  10000,
 			MaxPreparedStatements: 1000,
+			ServerReuse:           true,
 		},
 		Admin: Admin{User: "admin"},
 		Users: []User{{Name: "app", Password: "secret", AuthMethod: "scram-sha-256", ServerUser: "app", ServerPassword: "secret"}},
@@ -304,6 +305,9 @@ databases:
 			"line 6: pool.idle_timeout: must not be negative, got -1s",
 			"line 7: pool.server_lifetime: must not be negative, got -1h0m0s",
 			"line 8: pool.max_client_connections: must be at least 1, got 0",
+		}},
+		{"server_reuse off in transaction mode", "pool:\n  mode: transaction\n  server_reuse: false\n" + tail, []string{
+			"line 3: pool.server_reuse: false needs pool.mode session (in transaction mode clients share server connections by design)",
 		}},
 		{"min_idle above size", "pool:\n  size: 5\n  min_idle: 6\n" + tail, []string{
 			"line 3: pool.min_idle: 6 is more than pool.size (5)",

@@ -275,6 +275,7 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 				"server_lifetime":         d.duration(&pl.ServerLifetime),
 				"max_client_connections":  d.integer(&pl.MaxClientConnections),
 				"max_prepared_statements": d.integer(&pl.MaxPreparedStatements),
+				"server_reuse":            d.boolean(&pl.ServerReuse),
 			})
 		},
 		"admin": func(n *yaml.Node, p string) {

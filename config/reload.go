@@ -62,6 +62,7 @@ func restartSettings(c *Config) [][2]string {
 		{"pool.server_lifetime", d(c.Pool.ServerLifetime)},
 		{"pool.max_client_connections", n(c.Pool.MaxClientConnections)},
 		{"pool.max_prepared_statements", n(c.Pool.MaxPreparedStatements)},
+		{"pool.server_reuse", strconv.FormatBool(c.Pool.ServerReuse)},
 	}
 }
 

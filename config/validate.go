@@ -54,6 +54,9 @@ func validate(c *Config, d *decoder) {
 	v.nonNegative("pool.server_lifetime", p.ServerLifetime)
 	v.atLeast("pool.max_client_connections", p.MaxClientConnections, 1)
 	v.atLeast("pool.max_prepared_statements", p.MaxPreparedStatements, 0)
+	if !p.ServerReuse && p.Mode != ModeSession && v.ok("pool.server_reuse") && v.ok("pool.mode") {
+		v.errorf("pool.server_reuse", "false needs pool.mode session (in transaction mode clients share server connections by design)")
+	}
 
 	if c.Admin.User == "" && v.ok("admin.user") {
 		v.errorf("admin.user", "must not be empty")

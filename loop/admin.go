@@ -224,6 +224,7 @@ func (e *Engine) Config() [][2]string {
 		{"pool.idle_timeout", c.Pool.IdleTimeout.String()},
 		{"pool.server_lifetime", c.Pool.ServerLifetime.String()},
 		{"pool.max_client_connections", strconv.Itoa(c.Pool.MaxClientConnections)},
+		{"pool.server_reuse", strconv.FormatBool(c.Pool.ServerReuse)},
 		{"limits.max_message_size", strconv.Itoa(c.Limits.MaxMessageSize)},
 		{"limits.client_startup_timeout", c.Limits.ClientStartupTimeout.String()},
 		{"limits.max_pending_logins", strconv.Itoa(c.Limits.MaxPendingLogins)},

@@ -685,7 +685,7 @@ func (s *server) release() {
 func (s *server) clientLeft(cl *client) {
 	discard := s.e.cfg.Pool.Mode == "session" || cl.pins.any()
 	switch {
-	case s.expects.len() > 0 || s.unsynced || s.remain > 0 || s.cancelling || s.noReuse:
+	case s.expects.len() > 0 || s.unsynced || s.remain > 0 || s.cancelling || s.noReuse || !s.e.cfg.Pool.ServerReuse:
 		s.closeExpected()
 	case s.status != codec.TxIdle || discard:
 		s.reset(s.status != codec.TxIdle, discard)

@@ -28,7 +28,7 @@ pool:
   size: %SIZE%
   checkout_timeout: %CHECKOUT%
   max_client_connections: %MAXCLIENTS%
-limits:
+%POOL%limits:
   client_startup_timeout: 2s
   max_message_size: 1MB
 %LIMITS%admin:
@@ -59,6 +59,7 @@ type envOpts struct {
 	maxClients int
 	shutdown   string   // shutdown_timeout; "5s" when empty
 	limits     []string // more lines of limits:, as "key: value"
+	pool       []string // and of pool:
 }
 
 func startEnv(t *testing.T, o envOpts) *env {
@@ -86,11 +87,14 @@ func startEnv(t *testing.T, o envOpts) *env {
 		DatabaseOwner: "app",
 		Users:         []pgtest.UserSpec{{Name: "app", Password: "secret"}},
 	})
-	var limits strings.Builder
+	var limits, pool strings.Builder
 	for _, l := range o.limits {
 		limits.WriteString("  " + l + "\n")
 	}
-	cfg := strings.NewReplacer("%LIMITS%", limits.String(), "%MODE%", o.mode, "%SIZE%", fmt.Sprint(o.size), "%CHECKOUT%", o.checkout,
+	for _, l := range o.pool {
+		pool.WriteString("  " + l + "\n")
+	}
+	cfg := strings.NewReplacer("%LIMITS%", limits.String(), "%POOL%", pool.String(), "%MODE%", o.mode, "%SIZE%", fmt.Sprint(o.size), "%CHECKOUT%", o.checkout,
 		"%MAXCLIENTS%", fmt.Sprint(o.maxClients), "%SHUTDOWN%", o.shutdown, "%PGPORT%", fmt.Sprint(pg.Port)).Replace(baseConfig)
 	return &env{pg: pg, proxy: StartProxy(t, cfg)}
 }

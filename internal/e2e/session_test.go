@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"fmt"
+	"strconv"
 	"testing"
 	"time"
 
@@ -222,5 +224,49 @@ func TestSQLPrepareExecute(t *testing.T) {
 	}
 	if ra, err := simple(a, "EXECUTE q"); err != nil || ra[0][0] != "7" {
 		t.Fatalf("EXECUTE q = %v %v", ra, err)
+	}
+}
+
+// Session mode with pool.server_reuse: false gives each client session a backend of its own, as Postgres does:
+// what an earlier client left in its backend that DISCARD ALL cannot undo (a temporary schema, a loaded library,
+// the per-backend statistics) is never seen by the next one. With the default (true) the next client gets the
+// same backend, reset.
+func TestSessionServerReuse(t *testing.T) {
+	t.Parallel()
+	for _, reuse := range []bool{true, false} {
+		t.Run(fmt.Sprintf("server_reuse %v", reuse), func(t *testing.T) {
+			e := startEnv(t, envOpts{mode: "session", size: 1, pool: []string{fmt.Sprintf("server_reuse: %v", reuse)}})
+			ctx := Ctx(t, time.Minute)
+			sessions := func() int {
+				n, _ := strconv.Atoi(e.pg.QueryString(t, "postgres", "SELECT sessions FROM pg_stat_database WHERE datname = 'app_0'"))
+				return n
+			}
+			first := e.connect(t, ctx)
+			var pid1 int
+			if err := first.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid1); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := first.Exec(ctx, "CREATE TEMP TABLE scratch (a int); DO $$ BEGIN PERFORM 1; END $$"); err != nil {
+				t.Fatal(err)
+			}
+			before := sessions()
+			if err := first.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+			second := e.connect(t, ctx)
+			var pid2 int
+			var tempSchema, plpgsqlLoaded bool
+			if err := second.QueryRow(ctx, `SELECT pg_backend_pid(), pg_my_temp_schema() <> 0,
+				EXISTS (SELECT FROM pg_settings WHERE name LIKE 'plpgsql.%')`).Scan(&pid2, &tempSchema, &plpgsqlLoaded); err != nil {
+				t.Fatal(err)
+			}
+			fresh := !tempSchema && !plpgsqlLoaded && pid2 != pid1
+			if reuse == fresh {
+				t.Errorf("server_reuse %v: the second client's backend: pid %d (first %d), temporary schema %v, plpgsql loaded %v", reuse, pid2, pid1, tempSchema, plpgsqlLoaded)
+			}
+			if !reuse && !waitFor(5*time.Second, func() bool { return sessions() > before }) {
+				t.Errorf("server_reuse false: pg_stat_database.sessions did not count the second client's session")
+			}
+		})
 	}
 }
