@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -524,5 +525,62 @@ func TestUnnamedExecuteAcrossBatches(t *testing.T) {
 	}
 	if got := exchange(&pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Sync{}); got != "BindComplete DataRow[1,2] CommandComplete(SELECT 1) ReadyForQuery(I)" {
 		t.Fatalf("Bind and Execute of EXECUTE test: %v", got)
+	}
+}
+
+// Statements that share their text but not their parameter types are different statements on the server, as
+// Postgres keeps them: a client that declares $1 as text and sends it in binary must not get a server statement
+// another client prepared without types (there $1 is inet, and text's bytes are "incorrect binary data format in
+// bind parameter 1"), whichever prepared first; and "describe, then execute" clients (pgx) send the forms of the
+// types the description names (binary for inet, cidr, json, arrays; an enum as text).
+func TestParameterTypesKeepStatementsApart(t *testing.T) {
+	t.Parallel()
+	e := startEnv(t, envOpts{size: 1})
+	ctx := Ctx(t, time.Minute)
+	c := e.connect(t, ctx) // pgx's default: Parse, Describe, then Bind with the described types, in binary
+	if _, err := c.Exec(ctx, `CREATE TYPE mood AS ENUM ('sad', 'ok')`); err != nil {
+		t.Fatal(err)
+	}
+	c.Close(ctx)
+	c = e.connect(t, ctx) // a new connection loads the new types
+	r := e.rawLogin(t)
+	bindText := func(name string) string {
+		t.Helper()
+		r.send(t, &pgproto3.Bind{PreparedStatement: name, ParameterFormatCodes: []int16{1}, Parameters: [][]byte{[]byte("10.1.2.3")}},
+			&pgproto3.Execute{}, &pgproto3.Sync{})
+		got, err := r.receiveUntil(t, 10*time.Second, isReady)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(got, " ")
+	}
+	const q = "SELECT $1::inet::text"
+	// Typed first, then untyped (pgx), then typed again on a new name.
+	r.send(t, &pgproto3.Parse{Name: "typed", Query: q, ParameterOIDs: []uint32{25}}, &pgproto3.Sync{})
+	if _, err := r.receiveUntil(t, 10*time.Second, isReady); err != nil {
+		t.Fatal(err)
+	}
+	if got := bindText("typed"); got != "BindComplete DataRow[10.1.2.3/32] CommandComplete(SELECT 1) ReadyForQuery(I)" &&
+		got != "BindComplete DataRow[10.1.2.3] CommandComplete(SELECT 1) ReadyForQuery(I)" {
+		t.Fatalf("a text parameter in binary: %s", got)
+	}
+	var s string
+	if err := c.QueryRow(ctx, q, netip.MustParseAddr("10.9.8.7")).Scan(&s); err != nil || s != "10.9.8.7/32" && s != "10.9.8.7" {
+		t.Fatalf("the same text from pgx (inet in binary): %q %v", s, err)
+	}
+	r.send(t, &pgproto3.Parse{Name: "typed2", Query: q, ParameterOIDs: []uint32{25}}, &pgproto3.Sync{})
+	if _, err := r.receiveUntil(t, 10*time.Second, isReady); err != nil {
+		t.Fatal(err)
+	}
+	if got := bindText("typed2"); !strings.HasPrefix(got, "BindComplete DataRow[10.1.2.3") {
+		t.Fatalf("a text parameter in binary, after pgx prepared the same text untyped: %s", got)
+	}
+	// The binary forms pgx picks from the description round-trip.
+	var inet, cidr, js, arr, mood string
+	err := c.QueryRow(ctx, "SELECT $1::inet::text, $2::cidr::text, $3::json::text, $4::int[]::text, $5::mood::text",
+		netip.MustParsePrefix("192.168.1.5/24"), netip.MustParsePrefix("10.0.0.0/8"), map[string]any{"k": 1}, []int32{1, 2, 3}, "ok",
+	).Scan(&inet, &cidr, &js, &arr, &mood)
+	if err != nil || inet != "192.168.1.5/24" || cidr != "10.0.0.0/8" || js != `{"k":1}` || arr != "{1,2,3}" || mood != "ok" {
+		t.Fatalf("binary parameters through pgshard: %q %q %q %q %q, %v", inet, cidr, js, arr, mood, err)
 	}
 }
