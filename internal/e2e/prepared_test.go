@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -175,5 +176,33 @@ func TestLocalAnswersThenServerInOneWrite(t *testing.T) {
 	})
 	if want := "CloseComplete ReadyForQuery(I) RowDescription DataRow[5] CommandComplete(SELECT 1)"; strings.Join(got, " ") != want || err != nil {
 		t.Fatalf("got %v, %v; want %s", got, err, want)
+	}
+}
+
+// A statement whose Parse reached the server but whose Describe's answer never reached its client (the client
+// gave up and closed, as pgx does when a context ends mid-prepare) is left usable or absent, never half there:
+// another client that prepares the same text, describes it and runs it gets the right answers, on whichever
+// server connection, many times over.
+func TestPrepareInterruptedBetweenParseAndDescribe(t *testing.T) {
+	t.Parallel()
+	e := startEnv(t, envOpts{size: 2})
+	const q = "SELECT $1::int + 1 AS next"
+	for i := 0; i < 20; i++ {
+		r := e.rawLogin(t)
+		r.send(t, &pgproto3.Parse{Name: "s", Query: q}, &pgproto3.Describe{ObjectType: 'S', Name: "s"}, &pgproto3.Sync{})
+		if i%2 == 1 {
+			_, _ = r.fe.Receive() // sometimes the ParseComplete arrives first
+		}
+		r.Close()
+
+		r2 := e.rawLogin(t)
+		r2.send(t, &pgproto3.Parse{Name: "t", Query: q}, &pgproto3.Describe{ObjectType: 'S', Name: "t"},
+			&pgproto3.Bind{PreparedStatement: "t", Parameters: [][]byte{[]byte(strconv.Itoa(i))}}, &pgproto3.Execute{}, &pgproto3.Sync{})
+		got, err := r2.receiveUntil(t, 10*time.Second, isReady)
+		want := "ParseComplete ParameterDescription RowDescription BindComplete DataRow[" + strconv.Itoa(i+1) + "] CommandComplete(SELECT 1) ReadyForQuery(I)"
+		if err != nil || strings.Join(got, " ") != want {
+			t.Fatalf("round %d, after a client left between Parse and Describe: %v %v; want %s", i, got, err, want)
+		}
+		r2.Close()
 	}
 }
