@@ -88,3 +88,6 @@ func Compare(mode string, direct, proxied Results, exp Expectations) Comparison 
 	sort.Strings(c.ExtraProxyPass)
 	return c
 }
+
+// modeSessionFresh is session mode with pool.server_reuse false: each client session gets a backend of its own.
+const modeSessionFresh = "session-fresh"

@@ -63,9 +63,6 @@ databases:
 `, port, mode, reuse, pgtest.Superuser, cluster.Addr())
 }
 
-// modeSessionFresh is session mode without server reuse (proxyConfig).
-const modeSessionFresh = "session-fresh"
-
 // proxy is a running pgshard process.
 type proxy struct {
 	port int

@@ -400,6 +400,8 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 		s.copyIn = false // a COPY taking data ends with its error; the server reads Syncs again
 		if is(expBind, expDescribe) && head.st != nil && !hide && s.client != nil {
 			renamed = clientNamed(msg, head.st, s.client.stmts)
+		} else if is(expQuery) && s.client != nil && s.client.mapped && len(s.client.stmts) > 0 {
+			renamed = protocolNameHint(msg, s.client.stmts)
 		}
 		if head != nil && !is(expQuery, expHiddenQuery, expReplay, expCatalog, expDrive, expCopyEnd) {
 			// The server ignores everything up to the next Sync: so do we (and statements whose Parse
@@ -875,4 +877,23 @@ func (s *server) copyStarted(copyMsgs uint64) {
 	}
 	clear(q.items[len(kept):])
 	q.items = kept
+}
+
+// protocolNameHint returns the server's ErrorResponse msg to a SQL EXECUTE or DEALLOCATE of a name the client
+// gave a statement with the protocol's Parse, with a hint that says why, or nil for any other error. Postgres
+// has one namespace for both; with names mapped (transaction mode) pgshard keeps them apart: the server knows
+// the client's protocol-level statements under names of pgshard's own.
+func protocolNameHint(msg []byte, names map[string]*stmt) []byte {
+	e, err := codec.ParseError(msg[codec.HeaderLen:])
+	if err != nil || e.Code != codec.SQLStateUndefinedPreparedStmt || e.Hint != "" {
+		return nil
+	}
+	name, ok := strings.CutPrefix(e.Message, `prepared statement "`)
+	if name, ok = strings.CutSuffix(name, `" does not exist`); !ok || names[name] == nil {
+		return nil
+	}
+	e.Hint = `"` + name + `" was prepared with the extended protocol's Parse: through pgshard in transaction mode, SQL's ` +
+		`EXECUTE and DEALLOCATE see only statements made by SQL PREPARE (Postgres shares one namespace). Run it with ` +
+		`Bind, or prepare it with PREPARE`
+	return codec.AppendErrorResponse(nil, e)
 }

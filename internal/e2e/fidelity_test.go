@@ -2,12 +2,14 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 )
 
@@ -583,4 +585,33 @@ func TestParameterTypesKeepStatementsApart(t *testing.T) {
 	if err != nil || inet != "192.168.1.5/24" || cidr != "10.0.0.0/8" || js != `{"k":1}` || arr != "{1,2,3}" || mood != "ok" {
 		t.Fatalf("binary parameters through pgshard: %q %q %q %q %q, %v", inet, cidr, js, arr, mood, err)
 	}
+}
+
+// In transaction mode SQL's EXECUTE does not see a statement prepared with the protocol's Parse (Postgres shares
+// one namespace, pgshard keeps them apart): the server's 26000 then says why and what to do instead.
+func TestExecuteOfProtocolStatementSaysWhy(t *testing.T) {
+	t.Parallel()
+	e := startEnv(t, envOpts{size: 1})
+	ctx := Ctx(t, time.Minute)
+	c := e.connect(t, ctx)
+	if _, err := c.Prepare(ctx, "pq", "SELECT 1"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.Exec(ctx, "EXECUTE pq", pgx.QueryExecModeSimpleProtocol)
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "26000" || !strings.Contains(pe.Hint, "extended protocol's Parse") {
+		t.Fatalf("EXECUTE of a statement prepared by Parse: %v (hint %q); want 26000 with a hint", err, hintOf(err))
+	}
+	_, err = c.Exec(ctx, "EXECUTE never_prepared", pgx.QueryExecModeSimpleProtocol)
+	if !errors.As(err, &pe) || pe.Code != "26000" || pe.Hint != "" {
+		t.Fatalf("EXECUTE of an unknown name: %v; want Postgres's 26000 as it is", err)
+	}
+}
+
+func hintOf(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Hint
+	}
+	return ""
 }
