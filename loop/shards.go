@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/pgshard/pgshard/codec"
+	"github.com/pgshard/pgshard/config"
 	"github.com/pgshard/pgshard/route"
 	"github.com/pgshard/pgshard/route/lex"
 )
@@ -780,10 +781,28 @@ func (cl *client) ensureServers(r *run, buf []byte, at int, mask uint64) bool {
 		if !cl.acquire() {
 			cl.startRun(r, buf, at, nil)
 			r.s = nil
+			cl.yieldIdleServers()
 			return false
 		}
 	}
 	return true
+}
+
+// yieldIdleServers gives back, while the client waits for another shard's server, the servers it holds but
+// does not use. Clients that hold one shard's connections while they wait for another's deadlock when each holds
+// what the other waits for (seen in the soak: sharded COPY and cross-shard reads next to TPC-B); outside a
+// transaction block nothing ties a client to its idle servers, so it waits holding none. In a transaction (or
+// pinned, or in session mode) it keeps them, and checkout_timeout bounds the wait.
+func (cl *client) yieldIdleServers() {
+	if cl.e.cfg.Pool.Mode == config.ModeSession || cl.sh.txOpen || cl.pins.any() || cl.sh.drive != nil {
+		return
+	}
+	for _, s := range cl.srvs {
+		if s != nil && s.quiet() && s.inUse {
+			cl.detachServer(s)
+			s.release()
+		}
+	}
 }
 
 // prepareServer puts in front of the first message a server gets from the client what the server must do

@@ -2,16 +2,20 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/pgshard/pgshard/internal/pgtest"
 )
 
 // A message type a logged-in client may not send (not a frontend message at all, or a password message after
@@ -276,5 +280,79 @@ func TestClientTimeouts(t *testing.T) {
 				_ = tx.Rollback(ctx)
 			}
 		})
+	}
+}
+
+// A client outside a transaction block that needs both shards does not hold one shard's server while it waits
+// for the other's. It used to: a cross-shard read that took shard 0's last connection and waited for shard 1's,
+// next to a transaction that held shard 1's and then needed shard 0's, each waited for what the other held until
+// checkout_timeout (the soak found it under TPC-B with sharded COPY and cross-shard reads).
+func TestNoCrossShardHoldAndWait(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("starts Postgres")
+	}
+	pg := pgtest.Start(t, pgtest.Options{Databases: []string{"app_0", "app_1"}, DatabaseOwner: "app",
+		Users: []pgtest.UserSpec{{Name: "app", Password: "secret"}}})
+	for _, db := range []string{"app_0", "app_1"} {
+		pg.Exec(t, db, "CREATE TABLE fuzz (k int, v text); ALTER TABLE fuzz OWNER TO app")
+	}
+	cfg := strings.NewReplacer("%MODE%", "transaction", "%PGPORT%", strconv.Itoa(pg.Port)).Replace(wireFuzzConfig)
+	cfg = strings.Replace(strings.Replace(cfg, "size: 3", "size: 1", 1), "checkout_timeout: 5s", "checkout_timeout: 20s", 1)
+	p := StartProxy(t, cfg)
+	ctx := Ctx(t, time.Minute)
+	dsn := p.DSN("sharded", "trusted", "")
+	tx, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close(ctx)
+	for k := 0; k < 20; k++ {
+		if _, err := tx.Exec(ctx, "INSERT INTO fuzz (k, v) VALUES ($1, 'x')", k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key := func(db string) int {
+		k, _ := strconv.Atoi(pg.QueryString(t, db, "SELECT min(k) FROM fuzz"))
+		return k
+	}
+	k0, k1 := key("app_0"), key("app_1")
+
+	// The transaction holds shard 1's only connection.
+	if _, err := tx.Exec(ctx, "BEGIN"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "UPDATE fuzz SET v = 'y' WHERE k = $1", k1); err != nil {
+		t.Fatal(err)
+	}
+	// A cross-shard read (one Query for both shards) takes shard 0's only connection and waits for shard 1's.
+	read, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer read.Close(ctx)
+	done := make(chan error, 1)
+	go func() {
+		var n int
+		done <- read.QueryRow(ctx, "SELECT count(*) FROM fuzz", pgx.QueryExecModeSimpleProtocol).Scan(&n)
+	}()
+	time.Sleep(300 * time.Millisecond)
+	// The transaction now needs shard 0: it must get it, not wait for the reader that waits for it.
+	start := time.Now()
+	uctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := tx.Exec(uctx, "UPDATE fuzz SET v = 'y' WHERE k = $1", k0); err != nil {
+		t.Fatalf("the transaction's statement on the other shard, after %v: %v (a cross-shard hold-and-wait)", time.Since(start).Round(time.Millisecond), err)
+	}
+	if _, err := tx.Exec(uctx, "COMMIT"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("the cross-shard read: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the cross-shard read did not finish once the transaction had")
 	}
 }

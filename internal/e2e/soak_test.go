@@ -44,7 +44,8 @@ func TestSoak(t *testing.T) {
 	p := StartProxy(t, fmt.Sprintf(`listen: "127.0.0.1:%%PORT%%"
 metrics_listen: "127.0.0.1:%d"
 two_phase_log: %s
-pool: {size: 10, checkout_timeout: 30s}
+pool: {size: %d, checkout_timeout: 30s}
+admin: {user: admin, password: adminpw}
 users: [{name: app, password: secret}]
 databases:
   - name: bench
@@ -56,7 +57,7 @@ databases:
       - {table: pgbench_accounts, column: aid, type: integer}
       - {table: soak_copy, column: k, type: bigint}
     replicated_tables: [pgbench_branches, pgbench_tellers, pgbench_history]
-`, metricsPort, t.TempDir()+"/2pc.log", pg.Port, pg.Port))
+`, metricsPort, t.TempDir()+"/2pc.log", soakPool(), pg.Port, pg.Port))
 	ctx := Ctx(t, d+10*time.Minute)
 	pgbench := pgTool(t, "pgbench")
 	conn := []string{"-h", "127.0.0.1", "-p", strconv.Itoa(p.Port), "-U", "app"}
@@ -88,7 +89,25 @@ databases:
 			activity := pg.QueryStrings(t, "postgres", `SELECT coalesce(string_agg(format('%s %s %s/%s: %s', datname, state,
 				wait_event_type, wait_event, left(query, 60)), '; '), '') FROM pg_stat_activity WHERE usename = 'app' AND state <> 'idle'`)
 			prepared := pg.QueryStrings(t, "postgres", "SELECT count(*) FROM pg_prepared_xacts")
-			problems = append(problems, fmt.Sprintf("%s: %v (shards: %v; prepared: %v)", what, err, activity, prepared))
+			var clients, servers []string
+			if con, cerr := pgconn.Connect(ctx, p.DSN("pgshard", "admin", "adminpw")); cerr == nil {
+				for _, show := range []struct {
+					sql string
+					out *[]string
+				}{{"SHOW CLIENTS", &clients}, {"SHOW SERVERS", &servers}} {
+					if res, err := con.Exec(ctx, show.sql).ReadAll(); err == nil && len(res) > 0 {
+						for _, row := range res[0].Rows {
+							var cells []string
+							for _, v := range row {
+								cells = append(cells, string(v))
+							}
+							*show.out = append(*show.out, strings.Join(cells, "|"))
+						}
+					}
+				}
+				con.Close(ctx)
+			}
+			problems = append(problems, fmt.Sprintf("%s: %v (shards: %v; prepared: %v; pgshard's clients: %v; servers: %v)", what, err, activity, prepared, clients, servers))
 		}
 	}
 	loop := func(what string, every time.Duration, f func(ctx context.Context, c *pgx.Conn) error) {
@@ -279,4 +298,12 @@ func metric(t *testing.T, port int, name string) int {
 	}
 	n, _ := strconv.Atoi(string(m[1]))
 	return n
+}
+
+// soakPool is pool.size per shard: PGSHARD_SOAK_POOL, 10 by default (fewer makes the clients contend more).
+func soakPool() int {
+	if n, err := strconv.Atoi(os.Getenv("PGSHARD_SOAK_POOL")); err == nil && n > 0 {
+		return n
+	}
+	return 10
 }
