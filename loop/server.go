@@ -249,6 +249,12 @@ func (s *server) onTraffic() {
 	}
 	if cl != nil && cl.rt != nil && s.expects.len() == 0 {
 		cl.unstall()
+	} else if cl != nil && cl.rt != nil && s.copyIn && cl.sh.stalled && cl.state == clientReady {
+		// A COPY this server takes data for began: what the client sent after it (stalled while the server
+		// was busy) is its data, or is for this server to refuse (route, copyingMask).
+		cl.sh.stalled = false
+		cl.forward()
+		cl.flush()
 	}
 }
 

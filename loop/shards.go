@@ -354,6 +354,15 @@ func (cl *client) route(r *run, buf []byte, at int, m codec.Message, n int) (boo
 			return ok, perr
 		}
 	}
+	if copying := cl.copyingMask(); copying != 0 && m.Type != codec.CopyData && m.Type != codec.CopyDone && m.Type != codec.CopyFail {
+		// A passed-through COPY takes data: its servers ignore Sync and Flush, and end the session on anything
+		// else (Postgres's own error), as they would directly.
+		if m.Type == codec.Sync || m.Type == codec.Flush {
+			cl.dropFromRun(r, at, n)
+			return true, nil
+		}
+		return cl.send(r, buf, at, m, n, copying, false, false, false)
+	}
 	switch m.Type {
 	case codec.Query:
 		return cl.routeQuery(r, buf, at, m, n)
@@ -873,8 +882,21 @@ func (cl *client) routeQuery(r *run, buf []byte, at int, m codec.Message, n int)
 	ok, perr := cl.sendQuery(r, buf, at, m, n, mask, d.Mirror, d.Split)
 	if ok && perr == nil {
 		cl.sentInTx(txNone, "", mask, d.Write)
+		cl.sh.target = mask // a COPY FROM STDIN's data goes where the COPY went (portalMask)
 	}
 	return ok, perr
+}
+
+// copyingMask is the set of shards taking a COPY's data that pgshard passes through (not split: a COPY that one
+// shard takes, or a replicated table's).
+func (cl *client) copyingMask() uint64 {
+	var m uint64
+	for i, s := range cl.srvs {
+		if s != nil && s.copyIn {
+			m |= 1 << i
+		}
+	}
+	return m
 }
 
 // answerLocal answers a whole Query itself (a CommandComplete or an error, then ReadyForQuery with the

@@ -66,6 +66,14 @@ func TestCopyProtocolLikePostgres(t *testing.T) {
 			&pgproto3.Query{String: "SELECT 3"}}, ""},
 		// After an error the server ignores everything up to Sync, a COPY too. (A sharded COPY that waited for the
 		// error's answer was left half set up, and its catalog query went in front of the Sync: silence.)
+		// A COPY one shard takes whole (SET pgshard.shard names it) passes through, its data with it, and what
+		// interrupts it ends the session as Postgres ends it. (In session mode, where the client holds the
+		// server of each shard it used, its data went to another one, and the client waited forever.)
+		{"a COPY one shard takes", []pgproto3.FrontendMessage{&pgproto3.Query{String: "SELECT 1"}, &pgproto3.Query{String: "SELECT 2"},
+			&pgproto3.Query{String: "SET pgshard.shard = 1"}, &pgproto3.Query{String: "COPY fuzz FROM STDIN"}, data, &pgproto3.CopyDone{}}, ""},
+		{"a Query in the middle of the data of a COPY one shard takes", []pgproto3.FrontendMessage{&pgproto3.Query{String: "SELECT 1"},
+			&pgproto3.Query{String: "SELECT 2"}, &pgproto3.Query{String: "SET pgshard.shard = 1"},
+			&pgproto3.Query{String: "COPY fuzz FROM STDIN"}, &pgproto3.Flush{}, &pgproto3.Sync{}, &pgproto3.Query{String: "SELECT 7"}}, ""},
 		{"a Describe and a Close of neither a statement nor a portal", []pgproto3.FrontendMessage{&pgproto3.Describe{ObjectType: 'X'},
 			&pgproto3.Sync{}, &pgproto3.Close{ObjectType: 'Y'}, &pgproto3.Sync{}, &pgproto3.Query{String: "SELECT 6"}}, ""},
 		{"a COPY after an error, before Sync", []pgproto3.FrontendMessage{&pgproto3.Execute{Portal: "nosuch"},
