@@ -278,7 +278,7 @@ func TestFaults(t *testing.T) {
 	}{
 		{"transaction", true, nil, ""},
 		{"session", true, []string{"connections reset", "half-open", "kill -9 pgshard", "shard crash"},
-			"issue 19, open: in session mode one run in three ended with a transfer half applied (the shards' total off by " +
+			"issue 19, open: in session mode one run in five ended with a transfer half applied (the shards' total off by " +
 				"one transfer's amount) after connections were reset, with two_phase_commit on; cause not found yet"},
 		{"transaction", false, []string{"connections reset", "kill -9 pgshard", "shard crash"}, ""},
 		{"session", false, []string{"connections reset", "kill -9 pgshard", "shard crash"}, ""},
