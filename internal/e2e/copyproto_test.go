@@ -10,8 +10,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
-
-	"github.com/pgshard/pgshard/internal/pgtest"
 )
 
 // The edges of COPY FROM STDIN in the protocol, answered through pgshard as Postgres answers them, message for
@@ -25,18 +23,14 @@ func TestCopyProtocolLikePostgres(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Postgres")
 	}
-	pg := pgtest.Start(t, pgtest.Options{Databases: []string{"app_0", "app_1"}, DatabaseOwner: "app",
-		Users: []pgtest.UserSpec{{Name: "app", Password: "secret"}}})
-	for _, db := range []string{"app_0", "app_1"} {
-		pg.Exec(t, db, "CREATE TABLE fuzz (k int, v text); ALTER TABLE fuzz OWNER TO app")
-	}
+	pg := startFuzzShards(t)
 	type target struct {
 		name string
 		dsn  string
 	}
 	targets := []target{{"postgres", pg.DSN("app_0", "app", "secret")}}
 	for _, mode := range []string{"transaction", "session"} {
-		cfg := strings.NewReplacer("%MODE%", mode, "%PGPORT%", strconv.Itoa(pg.Port)).Replace(wireFuzzConfig)
+		cfg := fuzzConfig(mode, pg)
 		p := StartProxy(t, strings.Replace(cfg, "size: 3", "size: 1", 1))
 		for _, db := range []string{"plain", "sharded"} {
 			targets = append(targets, target{mode + "/" + db, p.DSN(db, "trusted", "")})

@@ -14,8 +14,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgproto3"
-
-	"github.com/pgshard/pgshard/internal/pgtest"
 )
 
 // A message type a logged-in client may not send (not a frontend message at all, or a password message after
@@ -292,12 +290,8 @@ func TestNoCrossShardHoldAndWait(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Postgres")
 	}
-	pg := pgtest.Start(t, pgtest.Options{Databases: []string{"app_0", "app_1"}, DatabaseOwner: "app",
-		Users: []pgtest.UserSpec{{Name: "app", Password: "secret"}}})
-	for _, db := range []string{"app_0", "app_1"} {
-		pg.Exec(t, db, "CREATE TABLE fuzz (k int, v text); ALTER TABLE fuzz OWNER TO app")
-	}
-	cfg := strings.NewReplacer("%MODE%", "transaction", "%PGPORT%", strconv.Itoa(pg.Port)).Replace(wireFuzzConfig)
+	pg := startFuzzShards(t)
+	cfg := fuzzConfig("transaction", pg)
 	cfg = strings.Replace(strings.Replace(cfg, "size: 3", "size: 1", 1), "checkout_timeout: 5s", "checkout_timeout: 20s", 1)
 	p := StartProxy(t, cfg)
 	ctx := Ctx(t, time.Minute)

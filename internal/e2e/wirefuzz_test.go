@@ -60,6 +60,22 @@ databases:
         type: integer
 `
 
+// startFuzzShards starts the cluster wireFuzzConfig serves: databases app_0 and app_1, each with table fuzz.
+func startFuzzShards(t *testing.T) *pgtest.Cluster {
+	t.Helper()
+	pg := pgtest.Start(t, pgtest.Options{Databases: []string{"app_0", "app_1"}, DatabaseOwner: "app",
+		Users: []pgtest.UserSpec{{Name: "app", Password: "secret"}}})
+	for _, db := range []string{"app_0", "app_1"} {
+		pg.Exec(t, db, "CREATE TABLE fuzz (k int, v text); ALTER TABLE fuzz OWNER TO app")
+	}
+	return pg
+}
+
+// fuzzConfig is wireFuzzConfig in pool mode mode, in front of pg.
+func fuzzConfig(mode string, pg *pgtest.Cluster) string {
+	return strings.NewReplacer("%MODE%", mode, "%PGPORT%", strconv.Itoa(pg.Port)).Replace(wireFuzzConfig)
+}
+
 // fuzzSQL are the statements the fuzzer sends, in Query and Parse messages: the session features pgshard tracks
 // (settings, transactions, SQL PREPARE, COPY, temporary tables, cursors, LISTEN) and errors. None blocks on a lock
 // or sleeps: silence past the timeout is always a bug.
@@ -494,15 +510,11 @@ func TestWireFuzz(t *testing.T) {
 	}
 	t.Logf("seed %d (PGSHARD_WIREFUZZ_SEED=%d replays this run), %v", seed, seed, d)
 
-	pg := pgtest.Start(t, pgtest.Options{Databases: []string{"app_0", "app_1"}, DatabaseOwner: "app",
-		Users: []pgtest.UserSpec{{Name: "app", Password: "secret"}}})
-	for _, db := range []string{"app_0", "app_1"} {
-		pg.Exec(t, db, "CREATE TABLE fuzz (k int, v text); ALTER TABLE fuzz OWNER TO app")
-	}
+	pg := startFuzzShards(t)
 	var targets []fuzzTarget
 	proxies := map[string]*Proxy{}
 	for _, mode := range []string{"transaction", "session"} {
-		cfg := strings.NewReplacer("%MODE%", mode, "%PGPORT%", strconv.Itoa(pg.Port)).Replace(wireFuzzConfig)
+		cfg := fuzzConfig(mode, pg)
 		p := StartProxy(t, cfg)
 		proxies[mode] = p
 		for _, db := range []string{"plain", "sharded"} {
