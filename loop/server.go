@@ -474,6 +474,9 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 		if head.kind == expReplay {
 			s.replayAnswered = true
 		}
+		if cl := s.client; head.kind == expDrive && cl != nil && cl.sh.drive != nil {
+			cl.sh.drive.answered(s.shard)
+		}
 		if cl := s.client; cl != nil {
 			cl.clock.readies++
 			if !hide && s.status == codec.TxIdle {

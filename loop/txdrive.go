@@ -33,7 +33,9 @@ type txDrive struct {
 	writers  uint64 // two-phase commit: the shards it wrote on, which prepare
 	prepared uint64 // writers whose PREPARE TRANSACTION succeeded
 	gid      string // two-phase commit: the prepared transactions' identifier
-	failed   uint64 // shards whose statement of this step failed
+	target   uint64 // shards this step sent (or meant to send) a statement to
+	failed   uint64 // shards whose statement of this step failed, was not sent or was not answered
+	ok       uint64 // shards whose statement of this step succeeded: success is counted, never inferred
 	firstErr []byte // the first error of this step, as the server sent it
 	errShard int
 	waiting  bool   // the decision is being written, or a failpoint stopped the drive
@@ -88,8 +90,12 @@ func (cl *client) runDrive(r *run, buf []byte, at, n int, tc txCommand, extended
 		r.s = nil
 		d = cl.startDrive(tc)
 	}
-	for !d.done && !d.waiting && cl.busyMask() == 0 {
+	for !d.done && !d.waiting && cl.busyMask() == 0 && cl.state != clientClosed {
 		d.advance()
+	}
+	if cl.state == clientClosed {
+		// A write closed a server connection, and with it the client (abandonDrive left the rest to the sweeper).
+		return false, nil
 	}
 	if !d.done {
 		cl.startRun(r, buf, at, nil)
@@ -154,15 +160,13 @@ func (cl *client) startDrive(tc txCommand) *txDrive {
 }
 
 func (d *txDrive) begin(step driveStep) {
-	d.step, d.failed, d.firstErr = step, 0, nil
+	d.step, d.target, d.failed, d.ok, d.firstErr = step, 0, 0, 0, nil
 }
 
 // sendTo sends sql to the servers of the shards of mask.
 func (d *txDrive) sendTo(mask uint64, sql string) {
 	for m := mask; m != 0; m &= m - 1 {
-		if s := d.cl.srvs[bits.TrailingZeros64(m)]; s != nil {
-			d.cl.hiddenQuery(s, expDrive, sql)
-		}
+		d.sendOne(bits.TrailingZeros64(m), sql)
 	}
 }
 
@@ -170,9 +174,26 @@ func (d *txDrive) sendTo(mask uint64, sql string) {
 func (d *txDrive) sendEach(mask uint64, verb string) {
 	for m := mask; m != 0; m &= m - 1 {
 		shard := bits.TrailingZeros64(m)
-		if s := d.cl.srvs[shard]; s != nil {
-			d.cl.hiddenQuery(s, expDrive, verb+twopc.Literal(twopc.ShardGID(d.gid, shard)))
-		}
+		d.sendOne(shard, verb+twopc.Literal(twopc.ShardGID(d.gid, shard)))
+	}
+}
+
+// sendOne sends sql to the server of shard. A server that is gone fails the step there: a write can close a
+// connection (and, through its loss, the client) before it returns, so nothing is taken as done unless answered.
+func (d *txDrive) sendOne(shard int, sql string) {
+	d.target |= 1 << shard
+	if s := d.cl.srvs[shard]; s != nil && !s.gone {
+		d.cl.hiddenQuery(s, expDrive, sql)
+	}
+}
+
+// settle fails the step on the shards that did not answer it: their servers were gone, or went away (with
+// the client) before answering.
+func (d *txDrive) settle() {
+	for m := d.target &^ (d.ok | d.failed); m != 0; m &= m - 1 {
+		shard := bits.TrailingZeros64(m)
+		d.failedOn(shard, codec.AppendErrorResponse(nil, codec.NewError(codec.SQLStateConnectionFailure,
+			"the server connection of shard "+strconv.Itoa(shard)+" was lost")))
 	}
 }
 
@@ -181,6 +202,13 @@ func (d *txDrive) failedOn(shard int, msg []byte) {
 	d.failed |= 1 << shard
 	if d.firstErr == nil {
 		d.firstErr, d.errShard = append([]byte(nil), msg...), shard
+	}
+}
+
+// answered notes that a shard's statement of this step is over (ReadyForQuery): it succeeded unless it failed.
+func (d *txDrive) answered(shard int) {
+	if bit := uint64(1) << shard; d.failed&bit == 0 {
+		d.ok |= bit
 	}
 }
 
@@ -198,6 +226,7 @@ func (d *txDrive) inTx() uint64 {
 // advance goes on once every statement of the step is answered.
 func (d *txDrive) advance() {
 	cl, e := d.cl, d.cl.e
+	d.settle()
 	switch d.step {
 	case stepEnd:
 		if d.failed != 0 {
