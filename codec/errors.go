@@ -39,6 +39,9 @@ func NewFatal(code, message string) *Error {
 // WithHint returns e with a hint (what the user can do about it).
 func (e *Error) WithHint(hint string) *Error { e.Hint = hint; return e }
 
+// WithDetail returns e with a detail (more on what happened).
+func (e *Error) WithDetail(detail string) *Error { e.Detail = detail; return e }
+
 // AppendErrorResponse appends e as an ErrorResponse.
 func AppendErrorResponse(dst []byte, e *Error) []byte { return appendErrorLike(dst, ErrorResponse, e) }
 

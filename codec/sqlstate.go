@@ -12,6 +12,7 @@ const (
 	SQLStateInvalidAuthorization        = "28000"
 	SQLStateInvalidCatalogName          = "3D000"
 	SQLStateTooManyConnections          = "53300"
+	SQLStateDeadlockDetected            = "40P01"
 	SQLStateFeatureNotSupported         = "0A000"
 	SQLStateInvalidParameterValue       = "22023"
 	SQLStateInvalidTextRepresentation   = "22P02"

@@ -513,10 +513,14 @@ func (e *Engine) tick() {
 	t := time.NewTicker(sweepInterval)
 	defer t.Stop()
 	jan := newJanitor()
+	var deadlocks deadlockWatch
 	for n := 1; ; n++ {
 		<-t.C
 		if n%janitorEvery == 0 {
 			jan.check(e.clients.Load())
+		}
+		if n%deadlockEvery == 0 {
+			deadlocks.look(e)
 		}
 		e.loopsMu.Lock()
 		loops := append([]*loopState(nil), e.loops...)

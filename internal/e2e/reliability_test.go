@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 )
 
@@ -348,5 +349,87 @@ func TestNoCrossShardHoldAndWait(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the cross-shard read did not finish once the transaction had")
+	}
+}
+
+// TestCrossShardDeadlock: two transactions each hold the only connection of one shard's pool and wait for the
+// other's. Postgres cannot see it; pgshard finds it after about a second, ends the transaction that began to
+// wait last with 40P01, and the other goes on (long before checkout_timeout).
+func TestCrossShardDeadlock(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("starts Postgres")
+	}
+	pg := startFuzzShards(t)
+	cfg := fuzzConfig("transaction", pg)
+	cfg = strings.Replace(strings.Replace(cfg, "size: 3", "size: 1", 1), "checkout_timeout: 5s", "checkout_timeout: 60s", 1)
+	p := StartProxy(t, cfg)
+	ctx := Ctx(t, time.Minute)
+	dsn := p.DSN("sharded", "trusted", "")
+	var conns [2]*pgx.Conn
+	for i := range conns {
+		c, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close(ctx)
+		conns[i] = c
+	}
+	for k := 0; k < 20; k++ {
+		if _, err := conns[0].Exec(ctx, "INSERT INTO fuzz (k, v) VALUES ($1, 'x')", k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var keys [2]int
+	for i := range keys {
+		keys[i], _ = strconv.Atoi(pg.QueryString(t, "app_"+strconv.Itoa(i), "SELECT min(k) FROM fuzz"))
+	}
+	// Client i holds shard i's only connection, then wants shard 1-i's.
+	for i, c := range conns {
+		if _, err := c.Exec(ctx, "BEGIN"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Exec(ctx, "UPDATE fuzz SET v = $1 WHERE k = $2", "c"+strconv.Itoa(i), keys[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	errs := make(chan error, 2)
+	for i, c := range conns {
+		go func() {
+			_, err := c.Exec(ctx, "UPDATE fuzz SET v = $1 WHERE k = $2", "c"+strconv.Itoa(i), keys[1-i])
+			if err == nil {
+				_, err = c.Exec(ctx, "COMMIT")
+			}
+			errs <- err
+		}()
+		time.Sleep(100 * time.Millisecond) // client 1 waits last
+	}
+	var got []error
+	for range conns {
+		got = append(got, <-errs)
+	}
+	took := time.Since(start)
+	var pe *pgconn.PgError
+	failed := 0
+	for _, err := range got {
+		if err == nil {
+			continue
+		}
+		failed++
+		if !errors.As(err, &pe) || pe.Code != "40P01" {
+			t.Errorf("the deadlock's victim got %v, want 40P01", err)
+		}
+	}
+	if failed != 1 || took > 10*time.Second {
+		t.Fatalf("after %v: %d of the two transactions failed (%v); want one, ended as a deadlock within seconds", took.Round(time.Millisecond), failed, got)
+	}
+	t.Logf("deadlock broken after %v: %s", took.Round(time.Millisecond), pe.Message)
+	// The survivor committed both of its updates, the victim's first update was rolled back.
+	for i := range keys {
+		db := "app_" + strconv.Itoa(i)
+		if v := pg.QueryString(t, db, "SELECT v FROM fuzz WHERE k = "+strconv.Itoa(keys[i])); v != "c0" {
+			t.Errorf("shard %d: v = %q, want c0 (the survivor's)", i, v)
+		}
 	}
 }
