@@ -238,7 +238,11 @@ func (s *server) onTraffic() {
 			cl.armCancel()
 		}
 	}
-	if s.inUse && s.expects.len() == 0 && !s.unsynced && s.remain == 0 && !s.cancelling {
+	// Looked at before idleNow: a server it gives back may go at once to a client waiting on this loop, which
+	// sends on it before idleNow returns. The client that had it must still go on (unstall), whatever its
+	// server does now.
+	answered := s.expects.len() == 0
+	if s.inUse && answered && !s.unsynced && s.remain == 0 && !s.cancelling {
 		s.idleNow()
 	} else if cl != nil && cl.c.OutboundBuffered() > s.e.cfg.Limits.ClientOutboundBuffer {
 		s.parkUntilDrained(cl)
@@ -247,7 +251,7 @@ func (s *server) onTraffic() {
 		s.parkWhileHeld()
 		return
 	}
-	if cl != nil && cl.rt != nil && s.expects.len() == 0 {
+	if cl != nil && cl.rt != nil && answered {
 		cl.unstall()
 	} else if cl != nil && cl.rt != nil && s.copyIn && cl.sh.stalled && cl.state == clientReady {
 		// A COPY this server takes data for began: what the client sent after it (stalled while the server

@@ -433,3 +433,73 @@ func TestCrossShardDeadlock(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteOnEveryShardGoesOnWhenItsFirstServerIsTaken: a write on every shard (TRUNCATE of a sharded table)
+// runs on the first shard, then on the others. When the first shard's connection went back to the pool, a client
+// waiting for it on the same event loop took it and sent its own query at once; the writer then never went on to
+// the other shards (seen in the soak: a COPY and TRUNCATE round stuck until the client gave up).
+func TestWriteOnEveryShardGoesOnWhenItsFirstServerIsTaken(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("starts Postgres")
+	}
+	pg := startFuzzShards(t)
+	cfg := strings.Replace(fuzzConfig("transaction", pg), "size: 3", "size: 1", 1)
+	p := StartProxy(t, "event_loops: 1\n"+cfg) // the waiter and the writer on one loop: the connection goes to it at once
+	ctx := Ctx(t, time.Minute)
+	dsn := p.DSN("sharded", "trusted", "")
+	writer, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Close(ctx)
+	for k := 0; k < 20; k++ {
+		if _, err := writer.Exec(ctx, "INSERT INTO fuzz (k, v) VALUES ($1, 'x')", k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k0, _ := strconv.Atoi(pg.QueryString(t, "app_0", "SELECT min(k) FROM fuzz"))
+	waiter, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer waiter.Close(ctx)
+
+	// A reader on shard 0, outside pgshard, holds the TRUNCATE there until it ends.
+	blocker, err := pgx.Connect(ctx, pg.SuperDSN("app_0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blocker.Close(ctx)
+	if _, err := blocker.Exec(ctx, "BEGIN; SELECT count(*) FROM fuzz"); err != nil {
+		t.Fatal(err)
+	}
+	truncated := make(chan error, 1)
+	go func() {
+		_, err := writer.Exec(ctx, "TRUNCATE fuzz", pgx.QueryExecModeSimpleProtocol)
+		truncated <- err
+	}()
+	time.Sleep(300 * time.Millisecond) // the TRUNCATE holds shard 0's only connection, waiting for the lock
+	read := make(chan error, 1)
+	go func() {
+		var n int
+		read <- waiter.QueryRow(ctx, "SELECT count(*) FROM fuzz WHERE k = $1", k0).Scan(&n) // waits for that connection
+	}()
+	time.Sleep(300 * time.Millisecond)
+	if _, err := blocker.Exec(ctx, "COMMIT"); err != nil {
+		t.Fatal(err)
+	}
+	for what, ch := range map[string]chan error{"the TRUNCATE on both shards": truncated, "the read waiting for shard 0": read} {
+		select {
+		case err := <-ch:
+			if err != nil {
+				t.Errorf("%s: %v", what, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("%s did not finish within 10 s of the lock's release", what)
+		}
+	}
+	if n := pg.QueryString(t, "app_1", "SELECT count(*) FROM fuzz"); n != "0" {
+		t.Errorf("shard 1 has %s rows after the TRUNCATE", n)
+	}
+}
