@@ -125,9 +125,9 @@ func (cl *client) stateName() string {
 		return "paused"
 	case cl.waiting:
 		return "waiting"
-	case cl.srv != nil && cl.pins.any():
+	case cl.attachedMask() != 0 && cl.pins.any():
 		return "pinned"
-	case cl.srv != nil:
+	case cl.attachedMask() != 0: // a sharded client may hold several, none of them cl.srv
 		return "active"
 	}
 	return "idle"

@@ -81,33 +81,41 @@ databases:
 		problems []string
 		counts   [4]atomic.Int64 // reads, copies, storms, cancels
 	)
-	problem := func(what string, err error) {
+	// state is what the shards and pgshard are doing now: taken when a statement has been running for long, it
+	// shows where it is stuck.
+	state := func() string {
+		activity := pg.QueryStrings(t, "postgres", `SELECT coalesce(string_agg(format('%s %s %s/%s: %s', datname, state,
+			wait_event_type, wait_event, left(query, 60)), '; '), '') FROM pg_stat_activity WHERE usename = 'app' AND state <> 'idle'`)
+		prepared := pg.QueryStrings(t, "postgres", "SELECT count(*) FROM pg_prepared_xacts")
+		var clients, servers, pools []string
+		if con, cerr := pgconn.Connect(ctx, p.DSN("pgshard", "admin", "adminpw")); cerr == nil {
+			for _, show := range []struct {
+				sql string
+				out *[]string
+			}{{"SHOW CLIENTS", &clients}, {"SHOW SERVERS", &servers}, {"SHOW POOLS", &pools}} {
+				if res, err := con.Exec(ctx, show.sql).ReadAll(); err == nil && len(res) > 0 {
+					for _, row := range res[0].Rows {
+						var cells []string
+						for _, v := range row {
+							cells = append(cells, string(v))
+						}
+						*show.out = append(*show.out, strings.Join(cells, "|"))
+					}
+				}
+			}
+			con.Close(ctx)
+		}
+		return fmt.Sprintf("shards: %v; prepared: %v; pgshard's clients: %v; servers: %v; pools: %v", activity, prepared, clients, servers, pools)
+	}
+	// problem records a client error with the state seen while the statement was stuck (stuck), or now.
+	problem := func(what string, err error, stuck string) {
 		mu.Lock()
 		defer mu.Unlock()
 		if len(problems) < 20 {
-			// What the shards were doing then, for a statement that did not finish in time.
-			activity := pg.QueryStrings(t, "postgres", `SELECT coalesce(string_agg(format('%s %s %s/%s: %s', datname, state,
-				wait_event_type, wait_event, left(query, 60)), '; '), '') FROM pg_stat_activity WHERE usename = 'app' AND state <> 'idle'`)
-			prepared := pg.QueryStrings(t, "postgres", "SELECT count(*) FROM pg_prepared_xacts")
-			var clients, servers []string
-			if con, cerr := pgconn.Connect(ctx, p.DSN("pgshard", "admin", "adminpw")); cerr == nil {
-				for _, show := range []struct {
-					sql string
-					out *[]string
-				}{{"SHOW CLIENTS", &clients}, {"SHOW SERVERS", &servers}} {
-					if res, err := con.Exec(ctx, show.sql).ReadAll(); err == nil && len(res) > 0 {
-						for _, row := range res[0].Rows {
-							var cells []string
-							for _, v := range row {
-								cells = append(cells, string(v))
-							}
-							*show.out = append(*show.out, strings.Join(cells, "|"))
-						}
-					}
-				}
-				con.Close(ctx)
+			if stuck == "" {
+				stuck = "now: " + state()
 			}
-			problems = append(problems, fmt.Sprintf("%s: %v (shards: %v; prepared: %v; pgshard's clients: %v; servers: %v)", what, err, activity, prepared, clients, servers))
+			problems = append(problems, fmt.Sprintf("%s: %v (%s)", what, err, stuck))
 		}
 	}
 	loop := func(what string, every time.Duration, f func(ctx context.Context, c *pgx.Conn) error) {
@@ -135,16 +143,21 @@ databases:
 					}
 					cfg.BuildContextWatcherHandler = cancelRequestHandler
 					if c, err = pgx.ConnectConfig(ctx, cfg); err != nil {
-						problem(what+" connect", err)
+						problem(what+" connect", err, "")
 						c = nil
 						continue
 					}
 				}
 				fctx, cancel := context.WithTimeout(ctx, 30*time.Second) // a soak turns a hang into an error
+				stuck, seen := "", make(chan struct{})
+				watch := time.AfterFunc(20*time.Second, func() { stuck = "after 20 s: " + state(); close(seen) })
 				err := f(fctx, c)
 				cancel()
+				if !watch.Stop() {
+					<-seen
+				}
 				if err != nil {
-					problem(what, err)
+					problem(what, err, stuck)
 					c.Close(context.Background())
 					c = nil
 				}
@@ -202,12 +215,12 @@ databases:
 					defer swg.Done()
 					c, err := pgx.Connect(ctx, dsn)
 					if err != nil {
-						problem("storm connect", err)
+						problem("storm connect", err, "")
 						return
 					}
 					defer c.Close(ctx)
 					if _, err := c.Exec(ctx, "SELECT 1"); err != nil {
-						problem("storm", err)
+						problem("storm", err, "")
 					}
 				}()
 			}
