@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -274,19 +273,13 @@ func TestFaults(t *testing.T) {
 		mode     string
 		twoPhase bool
 		faults   []string // nil: all
-		known    string   // an open bug this run shows: skipped, with the reason, until it is fixed
 	}{
-		{"transaction", true, nil, ""},
-		{"session", true, []string{"connections reset", "half-open", "kill -9 pgshard", "shard crash"},
-			"issue 19, open: in session mode one run in five ended with a transfer half applied (the shards' total off by " +
-				"one transfer's amount) after connections were reset, with two_phase_commit on; cause not found yet"},
-		{"transaction", false, []string{"connections reset", "kill -9 pgshard", "shard crash"}, ""},
-		{"session", false, []string{"connections reset", "kill -9 pgshard", "shard crash"}, ""},
+		{"transaction", true, nil},
+		{"session", true, []string{"connections reset", "half-open", "kill -9 pgshard", "shard crash"}},
+		{"transaction", false, []string{"connections reset", "kill -9 pgshard", "shard crash"}},
+		{"session", false, []string{"connections reset", "kill -9 pgshard", "shard crash"}},
 	} {
 		t.Run(fmt.Sprintf("%s two_phase_commit=%v", run.mode, run.twoPhase), func(t *testing.T) {
-			if run.known != "" && os.Getenv("PGSHARD_FAULTS_ALL") == "" {
-				t.Skip(run.known + " (PGSHARD_FAULTS_ALL=1 runs it)")
-			}
 			e := startFaultEnv(t, run.mode, run.twoPhase)
 			for _, f := range faults {
 				if run.faults != nil && !containsString(run.faults, f.name) {
