@@ -35,6 +35,7 @@ type ClientInfo struct {
 	Loop                                         int
 	PID                                          uint32 // pgshard's own, as the client saw in BackendKeyData
 	ServerPID                                    uint32 // the backend serving it now, 0 when none
+	TLS                                          string // "TLSv1.3/TLS_AES_128_GCM_SHA256", "" in plaintext
 }
 
 // ServerInfo is one server connection.
@@ -238,10 +239,10 @@ func Run(dst []byte, c Command, src Source) []byte {
 				i64(p.WaitTime.Microseconds()), i64(p.CrossLoop), i64(p.Dials), i64(p.DialFailures), i64(p.Timeouts)})
 		}
 	case "SHOW CLIENTS":
-		t = table{cols: []string{"database", "user", "addr", "application_name", "state", "connect_time", "loop", "pid", "server_pid"}}
+		t = table{cols: []string{"database", "user", "addr", "application_name", "state", "connect_time", "loop", "pid", "server_pid", "tls"}}
 		for _, c := range src.Clients() {
 			t.rows = append(t.rows, []string{c.Database, c.User, c.Addr, c.ApplicationName, c.State, stamp(c.ConnectedAt),
-				itoa(c.Loop), u32(c.PID), u32(c.ServerPID)})
+				itoa(c.Loop), u32(c.PID), u32(c.ServerPID), c.TLS})
 		}
 	case "SHOW SERVERS":
 		t = table{cols: []string{"database", "user", "shard", "addr", "state", "connect_time", "loop", "pid", "client_pid"}}

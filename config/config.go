@@ -30,6 +30,7 @@ type Config struct {
 	// relative to the config file's directory.
 	TwoPhaseLog string
 	Limits      Limits     // "limits"
+	TLS         TLS        // "tls"
 	Pool        Pool       // "pool"
 	Admin       Admin      // "admin"
 	Users       []User     // "users"
@@ -56,6 +57,17 @@ type Limits struct {
 	QueryTimeout           time.Duration
 	IdleTransactionTimeout time.Duration
 	ClientIdleTimeout      time.Duration
+}
+
+// TLS is how clients may or must encrypt their connections. RELOAD (and SIGHUP) reads the files again and applies
+// the mode; connected clients keep the certificate they were served with.
+type TLS struct {
+	// "mode": TLSDisable answers every SSLRequest no; TLSAllow encrypts when the client asks (sslmode=prefer,
+	// require, verify-*); TLSRequire refuses a client that does not ask (28000). Default: allow when a
+	// certificate is set, else disable.
+	Mode string
+	Cert string // "cert": the server's certificate chain, PEM; a relative path is relative to the config file
+	Key  string // "key": its private key, PEM
 }
 
 // Pool sizes and times the server connection pools, one per (database, user, shard, role).
@@ -145,6 +157,10 @@ const (
 	UnlistedReplicated = "replicated"
 	UnlistedError      = "error"
 
+	TLSDisable = "disable"
+	TLSAllow   = "allow"
+	TLSRequire = "require"
+
 	MappingHash  = "hash"
 	MappingList  = "list"
 	MappingRange = "range"
@@ -192,8 +208,12 @@ func Load(path string) (*Config, error) {
 	if ve, ok := err.(*ValidationError); ok {
 		ve.File = path
 	}
-	if err == nil && !filepath.IsAbs(c.TwoPhaseLog) {
-		c.TwoPhaseLog = filepath.Join(filepath.Dir(path), c.TwoPhaseLog)
+	if err == nil {
+		for _, p := range []*string{&c.TwoPhaseLog, &c.TLS.Cert, &c.TLS.Key} {
+			if *p != "" && !filepath.IsAbs(*p) {
+				*p = filepath.Join(filepath.Dir(path), *p)
+			}
+		}
 	}
 	return c, err
 }

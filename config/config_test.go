@@ -85,6 +85,7 @@ func TestDefaults(t *testing.T) {
 			MaxPreparedStatements: 1000,
 			ServerReuse:           true,
 		},
+		TLS:   TLS{Mode: TLSDisable},
 		Admin: Admin{User: "admin"},
 		Users: []User{{Name: "app", Password: "secret", AuthMethod: "scram-sha-256", ServerUser: "app", ServerPassword: "secret"}},
 		Databases: []Database{{
@@ -288,6 +289,9 @@ databases:
 			"line 1: users: at least one user is required",
 			"line 2: databases: at least one database is required",
 		}},
+		{"tls mode", "tls:\n  mode: verify\n" + tail, []string{`line 2: tls.mode: must be "disable", "allow" or "require", got "verify"`}},
+		{"tls require without a certificate", "tls:\n  mode: require\n" + tail, []string{"line 2: tls.mode: require needs tls.cert and tls.key"}},
+		{"tls cert without key", "tls:\n  cert: a.pem\n" + tail, []string{"line 1: tls: cert and key go together: set both or neither"}},
 		{"duplicate key", "pool:\n  size: 1\n  size: 2\n" + tail, []string{`line 3: duplicate key "pool.size" (first at line 2)`}},
 		{"pool", `pool:
   mode: statement

@@ -264,6 +264,13 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 				"client_idle_timeout":        d.duration(&l.ClientIdleTimeout),
 			})
 		},
+		"tls": func(n *yaml.Node, p string) {
+			d.mapping(n, p, map[string]field{
+				"mode": d.str(&c.TLS.Mode),
+				"cert": d.str(&c.TLS.Cert),
+				"key":  d.str(&c.TLS.Key),
+			})
+		},
 		"pool": func(n *yaml.Node, p string) {
 			pl := &c.Pool
 			d.mapping(n, p, map[string]field{

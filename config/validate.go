@@ -37,6 +37,22 @@ func validate(c *Config, d *decoder) {
 	v.nonNegative("limits.idle_transaction_timeout", l.IdleTransactionTimeout)
 	v.nonNegative("limits.client_idle_timeout", l.ClientIdleTimeout)
 
+	t := &c.TLS
+	if t.Mode == "" {
+		t.Mode = TLSDisable
+		if t.Cert != "" {
+			t.Mode = TLSAllow
+		}
+	}
+	switch {
+	case t.Mode != TLSDisable && t.Mode != TLSAllow && t.Mode != TLSRequire && v.ok("tls.mode"):
+		v.errorf("tls.mode", "must be %q, %q or %q, got %q", TLSDisable, TLSAllow, TLSRequire, t.Mode)
+	case (t.Cert == "") != (t.Key == "") && v.ok("tls.cert") && v.ok("tls.key"):
+		v.errorf("tls", "cert and key go together: set both or neither")
+	case t.Mode != TLSDisable && t.Cert == "" && v.ok("tls.mode"):
+		v.errorf("tls.mode", "%s needs tls.cert and tls.key", t.Mode)
+	}
+
 	p := c.Pool
 	if p.Mode != ModeTransaction && p.Mode != ModeSession && v.ok("pool.mode") {
 		v.errorf("pool.mode", "must be %q or %q, got %q", ModeTransaction, ModeSession, p.Mode)

@@ -2,12 +2,14 @@ package loop
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/http"
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/pgshard/pgshard/admin"
@@ -47,7 +49,7 @@ func (cl *client) adminQuery() {
 		_, _ = cl.c.Discard(n)
 		switch typ {
 		case codec.Terminate:
-			_ = cl.ls.el.Close(cl.c)
+			_ = cl.ls.el.Close(socket(cl.c))
 			return
 		case codec.Query:
 		case codec.Sync:
@@ -143,6 +145,10 @@ func (e *Engine) Clients() []admin.ClientInfo {
 			if cl.srv != nil {
 				ci.ServerPID = cl.srv.backend.PID
 			}
+			if cl.tls != nil {
+				st := cl.tls.tc.ConnectionState()
+				ci.TLS = strings.Replace(tls.VersionName(st.Version), "TLS ", "TLSv", 1) + "/" + tls.CipherSuiteName(st.CipherSuite) // as PgBouncer shows it
+			}
 			add(ci)
 		}
 	}, func(x any) { out = append(out, x.(admin.ClientInfo)) })
@@ -236,6 +242,8 @@ func (e *Engine) Config() [][2]string {
 		{"limits.client_idle_timeout", c.Limits.ClientIdleTimeout.String()},
 		{"shutdown_timeout", c.ShutdownTimeout.String()},
 		{"event_loops", strconv.Itoa(e.nloops)},
+		{"tls.mode", e.cat.Load().cfg.TLS.Mode}, // RELOAD changes it: the running value
+		{"tls.cert", e.cat.Load().cfg.TLS.Cert},
 	}
 }
 

@@ -32,7 +32,8 @@ const maxStartupPacket = 10000
 type client struct {
 	e       *Engine
 	ls      *loopState
-	c       gnet.Conn
+	c       gnet.Conn // a *tlsConn when the client speaks TLS
+	tls     *tlsConn  // nil in plaintext
 	state   clientState
 	startBy time.Time
 
@@ -93,6 +94,13 @@ type client struct {
 
 func (cl *client) onTraffic() {
 	cl.clock.reads++
+	if cl.tls != nil {
+		if err := cl.tls.fill(); err != nil {
+			cl.e.log.Debug("TLS client connection ended", "client", cl.addr, "err", err)
+			cl.fatal(nil)
+			return
+		}
+	}
 	// A client may send its next messages in the write that moves it to the next state (a password after the
 	// startup packet, a query after a trust login): each state reads what it finds, now, not at the next read.
 	for {
@@ -159,7 +167,7 @@ func (cl *client) fatal(err *codec.Error) {
 		cl.out = codec.AppendErrorResponse(cl.out, err)
 	}
 	cl.flush()
-	_ = cl.ls.el.Close(cl.c) // runs onClose at once
+	_ = cl.ls.el.Close(socket(cl.c)) // runs onClose at once
 }
 
 // fatalDrain sends a FATAL error to a client that is still sending (an oversized message): closing at once
@@ -173,7 +181,7 @@ func (cl *client) fatalDrain(err *codec.Error) {
 	}
 	cl.out = codec.AppendErrorResponse(cl.out, err)
 	cl.flush()
-	c, ls := cl.c, cl.ls
+	c, ls := socket(cl.c), cl.ls
 	cl.onClose()
 	_, _ = c.Discard(-1)
 	d := &draining{until: time.Now().Add(drainTime)}
@@ -226,7 +234,7 @@ func (cl *client) forward() {
 		}
 		if m.Type == codec.Terminate {
 			cl.sendToServer(sp.result(pos), pos)
-			_ = cl.ls.el.Close(cl.c)
+			_ = cl.ls.el.Close(socket(cl.c))
 			return
 		}
 		if cl.srv == nil && cl.mapped && cl.state == clientReady {

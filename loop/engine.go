@@ -51,6 +51,7 @@ type Engine struct {
 	byLoop  map[gnet.EventLoop]*loopState
 
 	clients      atomic.Int64 // client sockets open, logged in or not
+	handshakes   atomic.Int64 // TLS handshakes in flight, off the loops (tls.go)
 	shuttingDown atomic.Bool
 
 	// Admission counts (admission.go).
@@ -75,6 +76,7 @@ type Engine struct {
 // changed: RELOAD builds a new one (reusing the users and databases that did not change) and publishes it.
 type catalog struct {
 	cfg   *config.Config
+	tls   *tlsServer
 	users map[string]*user
 	admin *user // the console's login; nil when it has no password (the console is off)
 	dbs   map[string]*database
@@ -150,6 +152,10 @@ func New(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 // that did not change are old's (with their pools); the others are new.
 func newCatalog(cfg *config.Config, old *catalog, ch *config.Changes) (*catalog, error) {
 	c := &catalog{cfg: cfg, users: map[string]*user{}, dbs: map[string]*database{}}
+	var err error
+	if c.tls, err = newTLSServer(cfg.TLS); err != nil {
+		return nil, err
+	}
 	changed := map[string]bool{}
 	if ch != nil {
 		for _, l := range [][]string{ch.UsersAdded, ch.UsersChanged} {
@@ -302,20 +308,28 @@ func (e *Engine) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	case *reopen:
 		e.reopened(c, x)
 		return nil, gnet.None
+	case *tlsOpen:
+		e.tlsOpened(c, x)
+		return nil, gnet.None
 	}
 	if !e.admitPending() {
 		return e.tooManyLoggingIn(), gnet.Close
 	}
-	ls := e.loopOf(c)
-	now := time.Now()
-	cl := &client{e: e, ls: ls, c: c, startBy: now.Add(e.cfg.Limits.ClientStartupTimeout), connectedAt: now, admitted: admitPending}
+	cl := e.newClient(c, time.Now())
 	if a := c.RemoteAddr(); a != nil {
 		cl.addr = a.String()
 	}
+	return nil, gnet.None
+}
+
+// newClient makes the client of a new connection c, admitted (admitPending) and logging in.
+func (e *Engine) newClient(c gnet.Conn, now time.Time) *client {
+	ls := e.loopOf(c)
+	cl := &client{e: e, ls: ls, c: c, startBy: now.Add(e.cfg.Limits.ClientStartupTimeout), connectedAt: now, admitted: admitPending}
 	c.SetContext(cl)
 	ls.clients[cl] = struct{}{}
 	e.clients.Add(1)
-	return nil, gnet.None
+	return cl
 }
 
 // OnTraffic reads what a client or a server sent.

@@ -64,10 +64,14 @@ func (p *parking) park(e *Engine, ls *loopState, c gnet.Conn, ctx *reopen, ready
 	if err != nil {
 		return false
 	}
-	rest, _ := c.Peek(-1)
-	p.stash = append(p.stash, rest...)
+	if _, ok := c.(*tlsConn); !ok {
+		// Closing gnet's connection drops what it read and we did not use; a TLS client's plaintext is its
+		// tlsConn's, which stays.
+		rest, _ := c.Peek(-1)
+		p.stash = append(p.stash, rest...)
+	}
 	p.parked, p.fd = true, fd
-	_ = ls.el.Close(c)
+	_ = ls.el.Close(socket(c))
 	var check func()
 	p.wake = func() bool {
 		if !p.parked || p.fd != fd || !ready() {
@@ -154,6 +158,10 @@ func (e *Engine) reopened(c gnet.Conn, r *reopen) {
 		}
 		cl.park.unparked()
 		cl.c = c
+		if cl.tls != nil {
+			cl.tls.Conn = c
+			cl.c = cl.tls
+		}
 		c.SetContext(cl)
 		if s := cl.srv; s != nil && !s.park.parked {
 			s.onTraffic() // anything the server said while the client was parked

@@ -101,7 +101,7 @@ func (cl *client) forwardSharded() {
 		}
 		if m.Type == codec.Terminate {
 			cl.endRun(&r, buf, pos)
-			_ = cl.ls.el.Close(cl.c)
+			_ = cl.ls.el.Close(socket(cl.c))
 			return
 		}
 		if pos == 0 && cl.attachedMask() == 0 && cl.state == clientReady {

@@ -10,13 +10,15 @@ import (
 
 	"github.com/pgshard/pgshard/auth"
 	"github.com/pgshard/pgshard/codec"
+	"github.com/pgshard/pgshard/config"
 )
 
 // adminDatabase is the name of the admin console's database, as PgBouncer's is "pgbouncer".
 const adminDatabase = "pgshard"
 
-// readStartup handles the untyped packets that open a connection: SSLRequest and GSSENCRequest (answered
-// 'N': TLS is not configured, the client goes on in plaintext), CancelRequest, and the StartupMessage.
+// readStartup handles the untyped packets that open a connection: SSLRequest (TLS begins, tls.go, or 'N' when
+// tls.mode is disable: the client goes on in plaintext), GSSENCRequest ('N'), CancelRequest, and the
+// StartupMessage.
 func (cl *client) readStartup() {
 	for cl.state == clientStartup {
 		buf, _ := cl.c.Peek(-1)
@@ -34,15 +36,32 @@ func (cl *client) readStartup() {
 			cl.fatal(codec.NewFatal(codec.SQLStateProtocolViolation, "invalid startup packet: "+err.Error()))
 			return
 		}
+		t := cl.e.cat.Load().tls
 		switch s.Code {
-		case codec.SSLRequestCode, codec.GSSENCRequestCode:
+		case codec.SSLRequestCode:
+			if cl.tls != nil {
+				cl.fatal(codec.NewFatal(codec.SQLStateProtocolViolation, "SSLRequest on a connection that is already encrypted"))
+				return
+			}
+			if t.mode != config.TLSDisable {
+				cl.startTLS(t)
+				return
+			}
+			cl.out = append(cl.out, 'N')
+			cl.flush()
+		case codec.GSSENCRequestCode:
 			cl.out = append(cl.out, 'N')
 			cl.flush()
 		case codec.CancelRequestCode:
 			cl.e.forwardCancel(s.CancelPID, s.CancelKey)
-			_ = cl.ls.el.Close(cl.c)
+			_ = cl.ls.el.Close(socket(cl.c))
 			return
 		default:
+			if t.mode == config.TLSRequire && cl.tls == nil {
+				cl.fatal(codec.NewFatal(codec.SQLStateInvalidAuthorization, "pgshard accepts only encrypted connections (tls.mode: require)").
+					WithHint("connect with sslmode=require (or verify-ca, verify-full)"))
+				return
+			}
 			cl.startup(s)
 		}
 	}

@@ -1,0 +1,195 @@
+package e2e
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgshard/pgshard/internal/pgtest"
+)
+
+// testCA is a certificate authority made for one test, and the server certificate it signed for 127.0.0.1.
+type testCA struct {
+	caFile, certFile, keyFile string
+}
+
+// newTestCA writes a new CA and a server certificate (for 127.0.0.1 and localhost) signed by it into dir, under
+// names that start with name.
+func newTestCA(t *testing.T, dir, name string) testCA {
+	t.Helper()
+	key := func() *ecdsa.PrivateKey {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	write := func(file, typ string, der []byte) string {
+		path := filepath.Join(dir, name+file)
+		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	caKey, srvKey := key(), key()
+	now := time.Now()
+	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name + " test CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		DNSNames: []string{"localhost"}}
+	srvDER, err := x509.CreateCertificate(rand.Reader, srv, ca, &srvKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(srvKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testCA{caFile: write("ca.pem", "CERTIFICATE", caDER), certFile: write("cert.pem", "CERTIFICATE", srvDER),
+		keyFile: write("key.pem", "PRIVATE KEY", keyDER)}
+}
+
+const tlsConfig = `listen: "127.0.0.1:%PORT%"
+tls: {mode: %TLSMODE%, cert: %CERT%, key: %KEY%}
+admin: {user: admin, password: adminpw}
+users: [{name: app, password: secret}]
+databases:
+  - name: app
+    shards:
+      - primary: "postgres://127.0.0.1:%PGPORT%/app_0"
+      - primary: "postgres://127.0.0.1:%PGPORT%/app_1"
+    sharded_tables: [{table: t, column: k, type: integer}]
+`
+
+// TestTLS: clients that ask for TLS get it (psql, pgx with sslmode=require and verify-full against the CA), a
+// large result and a COPY go through it, tls.mode require refuses plaintext with 28000, and RELOAD serves a new
+// certificate to new clients while a client of the old one goes on.
+func TestTLS(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("starts Postgres")
+	}
+	pg := pgtest.Start(t, pgtest.Options{Databases: []string{"app_0", "app_1"}, DatabaseOwner: "app",
+		Users: []pgtest.UserSpec{{Name: "app", Password: "secret"}}})
+	for _, db := range []string{"app_0", "app_1"} {
+		pg.Exec(t, db, "CREATE TABLE t (k int, v text); ALTER TABLE t OWNER TO app")
+	}
+	dir := t.TempDir()
+	ca := newTestCA(t, dir, "first-")
+	config := func(mode string) string {
+		return strings.NewReplacer("%TLSMODE%", mode, "%CERT%", ca.certFile, "%KEY%", ca.keyFile,
+			"%PGPORT%", strconv.Itoa(pg.Port)).Replace(tlsConfig)
+	}
+	p := StartProxy(t, config("allow"))
+	ctx := Ctx(t, 2*time.Minute)
+	dsn := func(sslmode, rootCert string) string {
+		s := strings.Replace(p.DSN("app", "app", "secret"), "sslmode=disable", "sslmode="+sslmode, 1)
+		if rootCert != "" {
+			s += "&sslrootcert=" + rootCert
+		}
+		return s
+	}
+
+	// verify-full checks the chain and that the certificate names 127.0.0.1.
+	c, err := pgx.Connect(ctx, dsn("verify-full", ca.caFile))
+	if err != nil {
+		t.Fatalf("sslmode=verify-full: %v", err)
+	}
+	defer c.Close(context.Background())
+	if _, ok := c.PgConn().Conn().(*tls.Conn); !ok {
+		t.Fatalf("sslmode=verify-full: the connection is a %T, not TLS", c.PgConn().Conn())
+	}
+	var big int
+	if err := c.QueryRow(ctx, "SELECT length(repeat('x', 3000000))").Scan(&big); err != nil || big != 3000000 {
+		t.Fatalf("a 3 MB value over TLS: %d, %v", big, err)
+	}
+	var rows strings.Builder
+	for k := 0; k < 5000; k++ {
+		rows.WriteString(strconv.Itoa(k) + "\trow " + strconv.Itoa(k) + "\n")
+	}
+	if tag, err := c.PgConn().CopyFrom(ctx, strings.NewReader(rows.String()), "COPY t (k, v) FROM STDIN"); err != nil || tag.RowsAffected() != 5000 {
+		t.Fatalf("sharded COPY over TLS: %v, %v", tag, err)
+	}
+	var n int
+	var longest int
+	if err := c.QueryRow(ctx, "SELECT count(*), max(length(v)) FROM t").Scan(&n, &longest); err != nil || n != 5000 {
+		t.Fatalf("count over TLS: %d, %v", n, err)
+	}
+
+	// Another CA's certificate is refused by a client that verifies.
+	other := newTestCA(t, dir, "other-")
+	if c2, err := pgx.Connect(ctx, dsn("verify-ca", other.caFile)); err == nil {
+		c2.Close(ctx)
+		t.Fatal("verify-ca against another CA connected")
+	}
+
+	// psql with sslmode=require, and plaintext next to it (mode allow).
+	psql := pgTool(t, "psql")
+	out, err := runTool(ctx, "secret", psql, "-X", "-A", "-t", "-c", `\conninfo`, "-c", "SELECT count(*) FROM t", dsn("require", ""))
+	if err != nil || !strings.Contains(out, "SSL connection") || !strings.Contains(out, "5000") {
+		t.Fatalf("psql sslmode=require: %v\n%s", err, out)
+	}
+	plain, err := pgx.Connect(ctx, dsn("disable", ""))
+	if err != nil {
+		t.Fatalf("plaintext with tls.mode allow: %v", err)
+	}
+	plain.Close(ctx)
+
+	// RELOAD: a new certificate for new clients; the connected client goes on with its session.
+	second := newTestCA(t, dir, "second-")
+	for _, f := range [][2]string{{second.certFile, ca.certFile}, {second.keyFile, ca.keyFile}} {
+		if err := os.Rename(f[0], f[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.WriteConfig(t, config("require"))
+	adm := openConsole(t, ctx, p, false)
+	if rows := adm.must(t, ctx, "SHOW CLIENTS"); !slices.ContainsFunc(rows, func(r string) bool { return strings.Contains(r, "|TLSv1.3/") }) {
+		t.Errorf("SHOW CLIENTS shows no TLS client: %q", rows)
+	}
+	adm.must(t, ctx, "RELOAD")
+	if err := c.QueryRow(ctx, "SELECT count(*) FROM t").Scan(&n); err != nil || n != 5000 {
+		t.Fatalf("the TLS client after RELOAD: %d, %v", n, err)
+	}
+	if c2, err := pgx.Connect(ctx, dsn("verify-full", ca.caFile)); err == nil {
+		c2.Close(ctx)
+		t.Fatal("after RELOAD a new client still got the first certificate")
+	}
+	c3, err := pgx.Connect(ctx, dsn("verify-full", second.caFile))
+	if err != nil {
+		t.Fatalf("after RELOAD, verify-full against the new CA: %v", err)
+	}
+	c3.Close(ctx)
+
+	// tls.mode require (applied by that RELOAD): plaintext is refused with 28000 and a hint.
+	_, err = pgx.Connect(ctx, dsn("disable", ""))
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "28000" || !strings.Contains(pe.Hint, "sslmode=require") {
+		t.Fatalf("plaintext with tls.mode require: %v, want 28000 with a hint", err)
+	}
+}
