@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/pgshard
 PKGS    := ./...
 
-.PHONY: all build run stop test vet unit fuzz postgres clean
+.PHONY: all build run stop test vet unit fuzz postgres clean image
 
 all: build
 
@@ -17,6 +17,12 @@ run:
 # Stop the local shards that `make run` started.
 stop:
 	bash scripts/stop-local.sh
+
+# The container image (IMAGE=pgshard:dev), offline: a static binary built here on an empty base, with podman or
+# docker. `docker build .` builds the same image from source where a registry is reachable (Dockerfile).
+IMAGE ?= pgshard:dev
+image:
+	bash scripts/image.sh $(IMAGE)
 
 # Install Postgres from the distribution's packages when it is missing.
 postgres:

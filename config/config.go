@@ -25,6 +25,7 @@ type Config struct {
 	// events each and compete with Postgres for the cores). A dedicated proxy host wants one per core.
 	EventLoops      int
 	ShutdownTimeout time.Duration // "shutdown_timeout": on SIGTERM running transactions get this long
+	LogFormat       string        // "log_format": LogText (key=value lines) or LogJSON (one JSON object a line), to stderr
 	// "two_phase_log": the file where pgshard writes its two-phase commit decisions (databases with
 	// two_phase_commit), read at start to finish what a crash left prepared. Load makes a relative path
 	// relative to the config file's directory.
@@ -157,6 +158,9 @@ const (
 	UnlistedReplicated = "replicated"
 	UnlistedError      = "error"
 
+	LogText = "text"
+	LogJSON = "json"
+
 	TLSDisable = "disable"
 	TLSAllow   = "allow"
 	TLSRequire = "require"
@@ -175,6 +179,7 @@ func defaults() *Config {
 	return &Config{
 		Listen:          "127.0.0.1:6432",
 		ShutdownTimeout: 30 * time.Second,
+		LogFormat:       LogText,
 		TwoPhaseLog:     DefaultTwoPhaseLog,
 		Limits: Limits{
 			MaxMessageSize:           64 << 20,

@@ -65,6 +65,7 @@ func TestDefaults(t *testing.T) {
 		Listen:          "127.0.0.1:6432",
 		MetricsListen:   "",
 		ShutdownTimeout: 30 * time.Second,
+		LogFormat:       LogText,
 		TwoPhaseLog:     "pgshard-2pc.log",
 		Limits: Limits{
 			MaxMessageSize:           67108864,

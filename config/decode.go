@@ -248,6 +248,7 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 		"listen":           d.str(&c.Listen),
 		"metrics_listen":   d.str(&c.MetricsListen),
 		"shutdown_timeout": d.duration(&c.ShutdownTimeout),
+		"log_format":       d.str(&c.LogFormat),
 		"event_loops":      d.integer(&c.EventLoops),
 		"two_phase_log":    d.str(&c.TwoPhaseLog),
 		"limits": func(n *yaml.Node, p string) {

@@ -44,6 +44,7 @@ func restartSettings(c *Config) [][2]string {
 		{"metrics_listen", c.MetricsListen},
 		{"event_loops", n(c.EventLoops)},
 		{"shutdown_timeout", d(c.ShutdownTimeout)},
+		{"log_format", c.LogFormat},
 		{"two_phase_log", c.TwoPhaseLog},
 		{"limits.max_message_size", n(c.Limits.MaxMessageSize)},
 		{"limits.client_startup_timeout", d(c.Limits.ClientStartupTimeout)},

@@ -22,6 +22,9 @@ func validate(c *Config, d *decoder) {
 		v.listenAddr("metrics_listen", c.MetricsListen, false)
 	}
 	v.nonNegative("shutdown_timeout", c.ShutdownTimeout)
+	if c.LogFormat != LogText && c.LogFormat != LogJSON && v.ok("log_format") {
+		v.errorf("log_format", "must be %q or %q, got %q", LogText, LogJSON, c.LogFormat)
+	}
 	if (c.TwoPhaseLog == "" || strings.HasSuffix(c.TwoPhaseLog, "/")) && v.ok("two_phase_log") {
 		v.errorf("two_phase_log", "must name a file, got %q", c.TwoPhaseLog)
 	}

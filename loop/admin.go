@@ -241,6 +241,7 @@ func (e *Engine) Config() [][2]string {
 		{"limits.idle_transaction_timeout", c.Limits.IdleTransactionTimeout.String()},
 		{"limits.client_idle_timeout", c.Limits.ClientIdleTimeout.String()},
 		{"shutdown_timeout", c.ShutdownTimeout.String()},
+		{"log_format", c.LogFormat},
 		{"event_loops", strconv.Itoa(e.nloops)},
 		{"tls.mode", e.cat.Load().cfg.TLS.Mode}, // RELOAD changes it: the running value
 		{"tls.cert", e.cat.Load().cfg.TLS.Cert},

@@ -6,12 +6,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	_ "net/http/pprof"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+	"time"
 
+	"github.com/pgshard/pgshard/codec"
 	"github.com/pgshard/pgshard/config"
 	"github.com/pgshard/pgshard/loop"
 )
@@ -25,7 +29,10 @@ usage:
   pgshard hash --config config.yaml --table T VALUE...    the shard of key values of a configured table
   pgshard reshard --config config.yaml --database DB --to new-shards.yaml [--workers 4]
                                                           move a live database to new shards (--abort undoes)
+  pgshard ping --config config.yaml [--timeout 3s]        exit 0 when the proxy answers on its listen address
   pgshard version
+
+The config file defaults to $PGSHARD_CONFIG, else config.yaml.
 `
 
 func main() {
@@ -46,6 +53,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return hash(args[1:], stdout, stderr)
 	case "reshard":
 		return reshardCmd(args[1:], stderr)
+	case "ping":
+		return ping(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "pgshard", loop.Version)
 		return 0
@@ -60,7 +69,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 func check(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	path := fs.String("config", "config.yaml", "config file")
+	path := fs.String("config", defaultConfig(), "config file")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -75,7 +84,7 @@ func check(args []string, stdout, stderr io.Writer) int {
 func serve(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	path := fs.String("config", "config.yaml", "config file")
+	path := fs.String("config", defaultConfig(), "config file")
 	level := fs.String("log-level", "info", "debug | info | warn | error")
 	pprofAddr := fs.String("pprof", "", "serve Go's /debug/pprof on this address (host:port), for profiling")
 	if err := fs.Parse(args); err != nil {
@@ -86,12 +95,16 @@ func serve(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "pgshard: bad --log-level %q\n", *level)
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
 	cfg, err := config.Load(*path)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s\n", err)
 		return 1
 	}
+	var handler slog.Handler = slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv})
+	if cfg.LogFormat == config.LogJSON {
+		handler = slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lv})
+	}
+	log := slog.New(handler)
 	if *pprofAddr != "" {
 		go func() {
 			if err := http.ListenAndServe(*pprofAddr, nil); err != nil {
@@ -132,5 +145,53 @@ func serve(args []string, stderr io.Writer) int {
 		return 1
 	}
 	log.Info("stopped")
+	return 0
+}
+
+// defaultConfig is the config file when --config is not given: $PGSHARD_CONFIG (a container's environment
+// names its mounted file), else config.yaml.
+func defaultConfig() string {
+	if p := os.Getenv("PGSHARD_CONFIG"); p != "" {
+		return p
+	}
+	return "config.yaml"
+}
+
+// ping checks that a running pgshard answers on its listen address, as a container's health check does: it
+// sends a GSSENCRequest, which a running pgshard answers with one byte ('N') without a login, a TLS handshake or a
+// server connection, and closes.
+func ping(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("ping", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", defaultConfig(), "config file")
+	timeout := fs.Duration("timeout", 3*time.Second, "how long to wait for the answer")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s\n", err)
+		return 1
+	}
+	network, addr := "tcp", cfg.Listen
+	if strings.HasPrefix(addr, "/") {
+		network = "unix"
+	}
+	c, err := net.DialTimeout(network, addr, *timeout)
+	if err != nil {
+		fmt.Fprintf(stderr, "pgshard ping: %v\n", err)
+		return 1
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(*timeout))
+	answer := make([]byte, 1)
+	if _, err := c.Write(codec.AppendRequestCode(nil, codec.GSSENCRequestCode)); err == nil {
+		_, err = io.ReadFull(c, answer)
+	}
+	if err != nil || answer[0] != 'N' {
+		fmt.Fprintf(stderr, "pgshard ping: no answer from %s: %v\n", addr, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "pgshard at %s: ok\n", addr)
 	return 0
 }
