@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,7 +18,8 @@ import (
 //	postgres://[user[:password]@]/dbname?host=/unix/socket/dir[&port=N]
 //
 // "postgresql://" works too. The port defaults to 5432. An empty User (or Password) means the client
-// user's server_user (server_password) is used.
+// user's server_user (server_password) is used. ?sslmode= and ?sslrootcert= say whether and how to encrypt
+// the connection, as libpq reads them.
 type Server struct {
 	Raw      string // the URL as written but with its password masked: safe for logs and messages
 	Host     string // a host name or IP address, or an absolute unix socket directory
@@ -25,7 +27,17 @@ type Server struct {
 	Database string
 	User     string
 	Password string
+	// SSLMode is libpq's: disable, allow and prefer connect in plaintext when the server has no TLS (allow never
+	// asks for it), require encrypts without checking the certificate, verify-ca checks that a trusted CA signed
+	// it, verify-full also that it names Host. Default prefer. A unix socket is never encrypted.
+	SSLMode string
+	// SSLRootCert is the PEM file of the CAs to trust (verify-ca, verify-full, and require, which then checks the
+	// CA as libpq does); empty: the system's.
+	SSLRootCert string
 }
+
+// SSL modes of a server URL, as libpq names them.
+var sslModes = []string{"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
 
 // Addr is what to dial: ("tcp", "host:port"), or ("unix", "<dir>/.s.PGSQL.<port>") as libpq names the
 // socket when Host is a directory.
@@ -59,7 +71,7 @@ func ParseServer(raw string) (Server, error) {
 	if u.Fragment != "" {
 		return Server{}, errors.New("URL has a #fragment")
 	}
-	s := Server{Host: u.Hostname(), Port: 5432, Database: strings.TrimPrefix(u.Path, "/")}
+	s := Server{Host: u.Hostname(), Port: 5432, Database: strings.TrimPrefix(u.Path, "/"), SSLMode: "prefer"}
 	portText := u.Port()
 	q, err := url.ParseQuery(u.RawQuery)
 	if err != nil {
@@ -86,8 +98,15 @@ func ParseServer(raw string) (Server, error) {
 				return Server{}, errors.New("port is given both after the host and as ?port=")
 			}
 			portText = vals[0]
+		case "sslmode":
+			if !slices.Contains(sslModes, vals[0]) {
+				return Server{}, fmt.Errorf("sslmode must be one of %s", strings.Join(sslModes, ", "))
+			}
+			s.SSLMode = vals[0]
+		case "sslrootcert":
+			s.SSLRootCert = vals[0]
 		default:
-			return Server{}, fmt.Errorf("URL parameter %q is not supported (only host and port are)", key)
+			return Server{}, fmt.Errorf("URL parameter %q is not supported (host, port, sslmode and sslrootcert are)", key)
 		}
 	}
 	if s.Host == "" {

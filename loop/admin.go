@@ -15,6 +15,7 @@ import (
 	"github.com/pgshard/pgshard/admin"
 	"github.com/pgshard/pgshard/codec"
 	"github.com/pgshard/pgshard/reshard/status"
+	"github.com/pgshard/pgshard/tlsio"
 )
 
 // adminParams are the ParameterStatus values of the admin console, enough for psql.
@@ -49,7 +50,7 @@ func (cl *client) adminQuery() {
 		_, _ = cl.c.Discard(n)
 		switch typ {
 		case codec.Terminate:
-			_ = cl.ls.el.Close(socket(cl.c))
+			_ = cl.ls.el.Close(tlsio.Socket(cl.c))
 			return
 		case codec.Query:
 		case codec.Sync:
@@ -146,7 +147,7 @@ func (e *Engine) Clients() []admin.ClientInfo {
 				ci.ServerPID = cl.srv.backend.PID
 			}
 			if cl.tls != nil {
-				st := cl.tls.tc.ConnectionState()
+				st := cl.tls.Session().ConnectionState()
 				ci.TLS = strings.Replace(tls.VersionName(st.Version), "TLS ", "TLSv", 1) + "/" + tls.CipherSuiteName(st.CipherSuite) // as PgBouncer shows it
 			}
 			add(ci)

@@ -12,6 +12,7 @@ import (
 	"github.com/pgshard/pgshard/codec"
 	"github.com/pgshard/pgshard/pool"
 	"github.com/pgshard/pgshard/route"
+	"github.com/pgshard/pgshard/tlsio"
 )
 
 type clientState int
@@ -32,8 +33,8 @@ const maxStartupPacket = 10000
 type client struct {
 	e       *Engine
 	ls      *loopState
-	c       gnet.Conn // a *tlsConn when the client speaks TLS
-	tls     *tlsConn  // nil in plaintext
+	c       gnet.Conn   // a *tlsio.Conn when the client speaks TLS
+	tls     *tlsio.Conn // nil in plaintext
 	state   clientState
 	startBy time.Time
 
@@ -95,7 +96,7 @@ type client struct {
 func (cl *client) onTraffic() {
 	cl.clock.reads++
 	if cl.tls != nil {
-		if err := cl.tls.fill(); err != nil {
+		if err := cl.tls.Fill(); err != nil {
 			cl.e.log.Debug("TLS client connection ended", "client", cl.addr, "err", err)
 			cl.fatal(nil)
 			return
@@ -167,7 +168,7 @@ func (cl *client) fatal(err *codec.Error) {
 		cl.out = codec.AppendErrorResponse(cl.out, err)
 	}
 	cl.flush()
-	_ = cl.ls.el.Close(socket(cl.c)) // runs onClose at once
+	_ = cl.ls.el.Close(tlsio.Socket(cl.c)) // runs onClose at once
 }
 
 // fatalDrain sends a FATAL error to a client that is still sending (an oversized message): closing at once
@@ -181,7 +182,7 @@ func (cl *client) fatalDrain(err *codec.Error) {
 	}
 	cl.out = codec.AppendErrorResponse(cl.out, err)
 	cl.flush()
-	c, ls := socket(cl.c), cl.ls
+	c, ls := tlsio.Socket(cl.c), cl.ls
 	cl.onClose()
 	_, _ = c.Discard(-1)
 	d := &draining{until: time.Now().Add(drainTime)}
@@ -234,7 +235,7 @@ func (cl *client) forward() {
 		}
 		if m.Type == codec.Terminate {
 			cl.sendToServer(sp.result(pos), pos)
-			_ = cl.ls.el.Close(socket(cl.c))
+			_ = cl.ls.el.Close(tlsio.Socket(cl.c))
 			return
 		}
 		if cl.srv == nil && cl.mapped && cl.state == clientReady {

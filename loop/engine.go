@@ -94,6 +94,7 @@ type user struct {
 type database struct {
 	db     *config.Database
 	schema *route.Schema // nil for a plain pooled database (one shard, nothing sharded): nothing is routed
+	tls    []pool.TLS    // how to encrypt the connections to each shard's primary (its URL's sslmode)
 	mu     sync.Mutex
 	pools  map[string][]*pool.Pool // by user name, then shard
 	// retired: a RELOAD changed or removed the database. Its pools are retired, and its clients move to the
@@ -205,6 +206,13 @@ func newCatalog(cfg *config.Config, old *catalog, ch *config.Changes) (*catalog,
 			continue
 		}
 		ed := &database{db: d, pools: map[string][]*pool.Pool{}}
+		for i, sh := range d.Shards {
+			t, err := pool.ServerTLS(sh.Primary.SSLMode, sh.Primary.SSLRootCert, sh.Primary.Host)
+			if err != nil {
+				return nil, fmt.Errorf("database %q shard %d: %w", d.Name, i, err)
+			}
+			ed.tls = append(ed.tls, t)
+		}
 		schema, err := route.NewSchema(d)
 		if err != nil {
 			return nil, fmt.Errorf("database %q: %w", d.Name, err)
@@ -431,7 +439,7 @@ func (ls *loopState) router(d *database, cacheSize int) *route.Router {
 func (e *Engine) target(d *database, u *user, i int) pool.Target {
 	srv := d.db.Shards[i].Primary
 	network, address := srv.Addr()
-	t := pool.Target{Network: network, Address: address, Database: srv.Database}
+	t := pool.Target{Network: network, Address: address, Database: srv.Database, TLS: d.tls[i]}
 	t.User, t.Password = u.cfg.ServerUser, u.cfg.ServerPassword
 	if srv.User != "" {
 		t.User, t.Password = srv.User, srv.Password

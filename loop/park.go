@@ -9,6 +9,8 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
+
+	"github.com/pgshard/pgshard/tlsio"
 )
 
 // parkPoll is how often a parked connection checks whether the other side has drained.
@@ -64,14 +66,14 @@ func (p *parking) park(e *Engine, ls *loopState, c gnet.Conn, ctx *reopen, ready
 	if err != nil {
 		return false
 	}
-	if _, ok := c.(*tlsConn); !ok {
-		// Closing gnet's connection drops what it read and we did not use; a TLS client's plaintext is its
-		// tlsConn's, which stays.
+	if _, ok := c.(*tlsio.Conn); !ok {
+		// Closing gnet's connection drops what it read and we did not use; a TLS connection's plaintext is its
+		// tlsio.Conn's, which stays.
 		rest, _ := c.Peek(-1)
 		p.stash = append(p.stash, rest...)
 	}
 	p.parked, p.fd = true, fd
-	_ = ls.el.Close(socket(c))
+	_ = ls.el.Close(tlsio.Socket(c))
 	var check func()
 	p.wake = func() bool {
 		if !p.parked || p.fd != fd || !ready() {
@@ -159,7 +161,7 @@ func (e *Engine) reopened(c gnet.Conn, r *reopen) {
 		cl.park.unparked()
 		cl.c = c
 		if cl.tls != nil {
-			cl.tls.Conn = c
+			cl.tls.Rebind(c)
 			cl.c = cl.tls
 		}
 		c.SetContext(cl)
@@ -175,6 +177,10 @@ func (e *Engine) reopened(c gnet.Conn, r *reopen) {
 			return
 		}
 		s.c = c
+		if s.tls != nil {
+			s.tls.Rebind(c)
+			s.c = s.tls
+		}
 		c.SetContext(s)
 		s.onTraffic()
 		if cl := s.client; cl != nil && !cl.park.parked && cl.state == clientReady {

@@ -14,6 +14,7 @@ import (
 	"github.com/pgshard/pgshard/codec"
 	"github.com/pgshard/pgshard/merge"
 	"github.com/pgshard/pgshard/pool"
+	"github.com/pgshard/pgshard/tlsio"
 )
 
 // streamThreshold is the message size past which server bytes are passed to the client as they arrive,
@@ -24,7 +25,8 @@ const streamThreshold = 32 << 10
 type server struct {
 	e       *Engine
 	ls      *loopState
-	c       gnet.Conn
+	c       gnet.Conn   // a *tlsio.Conn when the connection is encrypted
+	tls     *tlsio.Conn // nil in plaintext
 	pc      *pool.Conn
 	target  pool.Target
 	backend *pool.Backend
@@ -78,6 +80,7 @@ type newServerConn struct {
 	p       *pool.Pool
 	target  pool.Target
 	backend *pool.Backend
+	tls     *tlsio.Session // the connection's TLS session, detached; nil in plaintext
 }
 
 // dial makes a new server connection for p in loop ls, for client cl (which may be gone by then). A slot is
@@ -89,7 +92,12 @@ func (e *Engine) dial(p *pool.Pool, ls *loopState, cl *client) {
 		defer cancel()
 		nc, b, err := pool.Dial(ctx, t)
 		if err == nil {
-			err = e.enroll(ls, nc, &serverOpen{nc: &newServerConn{p: p, target: t, backend: b}, cl: cl})
+			open := &newServerConn{p: p, target: t, backend: b}
+			if ts, ok := nc.(*tlsio.Session); ok {
+				ts.Detach()
+				nc, open.tls = ts.Socket(), ts
+			}
+			err = e.enroll(ls, nc, &serverOpen{nc: open, cl: cl})
 		}
 		if err != nil {
 			e.log.Warn("server connection failed", "pool", p.Name, "server", t.Address, "err", err)
@@ -155,8 +163,15 @@ func (e *Engine) serverOpened(c gnet.Conn, so *serverOpen) {
 		s.stmts.max = e.cfg.Pool.MaxPreparedStatements
 		s.sqlNames.max = e.cfg.Pool.MaxPreparedStatements
 		s.pc = so.nc.p.NewConn(ls.idx, s, time.Now())
+		if so.nc.tls != nil {
+			s.tls = so.nc.tls.Over(c)
+		}
 	}
 	s.ls, s.c, s.moving = ls, c, false
+	if s.tls != nil {
+		s.tls.Rebind(c) // a moved connection is the new loop's now
+		s.c = s.tls
+	}
 	s.pc.Loop = ls.idx
 	c.SetContext(s)
 	ls.servers[s] = struct{}{}
@@ -172,6 +187,13 @@ func (e *Engine) serverOpened(c gnet.Conn, so *serverOpen) {
 func (s *server) onTraffic() {
 	if cl := s.client; cl != nil && cl.park.parked {
 		return // the parked client comes back when it sees our bytes waiting (parkUntilDrained)
+	}
+	if s.tls != nil {
+		if err := s.tls.Fill(); err != nil {
+			s.e.log.Warn("TLS connection to a server failed", "pool", s.pc.Pool().Name, "err", err)
+			_ = s.ls.el.Close(tlsio.Socket(s.c))
+			return
+		}
 	}
 	buf := s.park.input(s.c)
 	sp := splice{in: buf, scratch: &s.ls.toClient}
@@ -749,7 +771,7 @@ func (s *server) moveTo(to *loopState, cl *client, onOwnLoop bool) {
 		}
 		s.moving = true
 		delete(s.ls.servers, s)
-		_ = s.ls.el.Close(s.c)
+		_ = s.ls.el.Close(tlsio.Socket(s.c))
 		go func() {
 			f := os.NewFile(uintptr(fd), "server")
 			nc, err := net.FileConn(f)
@@ -796,18 +818,18 @@ func (s *server) closeExpected() {
 		return
 	}
 	_, _ = s.c.Write(codec.AppendEmpty(nil, codec.Terminate))
-	_ = s.ls.el.Close(s.c)
+	_ = s.ls.el.Close(tlsio.Socket(s.c))
 }
 
 // fail closes a server that broke the protocol.
 func (s *server) fail(reason string) {
 	s.e.log.Error("server protocol error", "pool", s.pc.Pool().Name, "reason", reason)
-	_ = s.ls.el.Close(s.c)
+	_ = s.ls.el.Close(tlsio.Socket(s.c))
 }
 
 // onClose runs when the connection is gone in this loop. A connection moving loops or parked is not lost.
 func (s *server) onClose(c gnet.Conn, err error) {
-	if s.moving || s.park.parked || c != s.c {
+	if s.moving || s.park.parked || c != tlsio.Socket(s.c) {
 		return
 	}
 	s.lost(err)

@@ -11,6 +11,7 @@ import (
 	"github.com/pgshard/pgshard/auth"
 	"github.com/pgshard/pgshard/codec"
 	"github.com/pgshard/pgshard/config"
+	"github.com/pgshard/pgshard/tlsio"
 )
 
 // adminDatabase is the name of the admin console's database, as PgBouncer's is "pgbouncer".
@@ -54,7 +55,7 @@ func (cl *client) readStartup() {
 			cl.flush()
 		case codec.CancelRequestCode:
 			cl.e.forwardCancel(s.CancelPID, s.CancelKey)
-			_ = cl.ls.el.Close(socket(cl.c))
+			_ = cl.ls.el.Close(tlsio.Socket(cl.c))
 			return
 		default:
 			if t.mode == config.TLSRequire && cl.tls == nil {

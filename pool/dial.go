@@ -3,14 +3,18 @@ package pool
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"time"
 
 	"github.com/pgshard/pgshard/auth"
 	"github.com/pgshard/pgshard/codec"
+	"github.com/pgshard/pgshard/tlsio"
 )
 
 // Target says where and as whom to connect.
@@ -19,6 +23,56 @@ type Target struct {
 	Database         string
 	User, Password   string
 	Params           []codec.Param // extra startup parameters (application_name, ...)
+	TLS              TLS
+}
+
+// TLS says whether and how to encrypt a connection, as libpq's sslmode (see ServerTLS).
+type TLS struct {
+	Mode   string      // disable, allow, prefer, require, verify-ca, verify-full
+	Config *tls.Config // the handshake's; nil when Mode never asks for TLS (disable, allow)
+}
+
+// ServerTLS makes the TLS setting of sslmode mode for a server called host, trusting the CAs of the PEM file
+// rootCert (empty: the system's). require checks the CA too when rootCert is given, as libpq does.
+func ServerTLS(mode, rootCert, host string) (TLS, error) {
+	t := TLS{Mode: mode}
+	if mode == "" || mode == "disable" || mode == "allow" {
+		return t, nil
+	}
+	t.Config = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host}
+	checkCA := mode == "verify-ca" || mode == "verify-full" || mode == "require" && rootCert != ""
+	if !checkCA {
+		t.Config.InsecureSkipVerify = true // prefer, require: encrypted, the certificate not checked
+		return t, nil
+	}
+	var roots *x509.CertPool
+	if rootCert != "" {
+		pem, err := os.ReadFile(rootCert)
+		if err != nil {
+			return t, fmt.Errorf("sslrootcert: %w", err)
+		}
+		roots = x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			return t, fmt.Errorf("sslrootcert %s holds no PEM certificate", rootCert)
+		}
+	}
+	t.Config.RootCAs = roots
+	if mode != "verify-full" {
+		// The chain must lead to a trusted CA; the name in the certificate is not checked.
+		t.Config.InsecureSkipVerify = true
+		t.Config.VerifyConnection = func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return errors.New("the server sent no certificate")
+			}
+			opts := x509.VerifyOptions{Roots: roots, Intermediates: x509.NewCertPool()}
+			for _, c := range cs.PeerCertificates[1:] {
+				opts.Intermediates.AddCert(c)
+			}
+			_, err := cs.PeerCertificates[0].Verify(opts)
+			return err
+		}
+	}
+	return t, nil
 }
 
 // Backend is what a server told us during its startup.
@@ -40,6 +94,12 @@ func Dial(ctx context.Context, t Target) (net.Conn, *Backend, error) {
 	if deadline, ok := ctx.Deadline(); ok {
 		_ = nc.SetDeadline(deadline)
 	}
+	if t.TLS.Config != nil && t.Network == "tcp" { // as libpq, never over a unix socket
+		if nc, err = startTLS(nc, t); err != nil {
+			nc.Close()
+			return nil, nil, err
+		}
+	}
 	b, err := handshake(nc, t)
 	if err != nil {
 		nc.Close()
@@ -47,6 +107,32 @@ func Dial(ctx context.Context, t Target) (net.Conn, *Backend, error) {
 	}
 	_ = nc.SetDeadline(time.Time{})
 	return nc, b, nil
+}
+
+// startTLS asks the server for TLS and returns the encrypted connection (a *tlsio.Session), or nc when the
+// server has none and the mode allows plaintext (prefer).
+func startTLS(nc net.Conn, t Target) (net.Conn, error) {
+	if _, err := nc.Write(codec.AppendRequestCode(nil, codec.SSLRequestCode)); err != nil {
+		return nc, err
+	}
+	var answer [1]byte
+	if _, err := io.ReadFull(nc, answer[:]); err != nil {
+		return nc, err
+	}
+	switch answer[0] {
+	case 'S':
+		s := tlsio.Client(nc, t.TLS.Config)
+		if err := s.Handshake(); err != nil {
+			return nc, fmt.Errorf("TLS handshake with the server (sslmode=%s): %w", t.TLS.Mode, err)
+		}
+		return s, nil
+	case 'N':
+		if t.TLS.Mode == "prefer" {
+			return nc, nil
+		}
+		return nc, fmt.Errorf("the server does not support TLS, but sslmode=%s requires it", t.TLS.Mode)
+	}
+	return nc, fmt.Errorf("the server answered the SSLRequest with %q", answer[0])
 }
 
 func handshake(nc net.Conn, t Target) (*Backend, error) {

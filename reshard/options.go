@@ -242,8 +242,15 @@ func (p *plan) endpoints(db *config.Database) ([]endpoint, error) {
 
 // dsn is a libpq keyword/value connection string for the endpoint; extra adds keywords (replication=database).
 func (e endpoint) dsn(extra ...string) string {
+	sslmode := e.srv.SSLMode
+	if sslmode == "" {
+		sslmode = "prefer" // pgshard's own console: encrypted when its tls.mode allows it
+	}
 	kv := []string{"host", e.srv.Host, "port", fmt.Sprint(e.srv.Port), "dbname", e.srv.Database, "user", e.user,
-		"sslmode", "disable", "application_name", "pgshard-reshard"}
+		"sslmode", sslmode, "application_name", "pgshard-reshard"}
+	if e.srv.SSLRootCert != "" {
+		kv = append(kv, "sslrootcert", e.srv.SSLRootCert)
+	}
 	if e.pass != "" {
 		kv = append(kv, "password", e.pass)
 	}

@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"net"
 	"os"
+	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -191,5 +192,113 @@ func TestTLS(t *testing.T) {
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) || pe.Code != "28000" || !strings.Contains(pe.Hint, "sslmode=require") {
 		t.Fatalf("plaintext with tls.mode require: %v, want 28000 with a hint", err)
+	}
+}
+
+// TestTLSToShards: shard URLs' sslmode as libpq reads it. A Postgres with ssl on is reached encrypted with
+// verify-full (its CA in sslrootcert), require and prefer, in plaintext with disable; verify-ca against another
+// CA is refused with the reason; a sharded database runs a cross-shard query and a transaction over TLS.
+func TestTLSToShards(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("starts Postgres")
+	}
+	dir, err := os.MkdirTemp("", "pgshard-tls-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil { // Postgres runs as its own user
+		t.Fatal(err)
+	}
+	ca, other := newTestCA(t, dir, "shard-"), newTestCA(t, dir, "other-")
+	serverReadable(t, ca)
+	pg := pgtest.Start(t, pgtest.Options{Databases: []string{"app_0", "app_1"}, DatabaseOwner: "app",
+		Users:    []pgtest.UserSpec{{Name: "app", Password: "secret"}},
+		Settings: map[string]string{"ssl": "on", "ssl_cert_file": ca.certFile, "ssl_key_file": ca.keyFile}})
+	for _, db := range []string{"app_0", "app_1"} {
+		pg.Exec(t, db, "CREATE TABLE t (k int, v text); ALTER TABLE t OWNER TO app")
+	}
+	shard := func(db, query string) string {
+		return `{primary: "postgres://127.0.0.1:` + strconv.Itoa(pg.Port) + "/" + db + query + `"}`
+	}
+	p := StartProxy(t, `listen: "127.0.0.1:%PORT%"
+users: [{name: app, password: secret}]
+databases:
+  - {name: full, shards: [`+shard("app_0", "?sslmode=verify-full&sslrootcert="+ca.caFile)+`]}
+  - {name: req, shards: [`+shard("app_0", "?sslmode=require")+`]}
+  - {name: pref, shards: [`+shard("app_0", "")+`]}
+  - {name: plain, shards: [`+shard("app_0", "?sslmode=disable")+`]}
+  - {name: wrongca, shards: [`+shard("app_0", "?sslmode=verify-ca&sslrootcert="+other.caFile)+`]}
+  - name: sharded
+    shards: [`+shard("app_0", "?sslmode=verify-full&sslrootcert="+ca.caFile)+`, `+shard("app_1", "?sslmode=verify-full&sslrootcert="+ca.caFile)+`]
+    sharded_tables: [{table: t, column: k, type: integer}]
+`)
+	ctx := Ctx(t, time.Minute)
+	encrypted := func(db string) (bool, error) {
+		c, err := pgx.Connect(ctx, p.DSN(db, "app", "secret"))
+		if err != nil {
+			return false, err
+		}
+		defer c.Close(ctx)
+		var ssl bool
+		err = c.QueryRow(ctx, "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").Scan(&ssl)
+		return ssl, err
+	}
+	for db, want := range map[string]bool{"full": true, "req": true, "pref": true, "plain": false} {
+		if got, err := encrypted(db); err != nil || got != want {
+			t.Errorf("database %s: server connection encrypted %v (%v), want %v", db, got, err, want)
+		}
+	}
+	if _, err := encrypted("wrongca"); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("verify-ca against another CA: %v, want a certificate error", err)
+	}
+
+	c, err := pgx.Connect(ctx, p.DSN("sharded", "app", "secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	tx, err := c.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := 0; k < 200; k++ {
+		if _, err := tx.Exec(ctx, "INSERT INTO t (k, v) VALUES ($1, repeat('x', 1000))", k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var n, total int
+	if err := c.QueryRow(ctx, "SELECT count(*), sum(length(v)) FROM t").Scan(&n, &total); err != nil || n != 200 || total != 200000 {
+		t.Fatalf("cross-shard read over TLS: %d rows, %d bytes, %v", n, total, err)
+	}
+	if n0 := pg.QueryString(t, "app_0", "SELECT count(*) FROM t"); n0 == "0" || n0 == "200" {
+		t.Errorf("shard 0 holds %s of the 200 rows: not spread", n0)
+	}
+}
+
+// serverReadable lets Postgres (its own user, when the tests run as root) read ca's certificate and key: the key
+// owned by root and readable by Postgres's group only, which Postgres accepts.
+func serverReadable(t *testing.T, ca testCA) {
+	t.Helper()
+	if os.Getuid() != 0 {
+		return
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gid, _ := strconv.Atoi(u.Gid)
+	if err := os.Chmod(ca.certFile, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(ca.keyFile, 0, gid); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(ca.keyFile, 0o640); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -1,4 +1,4 @@
-package loop
+package tlsio
 
 import (
 	"bytes"
@@ -44,15 +44,14 @@ func selfSigned(t *testing.T) tls.Certificate {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: k}
 }
 
-// TestTLSConnOverLoopBytes: after a handshake over a real (blocking) connection, tlsConn serves the session from
+// TestConnOverLoopBytes: after a handshake over a real (blocking) connection, Conn serves the session from
 // bytes handed over in any pieces, one byte at a time included: plaintext comes out whole and in order, what it
 // writes is encrypted for the client, and a record cut short waits for the rest instead of failing.
-func TestTLSConnOverLoopBytes(t *testing.T) {
+func TestConnOverLoopBytes(t *testing.T) {
 	clientSide, serverSide := net.Pipe()
 	defer clientSide.Close()
 	defer serverSide.Close()
-	mem := &memConn{Conn: serverSide}
-	srv := tls.Server(mem, &tls.Config{Certificates: []tls.Certificate{selfSigned(t)}, MinVersion: tls.VersionTLS12})
+	srv := Server(serverSide, &tls.Config{Certificates: []tls.Certificate{selfSigned(t)}, MinVersion: tls.VersionTLS12})
 	cli := tls.Client(clientSide, &tls.Config{InsecureSkipVerify: true})
 	done := make(chan error, 1)
 	go func() { done <- cli.Handshake() }()
@@ -62,7 +61,7 @@ func TestTLSConnOverLoopBytes(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	mem.detach() // from now on the socket's bytes go through the loop: tlsConn
+	srv.Detach() // from now on the socket's bytes go through the loop: Conn
 
 	// What the client sends, as ciphertext on the socket (several records).
 	want := bytes.Repeat([]byte("startup and queries "), 3000)
@@ -87,10 +86,10 @@ func TestTLSConnOverLoopBytes(t *testing.T) {
 	_ = serverSide.SetReadDeadline(time.Time{})
 
 	sock := &socketBytes{}
-	tc := &tlsConn{Conn: sock, tc: srv, mem: mem}
+	tc := srv.Over(sock)
 	for i := range ciphertext {
 		sock.in = append(sock.in, ciphertext[i])
-		if err := tc.fill(); err != nil {
+		if err := tc.Fill(); err != nil {
 			t.Fatalf("after %d of %d bytes: %v", i+1, len(ciphertext), err)
 		}
 	}
