@@ -18,13 +18,24 @@ const (
 	serverDone // finished, successfully or not; every later call fails
 )
 
+// SASL mechanism names.
+const (
+	MechSCRAM     = "SCRAM-SHA-256"
+	MechSCRAMPlus = "SCRAM-SHA-256-PLUS" // with channel binding (tls-server-end-point)
+)
+
 // ScramServer runs one server-side SCRAM-SHA-256 exchange: pgshard checking
-// a client that answered AuthenticationSASL with mechanism "SCRAM-SHA-256".
-// Channel binding (SCRAM-SHA-256-PLUS) is not offered. A ScramServer is not
-// safe for concurrent use and must not be reused.
+// a client that answered AuthenticationSASL. Over TLS the caller offers
+// channel binding (OfferChannelBinding), and the client may pick
+// SCRAM-SHA-256-PLUS, which binds the exchange to the TLS session: a proof
+// relayed by a man in the middle, who holds another certificate, fails. A
+// ScramServer is not safe for concurrent use and must not be reused.
 type ScramServer struct {
 	v     Verifier
 	state serverState
+
+	cbData []byte // tls-server-end-point data when channel binding is offered
+	plus   bool   // the client chose SCRAM-SHA-256-PLUS
 
 	// nonce is our half of the combined nonce. Tests preset it to replay
 	// fixed vectors; otherwise ClientFirst fills it with random bytes.
@@ -42,6 +53,32 @@ type ScramServer struct {
 // fails at ClientFinal with ErrBadPassword, like a wrong password.
 func NewScramServer(v Verifier) *ScramServer {
 	return &ScramServer{v: v}
+}
+
+// OfferChannelBinding offers SCRAM-SHA-256-PLUS with the connection's tls-server-end-point data (see
+// TLSServerEndPoint). Call it before Mechanisms.
+func (s *ScramServer) OfferChannelBinding(data []byte) { s.cbData = data }
+
+// Mechanisms are the SASL mechanisms to announce in AuthenticationSASL, the preferred first (as Postgres).
+func (s *ScramServer) Mechanisms() []string {
+	if s.cbData != nil {
+		return []string{MechSCRAMPlus, MechSCRAM}
+	}
+	return []string{MechSCRAM}
+}
+
+// Choose takes the mechanism the client named in its SASLInitialResponse; one that was not offered is an
+// ErrProtocol error.
+func (s *ScramServer) Choose(mech string) error {
+	switch {
+	case mech == MechSCRAM:
+	case mech == MechSCRAMPlus && s.cbData != nil:
+		s.plus = true
+	default:
+		s.state = serverDone
+		return protoErr("unsupported SASL mechanism " + mech)
+	}
+	return nil
 }
 
 // ClientFirst takes the client-first-message (the SASLInitialResponse data)
@@ -73,12 +110,19 @@ func (s *ScramServer) ClientFirst(msg []byte) ([]byte, error) {
 		return nil, protoErr("missing gs2 header")
 	}
 	switch {
-	case flag == "n", flag == "y":
-		// "y" means the client could bind but believes we cannot, which
-		// is true: we only advertise SCRAM-SHA-256, so there is no
-		// downgrade to detect.
+	case s.plus:
+		if flag != "p=tls-server-end-point" {
+			return nil, protoErr("SCRAM-SHA-256-PLUS needs channel binding type tls-server-end-point")
+		}
+	case flag == "n":
+	case flag == "y":
+		// The client could bind but believes we cannot: when we offered
+		// it, someone removed SCRAM-SHA-256-PLUS from our offer.
+		if s.cbData != nil {
+			return nil, protoErr("the client supports channel binding but thinks the server does not: the server's offer was altered")
+		}
 	case strings.HasPrefix(flag, "p="):
-		return nil, protoErr("client requested channel binding, but SCRAM-SHA-256-PLUS was not offered")
+		return nil, protoErr("client requested channel binding, but SCRAM-SHA-256-PLUS was not chosen")
 	default:
 		return nil, protoErr("unexpected channel-binding flag")
 	}
@@ -114,7 +158,11 @@ func (s *ScramServer) ClientFirst(msg []byte) ([]byte, error) {
 		s.nonce = newNonce()
 	}
 	s.clientFirstBare = bare
-	s.cbind = base64.StdEncoding.EncodeToString([]byte(gs2Header))
+	cb := []byte(gs2Header)
+	if s.plus {
+		cb = append(cb, s.cbData...) // the client proves it sees our certificate
+	}
+	s.cbind = base64.StdEncoding.EncodeToString(cb)
 	s.fullNonce = clientNonce + s.nonce
 	s.serverFirst = "r=" + s.fullNonce +
 		",s=" + base64.StdEncoding.EncodeToString(s.v.Salt) +

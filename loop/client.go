@@ -31,12 +31,14 @@ const maxStartupPacket = 10000
 
 // client is one client connection and its session. Only its loop's goroutine touches it.
 type client struct {
-	e       *Engine
-	ls      *loopState
-	c       gnet.Conn   // a *tlsio.Conn when the client speaks TLS
-	tls     *tlsio.Conn // nil in plaintext
-	state   clientState
-	startBy time.Time
+	e   *Engine
+	ls  *loopState
+	c   gnet.Conn   // a *tlsio.Conn when the client speaks TLS
+	tls *tlsio.Conn // nil in plaintext
+	// tlsBinding is the channel binding data of the certificate the client was served (SCRAM-SHA-256-PLUS).
+	tlsBinding []byte
+	state      clientState
+	startBy    time.Time
 
 	addr        string
 	connectedAt time.Time

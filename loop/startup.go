@@ -117,8 +117,7 @@ func (cl *client) startup(s *codec.Startup) {
 	if u == nil {
 		// A role pgshard does not know is asked for its password like any other and refused at the end as a
 		// wrong password (28P01), as Postgres does, so that role names cannot be probed; the log says why.
-		cl.scram = auth.NewScramServer(auth.MockVerifier(cl.e.loginSecret[:], name))
-		cl.out = codec.AppendAuthSASL(cl.out, "SCRAM-SHA-256")
+		cl.startScram(auth.MockVerifier(cl.e.loginSecret[:], name))
 		return
 	}
 	cl.user = u
@@ -131,9 +130,17 @@ func (cl *client) startup(s *codec.Startup) {
 		_, _ = rand.Read(cl.md5Salt[:])
 		cl.out = codec.AppendAuthentication(cl.out, codec.AuthMD5Password, cl.md5Salt[:])
 	default:
-		cl.scram = auth.NewScramServer(u.verifier)
-		cl.out = codec.AppendAuthSASL(cl.out, "SCRAM-SHA-256")
+		cl.startScram(u.verifier)
 	}
+}
+
+// startScram asks the client for a SCRAM exchange against v, offering channel binding over TLS.
+func (cl *client) startScram(v auth.Verifier) {
+	cl.scram = auth.NewScramServer(v)
+	if cl.tlsBinding != nil {
+		cl.scram.OfferChannelBinding(cl.tlsBinding)
+	}
+	cl.out = codec.AppendAuthSASL(cl.out, cl.scram.Mechanisms()...)
 }
 
 // readAuth handles the client's answers in the authentication exchange.
@@ -181,8 +188,8 @@ func (cl *client) authStep(body []byte) {
 		cl.authenticated()
 	case !cl.scramStarted:
 		mech, data, err := codec.ParseSASLInitialResponse(body)
-		if err == nil && mech != "SCRAM-SHA-256" {
-			err = errors.New("unsupported SASL mechanism " + mech)
+		if err == nil {
+			err = cl.scram.Choose(mech)
 		}
 		var reply []byte
 		if err == nil {

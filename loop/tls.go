@@ -2,6 +2,7 @@ package loop
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"os"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/pgshard/pgshard/auth"
 	"github.com/pgshard/pgshard/codec"
 	"github.com/pgshard/pgshard/config"
 	"github.com/pgshard/pgshard/tlsio"
@@ -27,8 +29,9 @@ import (
 
 // tlsServer is the TLS setting of a catalog: the mode, and the certificate its files held when it was read.
 type tlsServer struct {
-	mode string
-	conf *tls.Config // nil when mode is disable
+	mode    string
+	conf    *tls.Config // nil when mode is disable
+	binding []byte      // the certificate's tls-server-end-point data, for SCRAM-SHA-256-PLUS
 }
 
 // newTLSServer reads the certificate of c (RELOAD reads it again).
@@ -41,13 +44,19 @@ func newTLSServer(c config.TLS) (*tlsServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tls: %w", err)
 	}
+	leaf, err := x509.ParseCertificate(cert.Certificate[0])
+	if err != nil {
+		return nil, fmt.Errorf("tls: %s: %w", c.Cert, err)
+	}
 	t.conf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	t.binding = auth.TLSServerEndPoint(leaf)
 	return t, nil
 }
 
 // tlsOpen is the context of a socket enrolled after its TLS handshake; OnOpen makes it a client.
 type tlsOpen struct {
 	s       *tlsio.Session
+	binding []byte    // the served certificate's channel binding data
 	startBy time.Time // the client's startup deadline, which the handshake counted against
 	addr    string
 }
@@ -80,11 +89,11 @@ func (cl *client) startTLS(t *tlsServer) {
 	}
 	startBy, addr := cl.startBy, cl.addr
 	cl.fatal(nil) // this client is done; the handshake's socket comes back as a new one
-	go e.handshake(ls, fd, t.conf, startBy, addr)
+	go e.handshake(ls, fd, t, startBy, addr)
 }
 
 // handshake runs the TLS handshake on the socket fd, off the loops, and enrolls it in ls once done.
-func (e *Engine) handshake(ls *loopState, fd int, conf *tls.Config, startBy time.Time, addr string) {
+func (e *Engine) handshake(ls *loopState, fd int, t *tlsServer, startBy time.Time, addr string) {
 	defer e.endHandshake()
 	f := os.NewFile(uintptr(fd), "client")
 	nc, err := net.FileConn(f)
@@ -92,7 +101,7 @@ func (e *Engine) handshake(ls *loopState, fd int, conf *tls.Config, startBy time
 	if err != nil {
 		return
 	}
-	ts := tlsio.Server(nc, conf)
+	ts := tlsio.Server(nc, t.conf)
 	_ = nc.SetDeadline(startBy)
 	if err := ts.Handshake(); err != nil {
 		e.log.Debug("TLS handshake with a client failed", "client", addr, "err", err)
@@ -101,7 +110,7 @@ func (e *Engine) handshake(ls *loopState, fd int, conf *tls.Config, startBy time
 	}
 	_ = nc.SetDeadline(time.Time{})
 	ts.Detach()
-	if err := e.enroll(ls, nc, &tlsOpen{s: ts, startBy: startBy, addr: addr}); err != nil {
+	if err := e.enroll(ls, nc, &tlsOpen{s: ts, binding: t.binding, startBy: startBy, addr: addr}); err != nil {
 		e.log.Warn("enrolling a TLS client in its loop failed", "client", addr, "err", err)
 	}
 }
@@ -126,7 +135,7 @@ func (e *Engine) tlsOpened(c gnet.Conn, o *tlsOpen) {
 	}
 	cl := e.newClient(c, time.Now())
 	cl.startBy, cl.addr = o.startBy, o.addr
-	cl.tls = o.s.Over(c)
+	cl.tls, cl.tlsBinding = o.s.Over(c), o.binding
 	cl.c = cl.tls
 	cl.onTraffic() // what came with the end of the handshake may be a whole StartupMessage already
 }

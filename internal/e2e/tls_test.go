@@ -87,8 +87,8 @@ databases:
     sharded_tables: [{table: t, column: k, type: integer}]
 `
 
-// TestTLS: clients that ask for TLS get it (psql, pgx with sslmode=require and verify-full against the CA), a
-// large result and a COPY go through it, tls.mode require refuses plaintext with 28000, and RELOAD serves a new
+// TestTLS: clients that ask for TLS get it (psql, pgx with sslmode=require and verify-full against the CA), with
+// SCRAM bound to the session when they ask (channel_binding=require), a large result and a COPY go through it, tls.mode require refuses plaintext with 28000, and RELOAD serves a new
 // certificate to new clients while a client of the old one goes on.
 func TestTLS(t *testing.T) {
 	t.Parallel()
@@ -140,6 +140,19 @@ func TestTLS(t *testing.T) {
 	var longest int
 	if err := c.QueryRow(ctx, "SELECT count(*), max(length(v)) FROM t").Scan(&n, &longest); err != nil || n != 5000 {
 		t.Fatalf("count over TLS: %d, %v", n, err)
+	}
+
+	// SCRAM bound to the TLS session (SCRAM-SHA-256-PLUS), which pgx and libpq insist on with channel_binding=require.
+	bound, err := pgx.Connect(ctx, dsn("verify-full", ca.caFile)+"&channel_binding=require")
+	if err != nil {
+		t.Fatalf("channel_binding=require: %v", err)
+	}
+	bound.Close(ctx)
+	if out, err := runTool(ctx, "secret", pgTool(t, "psql"), "-X", "-A", "-t", "-c", "SELECT 1", dsn("require", "")+"&channel_binding=require"); err != nil || strings.TrimSpace(out) != "1" {
+		t.Fatalf("psql channel_binding=require: %v\n%s", err, out)
+	}
+	if _, err := pgx.Connect(ctx, dsn("disable", "")+"&channel_binding=require"); err == nil {
+		t.Fatal("channel_binding=require in plaintext connected")
 	}
 
 	// Another CA's certificate is refused by a client that verifies.

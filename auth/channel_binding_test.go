@@ -1,0 +1,55 @@
+package auth
+
+import (
+	"encoding/base64"
+	"strings"
+	"testing"
+)
+
+// TestScramPlus: with channel binding offered, SCRAM-SHA-256-PLUS succeeds when the client binds to the same
+// certificate data, and fails when it binds to other data (a man in the middle, who serves another certificate);
+// "y" (the client thinks the server cannot bind) is refused as a downgrade; plain SCRAM-SHA-256 still works.
+func TestScramPlus(t *testing.T) {
+	v := rfcVerifier(t)
+	ours := []byte("hash of the certificate pgshard served")
+	run := func(mech, flag string, bound []byte) error {
+		s := NewScramServer(v)
+		s.OfferChannelBinding(ours)
+		if got := strings.Join(s.Mechanisms(), " "); got != "SCRAM-SHA-256-PLUS SCRAM-SHA-256" {
+			t.Fatalf("mechanisms %q", got)
+		}
+		if err := s.Choose(mech); err != nil {
+			return err
+		}
+		s.nonce = rfcServerNonce
+		bare := "n=,r=" + rfcClientNonce
+		sf, err := s.ClientFirst([]byte(flag + "," + "," + bare))
+		if err != nil {
+			return err
+		}
+		cb := base64.StdEncoding.EncodeToString(append([]byte(flag+",,"), bound...))
+		withoutProof := "c=" + cb + ",r=" + rfcClientNonce + rfcServerNonce
+		_, err = s.ClientFinal([]byte(withoutProof + ",p=" + testProof(t, "pencil", v, bare, string(sf), withoutProof)))
+		return err
+	}
+	if err := run(MechSCRAMPlus, "p=tls-server-end-point", ours); err != nil {
+		t.Errorf("PLUS bound to our certificate: %v", err)
+	}
+	if err := run(MechSCRAMPlus, "p=tls-server-end-point", []byte("another certificate's hash")); err == nil {
+		t.Error("PLUS bound to another certificate succeeded")
+	}
+	if err := run(MechSCRAMPlus, "n", nil); err == nil {
+		t.Error("PLUS without binding succeeded")
+	}
+	if err := run(MechSCRAM, "y", nil); err == nil {
+		t.Error(`"y" with binding offered (a downgrade) succeeded`)
+	}
+	if err := run(MechSCRAM, "n", nil); err != nil {
+		t.Errorf("plain SCRAM-SHA-256 next to PLUS: %v", err)
+	}
+
+	s := NewScramServer(v) // without TLS: PLUS is not offered
+	if err := s.Choose(MechSCRAMPlus); err == nil {
+		t.Error("PLUS chosen when not offered")
+	}
+}
