@@ -64,11 +64,15 @@ type Limits struct {
 // the mode; connected clients keep the certificate they were served with.
 type TLS struct {
 	// "mode": TLSDisable answers every SSLRequest no; TLSAllow encrypts when the client asks (sslmode=prefer,
-	// require, verify-*); TLSRequire refuses a client that does not ask (28000). Default: allow when a
-	// certificate is set, else disable.
+	// require, verify-*); TLSRequire refuses a client that does not ask (28000); TLSVerifyCA also wants a client
+	// certificate signed by a CA of ClientCA, TLSVerifyFull one whose common name is the user's name (Postgres's
+	// clientcert=verify-ca and verify-full). Default: allow when a certificate is set, else disable.
 	Mode string
 	Cert string // "cert": the server's certificate chain, PEM; a relative path is relative to the config file
 	Key  string // "key": its private key, PEM
+	// "client_ca": the CAs whose client certificates are trusted, PEM. With it a client may present a certificate
+	// in every mode (a user with auth_method cert logs in with one).
+	ClientCA string
 }
 
 // Pool sizes and times the server connection pools, one per (database, user, shard, role).
@@ -154,6 +158,7 @@ const (
 	AuthSCRAM = "scram-sha-256"
 	AuthMD5   = "md5"
 	AuthTrust = "trust"
+	AuthCert  = "cert" // a TLS client certificate whose common name is the user's name (tls.client_ca)
 
 	UnlistedReplicated = "replicated"
 	UnlistedError      = "error"
@@ -163,7 +168,9 @@ const (
 
 	TLSDisable = "disable"
 	TLSAllow   = "allow"
-	TLSRequire = "require"
+	TLSRequire    = "require"
+	TLSVerifyCA   = "verify-ca"
+	TLSVerifyFull = "verify-full"
 
 	MappingHash  = "hash"
 	MappingList  = "list"
@@ -214,7 +221,7 @@ func Load(path string) (*Config, error) {
 		ve.File = path
 	}
 	if err == nil {
-		for _, p := range []*string{&c.TwoPhaseLog, &c.TLS.Cert, &c.TLS.Key} {
+		for _, p := range []*string{&c.TwoPhaseLog, &c.TLS.Cert, &c.TLS.Key, &c.TLS.ClientCA} {
 			if *p != "" && !filepath.IsAbs(*p) {
 				*p = filepath.Join(filepath.Dir(path), *p)
 			}

@@ -290,9 +290,10 @@ databases:
 			"line 1: users: at least one user is required",
 			"line 2: databases: at least one database is required",
 		}},
-		{"tls mode", "tls:\n  mode: verify\n" + tail, []string{`line 2: tls.mode: must be "disable", "allow" or "require", got "verify"`}},
+		{"tls mode", "tls:\n  mode: verify\n" + tail, []string{`line 2: tls.mode: must be "disable", "allow", "require", "verify-ca" or "verify-full", got "verify"`}},
 		{"tls require without a certificate", "tls:\n  mode: require\n" + tail, []string{"line 2: tls.mode: require needs tls.cert and tls.key"}},
 		{"tls cert without key", "tls:\n  cert: a.pem\n" + tail, []string{"line 1: tls: cert and key go together: set both or neither"}},
+		{"tls verify-full without client_ca", "tls:\n  mode: verify-full\n  cert: a.pem\n  key: a.key\n" + tail, []string{"line 2: tls.mode: verify-full needs tls.client_ca (the CAs of the client certificates)"}},
 		{"duplicate key", "pool:\n  size: 1\n  size: 2\n" + tail, []string{`line 3: duplicate key "pool.size" (first at line 2)`}},
 		{"pool", `pool:
   mode: statement
@@ -384,7 +385,7 @@ databases:
 			"line 2: admin.user: must not be empty",
 			`line 6: users[1].name: user "a" is already defined at users[0].name`,
 			"line 8: users[2].name: is required",
-			`line 10: users[3].auth_method: must be "scram-sha-256", "md5" or "trust", got "password"`,
+			`line 10: users[3].auth_method: must be "scram-sha-256", "md5", "cert" or "trust", got "password"`,
 			"line 11: users[4].password: is required with auth_method scram-sha-256 (the cleartext password or a SCRAM-SHA-256 verifier)",
 			"line 12: users[5].password: is required with auth_method md5 (the cleartext password or an md5 hash)",
 			"line 15: users[6].password: is an md5 hash, which cannot check a scram-sha-256 login: give the cleartext password or a SCRAM-SHA-256 verifier",

@@ -270,6 +270,7 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 				"mode": d.str(&c.TLS.Mode),
 				"cert": d.str(&c.TLS.Cert),
 				"key":  d.str(&c.TLS.Key),
+				"client_ca": d.str(&c.TLS.ClientCA),
 			})
 		},
 		"pool": func(n *yaml.Node, p string) {

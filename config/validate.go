@@ -48,12 +48,16 @@ func validate(c *Config, d *decoder) {
 		}
 	}
 	switch {
-	case t.Mode != TLSDisable && t.Mode != TLSAllow && t.Mode != TLSRequire && v.ok("tls.mode"):
-		v.errorf("tls.mode", "must be %q, %q or %q, got %q", TLSDisable, TLSAllow, TLSRequire, t.Mode)
+	case !slices.Contains([]string{TLSDisable, TLSAllow, TLSRequire, TLSVerifyCA, TLSVerifyFull}, t.Mode) && v.ok("tls.mode"):
+		v.errorf("tls.mode", "must be %q, %q, %q, %q or %q, got %q", TLSDisable, TLSAllow, TLSRequire, TLSVerifyCA, TLSVerifyFull, t.Mode)
 	case (t.Cert == "") != (t.Key == "") && v.ok("tls.cert") && v.ok("tls.key"):
 		v.errorf("tls", "cert and key go together: set both or neither")
 	case t.Mode != TLSDisable && t.Cert == "" && v.ok("tls.mode"):
 		v.errorf("tls.mode", "%s needs tls.cert and tls.key", t.Mode)
+	case (t.Mode == TLSVerifyCA || t.Mode == TLSVerifyFull) && t.ClientCA == "" && v.ok("tls.mode"):
+		v.errorf("tls.mode", "%s needs tls.client_ca (the CAs of the client certificates)", t.Mode)
+	case t.ClientCA != "" && t.Mode == TLSDisable && v.ok("tls.client_ca"):
+		v.errorf("tls.client_ca", "needs TLS: set tls.cert and tls.key")
 	}
 
 	p := c.Pool
@@ -126,11 +130,11 @@ func (v validator) user(p string, u User, userAt map[string]string) {
 		case passwordBadSCRAM:
 			v.errorf(pw, "%s", badSCRAM)
 		}
-	case AuthTrust:
+	case AuthTrust, AuthCert:
 		// The password is not checked, so any form will do.
 	default:
 		if v.ok(p + ".auth_method") {
-			v.errorf(p+".auth_method", "must be %q, %q or %q, got %q", AuthSCRAM, AuthMD5, AuthTrust, u.AuthMethod)
+			v.errorf(p+".auth_method", "must be %q, %q, %q or %q, got %q", AuthSCRAM, AuthMD5, AuthCert, AuthTrust, u.AuthMethod)
 		}
 	}
 }

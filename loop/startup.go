@@ -58,7 +58,7 @@ func (cl *client) readStartup() {
 			_ = cl.ls.el.Close(tlsio.Socket(cl.c))
 			return
 		default:
-			if t.mode == config.TLSRequire && cl.tls == nil {
+			if t.plaintextRefused() && cl.tls == nil {
 				cl.fatal(codec.NewFatal(codec.SQLStateInvalidAuthorization, "pgshard accepts only encrypted connections (tls.mode: require)").
 					WithHint("connect with sslmode=require (or verify-ca, verify-full)"))
 				return
@@ -123,7 +123,22 @@ func (cl *client) startup(s *codec.Startup) {
 	cl.user = u
 	cl.params = s.Params
 	cl.db = cat.dbs[dbName]
+	certFailed := func(why string) {
+		cl.e.log.Info("login refused", "user", name, "database", dbName, "addr", cl.addr, "reason", why)
+		cl.fatal(codec.NewFatal(codec.SQLStateInvalidAuthorization, `certificate authentication failed for user "`+name+`"`).
+			WithHint("connect with sslcert and sslkey naming a certificate whose common name is the user name, signed by a CA in tls.client_ca"))
+	}
+	if cat.tls.mode == config.TLSVerifyFull && cl.certName() != name {
+		certFailed("tls.mode verify-full: the client certificate's common name is " + strconv.Quote(cl.certName()))
+		return
+	}
 	switch u.method {
+	case config.AuthCert:
+		if cn := cl.certName(); cn != name {
+			certFailed("auth_method cert: the client certificate's common name is " + strconv.Quote(cn))
+			return
+		}
+		cl.authenticated()
 	case "trust":
 		cl.authenticated()
 	case "md5":

@@ -50,7 +50,39 @@ func newTLSServer(c config.TLS) (*tlsServer, error) {
 	}
 	t.conf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	t.binding = auth.TLSServerEndPoint(leaf)
+	if c.ClientCA != "" {
+		pem, err := os.ReadFile(c.ClientCA)
+		if err != nil {
+			return nil, fmt.Errorf("tls.client_ca: %w", err)
+		}
+		t.conf.ClientCAs = x509.NewCertPool()
+		if !t.conf.ClientCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls.client_ca: %s holds no PEM certificate", c.ClientCA)
+		}
+		t.conf.ClientAuth = tls.VerifyClientCertIfGiven // a certificate given must be good; cert users need one
+		if t.mode == config.TLSVerifyCA || t.mode == config.TLSVerifyFull {
+			t.conf.ClientAuth = tls.RequireAndVerifyClientCert
+		}
+	}
 	return t, nil
+}
+
+// plaintextRefused reports whether the mode refuses clients that do not ask for TLS.
+func (t *tlsServer) plaintextRefused() bool {
+	return t.mode == config.TLSRequire || t.mode == config.TLSVerifyCA || t.mode == config.TLSVerifyFull
+}
+
+// certName is the common name of the client's certificate, verified against tls.client_ca; "" when it gave none
+// (or speaks plaintext).
+func (cl *client) certName() string {
+	if cl.tls == nil {
+		return ""
+	}
+	st := cl.tls.Session().ConnectionState()
+	if len(st.VerifiedChains) == 0 || len(st.PeerCertificates) == 0 {
+		return ""
+	}
+	return st.PeerCertificates[0].Subject.CommonName
 }
 
 // tlsOpen is the context of a socket enrolled after its TLS handshake; OnOpen makes it a client.

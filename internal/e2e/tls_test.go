@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -30,6 +31,9 @@ import (
 // testCA is a certificate authority made for one test, and the server certificate it signed for 127.0.0.1.
 type testCA struct {
 	caFile, certFile, keyFile string
+	dir, name                 string
+	caCert                    *x509.Certificate
+	caKey                     *ecdsa.PrivateKey
 }
 
 // newTestCA writes a new CA and a server certificate (for 127.0.0.1 and localhost) signed by it into dir, under
@@ -71,8 +75,40 @@ func newTestCA(t *testing.T, dir, name string) testCA {
 	if err != nil {
 		t.Fatal(err)
 	}
+	caCert, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return testCA{caFile: write("ca.pem", "CERTIFICATE", caDER), certFile: write("cert.pem", "CERTIFICATE", srvDER),
-		keyFile: write("key.pem", "PRIVATE KEY", keyDER)}
+		keyFile: write("key.pem", "PRIVATE KEY", keyDER), dir: dir, name: name, caCert: caCert, caKey: caKey}
+}
+
+// client writes a client certificate for common name cn signed by the CA, and its key; it returns their files.
+func (ca testCA) client(t *testing.T, cn string) (certFile, keyFile string) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.caCert, &k.PublicKey, ca.caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(ca.dir, ca.name+"client-"+cn+".pem"), filepath.Join(ca.dir, ca.name+"client-"+cn+".key")
+	for f, b := range map[string][]byte{certFile: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		keyFile: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})} {
+		if err := os.WriteFile(f, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return certFile, keyFile
 }
 
 const tlsConfig = `listen: "127.0.0.1:%PORT%"
@@ -313,5 +349,71 @@ func serverReadable(t *testing.T, ca testCA) {
 	}
 	if err := os.Chmod(ca.keyFile, 0o640); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestClientCertificates: tls.client_ca and a user with auth_method cert log in with a certificate whose common
+// name is the user's name, and no password; a certificate for another name, or none, is refused with 28000.
+// tls.mode verify-full wants such a certificate from every client, password users too.
+func TestClientCertificates(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("starts Postgres")
+	}
+	pg := pgtest.Start(t, pgtest.Options{Databases: []string{"app_0"}, DatabaseOwner: "app",
+		Users: []pgtest.UserSpec{{Name: "app", Password: "secret"}}})
+	dir := t.TempDir()
+	ca := newTestCA(t, dir, "ca-")
+	appCert, appKey := ca.client(t, "app")
+	otherCert, otherKey := ca.client(t, "someone")
+	config := func(mode string) string {
+		return `listen: "127.0.0.1:%PORT%"
+tls: {mode: ` + mode + `, cert: ` + ca.certFile + `, key: ` + ca.keyFile + `, client_ca: ` + ca.caFile + `}
+users:
+  - {name: app, auth_method: cert, server_password: secret}
+  - {name: pw, password: pw, server_user: app, server_password: secret}
+databases: [{name: app, shards: [{primary: "postgres://127.0.0.1:` + strconv.Itoa(pg.Port) + `/app_0"}]}]
+`
+	}
+	p := StartProxy(t, config("allow"))
+	ctx := Ctx(t, time.Minute)
+	login := func(user, cert, key string) error {
+		dsn := strings.Replace(p.DSN("app", user, "pw"), "sslmode=disable", "sslmode=require", 1)
+		if cert != "" {
+			dsn += "&sslcert=" + cert + "&sslkey=" + key
+		}
+		c, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			return err
+		}
+		defer c.Close(ctx)
+		var one int
+		return c.QueryRow(ctx, "SELECT 1").Scan(&one)
+	}
+	refused := func(what string, err error) {
+		t.Helper()
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "28000" {
+			t.Errorf("%s: %v, want 28000", what, err)
+		}
+	}
+	if err := login("app", appCert, appKey); err != nil {
+		t.Errorf("auth_method cert with the user's certificate: %v", err)
+	}
+	refused("auth_method cert with another name's certificate", login("app", otherCert, otherKey))
+	refused("auth_method cert without a certificate", login("app", "", ""))
+	if err := login("pw", "", ""); err != nil {
+		t.Errorf("a password user without a certificate (mode allow): %v", err)
+	}
+
+	p.WriteConfig(t, config("verify-full"))
+	p.Signal(syscall.SIGHUP)
+	if !waitFor(10*time.Second, func() bool { return login("pw", "", "") != nil }) {
+		t.Fatal("tls.mode verify-full after SIGHUP still lets a client in without a certificate")
+	}
+	refused("verify-full, a password user with another name's certificate", login("pw", otherCert, otherKey))
+	pwCert, pwKey := ca.client(t, "pw")
+	if err := login("pw", pwCert, pwKey); err != nil {
+		t.Errorf("verify-full, a password user with its own certificate: %v", err)
 	}
 }
