@@ -166,8 +166,8 @@ const (
 	LogText = "text"
 	LogJSON = "json"
 
-	TLSDisable = "disable"
-	TLSAllow   = "allow"
+	TLSDisable    = "disable"
+	TLSAllow      = "allow"
 	TLSRequire    = "require"
 	TLSVerifyCA   = "verify-ca"
 	TLSVerifyFull = "verify-full"

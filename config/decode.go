@@ -267,9 +267,9 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 		},
 		"tls": func(n *yaml.Node, p string) {
 			d.mapping(n, p, map[string]field{
-				"mode": d.str(&c.TLS.Mode),
-				"cert": d.str(&c.TLS.Cert),
-				"key":  d.str(&c.TLS.Key),
+				"mode":      d.str(&c.TLS.Mode),
+				"cert":      d.str(&c.TLS.Cert),
+				"key":       d.str(&c.TLS.Key),
 				"client_ca": d.str(&c.TLS.ClientCA),
 			})
 		},
