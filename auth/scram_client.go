@@ -2,6 +2,7 @@ package auth
 
 import (
 	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
 	"strings"
 )
@@ -19,6 +20,7 @@ const (
 // channel binding. It is not safe for concurrent use and must not be reused.
 type ScramClient struct {
 	password string
+	keys     *Keys // instead of the password: the keys a client's login proved (NewScramClientKeys)
 	state    clientState
 
 	// nonce is our client nonce and username the n= value. Production
@@ -29,6 +31,19 @@ type ScramClient struct {
 
 	clientFirstBare string
 	serverSignature []byte // what ServerFinal must receive
+}
+
+// Keys are what a SCRAM login proves without the password: ClientKey, recovered from a client's proof
+// (ScramServer.ClientKey), and ServerKey from the verifier. With them pgshard logs in to a server that keeps the
+// same verifier as the client (SCRAM pass-through, as PgBouncer does for auth_query users).
+type Keys struct {
+	ClientKey, ServerKey []byte
+}
+
+// NewScramClientKeys prepares an exchange that logs in with keys: the server must use the verifier they come
+// from (same salt and iteration count).
+func NewScramClientKeys(keys Keys) *ScramClient {
+	return &ScramClient{keys: &keys}
 }
 
 // NewScramClient prepares an exchange that logs in with password.
@@ -69,11 +84,18 @@ func (c *ScramClient) ServerFirst(msg []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	salted, err := saltedPassword(c.password, salt, iterations)
-	if err != nil {
-		return nil, err
+	var clientKey, storedKey, serverKey []byte
+	if c.keys != nil {
+		clientKey, serverKey = c.keys.ClientKey, c.keys.ServerKey
+		sk := sha256.Sum256(clientKey)
+		storedKey = sk[:]
+	} else {
+		salted, err := saltedPassword(c.password, salt, iterations)
+		if err != nil {
+			return nil, err
+		}
+		clientKey, storedKey, serverKey = deriveKeys(salted)
 	}
-	clientKey, storedKey, serverKey := deriveKeys(salted)
 
 	withoutProof := "c=" + gs2NoBinding + ",r=" + nonce
 	am := authMessage(c.clientFirstBare, serverFirst, withoutProof)

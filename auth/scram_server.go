@@ -37,6 +37,8 @@ type ScramServer struct {
 	cbData []byte // tls-server-end-point data when channel binding is offered
 	plus   bool   // the client chose SCRAM-SHA-256-PLUS
 
+	clientKey []byte // recovered from a correct proof (Keys)
+
 	// nonce is our half of the combined nonce. Tests preset it to replay
 	// fixed vectors; otherwise ClientFirst fills it with random bytes.
 	nonce string
@@ -53,6 +55,15 @@ type ScramServer struct {
 // fails at ClientFinal with ErrBadPassword, like a wrong password.
 func NewScramServer(v Verifier) *ScramServer {
 	return &ScramServer{v: v}
+}
+
+// Keys returns what the client's correct proof showed (its ClientKey) with the verifier's ServerKey: enough to log
+// in as the client to a server that keeps the same verifier. False before a successful ClientFinal.
+func (s *ScramServer) Keys() (Keys, bool) {
+	if s.clientKey == nil {
+		return Keys{}, false
+	}
+	return Keys{ClientKey: s.clientKey, ServerKey: s.v.ServerKey}, true
 }
 
 // OfferChannelBinding offers SCRAM-SHA-256-PLUS with the connection's tls-server-end-point data (see
@@ -241,6 +252,7 @@ func (s *ScramServer) ClientFinal(msg []byte) ([]byte, error) {
 	if subtle.ConstantTimeCompare(storedKey[:], s.v.StoredKey) != 1 {
 		return nil, ErrBadPassword
 	}
+	s.clientKey = append([]byte(nil), sig[:]...)
 
 	mac = hmac.New(sha256.New, s.v.ServerKey)
 	mac.Write(am)

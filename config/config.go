@@ -30,12 +30,20 @@ type Config struct {
 	// two_phase_commit), read at start to finish what a crash left prepared. Load makes a relative path
 	// relative to the config file's directory.
 	TwoPhaseLog string
-	Limits      Limits     // "limits"
-	TLS         TLS        // "tls"
-	Pool        Pool       // "pool"
-	Admin       Admin      // "admin"
-	Users       []User     // "users"
-	Databases   []Database // "databases"
+	// "auth_user" (PgBouncer's): a user of users: as whom pgshard looks up, on shard 0 of the database a client
+	// asks for, the SCRAM verifier of a user that is not in users: with AuthQuery; such a user then logs in with
+	// its own password, and pgshard logs in to the shards as that user with the keys its login proved. "": off.
+	AuthUser string
+	// "auth_query": the lookup, given the user name as $1; its first row's second column is the verifier.
+	AuthQuery string
+	// "auth_cache_ttl": how long a looked-up verifier (or its absence) is used before it is looked up again.
+	AuthCacheTTL time.Duration
+	Limits       Limits     // "limits"
+	TLS          TLS        // "tls"
+	Pool         Pool       // "pool"
+	Admin        Admin      // "admin"
+	Users        []User     // "users"
+	Databases    []Database // "databases"
 }
 
 // Limits bound what one client can cost the proxy.
@@ -177,6 +185,10 @@ const (
 	MappingRange = "range"
 )
 
+// DefaultAuthQuery is auth_query's default, PgBouncer's (pg_shadow needs a superuser; a SECURITY DEFINER function
+// is the usual way around that).
+const DefaultAuthQuery = "SELECT usename, passwd FROM pg_shadow WHERE usename = $1"
+
 // DefaultTwoPhaseLog is two_phase_log when the file does not set it: next to the config file.
 const DefaultTwoPhaseLog = "pgshard-2pc.log"
 
@@ -187,6 +199,8 @@ func defaults() *Config {
 		Listen:          "127.0.0.1:6432",
 		ShutdownTimeout: 30 * time.Second,
 		LogFormat:       LogText,
+		AuthQuery:       DefaultAuthQuery,
+		AuthCacheTTL:    time.Minute,
 		TwoPhaseLog:     DefaultTwoPhaseLog,
 		Limits: Limits{
 			MaxMessageSize:           64 << 20,

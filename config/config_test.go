@@ -66,6 +66,8 @@ func TestDefaults(t *testing.T) {
 		MetricsListen:   "",
 		ShutdownTimeout: 30 * time.Second,
 		LogFormat:       LogText,
+		AuthQuery:       DefaultAuthQuery,
+		AuthCacheTTL:    time.Minute,
 		TwoPhaseLog:     "pgshard-2pc.log",
 		Limits: Limits{
 			MaxMessageSize:           67108864,

@@ -249,6 +249,9 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 		"metrics_listen":   d.str(&c.MetricsListen),
 		"shutdown_timeout": d.duration(&c.ShutdownTimeout),
 		"log_format":       d.str(&c.LogFormat),
+		"auth_user":        d.str(&c.AuthUser),
+		"auth_query":       d.str(&c.AuthQuery),
+		"auth_cache_ttl":   d.duration(&c.AuthCacheTTL),
 		"event_loops":      d.integer(&c.EventLoops),
 		"two_phase_log":    d.str(&c.TwoPhaseLog),
 		"limits": func(n *yaml.Node, p string) {

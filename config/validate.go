@@ -95,6 +95,13 @@ func validate(c *Config, d *decoder) {
 	for i, u := range c.Users {
 		v.user(index("users", i), u, userAt)
 	}
+	if c.AuthUser != "" && c.User(c.AuthUser) == nil && v.ok("auth_user") {
+		v.errorf("auth_user", "%q is not in users: (pgshard logs in to the shards as that user to look up the others)", c.AuthUser)
+	}
+	if c.AuthUser != "" && !strings.Contains(c.AuthQuery, "$1") && v.ok("auth_query") {
+		v.errorf("auth_query", "must take the user name as $1")
+	}
+	v.positive("auth_cache_ttl", c.AuthCacheTTL)
 
 	if len(c.Databases) == 0 && v.ok("databases") {
 		v.errorf("databases", "at least one database is required")

@@ -19,6 +19,7 @@ type clientState int
 
 const (
 	clientStartup    clientState = iota // waiting for the startup packet
+	clientLookup                        // its user is being looked up with auth_query (authquery.go)
 	clientAuth                          // in the authentication exchange
 	clientConnecting                    // authenticated; waiting for a first server to learn its parameters
 	clientReady                         // serving queries

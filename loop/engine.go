@@ -52,6 +52,7 @@ type Engine struct {
 
 	clients      atomic.Int64 // client sockets open, logged in or not
 	handshakes   atomic.Int64 // TLS handshakes in flight, off the loops (tls.go)
+	authLookups  authLookups  // users found with auth_query (authquery.go)
 	shuttingDown atomic.Bool
 
 	// Admission counts (admission.go).
@@ -86,6 +87,10 @@ type user struct {
 	cfg      *config.User
 	method   string
 	verifier auth.Verifier // for scram-sha-256
+	// lookedUp: the role is not in users:, auth_query found it (authquery.go). pgshard logs in to the shards as it
+	// with keys, those the last successful login of one of its clients proved.
+	lookedUp bool
+	keys     atomic.Pointer[auth.Keys]
 	// retired: a RELOAD changed the user's login on the shards. Its pools are retired, and its clients move
 	// to the new user at their next transaction.
 	retired atomic.Bool
@@ -446,6 +451,9 @@ func (e *Engine) target(d *database, u *user, i int) pool.Target {
 	}
 	if t.User == "" {
 		t.User = u.cfg.Name
+	}
+	if u.lookedUp {
+		t.Keys = u.keys.Load()
 	}
 	t.Params = []codec.Param{{Name: "application_name", Value: "pgshard"}}
 	return t

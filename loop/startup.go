@@ -113,15 +113,31 @@ func (cl *client) startup(s *codec.Startup) {
 			u, cl.isAdmin = cat.admin, true
 		}
 	}
+	cl.params = s.Params
+	if d := cat.dbs[dbName]; u == nil && !cl.isAdmin && dbName != adminDatabase && d != nil && cl.e.cfg.AuthUser != "" {
+		cl.state = clientLookup
+		cl.e.lookUpUser(cl.ls, d, name, func(u *user) {
+			if cl.state == clientLookup {
+				cl.beginAuth(cat, u)
+				cl.flush()
+			}
+		})
+		return
+	}
+	cl.beginAuth(cat, u)
+}
+
+// beginAuth asks the client to prove it is u, with u's auth_method; a nil u (a role pgshard does not know) is
+// asked for a password like any other and refused at the end as a wrong password (28P01), as Postgres does, so
+// that role names cannot be probed; the log says why.
+func (cl *client) beginAuth(cat *catalog, u *user) {
+	name, dbName := cl.login, cl.dbName
 	cl.state = clientAuth
 	if u == nil {
-		// A role pgshard does not know is asked for its password like any other and refused at the end as a
-		// wrong password (28P01), as Postgres does, so that role names cannot be probed; the log says why.
 		cl.startScram(auth.MockVerifier(cl.e.loginSecret[:], name))
 		return
 	}
 	cl.user = u
-	cl.params = s.Params
 	cl.db = cat.dbs[dbName]
 	certFailed := func(why string) {
 		cl.e.log.Info("login refused", "user", name, "database", dbName, "addr", cl.addr, "reason", why)
@@ -229,6 +245,11 @@ func (cl *client) authStep(body []byte) {
 		if cl.user == nil { // a made-up verifier matches no password; never let one through
 			bad()
 			return
+		}
+		if cl.user.lookedUp {
+			if keys, ok := cl.scram.Keys(); ok {
+				cl.user.keys.Store(&keys) // for the logins to the shards as this role
+			}
 		}
 		cl.out = codec.AppendAuthentication(cl.out, codec.AuthSASLFinal, reply)
 		cl.authenticated()

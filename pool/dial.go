@@ -24,6 +24,8 @@ type Target struct {
 	User, Password   string
 	Params           []codec.Param // extra startup parameters (application_name, ...)
 	TLS              TLS
+	// Keys log in with SCRAM instead of Password: those a client's own login proved (auth_query users).
+	Keys *auth.Keys
 }
 
 // TLS says whether and how to encrypt a connection, as libpq's sslmode (see ServerTLS).
@@ -149,7 +151,7 @@ func handshake(nc net.Conn, t Target) (*Backend, error) {
 	var scram *auth.ScramClient
 	var buf []byte
 	for {
-		m, err := readMessage(r, &buf)
+		m, err := ReadMessage(r, &buf)
 		if err != nil {
 			return nil, err
 		}
@@ -200,6 +202,9 @@ func handshake(nc net.Conn, t Target) (*Backend, error) {
 					return nil, fmt.Errorf("server offers SASL mechanisms %v; pgshard speaks SCRAM-SHA-256 only", mechs)
 				}
 				scram = auth.NewScramClient(t.Password)
+				if t.Keys != nil {
+					scram = auth.NewScramClientKeys(*t.Keys)
+				}
 				out = codec.AppendSASLInitialResponse(nil, "SCRAM-SHA-256", scram.ClientFirst())
 			case codec.AuthSASLContinue:
 				if scram == nil {
@@ -231,7 +236,9 @@ func handshake(nc net.Conn, t Target) (*Backend, error) {
 	}
 }
 
-func readMessage(r *bufio.Reader, buf *[]byte) (codec.Message, error) {
+// ReadMessage reads one server message from r into *buf (grown as needed), for the blocking exchanges done off
+// the loops (login, pgshard's own queries).
+func ReadMessage(r *bufio.Reader, buf *[]byte) (codec.Message, error) {
 	hdr, err := r.Peek(codec.HeaderLen)
 	if err != nil {
 		return codec.Message{}, err

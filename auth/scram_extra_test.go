@@ -53,3 +53,54 @@ func TestScramPlus(t *testing.T) {
 		t.Error("PLUS chosen when not offered")
 	}
 }
+
+// TestKeysLogIn: the keys a client's proof shows log in, as that client, to a server keeping the same verifier.
+func TestKeysLogIn(t *testing.T) {
+	v := NewVerifier("pencil", []byte("0123456789abcdef"), 4096)
+	front := NewScramServer(v)
+	c := NewScramClient("pencil")
+	sf, err := front.ClientFirst(c.ClientFirst())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := c.ServerFirst(sf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := front.ClientFinal(cf); err != nil {
+		t.Fatal(err)
+	}
+	keys, ok := front.Keys()
+	if !ok {
+		t.Fatal("no keys after a correct proof")
+	}
+	// pgshard now logs in to the server (another ScramServer with the same verifier) without the password.
+	back := NewScramServer(v)
+	pc := NewScramClientKeys(keys)
+	sf, err = back.ClientFirst(pc.ClientFirst())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err = pc.ServerFirst(sf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	final, err := back.ClientFinal(cf)
+	if err != nil {
+		t.Fatalf("log in with the keys: %v", err)
+	}
+	if err := pc.ServerFinal(final); err != nil {
+		t.Fatalf("the server's signature: %v", err)
+	}
+	// A wrong proof shows no keys.
+	bad := NewScramServer(v)
+	wc := NewScramClient("wrong")
+	sf, _ = bad.ClientFirst(wc.ClientFirst())
+	cf, _ = wc.ServerFirst(sf)
+	if _, err := bad.ClientFinal(cf); err == nil {
+		t.Fatal("a wrong password passed")
+	}
+	if _, ok := bad.Keys(); ok {
+		t.Fatal("keys after a wrong proof")
+	}
+}
