@@ -16,12 +16,14 @@ const (
 	clientDone
 )
 
-// ScramClient runs the client side of SCRAM-SHA-256 toward Postgres, without
-// channel binding. It is not safe for concurrent use and must not be reused.
+// ScramClient runs the client side of SCRAM-SHA-256 toward Postgres, or of
+// SCRAM-SHA-256-PLUS (BindTo). It is not safe for concurrent use and must not
+// be reused.
 type ScramClient struct {
 	password string
 	keys     *Keys // instead of the password: the keys a client's login proved (NewScramClientKeys)
 	state    clientState
+	cbData   []byte // tls-server-end-point data: SCRAM-SHA-256-PLUS (BindTo)
 
 	// nonce is our client nonce and username the n= value. Production
 	// leaves both empty (a random nonce is made; Postgres ignores the name
@@ -46,6 +48,19 @@ func NewScramClientKeys(keys Keys) *ScramClient {
 	return &ScramClient{keys: &keys}
 }
 
+// BindTo makes the exchange SCRAM-SHA-256-PLUS, bound to the TLS session whose server certificate has the
+// tls-server-end-point data cbData (TLSServerEndPoint): a man in the middle, who holds another certificate, cannot
+// relay the proof. Call it before ClientFirst; the mechanism to name is then MechSCRAMPlus.
+func (c *ScramClient) BindTo(cbData []byte) { c.cbData = cbData }
+
+// gs2Header is the GS2 header of the client-first-message.
+func (c *ScramClient) gs2Header() string {
+	if c.cbData != nil {
+		return "p=tls-server-end-point,,"
+	}
+	return "n,,"
+}
+
 // NewScramClient prepares an exchange that logs in with password.
 func NewScramClient(password string) *ScramClient {
 	return &ScramClient{password: password}
@@ -63,7 +78,7 @@ func (c *ScramClient) ClientFirst() []byte {
 	if c.state == clientStart {
 		c.state = clientAwaitServerFirst
 	}
-	return []byte("n,," + c.clientFirstBare)
+	return []byte(c.gs2Header() + c.clientFirstBare)
 }
 
 // gs2NoBinding is base64("n,,"), the c= value of a client that neither
@@ -97,7 +112,11 @@ func (c *ScramClient) ServerFirst(msg []byte) ([]byte, error) {
 		clientKey, storedKey, serverKey = deriveKeys(salted)
 	}
 
-	withoutProof := "c=" + gs2NoBinding + ",r=" + nonce
+	cb := gs2NoBinding
+	if c.cbData != nil {
+		cb = base64.StdEncoding.EncodeToString(append([]byte(c.gs2Header()), c.cbData...))
+	}
+	withoutProof := "c=" + cb + ",r=" + nonce
 	am := authMessage(c.clientFirstBare, serverFirst, withoutProof)
 	proof := hmacSum(storedKey, am)
 	for i := range proof {

@@ -104,3 +104,36 @@ func TestKeysLogIn(t *testing.T) {
 		t.Fatal("keys after a wrong proof")
 	}
 }
+
+// TestScramClientPlus: our client's SCRAM-SHA-256-PLUS against our server, bound to the same and to other data.
+func TestScramClientPlus(t *testing.T) {
+	v := NewVerifier("pencil", []byte("0123456789abcdef"), 4096)
+	login := func(clientSees []byte) error {
+		s := NewScramServer(v)
+		s.OfferChannelBinding([]byte("the server's certificate hash"))
+		if err := s.Choose(MechSCRAMPlus); err != nil {
+			return err
+		}
+		c := NewScramClient("pencil")
+		c.BindTo(clientSees)
+		sf, err := s.ClientFirst(c.ClientFirst())
+		if err != nil {
+			return err
+		}
+		cf, err := c.ServerFirst(sf)
+		if err != nil {
+			return err
+		}
+		final, err := s.ClientFinal(cf)
+		if err != nil {
+			return err
+		}
+		return c.ServerFinal(final)
+	}
+	if err := login([]byte("the server's certificate hash")); err != nil {
+		t.Fatalf("bound to the same certificate: %v", err)
+	}
+	if err := login([]byte("a man in the middle's certificate hash")); err == nil {
+		t.Fatal("bound to another certificate: logged in")
+	}
+}

@@ -198,14 +198,18 @@ func handshake(nc net.Conn, t Target) (*Backend, error) {
 				if err != nil {
 					return nil, err
 				}
-				if !contains(mechs, "SCRAM-SHA-256") {
-					return nil, fmt.Errorf("server offers SASL mechanisms %v; pgshard speaks SCRAM-SHA-256 only", mechs)
-				}
 				scram = auth.NewScramClient(t.Password)
 				if t.Keys != nil {
 					scram = auth.NewScramClientKeys(*t.Keys)
 				}
-				out = codec.AppendSASLInitialResponse(nil, "SCRAM-SHA-256", scram.ClientFirst())
+				mech := auth.MechSCRAM
+				if cb := endPoint(nc); cb != nil && contains(mechs, auth.MechSCRAMPlus) {
+					mech = auth.MechSCRAMPlus // bound to this TLS session, as libpq does when the server offers it
+					scram.BindTo(cb)
+				} else if !contains(mechs, auth.MechSCRAM) {
+					return nil, fmt.Errorf("server offers SASL mechanisms %v; pgshard speaks SCRAM-SHA-256 only", mechs)
+				}
+				out = codec.AppendSASLInitialResponse(nil, mech, scram.ClientFirst())
 			case codec.AuthSASLContinue:
 				if scram == nil {
 					return nil, errors.New("server sent SASLContinue before SASL")
@@ -256,6 +260,18 @@ func ReadMessage(r *bufio.Reader, buf *[]byte) (codec.Message, error) {
 	}
 	m, _, err := codec.ReadMessage(b, 0)
 	return m, err
+}
+
+// endPoint is the tls-server-end-point data of an encrypted connection's server certificate, nil in plaintext.
+func endPoint(nc net.Conn) []byte {
+	s, ok := nc.(*tlsio.Session)
+	if !ok {
+		return nil
+	}
+	if certs := s.ConnectionState().PeerCertificates; len(certs) > 0 {
+		return auth.TLSServerEndPoint(certs[0])
+	}
+	return nil
 }
 
 func contains(list []string, s string) bool {

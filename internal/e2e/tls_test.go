@@ -242,6 +242,25 @@ func TestTLS(t *testing.T) {
 	if !errors.As(err, &pe) || pe.Code != "28000" || !strings.Contains(pe.Hint, "sslmode=require") {
 		t.Fatalf("plaintext with tls.mode require: %v, want 28000 with a hint", err)
 	}
+
+	// A cancel request (which clients send in plaintext, on a new connection) still reaches a TLS client's query.
+	cfg, err := pgx.ParseConfig(dsn("verify-full", second.caFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.BuildContextWatcherHandler = cancelRequestHandler
+	cc, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close(context.Background())
+	sctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = cc.Exec(sctx, "SELECT pg_sleep(10)")
+	if !errors.As(err, &pe) || pe.Code != "57014" || time.Since(start) > 5*time.Second {
+		t.Fatalf("cancel of a TLS client's query under tls.mode require: %v after %v, want 57014 at once", err, time.Since(start))
+	}
 }
 
 // TestTLSToShards: shard URLs' sslmode as libpq reads it. A Postgres with ssl on is reached encrypted with
