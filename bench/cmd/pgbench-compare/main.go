@@ -320,9 +320,9 @@ func (r *runner) scenario(ctx context.Context, s Scenario) ScenarioResult {
 		var err error
 		switch t {
 		case Pgshard:
-			p, err = r.env.startPgshard(s.Sharded)
+			p, err = r.env.startPgshard(s.Sharded, s.TLS)
 		case PgBouncer:
-			p, err = r.env.startPgBouncer(ctx)
+			p, err = r.env.startPgBouncer(ctx, s.TLS)
 		default:
 			return
 		}
@@ -418,7 +418,7 @@ func (r *runner) measure(ctx context.Context, s Scenario, t string, procs map[st
 	clients int, d time.Duration, rep int) Result {
 	run := pgbenchRun{Bin: r.env.Pgbench, User: appUser, Password: appPassword, Select: s.Select, Mode: s.Mode,
 		Connect: s.Connect, Clients: clients, Jobs: jobsFor(clients, r.o.jobs), Duration: d + connectAllowance(clients),
-		Keep:   r.o.keep,
+		Keep: r.o.keep, TLS: s.TLS,
 		LogDir: filepath.Join(r.env.Dir, "runs", fmt.Sprintf("%s-c%d-%s-r%d", s.Name, clients, t, rep))}
 	var p *Proc
 	if t == Direct {

@@ -35,6 +35,7 @@ type pgbenchRun struct {
 	Duration time.Duration
 	LogDir   string // pgbench --log files go here (removed after parsing unless keep)
 	Keep     bool
+	TLS      bool // sslmode=require
 }
 
 // jobsFor is pgbench's -j: 2 threads (one per core of the reference machine), never more than the clients.
@@ -114,7 +115,11 @@ func (r pgbenchRun) execute(ctx context.Context) (Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.Duration+2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, r.Bin, r.args()...)
-	cmd.Env = append(cleanEnv(), "PGPASSWORD="+r.Password, "PGSSLMODE=disable", "PGCONNECT_TIMEOUT=30")
+	sslmode := "disable"
+	if r.TLS {
+		sslmode = "require"
+	}
+	cmd.Env = append(cleanEnv(), "PGPASSWORD="+r.Password, "PGSSLMODE="+sslmode, "PGCONNECT_TIMEOUT=30")
 	cmd.Dir = r.LogDir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	cmd.WaitDelay = 5 * time.Second

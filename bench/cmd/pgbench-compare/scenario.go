@@ -26,6 +26,9 @@ type Scenario struct {
 	// PgBouncer go to the unsharded reference; after the runs, a routing check reads sampled keys back through
 	// pgshard.
 	Sharded bool
+	// TLS: pgshard and PgBouncer serve TLS (a certificate made for the run) and pgbench connects with
+	// sslmode=require; Postgres itself has no TLS, so there is no direct target.
+	TLS bool
 }
 
 // Default per-run durations: the default set keeps runs short so that it fits in 15 minutes on 2 cores; the
@@ -78,6 +81,20 @@ func scenarios() []Scenario {
 		shardedSelect("simple"),
 		shardedSelect("extended"),
 		{
+			Name: "tls-select", Title: "TLS to clients, select-only, -M extended",
+			About: "`pgbench -S -M extended -c 32` with sslmode=require: TLS 1.3 between pgbench and the proxy " +
+				"(plaintext to Postgres), transaction pooling, pool 10.",
+			Select: true, Mode: "extended", Clients: []int{32}, Targets: []string{PgBouncer, Pgshard},
+			Duration: foundationDuration, TLS: true,
+		},
+		{
+			Name: "tls-connect", Title: "TLS to clients, connection storm, -C",
+			About: "`pgbench -S -M simple -C -c 16` with sslmode=require: a TLS handshake and a SCRAM login for every " +
+				"transaction.",
+			Select: true, Mode: "simple", Connect: true, Clients: []int{16}, Targets: []string{PgBouncer, Pgshard},
+			Duration: matrixDuration, TLS: true,
+		},
+		{
 			Name: "foundation-simple", Title: "foundation check, -M simple",
 			About: "The foundation issue's check: `pgbench -S -c 32 -j 2`, transaction pooling, pool 10: " +
 				"pgshard's TPS at least PgBouncer's and its CPU per transaction at most PgBouncer's.",
@@ -99,10 +116,12 @@ var scenarioSets = map[string][]string{
 	"foundation": {"foundation-simple", "foundation-extended"},
 	"select":     {"select-simple", "select-extended", "select-prepared"},
 	"sharded":    {"sharded-simple", "sharded-extended"},
+	"tls":        {"tls-select", "tls-connect"},
 }
 
 func init() {
 	all := append(slices.Clone(scenarioSets["default"]), "sharded-extended")
+	all = append(all, scenarioSets["tls"]...)
 	scenarioSets["all"] = append(all, scenarioSets["foundation"]...)
 }
 

@@ -2,7 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
+	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -169,7 +177,7 @@ func (e *Env) start(name string, port int, db string, asPostgres bool, bin strin
 // startPgshard runs `pgshard serve` on a config equivalent to the PgBouncer one: transaction pooling, PoolSize
 // server connections, SCRAM to clients and to the server. With sharded, database app is the two shard databases
 // (pgbench_accounts sharded by aid, the other pgbench tables replicated) instead of the reference database.
-func (e *Env) startPgshard(sharded bool) (*Proc, error) {
+func (e *Env) startPgshard(sharded, tls bool) (*Proc, error) {
 	port, err := pgtest.FreePort()
 	if err != nil {
 		return nil, err
@@ -187,6 +195,14 @@ users:
 databases:
 `, port, e.poolSize(sharded), appUser, appPassword)
 	name := "pgshard.yaml"
+	if tls {
+		cert, key, err := e.tlsFiles()
+		if err != nil {
+			return nil, err
+		}
+		cfg = strings.Replace(cfg, "users:\n", fmt.Sprintf("tls: {mode: require, cert: %s, key: %s}\nusers:\n", cert, key), 1)
+		name = "pgshard-tls.yaml"
+	}
 	if sharded {
 		cfg += e.shardedConfig()
 		name = "pgshard-sharded.yaml"
@@ -240,7 +256,7 @@ func (e *Env) roleVerifier(ctx context.Context, role string) (string, error) {
 // password there instead, PgBouncer 1.18 derives the salted password (PBKDF2, 4096 rounds) on every client login,
 // which costs it ~3 ms of CPU per connection (measured here in the connect scenario): a set-up nobody should run.
 // pgshard keeps its verifier in memory, so both pay the same SCRAM exchange per connection.
-func (e *Env) startPgBouncer(ctx context.Context) (*Proc, error) {
+func (e *Env) startPgBouncer(ctx context.Context, tls bool) (*Proc, error) {
 	port, err := pgtest.FreePort()
 	if err != nil {
 		return nil, err
@@ -275,6 +291,13 @@ log_connections = 0
 log_disconnections = 0
 stats_period = 3600
 `, appDB, e.PG.Port, shardDB, port, filepath.Join(dir, "userlist.txt"), e.PoolSize)
+	if tls {
+		cert, key, err := e.tlsFiles()
+		if err != nil {
+			return nil, err
+		}
+		ini += fmt.Sprintf("client_tls_sslmode = require\nclient_tls_cert_file = %s\nclient_tls_key_file = %s\n", cert, key)
+	}
 	files := map[string]string{
 		"pgbouncer.ini": ini,
 		"userlist.txt":  fmt.Sprintf("%q %q\n", appUser, secret),
@@ -323,4 +346,41 @@ func (e *Env) stopAll() {
 func sweepStale(pgBinDir string) {
 	benchkit.SweepStale("pgshard-bench-", ownerFile, []string{Pgshard + ".pid", PgBouncer + ".pid"}, pgBinDir,
 		func(format string, a ...any) { fmt.Fprintf(os.Stderr, "bench: "+format+"\n", a...) })
+}
+
+// tlsFiles returns the certificate and key the TLS scenarios' proxies serve, made once per run (self-signed,
+// ECDSA P-256: what a TLS 1.3 client negotiates by default), readable by PgBouncer's user.
+func (e *Env) tlsFiles() (cert, key string, err error) {
+	cert, key = filepath.Join(e.Dir, "tls.crt"), filepath.Join(e.Dir, "tls.key")
+	if _, err := os.Stat(cert); err == nil {
+		return cert, key, nil
+	}
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", "", err
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		return "", "", err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		return "", "", err
+	}
+	for path, b := range map[string][]byte{cert: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		key: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})} {
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			return "", "", err
+		}
+		if e.pgUID >= 0 {
+			if err := os.Chown(path, e.pgUID, e.pgGID); err != nil {
+				return "", "", err
+			}
+		}
+	}
+	return cert, key, nil
 }
