@@ -15,6 +15,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/pgshard/pgshard/internal/pgtest"
 )
 
 // A message type a logged-in client may not send (not a frontend message at all, or a password message after
@@ -282,6 +284,38 @@ func TestClientTimeouts(t *testing.T) {
 	}
 }
 
+// poolOfOne is pgshard in front of the fuzzer's two shards with one server connection per shard, the table fuzz
+// holding keys 0 to 19, and keys[i] a key that shard i holds.
+type poolOfOne struct {
+	pg   *pgtest.Cluster
+	p    *Proxy
+	dsn  string
+	keys [2]int
+}
+
+// startPoolOfOne starts it with checkout_timeout checkout; prefix goes before the config (event_loops: 1).
+func startPoolOfOne(t *testing.T, ctx context.Context, checkout, prefix string) *poolOfOne {
+	t.Helper()
+	pg := startFuzzShards(t)
+	cfg := strings.Replace(strings.Replace(fuzzConfig("transaction", pg), "size: 3", "size: 1", 1), "checkout_timeout: 5s", "checkout_timeout: "+checkout, 1)
+	e := &poolOfOne{pg: pg, p: StartProxy(t, prefix+cfg)}
+	e.dsn = e.p.DSN("sharded", "trusted", "")
+	c, err := pgx.Connect(ctx, e.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	for k := 0; k < 20; k++ {
+		if _, err := c.Exec(ctx, "INSERT INTO fuzz (k, v) VALUES ($1, 'x')", k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range e.keys {
+		e.keys[i], _ = strconv.Atoi(pg.QueryString(t, "app_"+strconv.Itoa(i), "SELECT min(k) FROM fuzz"))
+	}
+	return e
+}
+
 // A client outside a transaction block that needs both shards does not hold one shard's server while it waits
 // for the other's. It used to: a cross-shard read that took shard 0's last connection and waited for shard 1's,
 // next to a transaction that held shard 1's and then needed shard 0's, each waited for what the other held until
@@ -291,27 +325,14 @@ func TestNoCrossShardHoldAndWait(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Postgres")
 	}
-	pg := startFuzzShards(t)
-	cfg := fuzzConfig("transaction", pg)
-	cfg = strings.Replace(strings.Replace(cfg, "size: 3", "size: 1", 1), "checkout_timeout: 5s", "checkout_timeout: 20s", 1)
-	p := StartProxy(t, cfg)
 	ctx := Ctx(t, time.Minute)
-	dsn := p.DSN("sharded", "trusted", "")
+	e := startPoolOfOne(t, ctx, "20s", "")
+	dsn, k0, k1 := e.dsn, e.keys[0], e.keys[1]
 	tx, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tx.Close(ctx)
-	for k := 0; k < 20; k++ {
-		if _, err := tx.Exec(ctx, "INSERT INTO fuzz (k, v) VALUES ($1, 'x')", k); err != nil {
-			t.Fatal(err)
-		}
-	}
-	key := func(db string) int {
-		k, _ := strconv.Atoi(pg.QueryString(t, db, "SELECT min(k) FROM fuzz"))
-		return k
-	}
-	k0, k1 := key("app_0"), key("app_1")
 
 	// The transaction holds shard 1's only connection.
 	if _, err := tx.Exec(ctx, "BEGIN"); err != nil {
@@ -360,12 +381,9 @@ func TestCrossShardDeadlock(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Postgres")
 	}
-	pg := startFuzzShards(t)
-	cfg := fuzzConfig("transaction", pg)
-	cfg = strings.Replace(strings.Replace(cfg, "size: 3", "size: 1", 1), "checkout_timeout: 5s", "checkout_timeout: 60s", 1)
-	p := StartProxy(t, cfg)
 	ctx := Ctx(t, time.Minute)
-	dsn := p.DSN("sharded", "trusted", "")
+	e := startPoolOfOne(t, ctx, "60s", "")
+	pg, dsn, keys := e.pg, e.dsn, e.keys
 	var conns [2]*pgx.Conn
 	for i := range conns {
 		c, err := pgx.Connect(ctx, dsn)
@@ -374,15 +392,6 @@ func TestCrossShardDeadlock(t *testing.T) {
 		}
 		defer c.Close(ctx)
 		conns[i] = c
-	}
-	for k := 0; k < 20; k++ {
-		if _, err := conns[0].Exec(ctx, "INSERT INTO fuzz (k, v) VALUES ($1, 'x')", k); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var keys [2]int
-	for i := range keys {
-		keys[i], _ = strconv.Atoi(pg.QueryString(t, "app_"+strconv.Itoa(i), "SELECT min(k) FROM fuzz"))
 	}
 	// Client i holds shard i's only connection, then wants shard 1-i's.
 	for i, c := range conns {
@@ -443,22 +452,15 @@ func TestWriteOnEveryShardGoesOnWhenItsFirstServerIsTaken(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Postgres")
 	}
-	pg := startFuzzShards(t)
-	cfg := strings.Replace(fuzzConfig("transaction", pg), "size: 3", "size: 1", 1)
-	p := StartProxy(t, "event_loops: 1\n"+cfg) // the waiter and the writer on one loop: the connection goes to it at once
 	ctx := Ctx(t, time.Minute)
-	dsn := p.DSN("sharded", "trusted", "")
+	// The waiter and the writer on one loop: the connection goes to the waiter at once.
+	e := startPoolOfOne(t, ctx, "5s", "event_loops: 1\n")
+	pg, dsn, k0 := e.pg, e.dsn, e.keys[0]
 	writer, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer writer.Close(ctx)
-	for k := 0; k < 20; k++ {
-		if _, err := writer.Exec(ctx, "INSERT INTO fuzz (k, v) VALUES ($1, 'x')", k); err != nil {
-			t.Fatal(err)
-		}
-	}
-	k0, _ := strconv.Atoi(pg.QueryString(t, "app_0", "SELECT min(k) FROM fuzz"))
 	waiter, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
