@@ -14,17 +14,10 @@ import (
 // testPair makes a client attached to a server without sockets: message and answer, the per-message work of
 // the pass-through path, only touch these structs.
 func testPair(t testing.TB) (*client, *server) {
-	cfg, err := config.Parse([]byte(`
+	e := testEngine(t, `
 users: [{name: app, password: secret}]
 databases: [{name: app, shards: [{primary: "postgres://127.0.0.1:5432/app_0"}]}]
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	ls := &loopState{}
 	p := pool.New("test", pool.Settings{Size: 1}, 1)
 	s := &server{e: e, ls: ls, backend: &pool.Backend{Params: map[string]string{}}, status: codec.TxIdle}
@@ -33,6 +26,20 @@ databases: [{name: app, shards: [{primary: "postgres://127.0.0.1:5432/app_0"}]}]
 	cl := &client{e: e, ls: ls, state: clientReady, mapped: e.mapNames, srvs: make([]*server, 1), dbName: "app", user: e.cat.Load().users["app"]}
 	cl.srv, s.client, s.inUse = s, cl, true
 	return cl, s
+}
+
+// testEngine is an engine of the config yamlText, not running (no loops, no sockets).
+func testEngine(t testing.TB, yamlText string) *Engine {
+	t.Helper()
+	cfg, err := config.Parse([]byte(yamlText))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }
 
 // send runs the client side over msgs and returns what would go to the server.

@@ -1,8 +1,6 @@
 package loop
 
 import (
-	"io"
-	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,7 +8,6 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/pgshard/pgshard/codec"
-	"github.com/pgshard/pgshard/config"
 	"github.com/pgshard/pgshard/pool"
 	"github.com/pgshard/pgshard/twopc"
 )
@@ -27,23 +24,17 @@ func (c *sink) Write(b []byte) (int, error) { c.out = append(c.out, b...); retur
 // shards, with a server of each (no sockets: they write into sinks).
 func twoShardTx(t *testing.T) (*client, [2]*server) {
 	t.Helper()
-	cfg, err := config.Parse([]byte(`
-two_phase_log: ` + filepath.Join(t.TempDir(), "2pc.log") + `
+	e := testEngine(t, `
+two_phase_log: `+filepath.Join(t.TempDir(), "2pc.log")+`
 users: [{name: app, password: secret}]
 databases:
   - name: app
     two_phase_commit: true
     shards: [{primary: "postgres://127.0.0.1:5432/app_0"}, {primary: "postgres://127.0.0.1:5432/app_1"}]
     sharded_tables: [{table: t, column: id, type: bigint}]
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if e.tpc, err = twopc.Open(cfg.TwoPhaseLog); err != nil {
+`)
+	var err error
+	if e.tpc, err = twopc.Open(e.cfg.TwoPhaseLog); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.tpc.Close() })
