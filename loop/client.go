@@ -99,7 +99,7 @@ type client struct {
 func (cl *client) onTraffic() {
 	cl.clock.reads++
 	if cl.tls != nil {
-		if err := cl.tls.Fill(); err != nil {
+		if err := cl.tls.Fill(cl.ls.tlsScratch()); err != nil {
 			cl.e.log.Debug("TLS client connection ended", "client", cl.addr, "err", err)
 			cl.fatal(nil)
 			return

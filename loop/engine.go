@@ -110,6 +110,7 @@ type database struct {
 // loopState is what pgshard keeps per event loop. Only that loop's goroutine touches the maps.
 type loopState struct {
 	idx      int
+	tlsBuf   []byte // scratch for decrypting TLS connections' records (tlsScratch)
 	el       gnet.EventLoop
 	clients  map[*client]struct{}
 	servers  map[*server]struct{}

@@ -189,7 +189,7 @@ func (s *server) onTraffic() {
 		return // the parked client comes back when it sees our bytes waiting (parkUntilDrained)
 	}
 	if s.tls != nil {
-		if err := s.tls.Fill(); err != nil {
+		if err := s.tls.Fill(s.ls.tlsScratch()); err != nil {
 			s.e.log.Warn("TLS connection to a server failed", "pool", s.pc.Pool().Name, "err", err)
 			_ = s.ls.el.Close(tlsio.Socket(s.c))
 			return

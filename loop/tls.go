@@ -171,3 +171,11 @@ func (e *Engine) tlsOpened(c gnet.Conn, o *tlsOpen) {
 	cl.c = cl.tls
 	cl.onTraffic() // what came with the end of the handshake may be a whole StartupMessage already
 }
+
+// tlsScratch is the loop's buffer for decrypting its TLS connections' records: one TLS record's worth.
+func (ls *loopState) tlsScratch() []byte {
+	if ls.tlsBuf == nil {
+		ls.tlsBuf = make([]byte, 16<<10)
+	}
+	return ls.tlsBuf
+}

@@ -83,7 +83,6 @@ type Conn struct {
 	gnet.Conn
 	s     *Session
 	plain []byte // decrypted, not consumed yet
-	buf   []byte // scratch for crypto/tls's reads
 }
 
 // Session returns the connection's TLS session.
@@ -92,21 +91,19 @@ func (c *Conn) Session() *Session { return c.s }
 // Rebind makes c use the loop's new connection for the same socket (after it left the loop and came back).
 func (c *Conn) Rebind(g gnet.Conn) { c.Conn = g }
 
-// Fill decrypts what gnet read from the socket. An error ends the connection (a bad record, or a peer that closed
-// its TLS session).
-func (c *Conn) Fill() error {
+// Fill decrypts what gnet read from the socket, using scratch (any size; one per loop serves all its
+// connections). An error ends the connection (a bad record, or a peer that closed its TLS session).
+func (c *Conn) Fill(scratch []byte) error {
 	in, _ := c.Conn.Peek(-1)
 	c.s.mem.in = append(c.s.mem.in, in...)
 	_, _ = c.Conn.Discard(len(in))
-	if len(c.buf) == 0 {
-		c.buf = make([]byte, 16<<10)
-	}
 	for {
-		n, err := c.s.Conn.Read(c.buf)
-		c.plain = append(c.plain, c.buf[:n]...)
+		n, err := c.s.Conn.Read(scratch)
+		c.plain = append(c.plain, scratch[:n]...)
 		if err != nil {
 			c.sendOut() // a TLS alert, or a key update's answer
 			if errors.Is(err, errWouldBlock) {
+				c.s.mem.in = nil // all of it is in crypto/tls's own buffers now
 				return nil
 			}
 			return err
@@ -135,6 +132,9 @@ func (c *Conn) Discard(n int) (int, error) {
 		n = len(c.plain)
 	}
 	c.plain = c.plain[:copy(c.plain, c.plain[n:])]
+	if len(c.plain) == 0 && cap(c.plain) > 64<<10 {
+		c.plain = nil // an idle connection does not keep a large message's buffer
+	}
 	return n, nil
 }
 

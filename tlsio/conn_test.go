@@ -89,7 +89,7 @@ func TestConnOverLoopBytes(t *testing.T) {
 	tc := srv.Over(sock)
 	for i := range ciphertext {
 		sock.in = append(sock.in, ciphertext[i])
-		if err := tc.Fill(); err != nil {
+		if err := tc.Fill(make([]byte, 4096)); err != nil {
 			t.Fatalf("after %d of %d bytes: %v", i+1, len(ciphertext), err)
 		}
 	}
