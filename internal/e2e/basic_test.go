@@ -60,6 +60,7 @@ type envOpts struct {
 	shutdown   string   // shutdown_timeout; "5s" when empty
 	limits     []string // more lines of limits:, as "key: value"
 	pool       []string // and of pool:
+	top        []string // top-level lines put first ("tls: {...}")
 }
 
 func startEnv(t *testing.T, o envOpts) *env {
@@ -96,7 +97,7 @@ func startEnv(t *testing.T, o envOpts) *env {
 	}
 	cfg := strings.NewReplacer("%LIMITS%", limits.String(), "%POOL%", pool.String(), "%MODE%", o.mode, "%SIZE%", fmt.Sprint(o.size), "%CHECKOUT%", o.checkout,
 		"%MAXCLIENTS%", fmt.Sprint(o.maxClients), "%SHUTDOWN%", o.shutdown, "%PGPORT%", fmt.Sprint(pg.Port)).Replace(baseConfig)
-	return &env{pg: pg, proxy: StartProxy(t, cfg)}
+	return &env{pg: pg, proxy: StartProxy(t, strings.Join(append(o.top, cfg), "\n"))}
 }
 
 func (e *env) connect(t *testing.T, ctx context.Context) *pgx.Conn {

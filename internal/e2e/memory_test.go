@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -275,5 +277,65 @@ func TestMemoryManySlowReaders(t *testing.T) {
 	t.Logf("RSS %d MB once they left", after>>10)
 	if after > base+16<<10 {
 		t.Errorf("RSS %d MB 20 s after the clients left, %d MB before they came", after>>10, base>>10)
+	}
+}
+
+// TestMemoryIdleTLSClients: what an idle TLS client costs pgshard (its TLS session's buffers on top of a
+// plaintext client's), bounded, and given back when they leave.
+func TestMemoryIdleTLSClients(t *testing.T) {
+	t.Parallel()
+	const clients = 1000
+	ca := newTestCA(t, t.TempDir(), "mem-")
+	e := startEnv(t, envOpts{size: 2, maxClients: clients + 10,
+		top: []string{"tls: {mode: require, cert: " + ca.certFile + ", key: " + ca.keyFile + "}"}})
+	base := e.proxy.settledRSS(t, 5*time.Second)
+	startup := new(bytes.Buffer)
+	fe := pgproto3.NewFrontend(nil, startup)
+	fe.Send(&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersionNumber,
+		Parameters: map[string]string{"user": "trusted", "database": "app", "application_name": "idle"}})
+	if err := fe.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	sslRequest := []byte{0, 0, 0, 8, 4, 210, 22, 47}
+	conns := make([]net.Conn, 0, clients)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := 0; i < clients; i++ {
+		c, err := net.DialTimeout("tcp", e.proxy.Addr(), 5*time.Second)
+		if err != nil {
+			t.Fatalf("client %d: %v", i, err)
+		}
+		answer := make([]byte, 1)
+		if _, err := c.Write(sslRequest); err == nil {
+			_, err = io.ReadFull(c, answer)
+		}
+		if err != nil || answer[0] != 'S' {
+			t.Fatalf("client %d: SSLRequest answered %q: %v", i, answer, err)
+		}
+		tc := tls.Client(c, &tls.Config{InsecureSkipVerify: true})
+		conns = append(conns, tc)
+		if _, err := tc.Write(startup.Bytes()); err != nil {
+			t.Fatalf("client %d: %v", i, err)
+		}
+		if b, err := readUntilReady(tc, 20*time.Second); err != nil {
+			t.Fatalf("client %d: %v (%q)", i, err, b)
+		}
+	}
+	peak, _ := e.proxy.rssKB(t)
+	perClient := float64(peak-base) * 1024 / clients
+	t.Logf("RSS %d MB -> %d MB with %d idle TLS clients (%.1f kB each)", base>>10, peak>>10, clients, perClient/1024)
+	if perClient > 64<<10 {
+		t.Errorf("an idle TLS client costs pgshard %.1f kB; the ceiling is 64 kB", perClient/1024)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	conns = nil
+	after := e.proxy.rssFallsTo(t, base+(peak-base)/4+(4<<10), 20*time.Second)
+	if after > base+(peak-base)/4+(4<<10) {
+		t.Errorf("RSS %d MB 20 s after the TLS clients left, %d MB before they came: not given back", after>>10, base>>10)
 	}
 }
