@@ -116,9 +116,15 @@ func (c *Conn) sendOut() {
 	if len(c.s.mem.out) == 0 {
 		return
 	}
-	_, _ = c.Conn.Write(c.s.mem.out)
+	_, _ = c.Conn.Write(c.s.mem.out) // gnet copies what the socket does not take at once
 	c.s.mem.out = c.s.mem.out[:0]
+	if cap(c.s.mem.out) > maxKept {
+		c.s.mem.out = nil // a large result's buffer is not kept by an idle connection
+	}
 }
+
+// maxKept is the largest buffer a connection keeps between messages.
+const maxKept = 64 << 10
 
 func (c *Conn) Peek(n int) ([]byte, error) {
 	if n < 0 || n > len(c.plain) {
@@ -132,7 +138,7 @@ func (c *Conn) Discard(n int) (int, error) {
 		n = len(c.plain)
 	}
 	c.plain = c.plain[:copy(c.plain, c.plain[n:])]
-	if len(c.plain) == 0 && cap(c.plain) > 64<<10 {
+	if len(c.plain) == 0 && cap(c.plain) > maxKept {
 		c.plain = nil // an idle connection does not keep a large message's buffer
 	}
 	return n, nil
