@@ -53,13 +53,7 @@ func TestMemoryManyIdleClients(t *testing.T) {
 	const clients = 10000
 	e := startEnv(t, envOpts{size: 2, maxClients: clients + 10, limits: []string{"max_pending_logins: 20000"}})
 	base := e.proxy.settledRSS(t, 5*time.Second)
-	startup := new(bytes.Buffer)
-	fe := pgproto3.NewFrontend(nil, startup)
-	fe.Send(&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersionNumber,
-		Parameters: map[string]string{"user": "trusted", "database": "app", "application_name": "idle"}})
-	if err := fe.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	startup := idleStartup(t)
 	conns := make([]net.Conn, 0, clients)
 	defer func() {
 		for _, c := range conns {
@@ -72,7 +66,7 @@ func TestMemoryManyIdleClients(t *testing.T) {
 			t.Fatalf("client %d: %v", i, err)
 		}
 		conns = append(conns, c)
-		if _, err := c.Write(startup.Bytes()); err != nil {
+		if _, err := c.Write(startup); err != nil {
 			t.Fatalf("client %d: %v", i, err)
 		}
 	}
@@ -99,18 +93,36 @@ func TestMemoryManyIdleClients(t *testing.T) {
 	if len(failed) > 0 {
 		t.Fatalf("%d clients did not log in: %s", len(failed), failed[0])
 	}
-	peak, _ := e.proxy.rssKB(t)
-	perClient := float64(peak-base) * 1024 / clients
-	t.Logf("RSS %d MB -> %d MB with %d idle clients (%.1f kB each)", base>>10, peak>>10, clients, perClient/1024)
-	if perClient > 16<<10 {
-		t.Errorf("an idle client costs pgshard %.1f kB; the ceiling is 16 kB", perClient/1024)
+	checkIdleCost(t, e.proxy, base, conns, "idle client", 16)
+}
+
+// idleStartup is the StartupMessage of the idle-client tests.
+func idleStartup(t *testing.T) []byte {
+	startup := new(bytes.Buffer)
+	fe := pgproto3.NewFrontend(nil, startup)
+	fe.Send(&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersionNumber,
+		Parameters: map[string]string{"user": "trusted", "database": "app", "application_name": "idle"}})
+	if err := fe.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return startup.Bytes()
+}
+
+// checkIdleCost takes pgshard's RSS with the logged-in idle conns against base (before they came), fails when
+// one costs more than ceilingKB, closes them and checks that pgshard gives the memory back.
+func checkIdleCost(t *testing.T, p *Proxy, base int, conns []net.Conn, what string, ceilingKB int) {
+	t.Helper()
+	peak, _ := p.rssKB(t)
+	perClient := float64(peak-base) * 1024 / float64(len(conns))
+	t.Logf("RSS %d MB -> %d MB with %d of them (%.1f kB each)", base>>10, peak>>10, len(conns), perClient/1024)
+	if perClient > float64(ceilingKB)*1024 {
+		t.Errorf("an %s costs pgshard %.1f kB; the ceiling is %d kB", what, perClient/1024, ceilingKB)
 	}
 	for _, c := range conns {
 		c.Close()
 	}
-	conns = nil
 	start := time.Now()
-	after := e.proxy.rssFallsTo(t, base+(peak-base)/4+(4<<10), 20*time.Second)
+	after := p.rssFallsTo(t, base+(peak-base)/4+(4<<10), 20*time.Second)
 	t.Logf("RSS %d MB %v after they left", after>>10, time.Since(start).Round(100*time.Millisecond))
 	if after > base+(peak-base)/4+(4<<10) {
 		t.Errorf("RSS %d MB 20 s after the clients left, %d MB before they came: not given back", after>>10, base>>10)
@@ -289,13 +301,7 @@ func TestMemoryIdleTLSClients(t *testing.T) {
 	e := startEnv(t, envOpts{size: 2, maxClients: clients + 10,
 		top: []string{"tls: {mode: require, cert: " + ca.certFile + ", key: " + ca.keyFile + "}"}})
 	base := e.proxy.settledRSS(t, 5*time.Second)
-	startup := new(bytes.Buffer)
-	fe := pgproto3.NewFrontend(nil, startup)
-	fe.Send(&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersionNumber,
-		Parameters: map[string]string{"user": "trusted", "database": "app", "application_name": "idle"}})
-	if err := fe.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	startup := idleStartup(t)
 	sslRequest := []byte{0, 0, 0, 8, 4, 210, 22, 47}
 	conns := make([]net.Conn, 0, clients)
 	defer func() {
@@ -317,25 +323,12 @@ func TestMemoryIdleTLSClients(t *testing.T) {
 		}
 		tc := tls.Client(c, &tls.Config{InsecureSkipVerify: true})
 		conns = append(conns, tc)
-		if _, err := tc.Write(startup.Bytes()); err != nil {
+		if _, err := tc.Write(startup); err != nil {
 			t.Fatalf("client %d: %v", i, err)
 		}
 		if b, err := readUntilReady(tc, 20*time.Second); err != nil {
 			t.Fatalf("client %d: %v (%q)", i, err, b)
 		}
 	}
-	peak, _ := e.proxy.rssKB(t)
-	perClient := float64(peak-base) * 1024 / clients
-	t.Logf("RSS %d MB -> %d MB with %d idle TLS clients (%.1f kB each)", base>>10, peak>>10, clients, perClient/1024)
-	if perClient > 64<<10 {
-		t.Errorf("an idle TLS client costs pgshard %.1f kB; the ceiling is 64 kB", perClient/1024)
-	}
-	for _, c := range conns {
-		c.Close()
-	}
-	conns = nil
-	after := e.proxy.rssFallsTo(t, base+(peak-base)/4+(4<<10), 20*time.Second)
-	if after > base+(peak-base)/4+(4<<10) {
-		t.Errorf("RSS %d MB 20 s after the TLS clients left, %d MB before they came: not given back", after>>10, base>>10)
-	}
+	checkIdleCost(t, e.proxy, base, conns, "idle TLS client", 64)
 }
