@@ -43,7 +43,7 @@ func (cl *client) startCopy(r *run, buf []byte, at int, m codec.Message, n int, 
 	// Outside a transaction block the shards' COPYs commit together or not at all: each runs in a transaction
 	// pgshard opens (BEGIN before the COPY) and ends once every shard is through (endCopyTx).
 	cl.sh.copyTx = !cl.sh.txOpen && bits.OnesCount64(mask) > 1
-	ok, perr := cl.send(r, buf, at, m, n, mask, false, true, false)
+	ok, perr := cl.send(r, buf, at, m, n, mask, sendFresh)
 	if ok && perr == nil {
 		cl.sh.group.copyTx = cl.sh.copyTx
 		ci.sent = true

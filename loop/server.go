@@ -725,16 +725,17 @@ func (s *server) clientLeft(cl *client) {
 	case s.expects.len() > 0 || s.unsynced || s.remain > 0 || s.cancelling || s.noReuse || !s.e.cfg.Pool.ServerReuse:
 		s.closeExpected()
 	case s.status != codec.TxIdle || discard:
-		s.reset(s.status != codec.TxIdle, discard)
+		s.reset(discard)
 	default:
 		s.release()
 	}
 }
 
-// reset sends the proxy's own cleanup queries; onTraffic releases the server when they are answered.
-func (s *server) reset(rollback, discard bool) {
+// reset sends the proxy's own cleanup queries (ROLLBACK of a transaction left open, and DISCARD ALL when
+// discard); onTraffic releases the server when they are answered.
+func (s *server) reset(discard bool) {
 	var b []byte
-	if rollback {
+	if s.status != codec.TxIdle {
 		b = codec.AppendQuery(b, "ROLLBACK")
 		s.expects.push(expectation{kind: expHiddenQuery})
 	}

@@ -269,16 +269,14 @@ func (cl *client) applyPins(fx *effects) {
 		p.locks = 0
 	}
 	p.locks = max(0, p.locks+fx.locks)
-	p.listen = pinned(p.listen, fx.listen, fx.unlistenAll)
-	p.temp = pinned(p.temp, fx.temp, fx.discardTemp)
-	p.cursor = pinned(p.cursor, fx.hold, fx.discardAll)
-	p.setConfig = pinned(p.setConfig, fx.setConfig, fx.discardAll)
-	p.sessionAuth = pinned(p.sessionAuth, fx.sessionAuth, fx.sessionAuthReset)
+	// Each pin: released by the statement, then taken by it (a release comes first: LISTEN after UNLISTEN * in
+	// one query string pins).
+	p.listen = p.listen && !fx.unlistenAll || fx.listen
+	p.temp = p.temp && !fx.discardTemp || fx.temp
+	p.cursor = p.cursor && !fx.discardAll || fx.hold
+	p.setConfig = p.setConfig && !fx.discardAll || fx.setConfig
+	p.sessionAuth = p.sessionAuth && !fx.sessionAuthReset || fx.sessionAuth
 }
-
-// pinned is a pin after a statement that may release it and may take it (a release comes first: LISTEN after
-// UNLISTEN * in one query string pins).
-func pinned(was, take, release bool) bool { return was && !release || take }
 
 // pins are the reasons a client keeps its server connection between transactions.
 type pins struct {

@@ -57,7 +57,6 @@ type sharding struct {
 	mergeMsg     []byte
 	copyOut      *route.CopyOut // the Query being sent is a COPY TO STDOUT whose outputs are concatenated
 	describePlan *route.Plan    // the Describe being sent is of a statement the servers know rewritten
-	noJoin       bool           // the message being sent runs nothing: its server need not join the transaction
 }
 
 // run is a stretch of consecutive client messages bound for one server, written at once.
@@ -362,7 +361,7 @@ func (cl *client) route(r *run, buf []byte, at int, m codec.Message, n int) (boo
 			cl.dropFromRun(r, at, n)
 			return true, nil
 		}
-		return cl.send(r, buf, at, m, n, copying, false, false, false)
+		return cl.send(r, buf, at, m, n, copying, 0)
 	}
 	switch m.Type {
 	case codec.Query:
@@ -446,7 +445,7 @@ func (cl *client) route(r *run, buf []byte, at int, m codec.Message, n int) (boo
 			cl.sh.merge = d.Merge
 			cl.sh.mergeMsg = cl.mergedBind(buf[at:at+n], bm, d.Merge.Hidden())
 		}
-		ok, perr := cl.send(r, buf, at, m, n, mask, mirror, true, len(bm.Statement) == 0)
+		ok, perr := cl.send(r, buf, at, m, n, mask, sendFresh.with(sendMirror, mirror).with(sendUnnamed, len(bm.Statement) == 0))
 		if ok && perr == nil {
 			cl.sentInTx(tk, sql, mask, d.Write)
 		}
@@ -462,14 +461,14 @@ func (cl *client) route(r *run, buf []byte, at int, m codec.Message, n int) (boo
 				cl.sh.describePlan = p
 			}
 			mask := cl.anyMask()
-			return cl.sendNoJoin(r, buf, at, m, n, mask, false, bits.OnesCount64(mask) > 1, len(dm.Name) == 0)
+			return cl.send(r, buf, at, m, n, mask, sendNoJoin.with(sendFresh, bits.OnesCount64(mask) > 1).with(sendUnnamed, len(dm.Name) == 0))
 		}
-		return cl.send(r, buf, at, m, n, cl.portalMask(), false, false, false)
+		return cl.send(r, buf, at, m, n, cl.portalMask(), 0)
 	case codec.CopyData, codec.CopyDone, codec.CopyFail:
 		if cl.sh.copy != nil {
 			return cl.copyMessage(r, buf, at, m, n)
 		}
-		return cl.send(r, buf, at, m, n, cl.portalMask(), false, false, false)
+		return cl.send(r, buf, at, m, n, cl.portalMask(), 0)
 	case codec.Execute:
 		if g := &cl.sh.group; g.active && g.plan != nil {
 			if em, err := codec.ParseExecute(m.Body); err == nil && em.MaxRows > 0 {
@@ -478,7 +477,7 @@ func (cl *client) route(r *run, buf []byte, at int, m codec.Message, n int) (boo
 						"fetch all rows, or use LIMIT and OFFSET"))
 			}
 		}
-		return cl.send(r, buf, at, m, n, cl.portalMask(), false, false, false)
+		return cl.send(r, buf, at, m, n, cl.portalMask(), 0)
 	case codec.Close:
 		cm, err := codec.ParseClose(m.Body)
 		if err != nil {
@@ -496,7 +495,7 @@ func (cl *client) route(r *run, buf []byte, at int, m codec.Message, n int) (boo
 			}
 			return true, nil
 		}
-		return cl.send(r, buf, at, m, n, cl.portalMask(), false, false, false)
+		return cl.send(r, buf, at, m, n, cl.portalMask(), 0)
 	case codec.Sync:
 		mask := cl.dirtyMask()
 		if mask == 0 && cl.sh.syncLocal {
@@ -507,18 +506,18 @@ func (cl *client) route(r *run, buf []byte, at int, m codec.Message, n int) (boo
 			mask = cl.anyMask()
 		}
 		cont := cl.sh.group.active && cl.sh.group.members == mask
-		return cl.sendNoJoin(r, buf, at, m, n, mask, true, !cont, false)
+		return cl.send(r, buf, at, m, n, mask, (sendNoJoin|sendMirror).with(sendFresh, !cont))
 	case codec.Flush:
 		mask := cl.dirtyMask()
 		if mask == 0 {
 			cl.dropFromRun(r, at, n)
 			return true, nil
 		}
-		return cl.send(r, buf, at, m, n, mask, false, false, false)
+		return cl.send(r, buf, at, m, n, mask, 0)
 	case codec.FunctionCall:
-		return cl.send(r, buf, at, m, n, cl.anyMask(), false, true, false)
+		return cl.send(r, buf, at, m, n, cl.anyMask(), sendFresh)
 	}
-	return cl.send(r, buf, at, m, n, cl.anyMask(), false, false, false)
+	return cl.send(r, buf, at, m, n, cl.anyMask(), 0)
 }
 
 // badTarget answers a Describe or Close that pgshard cannot decode: one naming neither a statement nor a portal
@@ -569,9 +568,33 @@ func (cl *client) refuse(r *run, buf []byte, at, n int, err *codec.Error) (bool,
 	return true, nil
 }
 
-// send forwards the message at buf[at:at+n] to the servers of mask. fresh says it starts a new statement (a
-// fan-out in flight must be over first); unnamed that the client's unnamed statement goes first.
-func (cl *client) send(r *run, buf []byte, at int, m codec.Message, n int, mask uint64, mirror, fresh, unnamed bool) (bool, *codec.Error) {
+// sendOpts say how send treats a message, beyond which servers get it.
+type sendOpts uint8
+
+const (
+	// sendFresh: the message starts a new statement; a fan-out in flight must be over first.
+	sendFresh sendOpts = 1 << iota
+	// sendMirror: the servers run the same statement on the same rows (replicated tables, savepoints): their
+	// answers are one answer to the client, and a Query of it goes to the first shard before the others.
+	sendMirror
+	// sendUnnamed: the client's held unnamed Parse goes in front of the message.
+	sendUnnamed
+	// sendNoJoin: the message runs nothing (a statement's Describe, Sync), so a server that gets it does not
+	// join the client's transaction for it (a shard joins when a statement runs there).
+	sendNoJoin
+)
+
+// with is o with flag added when on.
+func (o sendOpts) with(flag sendOpts, on bool) sendOpts {
+	if on {
+		return o | flag
+	}
+	return o
+}
+
+// send forwards the message at buf[at:at+n] to the servers of mask, as opts say.
+func (cl *client) send(r *run, buf []byte, at int, m codec.Message, n int, mask uint64, opts sendOpts) (bool, *codec.Error) {
+	fresh := opts&sendFresh != 0
 	if ok := cl.ensureServers(r, buf, at, mask); !ok {
 		return false, nil
 	}
@@ -593,8 +616,8 @@ func (cl *client) send(r *run, buf []byte, at int, m codec.Message, n int, mask 
 		}
 		cl.startRun(r, buf, at, s)
 		rel := at - r.start
-		cl.prepareServer(s, &r.sp, rel)
-		if unnamed && cl.sh.unnamed != nil {
+		cl.prepareServer(s, &r.sp, rel, opts)
+		if opts&sendUnnamed != 0 && cl.sh.unnamed != nil {
 			r.sp.insert(rel, cl.unnamedParse())
 			s.expects.push(expectation{kind: expParseHidden})
 		}
@@ -605,7 +628,7 @@ func (cl *client) send(r *run, buf []byte, at int, m codec.Message, n int, mask 
 		if busy != 0 {
 			return cl.stall(r, buf, at), nil
 		}
-		g.start(mask, mirror)
+		g.start(mask, opts&sendMirror != 0)
 		g.quiet = cl.quietMask(mask)
 	}
 	cl.startRun(r, buf, at, nil)
@@ -619,7 +642,7 @@ func (cl *client) send(r *run, buf []byte, at int, m codec.Message, n int, mask 
 			m, _, _ = codec.ReadMessage(msg, 0)
 		}
 	}
-	if mirror && m.Type == codec.Query && fresh {
+	if opts&sendMirror != 0 && m.Type == codec.Query && fresh {
 		// A write of the same rows on every shard takes its locks on the first shard before the others, so
 		// that two transactions writing a replicated row never wait for each other on different shards (a
 		// deadlock no shard could see): the rest get the statement once the first one is through.
@@ -630,7 +653,7 @@ func (cl *client) send(r *run, buf []byte, at int, m codec.Message, n int, mask 
 	}
 	for m2 := mask; m2 != 0; m2 &= m2 - 1 {
 		s := cl.srvs[bits.TrailingZeros64(m2)]
-		if perr := cl.sendOne(s, g, m, msg, unnamed); perr != nil {
+		if perr := cl.sendOne(s, g, m, msg, opts); perr != nil {
 			return false, perr
 		}
 		if mg != nil && m.Type == codec.Bind && !s.gone {
@@ -693,20 +716,12 @@ func (cl *client) unnamedParse() []byte {
 	return codec.AppendParse(nil, "", p.ShardSQL(), pm.ParamTypes.Append(nil))
 }
 
-// sendNoJoin is send for a message that runs nothing (a statement's Describe, Sync): a server that gets it
-// does not join the client's transaction for it (a shard joins when a statement runs there).
-func (cl *client) sendNoJoin(r *run, buf []byte, at int, m codec.Message, n int, mask uint64, mirror, fresh, unnamed bool) (bool, *codec.Error) {
-	cl.sh.noJoin = true
-	defer func() { cl.sh.noJoin = false }()
-	return cl.send(r, buf, at, m, n, mask, mirror, fresh, unnamed)
-}
-
-// sendOne writes one message of a fan-out to one of its servers.
-func (cl *client) sendOne(s *server, g *fanout, m codec.Message, msg []byte, unnamed bool) *codec.Error {
+// sendOne writes one message of a fan-out to one of its servers (send's opts).
+func (cl *client) sendOne(s *server, g *fanout, m codec.Message, msg []byte, opts sendOpts) *codec.Error {
 	s.fan = g
 	sp := splice{in: msg, scratch: &cl.ls.toServer}
-	cl.prepareServer(s, &sp, 0)
-	if unnamed && cl.sh.unnamed != nil {
+	cl.prepareServer(s, &sp, 0, opts)
+	if opts&sendUnnamed != 0 && cl.sh.unnamed != nil {
 		sp.insert(0, cl.unnamedParse())
 		s.expects.push(expectation{kind: expParseHidden})
 	}
@@ -739,7 +754,7 @@ func (cl *client) sendLater() {
 	m, _, _ := codec.ReadMessage(g.laterMsg, 0)
 	for m2 := later; m2 != 0; m2 &= m2 - 1 {
 		if s := cl.srvs[bits.TrailingZeros64(m2)]; s != nil {
-			if perr := cl.sendOne(s, g, m, g.laterMsg, false); perr != nil {
+			if perr := cl.sendOne(s, g, m, g.laterMsg, 0); perr != nil {
 				cl.fatal(perr)
 				return
 			}
@@ -750,7 +765,7 @@ func (cl *client) sendLater() {
 // sendQuery sends a Query to the servers of mask, each its own text when the statement was split.
 func (cl *client) sendQuery(r *run, buf []byte, at int, m codec.Message, n int, mask uint64, mirror bool, split []route.Piece) (bool, *codec.Error) {
 	if len(split) == 0 {
-		return cl.send(r, buf, at, m, n, mask, mirror, true, false)
+		return cl.send(r, buf, at, m, n, mask, sendFresh.with(sendMirror, mirror))
 	}
 	if ok := cl.ensureServers(r, buf, at, mask); !ok {
 		return false, nil
@@ -767,7 +782,7 @@ func (cl *client) sendQuery(r *run, buf []byte, at int, m codec.Message, n int, 
 		s.fan = &cl.sh.group
 		msg := codec.AppendQuery(nil, p.SQL)
 		sp := splice{in: msg, scratch: &cl.ls.toServer}
-		cl.prepareServer(s, &sp, 0)
+		cl.prepareServer(s, &sp, 0, sendFresh)
 		cl.srv = s
 		mm, _, _ := codec.ReadMessage(msg, 0)
 		if perr := cl.message(&sp, mm, 0, len(msg)); perr != nil {
@@ -817,13 +832,13 @@ func (cl *client) yieldIdleServers() {
 
 // prepareServer puts in front of the first message a server gets from the client what the server must do
 // first: take the client's settings, and join its transaction.
-func (cl *client) prepareServer(s *server, sp *splice, at int) {
+func (cl *client) prepareServer(s *server, sp *splice, at int, opts sendOpts) {
 	if s.fresh {
 		s.fresh = false
 		s.syncSettings(cl, sp, at)
 	}
 	bit := uint64(1) << s.shard
-	if cl.sh.txOpen && cl.sh.txShards&bit == 0 && s.status == codec.TxIdle && !cl.sh.noJoin {
+	if cl.sh.txOpen && cl.sh.txShards&bit == 0 && s.status == codec.TxIdle && opts&sendNoJoin == 0 {
 		q := cl.sh.beginSQL
 		for _, sp := range cl.sh.savepoints {
 			q += "; SAVEPOINT " + sp
@@ -1050,7 +1065,7 @@ func (cl *client) routeTxCommand(r *run, buf []byte, at int, m codec.Message, n 
 			break
 		}
 		if sh.txShards != 0 {
-			if ok, perr := cl.send(r, buf, at, m, n, sh.txShards, true, true, false); !ok || perr != nil {
+			if ok, perr := cl.send(r, buf, at, m, n, sh.txShards, sendMirror|sendFresh); !ok || perr != nil {
 				return ok, perr
 			}
 		} else {

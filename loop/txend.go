@@ -51,7 +51,7 @@ func (cl *client) queryTxEnd(r *run, buf []byte, at int, m codec.Message, n int,
 	}
 	// Not mirrored: a mirrored Query goes to the first shard first and to the others only if it succeeds
 	// there (replicated writes), which would leave them in the transaction when a COMMIT fails there.
-	ok, perr := cl.send(r, buf, at, m, n, sh.txShards, false, true, false)
+	ok, perr := cl.send(r, buf, at, m, n, sh.txShards, sendFresh)
 	if ok && perr == nil {
 		cl.txEnded(tc)
 	}
@@ -67,7 +67,7 @@ func (cl *client) bindTxEnd(r *run, buf []byte, at int, m codec.Message, n int, 
 			return cl.endFailed(r, buf, at, m, n, tc, unnamed)
 		}
 		sh.target = sh.txShards
-		ok, perr := cl.send(r, buf, at, m, n, sh.txShards, true, true, unnamed)
+		ok, perr := cl.send(r, buf, at, m, n, sh.txShards, (sendMirror|sendFresh).with(sendUnnamed, unnamed))
 		if ok && perr == nil {
 			cl.txEnded(tc)
 		}
@@ -147,7 +147,7 @@ func (cl *client) endFailed(r *run, buf []byte, at int, m codec.Message, n int, 
 	if m.Type == codec.Bind {
 		sh.target = failed
 	}
-	ok, perr := cl.send(r, buf, at, m, n, failed, false, true, unnamed)
+	ok, perr := cl.send(r, buf, at, m, n, failed, sendFresh.with(sendUnnamed, unnamed))
 	if !ok || perr != nil {
 		return ok, perr
 	}

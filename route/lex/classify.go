@@ -75,12 +75,19 @@ const headSize = 16
 func Classify(sql string) Stmt {
 	// The words a lock call or a SELECT ... INTO TEMP must contain: without them most statements are decided by
 	// their first word.
-	advisory, temp := scanWords(sql)
-	return classify(sql, advisory, temp)
+	return classify(sql, scanWords(sql))
 }
 
-// classify is Classify told whether sql may call an advisory lock function and may say TEMP.
-func classify(sql string, advisory, temp bool) Stmt {
+// mayContain says which of the words that Classify looks for beyond a statement's first ones a statement may
+// contain: a false one it does not.
+type mayContain struct {
+	advisory bool // "advisory": it may call a session-level advisory lock function
+	temp     bool // "temp": it may be a SELECT ... INTO TEMP
+}
+
+// classify is Classify told which words sql may contain.
+func classify(sql string, words mayContain) Stmt {
+	advisory, temp := words.advisory, words.temp
 	var st Stmt
 	var l Lexer
 	l.KeepComments = true
@@ -366,7 +373,7 @@ func classify(sql string, advisory, temp bool) Stmt {
 
 // scanWords reports whether s contains "advisory" and "temp", ignoring ASCII case. It looks for their rarer
 // letters (v, m) eight bytes at a time.
-func scanWords(s string) (advisory, temp bool) {
+func scanWords(s string) (words mayContain) {
 	const (
 		ones  = 0x0101010101010101
 		highs = 0x8080808080808080
@@ -383,25 +390,25 @@ func scanWords(s string) (advisory, temp bool) {
 		v, m := w^vs, w^ms
 		// The high bit of each byte that is (or, after such a byte, may be) a v, V, m or M.
 		for hits := ((v-ones)&^v | (m-ones)&^m) & highs; hits != 0; hits &= hits - 1 {
-			scanWord(s, i+bits.TrailingZeros64(hits)/8, &advisory, &temp)
+			scanWord(s, i+bits.TrailingZeros64(hits)/8, &words)
 		}
 	}
 	for ; i+2 <= len(s); i++ {
-		scanWord(s, i, &advisory, &temp)
+		scanWord(s, i, &words)
 	}
-	return advisory, temp
+	return words
 }
 
 // scanWord checks for "advisory" around a v and for "temp" around an m at s[i].
-func scanWord(s string, i int, advisory, temp *bool) {
+func scanWord(s string, i int, words *mayContain) {
 	switch charClassWord[s[i]] {
 	case 'v':
 		if i+6 <= len(s) && equalFoldLower(s[i-2:i+6], "advisory") {
-			*advisory = true
+			words.advisory = true
 		}
 	case 'm':
 		if i+2 <= len(s) && equalFoldLower(s[i-2:i+2], "temp") {
-			*temp = true
+			words.temp = true
 		}
 	}
 }

@@ -128,7 +128,7 @@ func TestClassify(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("Classify(%q):\n got %+v\nwant %+v", tc.sql, got, tc.want)
 		}
-		if full := classify(tc.sql, true, true); full != tc.want {
+		if full := classify(tc.sql, mayContain{advisory: true, temp: true}); full != tc.want {
 			t.Errorf("classify(%q) without shortcut:\n got %+v\nwant %+v", tc.sql, full, tc.want)
 		}
 	}
@@ -175,14 +175,16 @@ func TestScanWords(t *testing.T) {
 		{"vvvvmmmm tem advisorx emp", false, false},
 		{"\x56\x76\x4d\x6d\xd6\xf6\xcd\xed", false, false},
 	} {
-		a, tm := scanWords(tc.s)
+		w := scanWords(tc.s)
+		a, tm := w.advisory, w.temp
 		if a != tc.advisory || tm != tc.temp {
 			t.Errorf("scanWords(%q) = %v, %v", tc.s, a, tm)
 		}
 		// Against the obvious implementation, at every offset.
 		for k := 0; k <= len(tc.s); k++ {
 			sub := tc.s[k:]
-			a, tm := scanWords(sub)
+			w := scanWords(sub)
+			a, tm := w.advisory, w.temp
 			low := strings.ToLower(sub)
 			if a != strings.Contains(low, "advisory") || tm != strings.Contains(low, "temp") {
 				t.Errorf("scanWords(%q) = %v, %v", sub, a, tm)

@@ -189,7 +189,7 @@ func FuzzClassify(f *testing.F) {
 			}
 		}
 		// The shortcut taken when sql cannot call a lock function nor say TEMP changes nothing.
-		if got, full := Classify(sql), classify(sql, true, true); got != full {
+		if got, full := Classify(sql), classify(sql, mayContain{advisory: true, temp: true}); got != full {
 			t.Fatalf("%q: Classify %+v, full scan %+v", sql, got, full)
 		}
 	})

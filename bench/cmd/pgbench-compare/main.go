@@ -320,7 +320,7 @@ func (r *runner) scenario(ctx context.Context, s Scenario) ScenarioResult {
 		var err error
 		switch t {
 		case Pgshard:
-			p, err = r.env.startPgshard(s.Sharded, s.TLS)
+			p, err = r.env.startPgshard(s)
 		case PgBouncer:
 			p, err = r.env.startPgBouncer(ctx, s.TLS)
 		default:

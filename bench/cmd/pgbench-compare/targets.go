@@ -175,9 +175,11 @@ func (e *Env) start(name string, port int, db string, asPostgres bool, bin strin
 }
 
 // startPgshard runs `pgshard serve` on a config equivalent to the PgBouncer one: transaction pooling, PoolSize
-// server connections, SCRAM to clients and to the server. With sharded, database app is the two shard databases
-// (pgbench_accounts sharded by aid, the other pgbench tables replicated) instead of the reference database.
-func (e *Env) startPgshard(sharded, tls bool) (*Proc, error) {
+// server connections, SCRAM to clients and to the server. For a sharded scenario, database app is the two shard
+// databases (pgbench_accounts sharded by aid, the other pgbench tables replicated) instead of the reference
+// database; for a TLS one, pgshard requires TLS of its clients.
+func (e *Env) startPgshard(s Scenario) (*Proc, error) {
+	sharded := s.Sharded
 	port, err := pgtest.FreePort()
 	if err != nil {
 		return nil, err
@@ -195,7 +197,7 @@ users:
 databases:
 `, port, e.poolSize(sharded), appUser, appPassword)
 	name := "pgshard.yaml"
-	if tls {
+	if s.TLS {
 		cert, key, err := e.tlsFiles()
 		if err != nil {
 			return nil, err
