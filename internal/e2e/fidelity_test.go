@@ -615,3 +615,38 @@ func hintOf(err error) string {
 	}
 	return ""
 }
+
+// An ALTER TABLE that did not go through pgshard (a migration run on the shard directly): the server refuses
+// to run the statement it prepared before ("cached plan must not change result type"), as Postgres refuses a
+// client the statement it prepared itself. A client that prepares the text again after that error must get it
+// prepared afresh, not the server's stale statement again (it did: every later client got the error).
+func TestPrepareAfterAlterTableElsewhere(t *testing.T) {
+	t.Parallel()
+	e := startEnv(t, envOpts{size: 1})
+	ctx := Ctx(t, time.Minute)
+	e.pg.Exec(t, "app_0", "CREATE TABLE altered_elsewhere (a int); INSERT INTO altered_elsewhere VALUES (1); "+
+		"ALTER TABLE altered_elsewhere OWNER TO app")
+	before := e.connect(t, ctx)
+	var n int
+	if err := before.QueryRow(ctx, "SELECT * FROM altered_elsewhere").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	e.pg.Exec(t, "app_0", "ALTER TABLE altered_elsewhere ADD COLUMN b text DEFAULT 'x'")
+	after := e.connect(t, ctx)
+	var b string
+	err := after.QueryRow(ctx, "SELECT * FROM altered_elsewhere").Scan(&n, &b)
+	if err != nil {
+		// What Postgres says of its statement; pgx drops its own cached one on it, and prepares again.
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "0A000" {
+			t.Fatalf("first try after the ALTER: %v", err)
+		}
+		err = after.QueryRow(ctx, "SELECT * FROM altered_elsewhere").Scan(&n, &b)
+	}
+	if err != nil {
+		t.Fatalf("prepared again after the server's error: %v", err)
+	}
+	if n != 1 || b != "x" {
+		t.Fatalf("got %d %q", n, b)
+	}
+}
