@@ -216,6 +216,12 @@ func (cl *client) forward() {
 		}
 		return
 	}
+	cl.forwardUnsharded()
+}
+
+// forwardUnsharded is forward's pass-through of a database of one shard: the client's messages go to its one
+// server connection, checked out at the first message that needs it.
+func (cl *client) forwardUnsharded() {
 	buf := cl.park.input(cl.c)
 	sp := splice{in: buf, scratch: &cl.ls.toServer}
 	maxSize := cl.e.cfg.Limits.MaxMessageSize
@@ -371,24 +377,7 @@ func (cl *client) message(sp *splice, m codec.Message, at, n int) *codec.Error {
 	}
 	switch m.Type {
 	case codec.Query:
-		e := expectation{kind: expQuery}
-		q, _ := codec.ParseQuery(m.Body)
-		if cl.mapped && changesSchema(q) {
-			cl.e.registry.forget()
-		}
-		if fx := effectsOf(q); fx != nil {
-			cl.applyPins(fx)
-			e.sets = fx.changes
-			if fx.discardAll && cl.mapped {
-				cl.forgetStatements()
-			}
-		}
-		if cl.mapped {
-			e.sqlOps = cl.sqlPrepared(sp, s, q, at)
-			cl.unnamedMsg, s.unnamedOwner = cl.unnamedMsg[:0], nil // a simple query drops the unnamed statement
-		}
-		e.copyMsgs = s.copyMsgs
-		s.expects.push(e)
+		cl.queryMessage(sp, s, m, at)
 	case codec.FunctionCall:
 		s.expects.push(expectation{kind: expQuery})
 	case codec.Sync:
@@ -402,125 +391,174 @@ func (cl *client) message(sp *splice, m codec.Message, at, n int) *codec.Error {
 			s.copyIn = false
 		}
 	case codec.Execute:
-		e := expectation{kind: expExecute, copyMsgs: s.copyMsgs}
-		if cl.portalFx != nil {
-			if em, err := codec.ParseExecute(m.Body); err == nil {
-				if fx := cl.portalFx[string(em.Portal)]; fx != nil {
-					cl.applyPins(fx)
-					e.sets = fx.changes
-				}
-			}
-		}
-		s.expects.push(e)
-		s.unsynced = true
+		cl.executeMessage(s, m)
 	case codec.Flush:
 		s.unsynced = true
 	case codec.Parse:
-		batchStart := !s.unsynced
-		s.unsynced = true
-		if !cl.mapped {
-			s.expects.push(expectation{kind: expParse})
-			return nil
-		}
-		pm, err := codec.ParseParse(m.Body)
-		if err != nil {
-			return codec.NewFatal(codec.SQLStateProtocolViolation, err.Error())
-		}
-		if changesSchema(pm.Query) {
-			cl.e.registry.forget()
-		}
-		if batchStart && (len(cl.sqlStmts) > 0 || len(s.sqlNames.byName) > 0) {
-			// "EXECUTE name" sent with Parse (psql's \gdesc): the server must hold the client's statement. Its
-			// PREPAREs go in front only at a batch's start, where a Query does not end the client's pipeline.
-			cl.sqlPrepared(sp, s, pm.Query, at)
-		}
-		if len(pm.Name) == 0 {
-			cl.unnamedMsg = append(cl.unnamedMsg[:0], sp.in[at:at+n]...)
-			cl.unnamedGen++
-			s.unnamedOwner, s.unnamedGen = cl, cl.unnamedGen
-			cl.unnamedFx = effectsOf(pm.Query)
-			s.expects.push(expectation{kind: expParse})
-			return nil
-		}
-		sp.drop(at, at+n)
-		if perr := cl.refuseParse(pm.Name); perr != nil {
-			cl.skipToSync = true
-			s.synth(cl, expectation{kind: expErrorSynth, err: perr})
-			return nil
-		}
-		st := cl.stmtFor(pm.Query, pm.ParamTypes)
-		cl.setStmt(pm.Name, st)
-		if s.stmts.has(st) {
-			s.synth(cl, expectation{kind: expParseSynth, st: st, name: string(pm.Name)})
-		} else {
-			s.prepare(sp, at, st, expParse)
-			s.expects.last().name = string(pm.Name)
-		}
+		return cl.parseMessage(sp, s, m, at, n)
 	case codec.Bind, codec.Describe:
-		batchStart := !s.unsynced
-		s.unsynced = true
-		kind := expBind
-		if m.Type == codec.Describe {
-			kind = expDescribe
-		}
-		name, nameAt, err := statementName(m)
-		if err != nil {
-			return codec.NewFatal(codec.SQLStateProtocolViolation, err.Error())
-		}
-		var plan *route.Plan
-		if kind == expDescribe {
-			plan, cl.sh.describePlan = cl.sh.describePlan, nil
-		}
-		if !cl.mapped || len(name) == 0 {
-			namesStatement := m.Type == codec.Bind || len(m.Body) > 0 && m.Body[0] == codec.TargetStatement
-			if cl.mapped && namesStatement && len(cl.unnamedMsg) > 0 && (s.unnamedOwner != cl || s.unnamedGen != cl.unnamedGen) {
-				// The client's unnamed statement was parsed on another server connection (psql's \gdesc sends
-				// Parse and Sync, then Describe and Sync), or dropped by a query since: parse it here first,
-				// after the SQL-prepared statements it names ("EXECUTE name", as \gdesc sends it).
-				if pm, err := codec.ParseParse(cl.unnamedMsg[codec.HeaderLen:]); err == nil && batchStart && len(cl.sqlStmts) > 0 {
-					cl.sqlPrepared(sp, s, pm.Query, at)
-				}
-				sp.insert(at, cl.unnamedMsg)
-				s.expects.push(expectation{kind: expParseHidden})
-				s.unnamedOwner, s.unnamedGen = cl, cl.unnamedGen
-			}
-			if cl.mapped && m.Type == codec.Bind {
-				cl.bindEffects(m, cl.unnamedFx)
-			}
-			s.expects.push(expectation{kind: kind, plan: plan})
-			return nil
-		}
-		msg := sp.in[at : at+n]
-		sp.drop(at, at+n)
-		st := cl.stmts[string(name)]
-		if st == nil {
-			cl.skipToSync = true
-			s.synth(cl, expectation{kind: expErrorSynth, err: codec.NewError(codec.SQLStateUndefinedPreparedStmt,
-				`prepared statement "`+string(name)+`" does not exist`)})
-			return nil
-		}
-		if !s.stmts.has(st) {
-			s.prepare(sp, at, st, expParseHidden)
-		}
-		if m.Type == codec.Bind {
-			cl.bindEffects(m, st.fx)
-		}
-		*sp.scratch = appendRenamed(*sp.scratch, msg, nameAt, nameAt+len(name), st.name)
-		s.expects.push(expectation{kind: kind, st: st, plan: plan})
+		return cl.bindOrDescribe(sp, s, m, at, n)
 	case codec.Close:
-		s.unsynced = true
-		cm, err := codec.ParseClose(m.Body)
-		if err != nil && !errors.Is(err, codec.ErrBadValue) { // a bad target goes on for the server to refuse
-			return codec.NewFatal(codec.SQLStateProtocolViolation, err.Error())
-		}
-		if cl.mapped && cm.Target == codec.TargetStatement && len(cm.Name) > 0 {
-			cl.dropStmt(string(cm.Name))
-			sp.drop(at, at+n)
-			s.synth(cl, expectation{kind: expCloseSynth})
-			return nil
-		}
-		s.expects.push(expectation{kind: expClose})
+		return cl.closeMessage(sp, s, m, at, n)
 	}
+	return nil
+}
+
+// queryMessage expects the answers to a simple Query, noting what it does to the session: settings, pins,
+// SQL-level prepared statements (which the server must hold first), the unnamed statement it drops.
+func (cl *client) queryMessage(sp *splice, s *server, m codec.Message, at int) {
+	e := expectation{kind: expQuery}
+	q, _ := codec.ParseQuery(m.Body)
+	if cl.mapped && changesSchema(q) {
+		cl.e.registry.forget()
+	}
+	if fx := effectsOf(q); fx != nil {
+		cl.applyPins(fx)
+		e.sets = fx.changes
+		if fx.discardAll && cl.mapped {
+			cl.forgetStatements()
+		}
+	}
+	if cl.mapped {
+		e.sqlOps = cl.sqlPrepared(sp, s, q, at)
+		cl.unnamedMsg, s.unnamedOwner = cl.unnamedMsg[:0], nil // a simple query drops the unnamed statement
+	}
+	e.copyMsgs = s.copyMsgs
+	s.expects.push(e)
+}
+
+// executeMessage expects the answers to an Execute, with what its portal's statement does to the session.
+func (cl *client) executeMessage(s *server, m codec.Message) {
+	e := expectation{kind: expExecute, copyMsgs: s.copyMsgs}
+	if cl.portalFx != nil {
+		if em, err := codec.ParseExecute(m.Body); err == nil {
+			if fx := cl.portalFx[string(em.Portal)]; fx != nil {
+				cl.applyPins(fx)
+				e.sets = fx.changes
+			}
+		}
+	}
+	s.expects.push(e)
+	s.unsynced = true
+}
+
+// parseMessage sends a Parse on: the unnamed statement as it is; a named one under the name of the shared
+// statement it is (prepared.go), or answered by pgshard when the server holds that statement already.
+func (cl *client) parseMessage(sp *splice, s *server, m codec.Message, at, n int) *codec.Error {
+	batchStart := !s.unsynced
+	s.unsynced = true
+	if !cl.mapped {
+		s.expects.push(expectation{kind: expParse})
+		return nil
+	}
+	pm, err := codec.ParseParse(m.Body)
+	if err != nil {
+		return codec.NewFatal(codec.SQLStateProtocolViolation, err.Error())
+	}
+	if changesSchema(pm.Query) {
+		cl.e.registry.forget()
+	}
+	if batchStart && (len(cl.sqlStmts) > 0 || len(s.sqlNames.byName) > 0) {
+		// "EXECUTE name" sent with Parse (psql's \gdesc): the server must hold the client's statement. Its
+		// PREPAREs go in front only at a batch's start, where a Query does not end the client's pipeline.
+		cl.sqlPrepared(sp, s, pm.Query, at)
+	}
+	if len(pm.Name) == 0 {
+		cl.unnamedMsg = append(cl.unnamedMsg[:0], sp.in[at:at+n]...)
+		cl.unnamedGen++
+		s.unnamedOwner, s.unnamedGen = cl, cl.unnamedGen
+		cl.unnamedFx = effectsOf(pm.Query)
+		s.expects.push(expectation{kind: expParse})
+		return nil
+	}
+	sp.drop(at, at+n)
+	if perr := cl.refuseParse(pm.Name); perr != nil {
+		cl.skipToSync = true
+		s.synth(cl, expectation{kind: expErrorSynth, err: perr})
+		return nil
+	}
+	st := cl.stmtFor(pm.Query, pm.ParamTypes)
+	cl.setStmt(pm.Name, st)
+	if s.stmts.has(st) {
+		s.synth(cl, expectation{kind: expParseSynth, st: st, name: string(pm.Name)})
+	} else {
+		s.prepare(sp, at, st, expParse)
+		s.expects.last().name = string(pm.Name)
+	}
+	return nil
+}
+
+// bindOrDescribe sends on a Bind, or a Describe, naming the statement by its shared name and preparing it on
+// the server first when the server lacks it (the unnamed one too, when it was parsed on another connection).
+func (cl *client) bindOrDescribe(sp *splice, s *server, m codec.Message, at, n int) *codec.Error {
+	batchStart := !s.unsynced
+	s.unsynced = true
+	kind := expBind
+	if m.Type == codec.Describe {
+		kind = expDescribe
+	}
+	name, nameAt, err := statementName(m)
+	if err != nil {
+		return codec.NewFatal(codec.SQLStateProtocolViolation, err.Error())
+	}
+	var plan *route.Plan
+	if kind == expDescribe {
+		plan, cl.sh.describePlan = cl.sh.describePlan, nil
+	}
+	if !cl.mapped || len(name) == 0 {
+		namesStatement := m.Type == codec.Bind || len(m.Body) > 0 && m.Body[0] == codec.TargetStatement
+		if cl.mapped && namesStatement && len(cl.unnamedMsg) > 0 && (s.unnamedOwner != cl || s.unnamedGen != cl.unnamedGen) {
+			// The client's unnamed statement was parsed on another server connection (psql's \gdesc sends
+			// Parse and Sync, then Describe and Sync), or dropped by a query since: parse it here first,
+			// after the SQL-prepared statements it names ("EXECUTE name", as \gdesc sends it).
+			if pm, err := codec.ParseParse(cl.unnamedMsg[codec.HeaderLen:]); err == nil && batchStart && len(cl.sqlStmts) > 0 {
+				cl.sqlPrepared(sp, s, pm.Query, at)
+			}
+			sp.insert(at, cl.unnamedMsg)
+			s.expects.push(expectation{kind: expParseHidden})
+			s.unnamedOwner, s.unnamedGen = cl, cl.unnamedGen
+		}
+		if cl.mapped && m.Type == codec.Bind {
+			cl.bindEffects(m, cl.unnamedFx)
+		}
+		s.expects.push(expectation{kind: kind, plan: plan})
+		return nil
+	}
+	msg := sp.in[at : at+n]
+	sp.drop(at, at+n)
+	st := cl.stmts[string(name)]
+	if st == nil {
+		cl.skipToSync = true
+		s.synth(cl, expectation{kind: expErrorSynth, err: codec.NewError(codec.SQLStateUndefinedPreparedStmt,
+			`prepared statement "`+string(name)+`" does not exist`)})
+		return nil
+	}
+	if !s.stmts.has(st) {
+		s.prepare(sp, at, st, expParseHidden)
+	}
+	if m.Type == codec.Bind {
+		cl.bindEffects(m, st.fx)
+	}
+	*sp.scratch = appendRenamed(*sp.scratch, msg, nameAt, nameAt+len(name), st.name)
+	s.expects.push(expectation{kind: kind, st: st, plan: plan})
+	return nil
+}
+
+// closeMessage sends a Close on, except a named statement's, which only the client's own map holds: pgshard
+// drops the name and answers itself.
+func (cl *client) closeMessage(sp *splice, s *server, m codec.Message, at, n int) *codec.Error {
+	s.unsynced = true
+	cm, err := codec.ParseClose(m.Body)
+	if err != nil && !errors.Is(err, codec.ErrBadValue) { // a bad target goes on for the server to refuse
+		return codec.NewFatal(codec.SQLStateProtocolViolation, err.Error())
+	}
+	if cl.mapped && cm.Target == codec.TargetStatement && len(cm.Name) > 0 {
+		cl.dropStmt(string(cm.Name))
+		sp.drop(at, at+n)
+		s.synth(cl, expectation{kind: expCloseSynth})
+		return nil
+	}
+	s.expects.push(expectation{kind: expClose})
 	return nil
 }
 

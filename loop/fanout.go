@@ -303,50 +303,7 @@ func (g *fanout) merge(msg []byte, scratch []byte, shard uint64) (bool, []byte) 
 		return true, nil
 	case codec.CommandComplete, codec.EmptyQueryResponse, codec.PortalSuspended:
 		g.done++
-		switch typ {
-		case codec.CommandComplete:
-			if tag, err := codec.ParseCommandComplete(msg[codec.HeaderLen:]); err == nil {
-				if g.done == 1 || len(g.tag) == 0 {
-					g.tag = append(g.tag[:0], tag...)
-				}
-				if i := bytes.LastIndexByte(tag, ' '); i >= 0 {
-					if n, err := strconv.ParseUint(string(tag[i+1:]), 10, 64); err == nil {
-						if g.mirror {
-							g.rows = max(g.rows, n)
-						} else {
-							g.rows += n
-						}
-					}
-				}
-			}
-		case codec.EmptyQueryResponse:
-			g.empty = true
-		case codec.PortalSuspended:
-			g.suspend = true
-		}
-		if g.done < g.k || g.errSent {
-			return false, nil
-		}
-		var out []byte
-		switch {
-		case g.suspend:
-			out = codec.AppendEmpty(scratch, codec.PortalSuspended)
-		case len(g.tag) > 0:
-			tag := g.tag
-			if i := bytes.LastIndexByte(tag, ' '); i >= 0 {
-				if _, err := strconv.ParseUint(string(tag[i+1:]), 10, 64); err == nil {
-					tag = strconv.AppendUint(tag[:i+1], g.rows, 10)
-				}
-			}
-			out = codec.AppendCommandComplete(scratch, string(tag))
-		default:
-			out = codec.AppendEmpty(scratch, codec.EmptyQueryResponse)
-		}
-		if g.copyTx {
-			g.copyHeld = append(g.copyHeld[:0], out...) // sent once every shard committed
-			return false, nil
-		}
-		return false, out
+		return g.statementEnded(msg, scratch)
 	case codec.CopyInResponse:
 		// Passed on once every shard is ready for the data (pgshard's catalog query is answered by then).
 		g.copyIn++
@@ -364,21 +321,7 @@ func (g *fanout) merge(msg []byte, scratch []byte, shard uint64) (bool, []byte) 
 		}
 		return false, codec.AppendEmpty(scratch, codec.CopyDone)
 	case codec.ReadyForQuery:
-		g.ready++
-		if len(msg) == 6 {
-			switch s := msg[5]; {
-			case s == codec.TxFailed, s == codec.TxActive && g.status == codec.TxIdle:
-				g.status = s
-			}
-		}
-		if g.ready < g.k {
-			return false, nil
-		}
-		g.active = false
-		if g.copyTx {
-			return false, nil // the end of pgshard's transaction on the shards comes first (copyEnd)
-		}
-		return false, codec.AppendReadyForQuery(scratch, g.status)
+		return g.readyOn(msg, scratch)
 	}
 	if b := onceBit(typ); b != 0 {
 		if g.seen&b != 0 || g.errSent {
@@ -387,4 +330,73 @@ func (g *fanout) merge(msg []byte, scratch []byte, shard uint64) (bool, []byte) 
 		g.seen |= b
 	}
 	return true, nil // notices, parameter status, notifications, ...
+}
+
+// statementEnded merges the shards' ends of a statement (CommandComplete, EmptyQueryResponse, PortalSuspended)
+// into one, once the last shard's is in: the first tag with the rows of all (of one, mirrored).
+func (g *fanout) statementEnded(msg []byte, scratch []byte) (bool, []byte) {
+	switch msg[0] {
+	case codec.CommandComplete:
+		if tag, err := codec.ParseCommandComplete(msg[codec.HeaderLen:]); err == nil {
+			if g.done == 1 || len(g.tag) == 0 {
+				g.tag = append(g.tag[:0], tag...)
+			}
+			if i := bytes.LastIndexByte(tag, ' '); i >= 0 {
+				if n, err := strconv.ParseUint(string(tag[i+1:]), 10, 64); err == nil {
+					if g.mirror {
+						g.rows = max(g.rows, n)
+					} else {
+						g.rows += n
+					}
+				}
+			}
+		}
+	case codec.EmptyQueryResponse:
+		g.empty = true
+	case codec.PortalSuspended:
+		g.suspend = true
+	}
+	if g.done < g.k || g.errSent {
+		return false, nil
+	}
+	var out []byte
+	switch {
+	case g.suspend:
+		out = codec.AppendEmpty(scratch, codec.PortalSuspended)
+	case len(g.tag) > 0:
+		tag := g.tag
+		if i := bytes.LastIndexByte(tag, ' '); i >= 0 {
+			if _, err := strconv.ParseUint(string(tag[i+1:]), 10, 64); err == nil {
+				tag = strconv.AppendUint(tag[:i+1], g.rows, 10)
+			}
+		}
+		out = codec.AppendCommandComplete(scratch, string(tag))
+	default:
+		out = codec.AppendEmpty(scratch, codec.EmptyQueryResponse)
+	}
+	if g.copyTx {
+		g.copyHeld = append(g.copyHeld[:0], out...) // sent once every shard committed
+		return false, nil
+	}
+	return false, out
+}
+
+// readyOn merges the shards' ReadyForQuery into one, once the last is in: failed if one failed, else in a
+// transaction if one is.
+func (g *fanout) readyOn(msg []byte, scratch []byte) (bool, []byte) {
+	g.ready++
+	if len(msg) == 6 {
+		switch s := msg[5]; {
+		case s == codec.TxFailed, s == codec.TxActive && g.status == codec.TxIdle:
+			g.status = s
+		}
+	}
+	if g.ready < g.k {
+		return false, nil
+	}
+	g.active = false
+	if g.copyTx {
+		return false, nil // the end of pgshard's transaction on the shards comes first (copyEnd)
+	}
+	return false, codec.AppendReadyForQuery(scratch, g.status)
 }

@@ -60,7 +60,35 @@ func (e *Engine) Reload() ([]string, *codec.Error) {
 	// Publish first: from now on new logins and clients that move get the new databases. Then retire what
 	// was replaced, so that a client that still sees the old database uses it for one transaction at most.
 	e.cat.Store(cat)
-	var retired []*pool.Pool
+	retired, retiredNotes := e.retireReplaced(old, cat, &ch)
+	notices = append(notices, retiredNotes...)
+	for _, l := range []struct {
+		what  string
+		names []string
+	}{{"added", ch.UsersAdded}, {"removed (its clients stay until they leave)", ch.UsersRemoved}, {"changed", ch.UsersChanged}} {
+		for _, name := range l.names {
+			notices = append(notices, "user "+name+" "+l.what)
+		}
+	}
+	if ch.AdminChanged {
+		notices = append(notices, "admin login changed (for new console connections)")
+	}
+	if e.tpc != nil {
+		e.setTwoPhaseTargets(e.twoPhaseTargets(cat))
+	}
+	e.forEachLoop(func(ls *loopState) { e.afterReload(ls, retired) })
+	if len(notices) == 0 {
+		notices = append(notices, "the config file changes nothing")
+	}
+	e.log.Info("reloaded", "file", e.configFile, "databases_added", ch.DatabasesAdded, "databases_removed", ch.DatabasesRemoved,
+		"databases_changed", ch.DatabasesChanged, "users_added", ch.UsersAdded, "users_removed", ch.UsersRemoved,
+		"users_changed", ch.UsersChanged, "restart_needed", ch.Restart)
+	return notices, nil
+}
+
+// retireReplaced retires the databases and pools that a reload replaced or removed (their clients finish
+// what they are doing on them), and says what changed for databases.
+func (e *Engine) retireReplaced(old, cat *catalog, ch *config.Changes) (retired []*pool.Pool, notices []string) {
 	retireDB := func(d *database) {
 		d.retired.Store(true)
 		d.mu.Lock()
@@ -101,28 +129,7 @@ func (e *Engine) Reload() ([]string, *codec.Error) {
 			d.mu.Unlock()
 		}
 	}
-	for _, l := range []struct {
-		what  string
-		names []string
-	}{{"added", ch.UsersAdded}, {"removed (its clients stay until they leave)", ch.UsersRemoved}, {"changed", ch.UsersChanged}} {
-		for _, name := range l.names {
-			notices = append(notices, "user "+name+" "+l.what)
-		}
-	}
-	if ch.AdminChanged {
-		notices = append(notices, "admin login changed (for new console connections)")
-	}
-	if e.tpc != nil {
-		e.setTwoPhaseTargets(e.twoPhaseTargets(cat))
-	}
-	e.forEachLoop(func(ls *loopState) { e.afterReload(ls, retired) })
-	if len(notices) == 0 {
-		notices = append(notices, "the config file changes nothing")
-	}
-	e.log.Info("reloaded", "file", e.configFile, "databases_added", ch.DatabasesAdded, "databases_removed", ch.DatabasesRemoved,
-		"databases_changed", ch.DatabasesChanged, "users_added", ch.UsersAdded, "users_removed", ch.UsersRemoved,
-		"users_changed", ch.UsersChanged, "restart_needed", ch.Restart)
-	return notices, nil
+	return retired, notices
 }
 
 // reloadError is the console's error for a config file RELOAD cannot use: the first problem in the message,

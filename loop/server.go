@@ -196,36 +196,8 @@ func (s *server) onTraffic() {
 	}
 	buf := s.park.input(s.c)
 	sp := splice{in: buf, scratch: &s.ls.toClient}
-	pos := 0
-	for pos < len(buf) {
-		if s.remain > 0 {
-			n := min(s.remain, len(buf)-pos)
-			s.remain -= n
-			pos += n
-			continue
-		}
-		n := codec.MessageLen(buf[pos:])
-		if n == 0 {
-			break
-		}
-		if n < codec.HeaderLen {
-			s.fail("server sent an invalid message length")
-			return
-		}
-		if pos+n > len(buf) {
-			if n > streamThreshold && !s.mustSeeWhole(buf[pos]) {
-				s.remain = n - (len(buf) - pos)
-				pos = len(buf)
-			}
-			break
-		}
-		if !s.answer(&sp, buf[pos:pos+n], pos) {
-			s.fail("server answer does not match what was sent (message type " + string(rune(buf[pos])) + ")")
-			return
-		}
-		pos += n
-	}
-	if pos == 0 {
+	pos, ok := s.answers(&sp, buf)
+	if !ok || pos == 0 {
 		return
 	}
 	if cl := s.client; cl != nil {
@@ -281,6 +253,42 @@ func (s *server) onTraffic() {
 		cl.forward()
 		cl.flush()
 	}
+}
+
+// answers accounts for the complete messages at the start of buf (answer), and lets a large message the
+// client does not need pgshard to see pass through as it arrives. It returns the bytes it took; false when the
+// server said something impossible and was failed.
+func (s *server) answers(sp *splice, buf []byte) (int, bool) {
+	pos := 0
+	for pos < len(buf) {
+		if s.remain > 0 {
+			n := min(s.remain, len(buf)-pos)
+			s.remain -= n
+			pos += n
+			continue
+		}
+		n := codec.MessageLen(buf[pos:])
+		if n == 0 {
+			break
+		}
+		if n < codec.HeaderLen {
+			s.fail("server sent an invalid message length")
+			return pos, false
+		}
+		if pos+n > len(buf) {
+			if n > streamThreshold && !s.mustSeeWhole(buf[pos]) {
+				s.remain = n - (len(buf) - pos)
+				pos = len(buf)
+			}
+			break
+		}
+		if !s.answer(sp, buf[pos:pos+n], pos) {
+			s.fail("server answer does not match what was sent (message type " + string(rune(buf[pos])) + ")")
+			return pos, false
+		}
+		pos += n
+	}
+	return pos, true
 }
 
 // commandDone applies what the client's statement that the server completed with tag did to the session it

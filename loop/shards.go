@@ -367,89 +367,9 @@ func (cl *client) route(r *run, buf []byte, at int, m codec.Message, n int) (boo
 	case codec.Query:
 		return cl.routeQuery(r, buf, at, m, n)
 	case codec.Parse:
-		pm, err := codec.ParseParse(m.Body)
-		if err != nil {
-			return false, codec.NewFatal(codec.SQLStateProtocolViolation, err.Error())
-		}
-		if len(pm.Name) > 0 {
-			if perr := cl.refuseParse(pm.Name); perr != nil {
-				return cl.refuse(r, buf, at, n, perr)
-			}
-		}
-		if !cl.answerNow(expectation{kind: expParseSynth}) {
-			return cl.stall(r, buf, at), nil
-		}
-		cl.dropFromRun(r, at, n)
-		if len(pm.Name) > 0 {
-			cl.setStmt(pm.Name, cl.stmtFor(pm.Query, pm.ParamTypes))
-			return true, nil
-		}
-		cl.sh.unnamed = append(cl.sh.unnamed[:0], buf[at:at+n]...)
-		if string(pm.Query) != cl.sh.unnamedSQL {
-			cl.sh.unnamedSQL = string(pm.Query)
-			cl.sh.unnamedPl = nil
-			cl.sh.unnamedTx = txCommandOf(cl.sh.unnamedSQL).kind
-			cl.unnamedFx = effectsOf(pm.Query)
-		}
-		return true, nil
+		return cl.routeParse(r, buf, at, m, n)
 	case codec.Bind:
-		bm, err := codec.ParseBind(m.Body)
-		if err != nil {
-			return false, codec.NewFatal(codec.SQLStateProtocolViolation, err.Error())
-		}
-		var plan *route.Plan
-		tk, sql := cl.sh.unnamedTx, cl.sh.unnamedSQL
-		if len(bm.Statement) == 0 {
-			if cl.sh.unnamed == nil {
-				return cl.refuse(r, buf, at, n, codec.NewError(codec.SQLStateUndefinedPreparedStmt, "unnamed prepared statement does not exist"))
-			}
-			if cl.sh.unnamedPl == nil {
-				cl.sh.unnamedPl = cl.rt.Prepare(cl.sh.unnamedSQL)
-			}
-			plan = cl.sh.unnamedPl
-		} else {
-			st := cl.stmts[string(bm.Statement)]
-			if st == nil {
-				return cl.refuse(r, buf, at, n, codec.NewError(codec.SQLStateUndefinedPreparedStmt,
-					`prepared statement "`+string(bm.Statement)+`" does not exist`))
-			}
-			tk, sql = st.tx, st.query
-			plan = cl.planOf(st)
-		}
-		cl.ls.params = bm.AppendParams(cl.ls.params[:0])
-		cl.ls.formats = bm.ParamFormats.Append(cl.ls.formats[:0])
-		d := cl.rt.Bind(plan, route.Params{Values: cl.ls.params, Formats: cl.ls.formats}, cl.session())
-		if d.Err != nil {
-			return cl.refuse(r, buf, at, n, d.Err)
-		}
-		if d.Copy != nil {
-			// pgshard splits the rows of a COPY into a sharded table only when it comes as a Query (the way
-			// psql, pgx and most drivers send it); through Bind it would have no shard to send its data to.
-			return cl.refuse(r, buf, at, n, codec.NewError(codec.SQLStateFeatureNotSupported,
-				"COPY FROM STDIN into sharded table "+d.Copy.Table+" through the extended query protocol is not supported").
-				WithHint("send the COPY statement as a simple Query message (psql, pgx CopyFrom and libpq's PQexec do)"))
-		}
-		if tk == txEnd && cl.sh.txOpen {
-			return cl.bindTxEnd(r, buf, at, m, n, string(bm.Portal), txCommandOf(sql), len(bm.Statement) == 0)
-		}
-		mask, mirror := cl.inTxMask(d), d.Mirror
-		if d.CopyOut != nil && bits.OnesCount64(mask) > 1 {
-			cl.sh.copyOut = d.CopyOut
-		}
-		if (tk == txSavepoint || tk == txRelease || tk == txRollbackTo) && cl.sh.txShards != 0 {
-			// Savepoints go to every shard of the transaction.
-			mask, mirror = cl.sh.txShards, true
-		}
-		cl.sh.target = mask
-		if d.Merge != nil {
-			cl.sh.merge = d.Merge
-			cl.sh.mergeMsg = cl.mergedBind(buf[at:at+n], bm, d.Merge.Hidden())
-		}
-		ok, perr := cl.send(r, buf, at, m, n, mask, sendFresh.with(sendMirror, mirror).with(sendUnnamed, len(bm.Statement) == 0))
-		if ok && perr == nil {
-			cl.sentInTx(tk, sql, mask, d.Write)
-		}
-		return ok, perr
+		return cl.routeBind(r, buf, at, m, n)
 	case codec.Describe:
 		dm, err := codec.ParseDescribe(m.Body)
 		if err != nil {
@@ -479,23 +399,7 @@ func (cl *client) route(r *run, buf []byte, at int, m codec.Message, n int) (boo
 		}
 		return cl.send(r, buf, at, m, n, cl.portalMask(), 0)
 	case codec.Close:
-		cm, err := codec.ParseClose(m.Body)
-		if err != nil {
-			return cl.badTarget(r, buf, at, m, n, "CLOSE", err)
-		}
-		if cm.Target == codec.TargetStatement {
-			if !cl.answerNow(expectation{kind: expCloseSynth}) {
-				return cl.stall(r, buf, at), nil
-			}
-			cl.dropFromRun(r, at, n)
-			if len(cm.Name) == 0 {
-				cl.sh.unnamed, cl.sh.unnamedPl = nil, nil
-			} else {
-				cl.dropStmt(string(cm.Name))
-			}
-			return true, nil
-		}
-		return cl.send(r, buf, at, m, n, cl.portalMask(), 0)
+		return cl.routeClose(r, buf, at, m, n)
 	case codec.Sync:
 		mask := cl.dirtyMask()
 		if mask == 0 && cl.sh.syncLocal {
@@ -518,6 +422,119 @@ func (cl *client) route(r *run, buf []byte, at int, m codec.Message, n int) (boo
 		return cl.send(r, buf, at, m, n, cl.anyMask(), sendFresh)
 	}
 	return cl.send(r, buf, at, m, n, cl.anyMask(), 0)
+}
+
+// routeParse keeps a Parse for later (pgshard answers ParseComplete itself): a named statement is prepared on a
+// shard when a Bind or Describe needs it there, the unnamed one goes in front of the next message that uses it.
+func (cl *client) routeParse(r *run, buf []byte, at int, m codec.Message, n int) (bool, *codec.Error) {
+	pm, err := codec.ParseParse(m.Body)
+	if err != nil {
+		return false, codec.NewFatal(codec.SQLStateProtocolViolation, err.Error())
+	}
+	if len(pm.Name) > 0 {
+		if perr := cl.refuseParse(pm.Name); perr != nil {
+			return cl.refuse(r, buf, at, n, perr)
+		}
+	}
+	if !cl.answerNow(expectation{kind: expParseSynth}) {
+		return cl.stall(r, buf, at), nil
+	}
+	cl.dropFromRun(r, at, n)
+	if len(pm.Name) > 0 {
+		cl.setStmt(pm.Name, cl.stmtFor(pm.Query, pm.ParamTypes))
+		return true, nil
+	}
+	cl.sh.unnamed = append(cl.sh.unnamed[:0], buf[at:at+n]...)
+	if string(pm.Query) != cl.sh.unnamedSQL {
+		cl.sh.unnamedSQL = string(pm.Query)
+		cl.sh.unnamedPl = nil
+		cl.sh.unnamedTx = txCommandOf(cl.sh.unnamedSQL).kind
+		cl.unnamedFx = effectsOf(pm.Query)
+	}
+	return true, nil
+}
+
+// routeBind sends a Bind to the shards its statement's plan and parameters name, with what must go first.
+func (cl *client) routeBind(r *run, buf []byte, at int, m codec.Message, n int) (bool, *codec.Error) {
+	bm, err := codec.ParseBind(m.Body)
+	if err != nil {
+		return false, codec.NewFatal(codec.SQLStateProtocolViolation, err.Error())
+	}
+	var plan *route.Plan
+	tk, sql := cl.sh.unnamedTx, cl.sh.unnamedSQL
+	if len(bm.Statement) == 0 {
+		if cl.sh.unnamed == nil {
+			return cl.refuse(r, buf, at, n, codec.NewError(codec.SQLStateUndefinedPreparedStmt, "unnamed prepared statement does not exist"))
+		}
+		if cl.sh.unnamedPl == nil {
+			cl.sh.unnamedPl = cl.rt.Prepare(cl.sh.unnamedSQL)
+		}
+		plan = cl.sh.unnamedPl
+	} else {
+		st := cl.stmts[string(bm.Statement)]
+		if st == nil {
+			return cl.refuse(r, buf, at, n, codec.NewError(codec.SQLStateUndefinedPreparedStmt,
+				`prepared statement "`+string(bm.Statement)+`" does not exist`))
+		}
+		tk, sql = st.tx, st.query
+		plan = cl.planOf(st)
+	}
+	cl.ls.params = bm.AppendParams(cl.ls.params[:0])
+	cl.ls.formats = bm.ParamFormats.Append(cl.ls.formats[:0])
+	d := cl.rt.Bind(plan, route.Params{Values: cl.ls.params, Formats: cl.ls.formats}, cl.session())
+	if d.Err != nil {
+		return cl.refuse(r, buf, at, n, d.Err)
+	}
+	if d.Copy != nil {
+		// pgshard splits the rows of a COPY into a sharded table only when it comes as a Query (the way
+		// psql, pgx and most drivers send it); through Bind it would have no shard to send its data to.
+		return cl.refuse(r, buf, at, n, codec.NewError(codec.SQLStateFeatureNotSupported,
+			"COPY FROM STDIN into sharded table "+d.Copy.Table+" through the extended query protocol is not supported").
+			WithHint("send the COPY statement as a simple Query message (psql, pgx CopyFrom and libpq's PQexec do)"))
+	}
+	if tk == txEnd && cl.sh.txOpen {
+		return cl.bindTxEnd(r, buf, at, m, n, string(bm.Portal), txCommandOf(sql), len(bm.Statement) == 0)
+	}
+	mask, mirror := cl.inTxMask(d), d.Mirror
+	if d.CopyOut != nil && bits.OnesCount64(mask) > 1 {
+		cl.sh.copyOut = d.CopyOut
+	}
+	if (tk == txSavepoint || tk == txRelease || tk == txRollbackTo) && cl.sh.txShards != 0 {
+		// Savepoints go to every shard of the transaction.
+		mask, mirror = cl.sh.txShards, true
+	}
+	cl.sh.target = mask
+	if d.Merge != nil {
+		cl.sh.merge = d.Merge
+		cl.sh.mergeMsg = cl.mergedBind(buf[at:at+n], bm, d.Merge.Hidden())
+	}
+	ok, perr := cl.send(r, buf, at, m, n, mask, sendFresh.with(sendMirror, mirror).with(sendUnnamed, len(bm.Statement) == 0))
+	if ok && perr == nil {
+		cl.sentInTx(tk, sql, mask, d.Write)
+	}
+	return ok, perr
+}
+
+// routeClose answers the Close of a statement itself (the name is the client's, in pgshard's map) and sends
+// the Close of a portal to its servers.
+func (cl *client) routeClose(r *run, buf []byte, at int, m codec.Message, n int) (bool, *codec.Error) {
+	cm, err := codec.ParseClose(m.Body)
+	if err != nil {
+		return cl.badTarget(r, buf, at, m, n, "CLOSE", err)
+	}
+	if cm.Target == codec.TargetStatement {
+		if !cl.answerNow(expectation{kind: expCloseSynth}) {
+			return cl.stall(r, buf, at), nil
+		}
+		cl.dropFromRun(r, at, n)
+		if len(cm.Name) == 0 {
+			cl.sh.unnamed, cl.sh.unnamedPl = nil, nil
+		} else {
+			cl.dropStmt(string(cm.Name))
+		}
+		return true, nil
+	}
+	return cl.send(r, buf, at, m, n, cl.portalMask(), 0)
 }
 
 // badTarget answers a Describe or Close that pgshard cannot decode: one naming neither a statement nor a portal

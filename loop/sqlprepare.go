@@ -110,100 +110,118 @@ func (cl *client) sqlPrepared(sp *splice, s *server, q []byte, at int) []sqlOp {
 	if !mentionsPrepared(q) || s.status == codec.TxFailed {
 		return nil // in a failed transaction the server refuses the client's statements anyway
 	}
-	var before []string
-	var ops []sqlOp
-	pending := map[string]*stmt{} // what this query's own PREPAREs and DEALLOCATEs made of a name so far
-	lookup := func(name string) (*stmt, bool) {
-		if st, ok := pending[name]; ok {
-			return st, st != nil
-		}
-		st := cl.sqlStmts[name]
-		return st, st != nil
-	}
-	// ensure makes the server hold name as st; clear makes it hold nothing under name.
-	ensure := func(name string, st *stmt) {
-		if _, decided := pending[name]; decided || s.sqlNames.get(name) == st {
-			return
-		}
-		if s.sqlNames.get(name) != nil {
-			before = append(before, "DEALLOCATE "+quoteIdent(name))
-		}
-		before = append(before, prepareAs(name, st))
-		for _, old := range s.sqlNames.set(name, st, nil) {
-			before = append(before, "DEALLOCATE "+quoteIdent(old))
-		}
-	}
-	clear := func(name string) {
-		if _, decided := pending[name]; !decided && s.sqlNames.get(name) != nil {
-			before = append(before, "DEALLOCATE "+quoteIdent(name))
-			s.sqlNames.remove(name)
-		}
-	}
+	p := sqlPrep{cl: cl, s: s, pending: map[string]*stmt{}}
 	sql := string(q)
 	if wholeNamespace(sql) {
 		// The query may see or run statements by names pgshard cannot read in it (pg_prepared_statements, an
 		// EXECUTE in a function's text): the server gets exactly the client's names first.
 		for name := range s.sqlNames.byName {
 			if _, mine := cl.sqlStmts[name]; !mine {
-				clear(name)
+				p.clear(name)
 			}
 		}
 		for name, st := range cl.sqlStmts {
-			ensure(name, st)
+			p.ensure(name, st)
 		}
 	}
 	stmts := lex.Split(sql, nil)
 	for _, r := range stmts {
-		text := sql[r[0]:r[1]]
-		st := lex.Classify(text)
-		for _, name := range executedNames(text) {
-			if x, ok := lookup(name); ok {
-				ensure(name, x)
-				if x.fx != nil {
-					cl.applyPins(x.fx) // what running it does to the session (advisory locks)
-				}
-			} else {
-				clear(name) // another client's statement of that name is not this client's to run: 26000
-			}
+		whole := ""
+		if len(stmts) == 1 {
+			whole = sql
 		}
-		switch st.Kind {
-		case lex.StmtPrepare:
-			if x, ok := lookup(st.Name); ok {
-				ensure(st.Name, x) // so that the server refuses it as Postgres would: 42P05
-				continue
-			}
-			clear(st.Name)
-			types := ""
-			if st.TypesRange != [2]int{} {
-				types = text[st.TypesRange[0]:st.TypesRange[1]]
-			}
-			whole := ""
-			if len(stmts) == 1 {
-				whole = sql
-			}
-			shared := cl.e.registry.sqlStmt(types, text[st.Body[0]:st.Body[1]], whole)
-			ops = append(ops, sqlOp{tag: "PREPARE", name: st.Name, st: shared})
-			pending[st.Name] = shared
-		case lex.StmtDeallocate:
-			if st.Name == "all" {
-				ops = append(ops, sqlOp{tag: "DEALLOCATE ALL"})
-				continue
-			}
-			if x, ok := lookup(st.Name); ok {
-				ensure(st.Name, x)
-			} else {
-				clear(st.Name) // the server refuses it as Postgres would: 26000
-			}
-			ops = append(ops, sqlOp{tag: "DEALLOCATE", name: st.Name})
-			pending[st.Name] = nil
-		}
+		p.statement(sql[r[0]:r[1]], whole)
 	}
-	for _, b := range before {
+	for _, b := range p.before {
 		sp.insert(at, codec.AppendQuery(s.ls.synth[:0], b))
 		s.expects.push(expectation{kind: expHiddenQuery})
 		s.unnamedOwner = nil // a simple query drops the unnamed statement
 	}
-	return ops
+	return p.ops
+}
+
+// sqlPrep is sqlPrepared's work on one query: which of the client's statements the server must hold first,
+// and what the query's own PREPAREs and DEALLOCATEs do.
+type sqlPrep struct {
+	cl      *client
+	s       *server
+	before  []string         // the hidden statements to send first
+	ops     []sqlOp          // the query's PREPAREs and DEALLOCATEs
+	pending map[string]*stmt // what this query's own PREPAREs and DEALLOCATEs made of a name so far
+}
+
+// lookup is the client's statement of that name at this point of the query.
+func (p *sqlPrep) lookup(name string) (*stmt, bool) {
+	if st, ok := p.pending[name]; ok {
+		return st, st != nil
+	}
+	st := p.cl.sqlStmts[name]
+	return st, st != nil
+}
+
+// ensure makes the server hold name as st.
+func (p *sqlPrep) ensure(name string, st *stmt) {
+	s := p.s
+	if _, decided := p.pending[name]; decided || s.sqlNames.get(name) == st {
+		return
+	}
+	if s.sqlNames.get(name) != nil {
+		p.before = append(p.before, "DEALLOCATE "+quoteIdent(name))
+	}
+	p.before = append(p.before, prepareAs(name, st))
+	for _, old := range s.sqlNames.set(name, st, nil) {
+		p.before = append(p.before, "DEALLOCATE "+quoteIdent(old))
+	}
+}
+
+// clear makes the server hold nothing under name.
+func (p *sqlPrep) clear(name string) {
+	if _, decided := p.pending[name]; !decided && p.s.sqlNames.get(name) != nil {
+		p.before = append(p.before, "DEALLOCATE "+quoteIdent(name))
+		p.s.sqlNames.remove(name)
+	}
+}
+
+// statement looks at one statement text of the query (whole: the query, when it is the only one).
+func (p *sqlPrep) statement(text, whole string) {
+	st := lex.Classify(text)
+	for _, name := range executedNames(text) {
+		if x, ok := p.lookup(name); ok {
+			p.ensure(name, x)
+			if x.fx != nil {
+				p.cl.applyPins(x.fx) // what running it does to the session (advisory locks)
+			}
+		} else {
+			p.clear(name) // another client's statement of that name is not this client's to run: 26000
+		}
+	}
+	switch st.Kind {
+	case lex.StmtPrepare:
+		if x, ok := p.lookup(st.Name); ok {
+			p.ensure(st.Name, x) // so that the server refuses it as Postgres would: 42P05
+			return
+		}
+		p.clear(st.Name)
+		types := ""
+		if st.TypesRange != [2]int{} {
+			types = text[st.TypesRange[0]:st.TypesRange[1]]
+		}
+		shared := p.cl.e.registry.sqlStmt(types, text[st.Body[0]:st.Body[1]], whole)
+		p.ops = append(p.ops, sqlOp{tag: "PREPARE", name: st.Name, st: shared})
+		p.pending[st.Name] = shared
+	case lex.StmtDeallocate:
+		if st.Name == "all" {
+			p.ops = append(p.ops, sqlOp{tag: "DEALLOCATE ALL"})
+			return
+		}
+		if x, ok := p.lookup(st.Name); ok {
+			p.ensure(st.Name, x)
+		} else {
+			p.clear(st.Name) // the server refuses it as Postgres would: 26000
+		}
+		p.ops = append(p.ops, sqlOp{tag: "DEALLOCATE", name: st.Name})
+		p.pending[st.Name] = nil
+	}
 }
 
 // applySQLOp applies the client's PREPARE or DEALLOCATE that the server confirmed.
