@@ -35,4 +35,8 @@ const (
 	SQLStateUndefinedColumn             = "42703"
 	SQLStateObjectNotInPrerequisite     = "55000"
 	SQLStateConfigFileError             = "F0000"
+	SQLStateSystemIOError               = "58030" // io_error
+	SQLStateInvalidDatetimeFormat       = "22007"
+	SQLStateDatatypeMismatch            = "42804"
+	SQLStateArraySubscriptError         = "2202E"
 )

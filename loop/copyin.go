@@ -209,7 +209,7 @@ func asPgError(err error) *codec.Error {
 	if pe, ok := err.(*codec.Error); ok {
 		return pe
 	}
-	return codec.NewError("22P04", err.Error())
+	return codec.NewError(codec.SQLStateBadCopyFileFormat, err.Error())
 }
 
 // fail ends the COPY on every shard with the client seeing err (and nothing the shards say about it).

@@ -292,7 +292,7 @@ func (d *txDrive) decided(err error) {
 	}
 	switch {
 	case err != nil:
-		d.answer = codec.AppendErrorResponse(nil, codec.NewError("58030",
+		d.answer = codec.AppendErrorResponse(nil, codec.NewError(codec.SQLStateSystemIOError,
 			"pgshard could not write its two-phase commit decision: "+err.Error()+"; the transaction was rolled back").
 			WithHint("check two_phase_log ("+e.tpc.Path()+") and its disk; pgshard commits no more two-phase transactions until it is restarted"))
 		d.abort()
@@ -343,8 +343,8 @@ func (d *txDrive) halt() {
 // prepareError is the client's error when a PREPARE TRANSACTION failed: the shard's own, unless the shard
 // does not allow prepared transactions at all.
 func (d *txDrive) prepareError() []byte {
-	if pe, err := codec.ParseError(d.firstErr[codec.HeaderLen:]); err == nil && pe.Code == "55000" && pe.Message == "prepared transactions are disabled" {
-		return codec.AppendErrorResponse(nil, codec.NewError("55000",
+	if pe, err := codec.ParseError(d.firstErr[codec.HeaderLen:]); err == nil && pe.Code == codec.SQLStateObjectNotInPrerequisite && pe.Message == "prepared transactions are disabled" {
+		return codec.AppendErrorResponse(nil, codec.NewError(codec.SQLStateObjectNotInPrerequisite,
 			"two-phase commit failed: shard "+strconv.Itoa(d.errShard)+" of database "+d.cl.db.db.Name+
 				" does not allow prepared transactions (max_prepared_transactions = 0); the transaction was rolled back").
 			WithHint("set max_prepared_transactions above 0 on every shard (it takes a restart of Postgres), or two_phase_commit: false"))

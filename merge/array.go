@@ -20,7 +20,7 @@ func errArray(format int16) *codec.Error {
 }
 
 func errArrayDims() *codec.Error {
-	return codec.NewError("2202E", "cannot accumulate arrays of different dimensionality")
+	return codec.NewError(codec.SQLStateArraySubscriptError, "cannot accumulate arrays of different dimensionality")
 }
 
 // arrayDims is the dimension decoration of an array in text form ("[0:1][1:2]=").

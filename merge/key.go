@@ -47,7 +47,7 @@ func parseKey(k kind, format int16, v []byte, out *key) error {
 	}
 	if !ok {
 		if format == codec.FormatText && (k == kDate || k == kTimestamp || k == kTimestamptz || k == kTime) {
-			return codec.NewError("22007", "pgshard: cannot read "+kindName(k)+" value "+strconv.Quote(trunc(v))+
+			return codec.NewError(codec.SQLStateInvalidDatetimeFormat, "pgshard: cannot read "+kindName(k)+" value "+strconv.Quote(trunc(v))+
 				" from a shard").WithHint("pgshard reads dates and times in DateStyle ISO; set DateStyle to ISO")
 		}
 		return errValue(k, format)

@@ -254,7 +254,7 @@ func (m *Merger) Describe(shard int, msg []byte) error {
 func (m *Merger) sameColumns(shard int, rd codec.RowDescriptionMessage) error {
 	hint := "make the table's definition the same on every shard"
 	if rd.NumFields() != len(m.cols) {
-		return codec.NewError("42804", "pgshard: shards return different columns: "+
+		return codec.NewError(codec.SQLStateDatatypeMismatch, "pgshard: shards return different columns: "+
 			strconv.Itoa(len(m.cols))+" on shard "+strconv.Itoa(m.firstShard)+", "+
 			strconv.Itoa(rd.NumFields())+" on shard "+strconv.Itoa(shard)).WithHint(hint)
 	}
@@ -262,12 +262,12 @@ func (m *Merger) sameColumns(shard int, rd codec.RowDescriptionMessage) error {
 	for i := 0; it.Next(); i++ {
 		f, c := it.Field(), &m.cols[i]
 		if f.TypeOID != c.TypeOID {
-			return codec.NewError("42804", "pgshard: column "+strconv.Quote(string(c.Name))+" has type "+
+			return codec.NewError(codec.SQLStateDatatypeMismatch, "pgshard: column "+strconv.Quote(string(c.Name))+" has type "+
 				typeName(c.TypeOID)+" on shard "+strconv.Itoa(m.firstShard)+" but "+typeName(f.TypeOID)+
 				" on shard "+strconv.Itoa(shard)).WithHint(hint)
 		}
 		if f.Format != c.Format {
-			return codec.NewError("42804", "pgshard: column "+strconv.Quote(string(c.Name))+
+			return codec.NewError(codec.SQLStateDatatypeMismatch, "pgshard: column "+strconv.Quote(string(c.Name))+
 				" comes in different formats from shards "+strconv.Itoa(m.firstShard)+" and "+strconv.Itoa(shard))
 		}
 	}

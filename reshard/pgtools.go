@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/pgshard/pgshard/internal/pgtest"
+	"github.com/pgshard/pgshard/internal/pgbin"
 )
 
 // pgTool finds pg_dump or psql: in --pg-bin, on PATH, or beside the newest installed server programs.
@@ -24,7 +24,7 @@ func (p *plan) pgTool(name string) (string, error) {
 	if path, err := exec.LookPath(name); err == nil {
 		return path, nil
 	}
-	dir, err := pgtest.BinDir()
+	dir, err := pgbin.Dir()
 	if err != nil {
 		return "", fmt.Errorf("%s not found: install the Postgres client programs or give --pg-bin", name)
 	}
