@@ -1,11 +1,45 @@
 // Package loop is pgshard's network engine: gnet v2 event loops (one per core) that accept clients and hold
 // the server connections, each dialed into the loop of the client that asked for it, so one transaction's
-// bytes never cross threads. It runs the session state machine (startup, authentication, idle, in a
-// transaction, waiting for a server, closing) that ties codec, auth and pool together, the timers (startup,
-// checkout, server idle and lifetime), cancel-key forwarding, the cancelling of shards a cross-shard
-// statement no longer needs (cancel.go), graceful shutdown, and the admin console's actions on them: PAUSE and
-// RESUME (pause.go) and RELOAD (reload.go).
+// bytes never cross threads. It runs the session state machines that tie codec, auth, route, pool and merge
+// together, the timers, cancel forwarding, graceful shutdown, and the admin console's actions.
 //
-// Rule of the house: nothing blocks inside a gnet callback. Dials and server handshakes run on goroutines and
-// come back with EventLoop().Execute or by enrolling the finished connection into the loop.
+// Rule of the house: nothing blocks inside a gnet callback. Dials, server handshakes, TLS handshakes and
+// auth_query lookups run on goroutines and come back with EventLoop().Execute or by enrolling the finished
+// connection into the loop.
+//
+// # Map
+//
+//   - engine.go: the Engine, its catalog of databases and users (swapped whole by RELOAD), the gnet callbacks.
+//   - Client lifecycle: startup.go (startup packet, SSLRequest, authentication; clientState), tls.go (the
+//     TLS handshake off the loop), authquery.go (auth_query lookups), admission.go (the login limits),
+//     client.go (the client connection: reading, forwarding, checkout, closing), timeouts.go (its clock).
+//   - One shard, pass-through: client.go's forwardUnsharded and message (what each message sent asks the
+//     server for, queued as expectations), answer.go (each server message matched to its expectation:
+//     forwarded, hidden or answered by pgshard), server.go (the server connection: reading, idle, reset,
+//     moving between loops).
+//   - Several shards: shards.go (routing each message with route.Router, sending with sendOpts), fanout.go
+//     (one statement's answers from several shards merged into one), copyin.go (COPY FROM STDIN split by
+//     row), txend.go (COMMIT and ROLLBACK of a transaction on several shards), txdrive.go (pgshard's own
+//     statements that end it, step by step: PREPARE TRANSACTION, COMMIT PREPARED), twopc.go (the decision log
+//     and the recovery sweep), cancel.go (cancelling shards whose rows are no longer needed).
+//   - Session state that must follow a client from one server connection to the next: session.go (settings,
+//     pins, replay), prepared.go (named statements shared across clients, the expectation queue, splice),
+//     sqlprepare.go (SQL-level PREPARE and EXECUTE).
+//   - Flow control: park.go (a server not read while its client cannot take more, and the other way round).
+//   - Pool-wide: deadlock.go (cross-pool deadlocks), pause.go (PAUSE, RESUME), reload.go (RELOAD),
+//     memory.go (returning memory after bursts), admin.go (the console's SHOW commands).
+//
+// # A Query, from socket to socket
+//
+// A client's bytes wake its loop in Engine.OnTraffic, which hands them to client.onTraffic. For a database
+// of one shard, client.forward checks out a server connection when the client has none (Pool.Checkout; a
+// waiting client keeps its bytes in gnet's buffer), and forwardUnsharded frames each message (codec), and
+// client.message queues what the server will answer (an expectation per message; for a Query, the settings and
+// pins it changes) while the bytes go out in one write, renamed or completed only where pgshard must (a splice
+// copies nothing otherwise). The server's answer wakes the same loop: server.onTraffic frames it and answer
+// pops each message's expectation, deciding what the client sees; the bytes go to the client in one write.
+// At ReadyForQuery the server is idle (idleNow): in transaction mode it goes back to the pool, or straight to
+// a client waiting on this loop. For a sharded database, forwardSharded asks route for the shards of each
+// message first, and a statement on several shards goes out to each of them, its answers merged by the
+// fan-out before the client sees one answer.
 package loop
