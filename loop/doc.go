@@ -10,9 +10,10 @@
 // # Map
 //
 //   - engine.go: the Engine, its catalog of databases and users (swapped whole by RELOAD), the gnet callbacks.
-//   - Client lifecycle: startup.go (startup packet, SSLRequest, authentication; clientState), tls.go (the
+//   - Client lifecycle: startup.go (startup packet, SSLRequest, authentication), tls.go (the
 //     TLS handshake off the loop), authquery.go (auth_query lookups), admission.go (the login limits),
-//     client.go (the client connection: reading, forwarding, checkout, closing), timeouts.go (its clock).
+//     client.go (the client connection and its clientState: reading, forwarding,
+//     checkout, closing), timeouts.go (its clock).
 //   - One shard, pass-through: client.go's forwardUnsharded and message (what each message sent asks the
 //     server for, queued as expectations), answer.go (each server message matched to its expectation:
 //     forwarded, hidden or answered by pgshard), server.go (the server connection: reading, idle, reset,
