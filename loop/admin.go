@@ -166,7 +166,7 @@ func (e *Engine) Servers() []admin.ServerInfo {
 				Database: s.target.Database, User: s.target.User, State: "idle"}
 			if s.client != nil {
 				si.State, si.ClientPID = "active", s.client.pid
-			} else if s.inUse {
+			} else if s.inUse() {
 				si.State = "resetting"
 			}
 			if s.park.parked {

@@ -102,7 +102,7 @@ func (cl *client) cancelRest(gen uint64) {
 	for m := g.cancelCandidates(); m != 0; m &= m - 1 {
 		i := bits.TrailingZeros64(m)
 		s := cl.srvs[i]
-		if s == nil || s.gone || s.fan != g || s.unsynced || s.status != codec.TxIdle || s.cancelling {
+		if s == nil || s.gone() || s.fan != g || s.unsynced || s.status != codec.TxIdle || s.cancelling {
 			continue
 		}
 		if h := s.expects.front(); h == nil || h.kind == expHiddenQuery || h.kind == expReplay || h.kind == expCatalog || h.kind == expDrive || h.kind == expCopyEnd {
@@ -135,11 +135,11 @@ func (s *server) cancelDone(err error) {
 		s.e.log.Warn("cancel request to a shard failed; its connection is closed once idle", "pool", s.pc.Pool().Name, "err", err)
 		s.noReuse = true
 	}
-	if s.gone {
+	if s.gone() {
 		return
 	}
 	cl := s.client
-	if s.inUse && s.expects.len() == 0 && !s.unsynced && s.remain == 0 {
+	if s.inUse() && s.expects.len() == 0 && !s.unsynced && s.remain == 0 {
 		s.idleNow()
 	}
 	if cl != nil && cl.state != clientClosed && cl.rt != nil {

@@ -309,7 +309,7 @@ func (cl *client) overloaded(fraction int) bool {
 		return true
 	}
 	for _, s := range cl.srvs {
-		if s != nil && !s.gone && (s.c.OutboundBuffered() > limit || s.expects.len() > maxInFlight/fraction) {
+		if s != nil && !s.gone() && (s.c.OutboundBuffered() > limit || s.expects.len() > maxInFlight/fraction) {
 			return true
 		}
 	}
@@ -644,7 +644,7 @@ func (cl *client) sendToServer(out []byte, consumed int) {
 	if consumed > 0 {
 		cl.park.consume(cl.c, consumed)
 	}
-	if s != nil && !s.gone && s.c.OutboundBuffered() > cl.e.cfg.Limits.ClientOutboundBuffer {
+	if s != nil && !s.gone() && s.c.OutboundBuffered() > cl.e.cfg.Limits.ClientOutboundBuffer {
 		cl.parkUntilDrained()
 	}
 }
@@ -657,7 +657,7 @@ func (cl *client) parkUntilDrained() {
 	limit := cl.e.cfg.Limits.ClientOutboundBuffer
 	cl.park.park(cl.e, cl.ls, cl.c, &reopen{cl: cl}, func() bool {
 		s := cl.srv
-		return s == nil || s.gone || s.park.parked || s.c.OutboundBuffered() <= limit/2 || s.c.InboundBuffered() > 0
+		return s == nil || s.gone() || s.park.parked || s.c.OutboundBuffered() <= limit/2 || s.c.InboundBuffered() > 0
 	})
 }
 
@@ -735,7 +735,7 @@ func (cl *client) attach(s *server) {
 	cl.srv = s
 	cl.srvs[s.shard] = s
 	s.client = cl
-	s.inUse = true
+	s.setState(serverActive)
 	if cl.rt != nil {
 		s.fresh = true
 	} else {
@@ -758,7 +758,7 @@ func (cl *client) cancelStatements() {
 		cl.cancelPending = true
 	}
 	for _, s := range cl.srvs {
-		if s == nil || s.gone || s.cancelling {
+		if s == nil || s.gone() || s.cancelling {
 			continue
 		}
 		if h := s.expects.front(); h != nil && h.kind == expReplay {
@@ -782,6 +782,9 @@ func (cl *client) detachServer(s *server) {
 		cl.srvs[s.shard] = nil
 	}
 	s.client, s.fan = nil, nil
+	if s.state == serverActive {
+		s.setState(serverDetached)
+	}
 	if cl.srv == s {
 		cl.srv = nil
 	}

@@ -74,7 +74,7 @@ func (cl *client) endCopyTx(g *fanout) {
 	msg := codec.AppendQuery(nil, q)
 	for m := g.members; m != 0; m &= m - 1 {
 		s := cl.srvs[bits.TrailingZeros64(m)]
-		if s == nil || s.gone {
+		if s == nil || s.gone() {
 			g.copyEnded++ // a lost server has failed the client already
 			continue
 		}
@@ -241,7 +241,7 @@ func (ci *copyIn) shardFailed(shard int) {
 	}
 	msg := codec.AppendCopyFail(cl.ls.synth[:0], "pgshard: the COPY failed on shard "+strconv.Itoa(shard))
 	for m := cl.sh.group.members &^ (1 << shard); m != 0; m &= m - 1 {
-		if s := cl.srvs[bits.TrailingZeros64(m)]; s != nil && !s.gone {
+		if s := cl.srvs[bits.TrailingZeros64(m)]; s != nil && !s.gone() {
 			_, _ = s.c.Write(msg)
 		}
 	}
@@ -250,7 +250,7 @@ func (ci *copyIn) shardFailed(shard int) {
 // toAll writes msg to every shard of the COPY.
 func (ci *copyIn) toAll(msg []byte) {
 	for m := ci.cl.sh.group.members; m != 0; m &= m - 1 {
-		if s := ci.cl.srvs[bits.TrailingZeros64(m)]; s != nil && !s.gone {
+		if s := ci.cl.srvs[bits.TrailingZeros64(m)]; s != nil && !s.gone() {
 			_, _ = s.c.Write(msg)
 		}
 	}
@@ -263,7 +263,7 @@ func (ci *copyIn) flush() {
 			continue
 		}
 		b = codec.FinishMessage(b, 0)
-		if s := ci.cl.srvs[i]; s != nil && !s.gone {
+		if s := ci.cl.srvs[i]; s != nil && !s.gone() {
 			_, _ = s.c.Write(b)
 		}
 		ci.out[i] = b[:0]
@@ -278,7 +278,7 @@ func (ci *copyIn) add(i int, data []byte) {
 	ci.out[i] = append(ci.out[i], data...)
 	if len(ci.out[i]) >= 256<<10 {
 		b := codec.FinishMessage(ci.out[i], 0)
-		if s := ci.cl.srvs[i]; s != nil && !s.gone {
+		if s := ci.cl.srvs[i]; s != nil && !s.gone() {
 			_, _ = s.c.Write(b)
 		}
 		ci.out[i] = b[:0]

@@ -172,7 +172,7 @@ func (e *Engine) reopened(c gnet.Conn, r *reopen) {
 	case r.s != nil:
 		s := r.s
 		s.park.unparked()
-		if s.gone {
+		if s.gone() {
 			_ = s.ls.el.Close(c)
 			return
 		}

@@ -14,17 +14,29 @@ import (
 // testPair makes a client attached to a server without sockets: message and answer, the per-message work of
 // the pass-through path, only touch these structs.
 func testPair(t testing.TB) (*client, *server) {
-	e := testEngine(t, `
+	return testPairOf(t, "")
+}
+
+// testPairOf is testPair with more top-level config lines (pool: {mode: session}, say). Their connections
+// are fakeConns in a fakeLoop.
+func testPairOf(t testing.TB, top string) (*client, *server) {
+	e := testEngine(t, top+`
 users: [{name: app, password: secret}]
 databases: [{name: app, shards: [{primary: "postgres://127.0.0.1:5432/app_0"}]}]
 `)
-	ls := &loopState{}
+	ls := &loopState{el: &fakeLoop{e: e}, clients: map[*client]struct{}{}, servers: map[*server]struct{}{}}
 	p := pool.New("test", pool.Settings{Size: 1}, 1)
-	s := &server{e: e, ls: ls, backend: &pool.Backend{Params: map[string]string{}}, status: codec.TxIdle}
+	s := &server{e: e, ls: ls, c: &fakeConn{}, backend: &pool.Backend{Params: map[string]string{}}, status: codec.TxIdle}
+	s.c.SetContext(s)
 	s.pc = p.NewConn(0, s, timeZero)
 	s.stmts.max = 10
-	cl := &client{e: e, ls: ls, state: clientReady, mapped: e.mapNames, srvs: make([]*server, 1), dbName: "app", user: e.cat.Load().users["app"]}
-	cl.srv, s.client, s.inUse = s, cl, true
+	ls.servers[s] = struct{}{}
+	cl := &client{e: e, ls: ls, c: &fakeConn{}, state: clientReady, mapped: e.mapNames, srvs: make([]*server, 1),
+		dbName: "app", user: e.cat.Load().users["app"], pool: p}
+	cl.c.SetContext(cl)
+	ls.clients[cl] = struct{}{}
+	cl.attach(s)
+	cl.needSync = false
 	return cl, s
 }
 

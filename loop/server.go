@@ -51,7 +51,7 @@ type server struct {
 	unnamedGen   uint64  // which of its unnamed statements
 	status       byte    // transaction status of the last ReadyForQuery
 	remain       int     // bytes of a large message still to pass through
-	inUse        bool    // attached to a client or resetting: its ReadyForQuery can make it free
+	state        serverState
 
 	park       parking // reading paused while the client cannot take more
 	cancelling bool    // pgshard's CancelRequest for its statement is on its way: busy until delivered (cancel.go)
@@ -62,10 +62,6 @@ type server struct {
 	replayErr           *codec.Error // the error of a replay of the client's settings (replaySettings)
 	replayCleanupFailed bool         // it was the cleanup of an earlier client's settings that failed
 	replayAnswered      bool         // such a replay has been answered: the client goes on (replayDone)
-
-	moving   bool // being moved to another loop: its close here is not a loss
-	expected bool // closed on purpose (expired, dirty, shutdown)
-	gone     bool
 }
 
 // serverOpen travels with a connection enrolled into a loop: a new one from dial, or one moving loops.
@@ -166,7 +162,7 @@ func (e *Engine) serverOpened(c gnet.Conn, so *serverOpen) {
 			s.tls = so.nc.tls.Over(c)
 		}
 	}
-	s.ls, s.c, s.moving = ls, c, false
+	s.ls, s.c = ls, c
 	if s.tls != nil {
 		s.tls.Rebind(c) // a moved connection is the new loop's now
 		s.c = s.tls
@@ -203,7 +199,7 @@ func (s *server) onTraffic() {
 	if cl := s.client; cl != nil {
 		if out := sp.result(pos); len(out) > 0 {
 			_, _ = cl.c.Write(out)
-			if s.gone { // writing to the client failed, and its close closed us
+			if s.gone() { // writing to the client failed, and its close closed us
 				return
 			}
 		}
@@ -219,7 +215,7 @@ func (s *server) onTraffic() {
 	}
 	if cl != nil && cl.sh.copy != nil && cl.sh.copy.waiting {
 		cl.sh.copy.resume()
-		if s.gone || s.client != cl {
+		if s.gone() || s.client != cl {
 			return
 		}
 	}
@@ -235,7 +231,7 @@ func (s *server) onTraffic() {
 	// sends on it before idleNow returns. The client that had it must still go on (unstall), whatever its
 	// server does now.
 	answered := s.expects.len() == 0
-	if s.inUse && answered && !s.unsynced && s.remain == 0 && !s.cancelling {
+	if s.inUse() && answered && !s.unsynced && s.remain == 0 && !s.cancelling {
 		s.idleNow()
 	} else if cl != nil && cl.c.OutboundBuffered() > s.e.cfg.Limits.ClientOutboundBuffer {
 		s.parkUntilDrained(cl)
@@ -460,10 +456,9 @@ func (s *server) idleInSession() bool {
 
 // release returns an idle, clean, unattached server to its pool, or hands it to a waiting client.
 func (s *server) release() {
-	if s.gone {
+	if s.gone() {
 		return
 	}
-	s.inUse = false
 	if s.noReuse {
 		s.closeExpected()
 		return
@@ -472,6 +467,7 @@ func (s *server) release() {
 		s.closeExpected() // old, or of a pool a RELOAD replaced: never handed out again
 		return
 	}
+	s.setState(serverIdle)
 	w := s.pc.Pool().Checkin(s.pc, time.Now())
 	if w == nil {
 		return
@@ -514,7 +510,6 @@ func (s *server) reset(discard bool) {
 		s.sqlNames.clear()
 		s.settings, s.syncedTo = nil, nil
 	}
-	s.inUse = true
 	if len(b) == 0 {
 		s.release()
 		return
@@ -527,7 +522,7 @@ func (s *server) reset(discard bool) {
 // and closing it here then drops only this loop's descriptor. onOwnLoop says the caller runs on s's loop.
 func (s *server) moveTo(to *loopState, cl *client, onOwnLoop bool) {
 	run := func() {
-		if s.gone {
+		if s.gone() {
 			// It closed while idle (onClose gave its slot back): the client checks out afresh.
 			s.e.retryCheckout(cl)
 			return
@@ -538,7 +533,7 @@ func (s *server) moveTo(to *loopState, cl *client, onOwnLoop bool) {
 			s.e.retryCheckout(cl)
 			return
 		}
-		s.moving = true
+		s.setState(serverMoving)
 		delete(s.ls.servers, s)
 		_ = s.ls.el.Close(tlsio.Socket(s.c))
 		go func() {
@@ -549,7 +544,7 @@ func (s *server) moveTo(to *loopState, cl *client, onOwnLoop bool) {
 				err = s.e.enroll(to, nc, &serverOpen{s: s, cl: cl})
 			}
 			if err != nil {
-				s.gone = true
+				s.setState(serverGone)
 				s.e.log.Warn("moving a server connection between loops failed", "pool", s.pc.Pool().Name, "err", err)
 				s.e.slotFreed(s.pc.Pool())
 				s.e.retryCheckout(cl)
@@ -577,10 +572,10 @@ func (e *Engine) retryCheckout(cl *client) {
 
 // closeExpected closes the connection on purpose; onClose then does the pool's bookkeeping.
 func (s *server) closeExpected() {
-	if s.gone {
+	if s.gone() {
 		return
 	}
-	s.expected = true
+	s.setState(serverClosing)
 	if s.park.parked {
 		s.park.closeParked()
 		s.lost(nil)
@@ -598,7 +593,7 @@ func (s *server) fail(reason string) {
 
 // onClose runs when the connection is gone in this loop. A connection moving loops or parked is not lost.
 func (s *server) onClose(c gnet.Conn, err error) {
-	if s.moving || s.park.parked || c != tlsio.Socket(s.c) {
+	if s.state == serverMoving || s.park.parked || c != tlsio.Socket(s.c) {
 		return
 	}
 	s.lost(err)
@@ -606,10 +601,11 @@ func (s *server) onClose(c gnet.Conn, err error) {
 
 // lost does the bookkeeping of a server connection that is gone: its client learns of it, its slot is freed.
 func (s *server) lost(err error) {
-	if s.gone {
+	if s.gone() {
 		return
 	}
-	s.gone = true
+	expected := s.state == serverClosing
+	s.setState(serverGone)
 	delete(s.ls.servers, s)
 	p := s.pc.Pool()
 	if cl := s.client; cl != nil {
@@ -626,10 +622,10 @@ func (s *server) lost(err error) {
 		} else {
 			cl.fatal(codec.NewFatal(codec.SQLStateConnectionFailure, msg).WithHint("the server closed the connection or crashed; reconnect and retry"))
 		}
-	} else if !s.expected {
+	} else if !expected {
 		p.TakeIdle(s.pc)
 	}
-	if !s.expected && err != nil {
+	if !expected && err != nil {
 		s.e.log.Warn("server connection closed", "pool", p.Name, "err", err)
 	}
 	s.e.slotFreed(p)

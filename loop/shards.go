@@ -136,12 +136,12 @@ func (cl *client) forwardSharded() {
 func (cl *client) endRun(r *run, buf []byte, end int) {
 	if r.s != nil {
 		out := r.sp.result(end - r.start)
-		if len(out) > 0 && !r.s.gone {
+		if len(out) > 0 && !r.s.gone() {
 			_, _ = r.s.c.Write(out)
 		}
 		s := r.s
 		r.s = nil
-		if !s.gone && s.c.OutboundBuffered() > cl.e.cfg.Limits.ClientOutboundBuffer {
+		if !s.gone() && s.c.OutboundBuffered() > cl.e.cfg.Limits.ClientOutboundBuffer {
 			cl.srv = s
 			defer cl.parkUntilDrained()
 		}
@@ -166,7 +166,7 @@ func (cl *client) startRun(r *run, buf []byte, at int, s *server) {
 	}
 	if r.s != nil {
 		out := r.sp.result(at - r.start)
-		if len(out) > 0 && !r.s.gone {
+		if len(out) > 0 && !r.s.gone() {
 			_, _ = r.s.c.Write(out)
 		}
 	}
@@ -213,7 +213,7 @@ func (cl *client) stall(r *run, buf []byte, at int) bool {
 	cl.startRun(r, buf, at, nil)
 	r.s = nil
 	for _, s := range cl.srvs {
-		if s != nil && s.unsynced && s.expects.len() > 0 && !s.gone {
+		if s != nil && s.unsynced && s.expects.len() > 0 && !s.gone() {
 			_, _ = s.c.Write(codec.AppendEmpty(cl.ls.synth[:0], codec.Flush))
 		}
 	}
@@ -673,7 +673,7 @@ func (cl *client) send(r *run, buf []byte, at int, m codec.Message, n int, mask 
 		if perr := cl.sendOne(s, g, m, msg, opts); perr != nil {
 			return false, perr
 		}
-		if mg != nil && m.Type == codec.Bind && !s.gone {
+		if mg != nil && m.Type == codec.Bind && !s.gone() {
 			// The merger needs the portal's columns and formats before its rows: ask for them.
 			bm, _ := codec.ParseBind(m.Body)
 			_, _ = s.c.Write(codec.AppendDescribe(cl.ls.synth[:0], codec.TargetPortal, string(bm.Portal)))
@@ -746,7 +746,7 @@ func (cl *client) sendOne(s *server, g *fanout, m codec.Message, msg []byte, opt
 	if perr := cl.message(&sp, m, 0, len(msg)); perr != nil {
 		return perr
 	}
-	if out := sp.result(len(msg)); len(out) > 0 && !s.gone {
+	if out := sp.result(len(msg)); len(out) > 0 && !s.gone() {
 		_, _ = s.c.Write(out)
 	}
 	return nil
@@ -805,7 +805,7 @@ func (cl *client) sendQuery(r *run, buf []byte, at int, m codec.Message, n int, 
 		if perr := cl.message(&sp, mm, 0, len(msg)); perr != nil {
 			return false, perr
 		}
-		if out := sp.result(len(msg)); !s.gone {
+		if out := sp.result(len(msg)); !s.gone() {
 			_, _ = s.c.Write(out)
 		}
 	}
@@ -840,7 +840,7 @@ func (cl *client) yieldIdleServers() {
 		return
 	}
 	for _, s := range cl.srvs {
-		if s != nil && s.quiet() && s.inUse {
+		if s != nil && s.quiet() && s.inUse() {
 			cl.detachServer(s)
 			s.release()
 		}

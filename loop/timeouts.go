@@ -70,7 +70,7 @@ func (cl *client) checkIdle(now time.Time) {
 // the backends stop working for nobody, and are closed rather than pooled (their answers are still coming).
 func (cl *client) queryTimedOut() {
 	for _, s := range cl.srvs {
-		if s != nil && !s.gone && !s.cancelling && (s.expects.len() > 0 || s.remain > 0) {
+		if s != nil && !s.gone() && !s.cancelling && (s.expects.len() > 0 || s.remain > 0) {
 			s.cancel()
 		}
 	}

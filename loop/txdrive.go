@@ -117,7 +117,7 @@ func (cl *client) runDrive(r *run, buf []byte, at, n int, tc txCommand, extended
 	cl.answerNow(expectation{kind: expRawSynth, raw: out}) // nothing is in flight
 	cl.dropFromRun(r, at, n)
 	for _, s := range cl.srvs {
-		if s != nil && s.inUse && s.expects.len() == 0 && !s.unsynced && s.remain == 0 {
+		if s != nil && s.inUse() && s.expects.len() == 0 && !s.unsynced && s.remain == 0 {
 			s.idleNow()
 		}
 	}
@@ -182,7 +182,7 @@ func (d *txDrive) sendEach(mask uint64, verb string) {
 // connection (and, through its loss, the client) before it returns, so nothing is taken as done unless answered.
 func (d *txDrive) sendOne(shard int, sql string) {
 	d.target |= 1 << shard
-	if s := d.cl.srvs[shard]; s != nil && !s.gone {
+	if s := d.cl.srvs[shard]; s != nil && !s.gone() {
 		d.cl.hiddenQuery(s, expDrive, sql)
 	}
 }

@@ -46,7 +46,7 @@ databases:
 		p := pool.New("app/app/"+string(rune('0'+i)), pool.Settings{Size: 1}, 1)
 		s := &server{e: e, ls: ls, c: &sink{}, backend: &pool.Backend{Params: map[string]string{}}, status: codec.TxActive, shard: i}
 		s.pc = p.NewConn(0, s, timeZero)
-		cl.srvs[i], s.client, s.inUse = s, cl, true
+		cl.srvs[i], s.client, s.state = s, cl, serverActive
 		srvs[i] = s
 	}
 	cl.sh.txOpen, cl.sh.txShards, cl.sh.writes = true, 3, 3
@@ -63,7 +63,7 @@ func TestTwoPhaseCommitNeedsEveryPrepareAnswered(t *testing.T) {
 	cl, srvs := twoShardTx(t)
 	// Shard 1's connection is gone by the time the COMMIT comes (a write to it failed and closed it): its part of
 	// the transaction is rolled back by Postgres, so shard 0's must not commit.
-	srvs[1].gone = true
+	srvs[1].state = serverGone
 	d := cl.startDrive(txCommand{kind: txEnd})
 	if d.step != stepPrepare || d.gid == "" {
 		t.Fatalf("step %v, gid %q: want PREPARE TRANSACTION sent", d.step, d.gid)
@@ -94,7 +94,7 @@ func TestCommitPreparedKeepsTheDecisionUntilEveryShardAnswered(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.step = stepDecide
-	srvs[1].gone = true // lost between the decision and COMMIT PREPARED
+	srvs[1].state = serverGone // lost between the decision and COMMIT PREPARED
 	d.decided(nil)
 	answerDrive(t, srvs[0], "COMMIT PREPARED", codec.TxIdle)
 	d.advance()

@@ -167,7 +167,7 @@ func (cl *client) endFailed(r *run, buf []byte, at int, m codec.Message, n int, 
 // hiddenQuery sends pgshard's own simple query to s, its answers expected as kind. The client's messages for s
 // that are not written yet must not be meant to go before it.
 func (cl *client) hiddenQuery(s *server, kind expect, sql string) {
-	if s.gone {
+	if s.gone() {
 		return
 	}
 	_, _ = s.c.Write(codec.AppendQuery(cl.ls.synth[:0], sql))

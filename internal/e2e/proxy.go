@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -107,6 +108,9 @@ func StartProxyEnv(t testing.TB, configYAML string, env ...string) *Proxy {
 	go func() { p.err = p.cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
 		p.Stop(t, 10*time.Second)
+		if strings.Contains(p.Log(), "impossible state transition") {
+			t.Errorf("pgshard logged an impossible state transition of a connection (a bug in pgshard)")
+		}
 		if t.Failed() {
 			t.Logf("pgshard log:\n%s", p.Log())
 		}

@@ -1,0 +1,53 @@
+package loop
+
+import (
+	"github.com/panjf2000/gnet/v2"
+)
+
+func init() { strictStates = true } // an impossible state transition panics in the package's tests
+
+// fakeConn is a gnet.Conn of a test: the bytes it has read are in in, what is written to it goes to out, and
+// it closes through its fakeLoop. Any other use panics (the embedded interface is nil).
+type fakeConn struct {
+	gnet.Conn
+	in, out []byte
+	ctx     any
+	closed  bool
+}
+
+func (c *fakeConn) Peek(n int) ([]byte, error) {
+	if n < 0 || n > len(c.in) {
+		return c.in, nil
+	}
+	return c.in[:n], nil
+}
+func (c *fakeConn) Discard(n int) (int, error) {
+	if n < 0 || n > len(c.in) {
+		n = len(c.in) // Discard(-1): everything
+	}
+	c.in = c.in[n:]
+	return n, nil
+}
+func (c *fakeConn) InboundBuffered() int        { return len(c.in) }
+func (c *fakeConn) OutboundBuffered() int       { return 0 }
+func (c *fakeConn) Write(b []byte) (int, error) { c.out = append(c.out, b...); return len(b), nil }
+func (c *fakeConn) Context() any                { return c.ctx }
+func (c *fakeConn) SetContext(ctx any)          { c.ctx = ctx }
+func (c *fakeConn) take() []byte                { out := c.out; c.out = nil; return out }
+func (c *fakeConn) feed(b []byte)               { c.in = append(c.in, b...) }
+func (l *fakeLoop) Close(c gnet.Conn) error     { return l.close(c.(*fakeConn)) }
+
+// fakeLoop is the gnet.EventLoop of a test: Close runs the engine's OnClose at once, as gnet's does on the
+// connection's own loop.
+type fakeLoop struct {
+	gnet.EventLoop
+	e *Engine
+}
+
+func (l *fakeLoop) close(c *fakeConn) error {
+	if !c.closed {
+		c.closed = true
+		l.e.OnClose(c, nil)
+	}
+	return nil
+}
