@@ -15,6 +15,13 @@ import (
 	"github.com/pgshard/pgshard/tlsio"
 )
 
+// clientState is where a client connection is in its life; it changes only in setState.
+//
+//	startup ──▶ [lookup] ──▶ auth ──▶ [connecting] ──▶ ready
+//	                           └────▶ admin                    any ──▶ closed
+//
+// What it is doing meanwhile (waiting for a server, held by a PAUSE, its output held) are details in fields of
+// their own.
 type clientState int
 
 const (
@@ -26,6 +33,38 @@ const (
 	clientAdmin                         // logged in to the admin console
 	clientClosed
 )
+
+var clientStateNames = [...]string{"startup", "lookup", "auth", "connecting", "ready", "admin", "closed"}
+
+func (st clientState) String() string {
+	if st >= 0 && int(st) < len(clientStateNames) {
+		return clientStateNames[st]
+	}
+	return "clientState(" + strconv.Itoa(int(st)) + ")"
+}
+
+// clientTransitions[from] has bit 1<<to set for each state from can go to.
+var clientTransitions = [...]uint8{
+	clientStartup:    1<<clientLookup | 1<<clientAuth | 1<<clientClosed,
+	clientLookup:     1<<clientAuth | 1<<clientClosed,
+	clientAuth:       1<<clientConnecting | 1<<clientReady | 1<<clientAdmin | 1<<clientClosed,
+	clientConnecting: 1<<clientReady | 1<<clientClosed,
+	clientReady:      1 << clientClosed,
+	clientAdmin:      1 << clientClosed,
+	clientClosed:     0,
+}
+
+// setState moves cl to state to; an impossible transition panics in the package's tests and is logged
+// otherwise (see strictStates).
+func (cl *client) setState(to clientState) {
+	if clientTransitions[cl.state]&(1<<to) == 0 {
+		if strictStates {
+			panic("client connection: impossible transition " + cl.state.String() + " -> " + to.String())
+		}
+		cl.e.log.Error("client connection: impossible state transition (a bug in pgshard)", "from", cl.state.String(), "to", to.String())
+	}
+	cl.state = to
+}
 
 // maxStartupPacket bounds a startup packet, as Postgres does (MAX_STARTUP_PACKET_LENGTH).
 const maxStartupPacket = 10000
@@ -823,7 +862,7 @@ func (cl *client) onClose() {
 	if cl.state == clientClosed {
 		return
 	}
-	cl.state = clientClosed
+	cl.setState(clientClosed)
 	delete(cl.ls.clients, cl)
 	cl.e.clients.Add(-1)
 	cl.leave()

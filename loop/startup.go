@@ -115,7 +115,7 @@ func (cl *client) startup(s *codec.Startup) {
 	}
 	cl.params = s.Params
 	if d := cat.dbs[dbName]; u == nil && !cl.isAdmin && dbName != adminDatabase && d != nil && cl.e.cfg.AuthUser != "" {
-		cl.state = clientLookup
+		cl.setState(clientLookup)
 		cl.e.lookUpUser(cl.ls, d, name, func(u *user) {
 			if cl.state == clientLookup {
 				cl.beginAuth(cat, u)
@@ -132,7 +132,7 @@ func (cl *client) startup(s *codec.Startup) {
 // that role names cannot be probed; the log says why.
 func (cl *client) beginAuth(cat *catalog, u *user) {
 	name, dbName := cl.login, cl.dbName
-	cl.state = clientAuth
+	cl.setState(clientAuth)
 	if u == nil {
 		cl.startScram(auth.MockVerifier(cl.e.loginSecret[:], name))
 		return
@@ -266,7 +266,7 @@ func (cl *client) authenticated() {
 	if cl.isAdmin {
 		cl.e.newCancelKey(cl, 0)
 		cl.reportParams(adminParams)
-		cl.state = clientAdmin
+		cl.setState(clientAdmin)
 		return
 	}
 	if cat := cl.e.cat.Load(); cl.db != nil && cl.db.retired.Load() || cl.user.retired.Load() {
@@ -295,7 +295,7 @@ func (cl *client) authenticated() {
 		// Session mode: the client's session is one server's from its login on, and its process id is that
 		// backend's (tools that watch a session's locks by pg_backend_pid(), as the isolation tester does,
 		// find it under the id the login gave them). The key is pgshard's own. See resume.
-		cl.state = clientConnecting
+		cl.setState(clientConnecting)
 		if cl.acquire() {
 			cl.resume()
 		}
@@ -307,7 +307,7 @@ func (cl *client) authenticated() {
 		return
 	}
 	// First client of this pool: a server connection tells us what to report (server_version, encodings).
-	cl.state = clientConnecting
+	cl.setState(clientConnecting)
 	if cl.acquire() {
 		cl.resume()
 	}
@@ -331,7 +331,7 @@ func (cl *client) ownsServer() bool { return cl.e.cfg.Pool.Mode == "session" && 
 func (cl *client) finishStartup(params map[string]string) {
 	cl.e.rememberParams(cl.e.paramsKey(cl.db, cl.user), params)
 	cl.reportParams(params)
-	cl.state = clientReady
+	cl.setState(clientReady)
 }
 
 // reportParams sends the ParameterStatus messages, pgshard's cancel key and ReadyForQuery.
