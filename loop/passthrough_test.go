@@ -32,7 +32,7 @@ databases: [{name: app, shards: [{primary: "postgres://127.0.0.1:5432/app_0"}]}]
 	s.stmts.max = 10
 	ls.servers[s] = struct{}{}
 	cl := &client{e: e, ls: ls, c: &fakeConn{}, state: clientReady, mapped: e.mapNames, srvs: make([]*server, 1),
-		dbName: "app", user: e.cat.Load().users["app"], pool: p}
+		dbName: "app", user: e.cat.Load().users["app"], db: e.cat.Load().dbs["app"], pool: p, pools: []*pool.Pool{p}}
 	cl.c.SetContext(cl)
 	ls.clients[cl] = struct{}{}
 	cl.attach(s)
