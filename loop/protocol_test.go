@@ -9,7 +9,7 @@ import (
 // The pass-through session on fake connections: what the client sends in, what the server is sent, what the
 // client gets back, and what pgshard keeps of it (the expectation queue, statements, settings).
 
-func serverGot(s *server) []byte { return s.c.(*fakeConn).take() }
+func serverGot(s *server) []byte  { return s.c.(*fakeConn).take() }
 func clientGot(cl *client) []byte { return cl.c.(*fakeConn).take() }
 
 func rfq(b []byte, status byte) []byte { return codec.AppendReadyForQuery(b, status) }
