@@ -74,12 +74,16 @@ type Source interface {
 	Reload() (notices []string, err *codec.Error)
 	// Reshard reads the progress files of reshard runs (next to the config file).
 	Reshard() ([]*status.Status, error)
+	// Route says how database db routes the statement sql (a simple Query with no routing settings): where
+	// it runs, and why.
+	Route(db, sql string) (decision, plan string, err *codec.Error)
 }
 
 // Command is a parsed console command.
 type Command struct {
 	Verb, Object string // "SHOW", "POOLS"
-	Arg          string // the database of PAUSE and RESUME, as written ("" for all)
+	Arg          string // the database of PAUSE, RESUME and SHOW ROUTE, as written ("" for all)
+	SQL          string // SHOW ROUTE's statement
 }
 
 // OffLoop reports whether the command must run off the event loops: it visits every loop, or reads files.
@@ -94,13 +98,21 @@ func (c Command) OffLoop() bool {
 // Commands are the console's commands, as SHOW HELP lists them.
 var Commands = []string{
 	"SHOW POOLS", "SHOW STATS", "SHOW CLIENTS", "SHOW SERVERS", "SHOW DATABASES", "SHOW CONFIG", "SHOW RESHARD",
-	"SHOW VERSION", "SHOW HELP", "PAUSE [database]", "RESUME [database]", "RELOAD", "SHUTDOWN",
+	"SHOW VERSION", "SHOW ROUTE database statement", "SHOW HELP", "PAUSE [database]", "RESUME [database]", "RELOAD", "SHUTDOWN",
 }
 
 // Parse reads a console command: one statement, case-insensitive, an optional trailing semicolon. A database
 // name is taken as written; double quotes keep spaces and other characters in it ("my db").
 func Parse(sql string) (Command, *codec.Error) {
-	f, ok := words(strings.TrimSuffix(strings.TrimSpace(sql), ";"))
+	text := strings.TrimSuffix(strings.TrimSpace(sql), ";")
+	if f, rest, ok := leadingWords(text, 3); ok && len(f) >= 2 && strings.EqualFold(f[0], "SHOW") && strings.EqualFold(f[1], "ROUTE") {
+		if len(f) < 3 || strings.TrimSpace(rest) == "" {
+			return Command{}, codec.NewError(codec.SQLStateSyntaxError, "SHOW ROUTE needs a database and a statement: "+strings.TrimSpace(sql)).
+				WithHint("SHOW ROUTE app SELECT * FROM accounts WHERE id = 42")
+		}
+		return Command{Verb: "SHOW", Object: "ROUTE", Arg: f[2], SQL: strings.TrimSpace(rest)}, nil
+	}
+	f, ok := words(text)
 	if !ok {
 		return Command{}, codec.NewError(codec.SQLStateSyntaxError, "unterminated quoted name in admin command: "+strings.TrimSpace(sql)).
 			WithHint(`quote a database name as "name", doubling a quote inside it`)
@@ -144,8 +156,15 @@ func Parse(sql string) (Command, *codec.Error) {
 // words splits s at white space; a double-quoted word may hold anything, a doubled quote standing for one.
 // False: a quote is not closed.
 func words(s string) ([]string, bool) {
+	out, _, ok := leadingWords(s, -1)
+	return out, ok
+}
+
+// leadingWords is words for the first n words of s (all of them when n < 0), and the rest of s after them.
+func leadingWords(s string, n int) ([]string, string, bool) {
 	var out []string
-	for i := 0; i < len(s); {
+	i := 0
+	for i < len(s) && len(out) != n {
 		switch c := s[i]; {
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
 			i++
@@ -154,7 +173,7 @@ func words(s string) ([]string, bool) {
 			i++
 			for {
 				if i >= len(s) {
-					return nil, false
+					return nil, "", false
 				}
 				if s[i] == '"' {
 					if i+1 < len(s) && s[i+1] == '"' {
@@ -178,7 +197,7 @@ func words(s string) ([]string, bool) {
 			i = j
 		}
 	}
-	return out, true
+	return out, s[i:], true
 }
 
 // Run executes c and appends its result messages (RowDescription, DataRows, CommandComplete, or NoticeResponses
@@ -214,6 +233,12 @@ func Run(dst []byte, c Command, src Source) []byte {
 		return codec.AppendCommandComplete(dst, "RELOAD")
 	case "SHOW VERSION":
 		t = table{cols: []string{"version"}, rows: [][]string{{"pgshard " + src.Version()}}}
+	case "SHOW ROUTE":
+		decision, plan, err := src.Route(c.Arg, c.SQL)
+		if err != nil {
+			return codec.AppendErrorResponse(dst, err)
+		}
+		t = table{cols: []string{"database", "decision", "plan"}, rows: [][]string{{c.Arg, decision, plan}}}
 	case "SHOW HELP":
 		t = table{cols: []string{"command"}}
 		for _, s := range Commands {

@@ -32,6 +32,8 @@ func TestParse(t *testing.T) {
 		{"resume\tapp", Command{Verb: "RESUME", Arg: "app"}},
 		{"", Command{}},
 		{" ; ", Command{}},
+		{"show route app SELECT * FROM t WHERE id = 1;", Command{Verb: "SHOW", Object: "ROUTE", Arg: "app", SQL: "SELECT * FROM t WHERE id = 1"}},
+		{"SHOW ROUTE \"my db\"\n  select  'a  b'", Command{Verb: "SHOW", Object: "ROUTE", Arg: "my db", SQL: "select  'a  b'"}},
 	}
 	for _, tc := range cases {
 		got, err := Parse(tc.sql)
@@ -55,6 +57,8 @@ func TestParseRefusals(t *testing.T) {
 		{"RELOAD now", "takes no argument", ""},
 		{"SHUTDOWN now", "takes no argument", ""},
 		{`PAUSE "app`, "unterminated quoted name", "quote"},
+		{"SHOW ROUTE app", "needs a database and a statement", "SHOW ROUTE app SELECT"},
+		{"SHOW ROUTE", "needs a database and a statement", ""},
 	}
 	for _, tc := range cases {
 		_, err := Parse(tc.sql)
@@ -102,6 +106,9 @@ func (f *fakeSource) Databases() []DatabaseInfo          { return f.dbs }
 func (f *fakeSource) Config() [][2]string                { return nil }
 func (f *fakeSource) RequestShutdown()                   {}
 func (f *fakeSource) Reshard() ([]*status.Status, error) { return f.runs, f.runsErr }
+func (f *fakeSource) Route(db, sql string) (string, string, *codec.Error) {
+	return "route of " + db, "plan of " + sql, nil
+}
 func (f *fakeSource) Resume(db string) (string, *codec.Error) {
 	f.resumed = append(f.resumed, db)
 	return f.resumeNotice, f.resumeErr

@@ -15,6 +15,7 @@ import (
 	"github.com/pgshard/pgshard/admin"
 	"github.com/pgshard/pgshard/codec"
 	"github.com/pgshard/pgshard/reshard/status"
+	"github.com/pgshard/pgshard/route"
 	"github.com/pgshard/pgshard/tlsio"
 )
 
@@ -272,4 +273,19 @@ func (e *Engine) serveMetrics() (*http.Server, error) {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	return srv, nil
+}
+
+// Route implements admin.Source: SHOW ROUTE, with a router of its own for the database's schema (the loops'
+// plan caches are theirs alone).
+func (e *Engine) Route(db, sql string) (decision, plan string, err *codec.Error) {
+	d := e.cat.Load().dbs[db]
+	if d == nil {
+		return "", "", codec.NewError(codec.SQLStateInvalidCatalogName, `database "`+db+`" does not exist`).
+			WithHint("SHOW DATABASES lists the databases of pgshard's config")
+	}
+	if d.schema == nil {
+		return "shard 0 (the database has one shard and no sharded tables: every statement goes there)", "", nil
+	}
+	dec, p := route.NewRouter(d.schema, 16).Explain(sql)
+	return dec.String(), p.String(), nil
 }

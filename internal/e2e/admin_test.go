@@ -731,3 +731,40 @@ func TestShowReshard(t *testing.T) {
 		t.Errorf("SHOW HELP: %q", help)
 	}
 }
+
+// TestShowRoute: the console says where a statement goes and why, for a sharded database and a plain one,
+// and refuses an unknown database and a missing statement with a hint.
+func TestShowRoute(t *testing.T) {
+	t.Parallel()
+	pg, p, cfg := startAdminEnv(t, "5s")
+	ctx := Ctx(t, time.Minute)
+	sharded := "  - name: sh\n    shards:\n" +
+		"      - primary: \"postgres://127.0.0.1:" + strconv.Itoa(pg.Port) + "/app_0\"\n" +
+		"      - primary: \"postgres://127.0.0.1:" + strconv.Itoa(pg.Port) + "/app_1\"\n" +
+		"    sharded_tables: [{table: accounts, column: aid, type: bigint}]\n"
+	p.WriteConfig(t, strings.ReplaceAll(cfg, "%MORE%", sharded))
+	adm := openConsole(t, ctx, p, false)
+	adm.must(t, ctx, "RELOAD")
+	// One shard owns 42 (which one is Postgres's hash's business).
+	if rows := adm.must(t, ctx, "SHOW ROUTE sh SELECT * FROM accounts WHERE aid = 42"); len(rows) != 1 ||
+		!strings.HasPrefix(rows[0], "sh|shard ") || !strings.HasSuffix(rows[0], "|accounts.aid = literal 42: the shards of those values") {
+		t.Errorf("SHOW ROUTE of one key: %q", rows)
+	}
+	for _, tc := range []struct{ sql, want string }{
+		{"SHOW ROUTE sh SELECT count(*) FROM accounts;", "sh|shards 0, 1, rows merged by pgshard|accounts.aid not constrained: every shard; rows of several shards merged: aggregates finished by pgshard"},
+		{"SHOW ROUTE app SELECT 1", "app|shard 0 (the database has one shard and no sharded tables: every statement goes there)|"},
+	} {
+		rows := adm.must(t, ctx, tc.sql)
+		if len(rows) != 1 || rows[0] != tc.want {
+			t.Errorf("%s:\n got %q\nwant %q", tc.sql, rows, tc.want)
+		}
+	}
+	for _, tc := range []struct{ sql, msg string }{
+		{"SHOW ROUTE nope SELECT 1", `database "nope" does not exist`},
+		{"SHOW ROUTE sh", "SHOW ROUTE needs a database and a statement"},
+	} {
+		if _, err := adm.run(ctx, tc.sql); err == nil || !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("%s: %v, want %q", tc.sql, err, tc.msg)
+		}
+	}
+}

@@ -449,3 +449,9 @@ func (m *Mapper) unmapped(value string) *codec.Error {
 }
 
 func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// Table is the table the mapper shards ("" for an entry covering every table with its column).
+func (m *Mapper) Table() string { return m.table }
+
+// Column is the key column.
+func (m *Mapper) Column() string { return m.column }
