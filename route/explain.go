@@ -84,8 +84,12 @@ func (p *Plan) String() string {
 		parts = append(parts, "every shard (DDL, or a write of replicated tables)")
 	}
 	if len(p.rows) > 0 {
+		var keys []string
+		for _, v := range p.rows {
+			keys = append(keys, p.valList([]planVal{v}))
+		}
 		parts = append(parts, "INSERT rows go to the shards of their "+keyName(p.rowMapper.Table(), p.rowMapper.Column())+
-			" ("+p.valList(p.rows)+")")
+			" ("+strings.Join(keys, ", ")+")")
 	}
 	for _, c := range p.classes {
 		parts = append(parts, p.classString(c))

@@ -19,6 +19,7 @@ func TestExplain(t *testing.T) {
 		{"SELECT aid FROM accounts ORDER BY aid LIMIT 3", []string{"rows merged"}, []string{"sorted on 1 key(s)", "LIMIT"}},
 		{"UPDATE branches SET bbalance = 0", []string{"shards 0, 1, 2, 3", "writes", "the same on each shard"}, []string{"every shard (DDL, or a write of replicated tables)"}},
 		{"INSERT INTO accounts (aid) VALUES (7)", []string{"shard ", "writes"}, []string{"INSERT rows go to the shards of their accounts.aid (literal 7)"}},
+		{"INSERT INTO accounts (aid) VALUES (7), ($1)", nil, []string{"accounts.aid (literal 7, $1)"}},
 		{"SELECT 1", []string{"any one shard"}, []string{"no sharded table: any one shard"}},
 		{"BEGIN", []string{"any one shard"}, []string{"session or transaction command"}},
 		{"SELEC 1", []string{"any one shard"}, []string{"not parsed"}},
