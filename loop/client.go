@@ -12,6 +12,7 @@ import (
 	"github.com/pgshard/pgshard/codec"
 	"github.com/pgshard/pgshard/pool"
 	"github.com/pgshard/pgshard/route"
+	"github.com/pgshard/pgshard/route/lex"
 	"github.com/pgshard/pgshard/tlsio"
 )
 
@@ -448,7 +449,7 @@ func (cl *client) message(sp *splice, m codec.Message, at, n int) *codec.Error {
 func (cl *client) queryMessage(sp *splice, s *server, m codec.Message, at int) {
 	e := expectation{kind: expQuery}
 	q, _ := codec.ParseQuery(m.Body)
-	if cl.mapped && changesSchema(q) {
+	if cl.mapped && lex.ChangesSchema(q) {
 		cl.e.registry.forget()
 	}
 	if fx := effectsOf(q); fx != nil {
@@ -494,7 +495,7 @@ func (cl *client) parseMessage(sp *splice, s *server, m codec.Message, at, n int
 	if err != nil {
 		return codec.NewFatal(codec.SQLStateProtocolViolation, err.Error())
 	}
-	if changesSchema(pm.Query) {
+	if lex.ChangesSchema(pm.Query) {
 		cl.e.registry.forget()
 	}
 	if batchStart && (len(cl.sqlStmts) > 0 || len(s.sqlNames.byName) > 0) {

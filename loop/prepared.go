@@ -245,16 +245,6 @@ func (r *stmtRegistry) forget() {
 	r.mu.Unlock()
 }
 
-// changesSchema is the cheap look at a statement's first word that tells DDL, which may change what an
-// already prepared text means.
-func changesSchema(q []byte) bool {
-	i := 0
-	for i < len(q) && (q[i] == ' ' || q[i] == '\t' || q[i] == '\n' || q[i] == '\r' || q[i] == '(') {
-		i++
-	}
-	return hasFoldAt(q, i, "alter") || hasFoldAt(q, i, "create") || hasFoldAt(q, i, "drop")
-}
-
 func sameTypes(enc string, raw []uint32) bool {
 	if len(enc) != 4*len(raw) {
 		return false

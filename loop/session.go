@@ -125,56 +125,6 @@ func parseOptions(s string) map[string]string {
 	return out
 }
 
-// mayTouchSession is a cheap first look at a query: only statements that may change session state or pin
-// the client are classified, so ordinary queries cost one pass over their bytes.
-func mayTouchSession(q []byte) bool {
-	for i := 0; i+3 <= len(q); i++ {
-		switch q[i] | 0x20 {
-		case 's':
-			if hasFoldAt(q, i, "set") {
-				return true
-			}
-		case 'r':
-			if hasFoldAt(q, i, "reset") {
-				return true
-			}
-		case 'd':
-			if hasFoldAt(q, i, "discard") || hasFoldAt(q, i, "deallocate") || hasFoldAt(q, i, "declare") {
-				return true
-			}
-		case 'l':
-			if hasFoldAt(q, i, "listen") {
-				return true
-			}
-		case 'u':
-			if hasFoldAt(q, i, "unlisten") {
-				return true
-			}
-		case 't':
-			if hasFoldAt(q, i, "temp") {
-				return true
-			}
-		case 'a':
-			if hasFoldAt(q, i, "advisory") {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func hasFoldAt(b []byte, i int, word string) bool {
-	if i+len(word) > len(b) {
-		return false
-	}
-	for j := 0; j < len(word); j++ {
-		if b[i+j]|0x20 != word[j] {
-			return false
-		}
-	}
-	return true
-}
-
 // effects is what a statement (or several) does to the session, worked out once per query or per prepared
 // statement: setting changes to apply once the server confirms them, and what pins or unpins the client.
 type effects struct {
@@ -196,7 +146,7 @@ type effects struct {
 // effectsOf classifies a query; nil when it does nothing pgshard tracks. Most queries are ruled out by one
 // pass over their bytes, before any string is made of them.
 func effectsOf(q []byte) *effects {
-	if !mayTouchSession(q) {
+	if !lex.MayTouchSession(q) {
 		return nil
 	}
 	sql := string(q)
@@ -254,7 +204,7 @@ func effectsOf(q []byte) *effects {
 			fx.locks--
 		}
 	}
-	fx.setConfig = setsConfigForSession(sql)
+	fx.setConfig = lex.SetsConfigForSession(sql)
 	if len(fx.changes) == 0 && fx.locks == 0 && !(fx.setConfig || fx.unlockAll || fx.listen || fx.unlistenAll || fx.temp ||
 		fx.discardTemp || fx.hold || fx.discardAll || fx.sessionAuth || fx.sessionAuthReset) {
 		return nil
@@ -291,45 +241,6 @@ type pins struct {
 
 func (p pins) any() bool {
 	return p.locks > 0 || p.listen || p.temp || p.cursor || p.sessionAuth || p.setConfig
-}
-
-// setsConfigForSession reports a call of set_config whose third argument is not the literal true: it changes a
-// setting for the session, to a value only the server knows, so the client keeps its server connection (until
-// DISCARD ALL). set_config(..., true), as PostgREST calls it in every transaction, lasts the transaction.
-func setsConfigForSession(sql string) bool {
-	if !strings.Contains(strings.ToLower(sql), "set_config") {
-		return false
-	}
-	var l lex.Lexer
-	l.Reset(sql)
-	for t := l.Next(); t.Kind != lex.EOF; t = l.Next() {
-		if !lex.IsKeyword(sql, t, "set_config") {
-			continue
-		}
-		if t = l.Next(); l.Text(t) != "(" {
-			continue
-		}
-		depth, last, lastIsTrue := 1, 0, false
-		for t = l.Next(); t.Kind != lex.EOF && depth > 0; t = l.Next() {
-			switch text := l.Text(t); {
-			case text == "(":
-				depth++
-			case text == ")":
-				depth--
-			case text == "," && depth == 1:
-				last, lastIsTrue = 0, false
-				continue
-			}
-			if depth > 0 {
-				last++
-				lastIsTrue = last == 1 && lex.IsKeyword(sql, t, "true")
-			}
-		}
-		if !lastIsTrue {
-			return true
-		}
-	}
-	return false
 }
 
 // confirm applies a setting change the server confirmed (its CommandComplete), to what pgshard knows of the

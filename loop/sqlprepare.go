@@ -107,12 +107,12 @@ func (n *sqlNames) clear() {
 // the hidden statements the server needs first, and returns the PREPAREs and DEALLOCATEs to apply once the
 // server confirms them.
 func (cl *client) sqlPrepared(sp *splice, s *server, q []byte, at int) []sqlOp {
-	if !mentionsPrepared(q) || s.status == codec.TxFailed {
+	if !lex.MentionsPrepared(q) || s.status == codec.TxFailed {
 		return nil // in a failed transaction the server refuses the client's statements anyway
 	}
 	p := sqlPrep{cl: cl, s: s, pending: map[string]*stmt{}}
 	sql := string(q)
-	if wholeNamespace(sql) {
+	if lex.SeesAllPrepared(sql) {
 		// The query may see or run statements by names pgshard cannot read in it (pg_prepared_statements, an
 		// EXECUTE in a function's text): the server gets exactly the client's names first.
 		for name := range s.sqlNames.byName {
@@ -185,7 +185,7 @@ func (p *sqlPrep) clear(name string) {
 // statement looks at one statement text of the query (whole: the query, when it is the only one).
 func (p *sqlPrep) statement(text, whole string) {
 	st := lex.Classify(text)
-	for _, name := range executedNames(text) {
+	for _, name := range lex.ExecutedNames(text) {
 		if x, ok := p.lookup(name); ok {
 			p.ensure(name, x)
 			if x.fx != nil {
@@ -243,55 +243,4 @@ func (cl *client) applySQLOp(s *server, op sqlOp) {
 		s.stmts.clear()
 		s.sqlNames.clear()
 	}
-}
-
-// wholeNamespace reports a query that may use SQL-level prepared statements in ways executedNames cannot
-// see: one that reads pg_prepared_statements, or says EXECUTE inside a literal (a function body, a DO block,
-// PL/pgSQL's EXECUTE 'EXECUTE name').
-func wholeNamespace(sql string) bool {
-	lower := strings.ToLower(sql)
-	if strings.Contains(lower, "pg_prepared_statements") {
-		return true
-	}
-	return strings.Count(lower, "execute") > len(executedNames(sql))
-}
-
-// executedNames returns the names that follow the keyword EXECUTE in a statement: EXECUTE name, EXPLAIN ...
-// EXECUTE name, CREATE TABLE ... AS EXECUTE name.
-func executedNames(text string) []string {
-	if !mentionsPrepared([]byte(text)) {
-		return nil
-	}
-	var names []string
-	var l lex.Lexer
-	l.Reset(text)
-	afterExecute := false
-	for t := l.Next(); t.Kind != lex.EOF; t = l.Next() {
-		if afterExecute && (t.Kind == lex.Ident || t.Kind == lex.QuotedIdent) {
-			names = append(names, lex.Unquote(text, t))
-		}
-		afterExecute = lex.IsKeyword(text, t, "execute")
-	}
-	return names
-}
-
-// mentionsPrepared is the cheap first look for PREPARE, EXECUTE and DEALLOCATE.
-func mentionsPrepared(q []byte) bool {
-	for i := range q {
-		switch q[i] | 0x20 {
-		case 'p':
-			if hasFoldAt(q, i, "prepare") {
-				return true
-			}
-		case 'e':
-			if hasFoldAt(q, i, "execute") {
-				return true
-			}
-		case 'd':
-			if hasFoldAt(q, i, "deallocate") {
-				return true
-			}
-		}
-	}
-	return false
 }

@@ -1,0 +1,156 @@
+package lex
+
+import "strings"
+
+// Cheap looks at a query's text that tell the session state it may touch, so that the proxy classifies only
+// the queries that can (most are ruled out by one pass over their bytes).
+
+// MayTouchSession is a cheap first look at a query: only statements that may change session state or pin
+// the client are classified, so ordinary queries cost one pass over their bytes.
+func MayTouchSession(q []byte) bool {
+	for i := 0; i+3 <= len(q); i++ {
+		switch q[i] | 0x20 {
+		case 's':
+			if hasFoldAt(q, i, "set") {
+				return true
+			}
+		case 'r':
+			if hasFoldAt(q, i, "reset") {
+				return true
+			}
+		case 'd':
+			if hasFoldAt(q, i, "discard") || hasFoldAt(q, i, "deallocate") || hasFoldAt(q, i, "declare") {
+				return true
+			}
+		case 'l':
+			if hasFoldAt(q, i, "listen") {
+				return true
+			}
+		case 'u':
+			if hasFoldAt(q, i, "unlisten") {
+				return true
+			}
+		case 't':
+			if hasFoldAt(q, i, "temp") {
+				return true
+			}
+		case 'a':
+			if hasFoldAt(q, i, "advisory") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ChangesSchema is the cheap look at a statement's first word that tells DDL, which may change what an
+// already prepared text means.
+func ChangesSchema(q []byte) bool {
+	i := 0
+	for i < len(q) && (q[i] == ' ' || q[i] == '\t' || q[i] == '\n' || q[i] == '\r' || q[i] == '(') {
+		i++
+	}
+	return hasFoldAt(q, i, "alter") || hasFoldAt(q, i, "create") || hasFoldAt(q, i, "drop")
+}
+
+// SetsConfigForSession reports a call of set_config whose third argument is not the literal true: it changes a
+// setting for the session, to a value only the server knows, so the client keeps its server connection (until
+// DISCARD ALL). set_config(..., true), as PostgREST calls it in every transaction, lasts the transaction.
+func SetsConfigForSession(sql string) bool {
+	if !strings.Contains(strings.ToLower(sql), "set_config") {
+		return false
+	}
+	var l Lexer
+	l.Reset(sql)
+	for t := l.Next(); t.Kind != EOF; t = l.Next() {
+		if !IsKeyword(sql, t, "set_config") {
+			continue
+		}
+		if t = l.Next(); l.Text(t) != "(" {
+			continue
+		}
+		depth, last, lastIsTrue := 1, 0, false
+		for t = l.Next(); t.Kind != EOF && depth > 0; t = l.Next() {
+			switch text := l.Text(t); {
+			case text == "(":
+				depth++
+			case text == ")":
+				depth--
+			case text == "," && depth == 1:
+				last, lastIsTrue = 0, false
+				continue
+			}
+			if depth > 0 {
+				last++
+				lastIsTrue = last == 1 && IsKeyword(sql, t, "true")
+			}
+		}
+		if !lastIsTrue {
+			return true
+		}
+	}
+	return false
+}
+
+// MentionsPrepared is the cheap first look for PREPARE, EXECUTE and DEALLOCATE.
+func MentionsPrepared(q []byte) bool {
+	for i := range q {
+		switch q[i] | 0x20 {
+		case 'p':
+			if hasFoldAt(q, i, "prepare") {
+				return true
+			}
+		case 'e':
+			if hasFoldAt(q, i, "execute") {
+				return true
+			}
+		case 'd':
+			if hasFoldAt(q, i, "deallocate") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ExecutedNames returns the names that follow the keyword EXECUTE in a statement: EXECUTE name, EXPLAIN ...
+// EXECUTE name, CREATE TABLE ... AS EXECUTE name.
+func ExecutedNames(text string) []string {
+	if !MentionsPrepared([]byte(text)) {
+		return nil
+	}
+	var names []string
+	var l Lexer
+	l.Reset(text)
+	afterExecute := false
+	for t := l.Next(); t.Kind != EOF; t = l.Next() {
+		if afterExecute && (t.Kind == Ident || t.Kind == QuotedIdent) {
+			names = append(names, Unquote(text, t))
+		}
+		afterExecute = IsKeyword(text, t, "execute")
+	}
+	return names
+}
+
+// SeesAllPrepared reports a query that may use SQL-level prepared statements in ways ExecutedNames cannot
+// see: one that reads pg_prepared_statements, or says EXECUTE inside a literal (a function body, a DO block,
+// PL/pgSQL's EXECUTE 'EXECUTE name').
+func SeesAllPrepared(sql string) bool {
+	lower := strings.ToLower(sql)
+	if strings.Contains(lower, "pg_prepared_statements") {
+		return true
+	}
+	return strings.Count(lower, "execute") > len(ExecutedNames(sql))
+}
+
+func hasFoldAt(b []byte, i int, word string) bool {
+	if i+len(word) > len(b) {
+		return false
+	}
+	for j := 0; j < len(word); j++ {
+		if b[i+j]|0x20 != word[j] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,54 @@
+package lex
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestSetsConfigForSession(t *testing.T) {
+	for sql, want := range map[string]bool{
+		"SELECT 1": false,
+		"SELECT set_config('search_path', ' ', false)":                      true,
+		"SELECT pg_catalog.set_config('a.b', $1, true)":                     false,
+		"select SET_CONFIG('a.b', 'x', TRUE), set_config('c.d', 'y', true)": false,
+		"select set_config('a.b', 'x', true), set_config('c.d', 'y', $2)":   true,
+		"SELECT set_config('a.b', f(1, true), (true))":                      true,
+		"SELECT 'set_config(' || 'x'":                                       false,
+	} {
+		if got := SetsConfigForSession(sql); got != want {
+			t.Errorf("%s: %v, want %v", sql, got, want)
+		}
+	}
+}
+
+func TestPreparedStatementLooks(t *testing.T) {
+	for _, tc := range []struct {
+		sql      string
+		mentions bool
+		names    []string
+		all      bool
+	}{
+		{"SELECT 1", false, nil, false},
+		{"EXECUTE s1(1)", true, []string{"s1"}, false},
+		{`EXPLAIN EXECUTE "S 2"`, true, []string{"S 2"}, false},
+		{"PREPARE p AS SELECT 1", true, nil, false},
+		{"SELECT * FROM pg_prepared_statements", true, nil, true},
+		{"DO $$ BEGIN EXECUTE 'EXECUTE s1'; END $$", true, nil, true},
+	} {
+		if got := MentionsPrepared([]byte(tc.sql)); got != tc.mentions {
+			t.Errorf("MentionsPrepared(%q) = %v", tc.sql, got)
+		}
+		if got := ExecutedNames(tc.sql); strings.Join(got, ",") != strings.Join(tc.names, ",") {
+			t.Errorf("ExecutedNames(%q) = %q, want %q", tc.sql, got, tc.names)
+		}
+		if got := SeesAllPrepared(tc.sql); got != tc.all {
+			t.Errorf("SeesAllPrepared(%q) = %v", tc.sql, got)
+		}
+	}
+	for sql, want := range map[string]bool{"ALTER TABLE t ADD c int": true, " (create table x ()": true, "drop view v": true,
+		"SELECT 1": false, "-- alter\nSELECT 1": false} {
+		if got := ChangesSchema([]byte(sql)); got != want {
+			t.Errorf("ChangesSchema(%q) = %v", sql, got)
+		}
+	}
+}
