@@ -858,7 +858,7 @@ func (cl *client) prepareServer(s *server, sp *splice, at int, opts sendOpts) {
 	if cl.sh.txOpen && cl.sh.txShards&bit == 0 && s.status == codec.TxIdle && opts&sendNoJoin == 0 {
 		q := cl.sh.beginSQL
 		for _, sp := range cl.sh.savepoints {
-			q += "; SAVEPOINT " + sp
+			q += "; SAVEPOINT " + quoteIdent(sp)
 		}
 		sp.insert(at, codec.AppendQuery(cl.ls.synth[:0], q))
 		s.expects.push(expectation{kind: expHiddenQuery})
@@ -962,100 +962,40 @@ type txCommand struct {
 	kind     txKind
 	rollback bool   // txEnd: ROLLBACK or ABORT
 	chain    bool   // txEnd: AND CHAIN (a new transaction begins at once)
-	name     string // savepoint, or the pgshard setting
+	name     string // the savepoint (as Postgres reads the name), or the pgshard setting
 	value    string
 	local    bool
 	reset    bool
 }
 
-// txWords are the first words of the statements txCommandOf recognizes.
-var txWords = [...]string{"begin", "start", "commit", "end", "rollback", "abort", "savepoint", "release", "set", "reset"}
-
-// txCommandOf recognizes a single statement pgshard handles itself in a sharded database. Other statements
-// cost one token.
+// txCommandOf is what pgshard handles itself in a sharded database's transaction, when sql is one of them:
+// BEGIN, COMMIT and ROLLBACK, savepoints, SET and RESET of pgshard's routing settings. A transaction command
+// with other statements in the same Query is routed as a whole.
 func txCommandOf(sql string) txCommand {
-	var l lex.Lexer
-	l.Reset(sql)
-	first := l.Next()
-	known := false
-	for _, w := range txWords {
-		if lex.IsKeyword(sql, first, w) {
-			known = true
-			break
-		}
-	}
-	if !known {
-		return txCommand{}
-	}
-	l.Reset(sql)
-	var w [4]string
-	nw := 0
-	for nw < len(w) {
-		t := l.Next()
-		if t.Kind == lex.EOF {
-			break
-		}
-		if t.Kind == lex.Punct && sql[t.Start:t.End] == ";" {
-			if rest := l.Next(); rest.Kind != lex.EOF {
-				return txCommand{} // several statements: routed as a whole
-			}
-			break
-		}
-		w[nw] = strings.ToLower(lex.Unquote(sql, t))
-		nw++
-	}
-	switch w[0] {
-	case "begin", "start":
-		if cl := lex.Classify(sql); cl.Kind == lex.StmtBegin && len(lex.Split(sql, nil)) == 1 {
-			return txCommand{kind: txBegin}
-		}
-	case "commit", "end", "rollback", "abort":
-		if w[1] == "prepared" {
-			return txCommand{}
-		}
-		if w[0] == "rollback" && (w[1] == "to" || w[2] == "to") {
-			name := w[2]
-			if w[1] != "to" {
-				name = w[3]
-			}
-			if name == "savepoint" {
-				name = savepointName(sql)
-			}
-			return txCommand{kind: txRollbackTo, name: name}
-		}
-		if len(lex.Split(sql, nil)) == 1 {
-			// COMMIT [WORK | TRANSACTION] [AND [NO] CHAIN]
-			chain := (w[1] == "and" && w[2] == "chain") || (w[2] == "and" && w[3] == "chain")
-			return txCommand{kind: txEnd, rollback: w[0] == "rollback" || w[0] == "abort", chain: chain}
-		}
-	case "savepoint":
-		return txCommand{kind: txSavepoint, name: w[1]}
-	case "release":
-		if w[1] == "savepoint" {
-			return txCommand{kind: txRelease, name: w[2]}
-		}
-		return txCommand{kind: txRelease, name: w[1]}
-	case "set", "reset":
-		st := lex.Classify(sql)
-		if (st.Kind == lex.StmtSet || st.Kind == lex.StmtReset) && (st.Name == "pgshard.shard" || st.Name == "pgshard.sharding_key") {
+	var tc txCommand
+	switch st := lex.Classify(sql); st.Kind {
+	case lex.StmtBegin:
+		tc = txCommand{kind: txBegin}
+	case lex.StmtCommit, lex.StmtRollback:
+		tc = txCommand{kind: txEnd, rollback: st.Kind == lex.StmtRollback, chain: st.Chain}
+	case lex.StmtSavepoint:
+		tc = txCommand{kind: txSavepoint, name: st.Name}
+	case lex.StmtRelease:
+		tc = txCommand{kind: txRelease, name: st.Name}
+	case lex.StmtRollbackTo:
+		tc = txCommand{kind: txRollbackTo, name: st.Name}
+	case lex.StmtSet, lex.StmtReset:
+		if st.Name == "pgshard.shard" || st.Name == "pgshard.sharding_key" {
 			return txCommand{kind: txSetShard, name: st.Name, value: st.Value, local: st.Local, reset: st.Kind == lex.StmtReset}
 		}
+		return txCommand{}
+	default:
+		return txCommand{}
 	}
-	return txCommand{}
-}
-
-// savepointName reads the name in ROLLBACK [WORK|TRANSACTION] TO SAVEPOINT name.
-func savepointName(sql string) string {
-	var l lex.Lexer
-	l.Reset(sql)
-	last := ""
-	for t := l.Next(); t.Kind != lex.EOF; t = l.Next() {
-		if t.Kind == lex.Punct {
-			continue
-		}
-		last = strings.ToLower(lex.Unquote(sql, t))
+	if len(lex.Split(sql, nil)) != 1 {
+		return txCommand{} // several statements: routed as a whole
 	}
-	return last
+	return tc
 }
 
 // routeTxCommand handles BEGIN, COMMIT/ROLLBACK, savepoints and SET pgshard.*.

@@ -271,6 +271,19 @@ func testTransactions(t *testing.T, e *shardedEnv) {
 		placed(t, "after SAVEPOINT / ROLLBACK TO", map[int64]int{k[0]: 1, k[2]: 1, k[3]: 1})
 	})
 
+	t.Run("quoted SAVEPOINT on a shard that joins later", func(t *testing.T) {
+		e.reset(t)
+		ks := e.accountKeys(t, 9450, 2)
+		c := e.connect(t, ctx, pgx.QueryExecModeSimpleProtocol)
+		exec(t, c, "BEGIN")
+		mustInsert(t, c, ks[0][0], 0)
+		exec(t, c, `SAVEPOINT "My SP"`)
+		mustInsert(t, c, ks[1][0], 1) // shard 1 joins: BEGIN and the savepoint, as the client named it, first
+		exec(t, c, `ROLLBACK TO SAVEPOINT "My SP"`)
+		exec(t, c, "COMMIT")
+		placed(t, "after ROLLBACK TO a quoted savepoint", map[int64]int{ks[0][0]: 0})
+	})
+
 	t.Run("transaction in one simple Query", func(t *testing.T) {
 		e.reset(t)
 		ks := e.accountKeys(t, 9500, 1)

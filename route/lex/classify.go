@@ -21,10 +21,13 @@ const (
 	StmtDeclare             // DECLARE name ... CURSOR [WITH HOLD] FOR ...
 	StmtCreateTemp          // CREATE [OR REPLACE] [GLOBAL|LOCAL] TEMP|TEMPORARY [RECURSIVE] TABLE|VIEW|SEQUENCE, CREATE ... pg_temp.name, SELECT ... INTO TEMP t
 	StmtShow                // SHOW name
+	StmtSavepoint           // SAVEPOINT name
+	StmtRelease             // RELEASE [SAVEPOINT] name
+	StmtRollbackTo          // ROLLBACK|ABORT [WORK|TRANSACTION] TO [SAVEPOINT] name
 )
 
 var stmtKindNames = [...]string{"Other", "Begin", "Commit", "Rollback", "Set", "Reset", "Prepare", "Execute",
-	"Deallocate", "Discard", "Listen", "Unlisten", "Declare", "CreateTemp", "Show"}
+	"Deallocate", "Discard", "Listen", "Unlisten", "Declare", "CreateTemp", "Show", "Savepoint", "Release", "RollbackTo"}
 
 func (k StmtKind) String() string {
 	if int(k) < len(stmtKindNames) {
@@ -42,7 +45,8 @@ type Stmt struct {
 	// SET NAMES "client_encoding", SET ROLE "role", SET SESSION AUTHORIZATION "session_authorization", SET XML
 	// OPTION "xmloption", RESET/SHOW TRANSACTION ISOLATION LEVEL "transaction_isolation", dotted names joined
 	// with '.'); the statement name for StmtPrepare/StmtExecute/StmtDeallocate ("all" for DEALLOCATE ALL); the
-	// cursor for StmtDeclare; the channel for StmtListen/StmtUnlisten; what is discarded for StmtDiscard.
+	// cursor for StmtDeclare; the channel for StmtListen/StmtUnlisten; what is discarded for StmtDiscard; the
+	// savepoint for StmtSavepoint, StmtRelease and StmtRollbackTo.
 	Name string
 	// Value (StmtSet): the value as the client wrote it, from its first token to the end of the statement
 	// (trailing comments and ';' excluded), e.g. "'UTC'", "public, \"$user\"", "DEFAULT"; replay it as
@@ -171,7 +175,7 @@ func classify(sql string, words mayContain) Stmt {
 				if !advisory && !temp {
 					return st // neither a lock call nor SELECT ... INTO TEMP
 				}
-			case "begin", "start", "commit", "end", "rollback", "abort", "set", "reset", "show", "execute",
+			case "begin", "start", "commit", "end", "rollback", "abort", "set", "reset", "show", "execute", "savepoint", "release",
 				"deallocate", "discard", "listen", "unlisten", "create":
 			default:
 				if !advisory {
@@ -262,13 +266,33 @@ func classify(sql string, words mayContain) Stmt {
 		if kw(i, "work") || kw(i, "transaction") {
 			i++
 		}
-		if kw(i, "to") || kw(1, "prepared") && first == "rollback" {
+		if kw(i, "to") {
+			if kw(i+1, "savepoint") {
+				i++
+			}
+			if name, ok := nameAt(src, h, i+1); ok {
+				st.Kind, st.Name = StmtRollbackTo, name
+			}
+			break
+		}
+		if kw(1, "prepared") && first == "rollback" {
 			break
 		}
 		st.Kind = StmtRollback
 		st.Chain = chained(h, src)
 	case "set":
 		classifySet(&st, src, h, value)
+	case "savepoint", "release":
+		i := 1
+		if first == "release" && kw(i, "savepoint") {
+			i++
+		}
+		if name, ok := nameAt(src, h, i); ok {
+			st.Kind, st.Name = StmtSavepoint, name
+			if first == "release" {
+				st.Kind = StmtRelease
+			}
+		}
 	case "reset", "show":
 		name, _, ok := settingName(src, h, 1)
 		if !ok {
