@@ -26,6 +26,9 @@ type Config struct {
 	EventLoops      int
 	ShutdownTimeout time.Duration // "shutdown_timeout": on SIGTERM running transactions get this long
 	LogFormat       string        // "log_format": LogText (key=value lines) or LogJSON (one JSON object a line), to stderr
+	// "log_wire": log every message between a client and pgshard, one line each (codec.TraceLine: names, texts
+	// and tags, never row or parameter values), as libpq's PQtrace; for debugging, it costs a log line a message.
+	LogWire bool
 	// "two_phase_log": the file where pgshard writes its two-phase commit decisions (databases with
 	// two_phase_commit), read at start to finish what a crash left prepared. Load makes a relative path
 	// relative to the config file's directory.

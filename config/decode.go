@@ -249,6 +249,7 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 		"metrics_listen":   d.str(&c.MetricsListen),
 		"shutdown_timeout": d.duration(&c.ShutdownTimeout),
 		"log_format":       d.str(&c.LogFormat),
+		"log_wire":         d.boolean(&c.LogWire),
 		"auth_user":        d.str(&c.AuthUser),
 		"auth_query":       d.str(&c.AuthQuery),
 		"auth_cache_ttl":   d.duration(&c.AuthCacheTTL),

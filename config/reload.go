@@ -45,6 +45,7 @@ func restartSettings(c *Config) [][2]string {
 		{"event_loops", n(c.EventLoops)},
 		{"shutdown_timeout", d(c.ShutdownTimeout)},
 		{"log_format", c.LogFormat},
+		{"log_wire", strconv.FormatBool(c.LogWire)},
 		{"auth_user", c.AuthUser},
 		{"auth_query", c.AuthQuery},
 		{"auth_cache_ttl", d(c.AuthCacheTTL)},

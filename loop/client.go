@@ -128,12 +128,13 @@ type client struct {
 	waiter      pool.Waiter         // queued for a server connection
 	waiting     bool                // a checkout is under way (queued, dialing, or a connection is moving to us)
 
-	cancelArmed   bool    // a fan-out's shards are cancelled when a grace period ends (cancel.go)
-	cancelPending bool    // the client's CancelRequest came while its statement waited in pgshard: cancel it once sent
-	outputHeld    bool    // its statements wait until it reads its answers (holdForOutput)
-	out           []byte  // replies the proxy itself makes, written once per callback
-	park          parking // reading paused while the server cannot take more
-	clock         clock   // what the client timeouts measure (timeouts.go)
+	cancelArmed   bool      // a fan-out's shards are cancelled when a grace period ends (cancel.go)
+	cancelPending bool      // the client's CancelRequest came while its statement waited in pgshard: cancel it once sent
+	outputHeld    bool      // its statements wait until it reads its answers (holdForOutput)
+	out           []byte    // replies the proxy itself makes, written once per callback
+	park          parking   // reading paused while the server cannot take more
+	wire          wireTrace // log_wire
+	clock         clock     // what the client timeouts measure (timeouts.go)
 }
 
 func (cl *client) onTraffic() {
@@ -191,6 +192,9 @@ func (cl *client) flush() {
 		return // written when the client is back in the loop
 	}
 	if len(cl.out) > 0 && cl.state != clientClosed {
+		if cl.wire.on {
+			cl.traceOut(cl.out)
+		}
 		_, _ = cl.c.Write(cl.out)
 	}
 	cl.out = cl.out[:0]
@@ -682,7 +686,7 @@ func (cl *client) sendToServer(out []byte, consumed int) {
 		_, _ = s.c.Write(out)
 	}
 	if consumed > 0 {
-		cl.park.consume(cl.c, consumed)
+		cl.consumeInput(consumed)
 	}
 	if s != nil && !s.gone() && s.c.OutboundBuffered() > cl.e.cfg.Limits.ClientOutboundBuffer {
 		cl.parkUntilDrained()

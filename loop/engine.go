@@ -339,7 +339,8 @@ func (e *Engine) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 // newClient makes the client of a new connection c, admitted (admitPending) and logging in.
 func (e *Engine) newClient(c gnet.Conn, now time.Time) *client {
 	ls := e.loopOf(c)
-	cl := &client{e: e, ls: ls, c: c, startBy: now.Add(e.cfg.Limits.ClientStartupTimeout), connectedAt: now, admitted: admitPending}
+	cl := &client{e: e, ls: ls, c: c, startBy: now.Add(e.cfg.Limits.ClientStartupTimeout), connectedAt: now, admitted: admitPending,
+		wire: wireTrace{on: e.cfg.LogWire}}
 	c.SetContext(cl)
 	ls.clients[cl] = struct{}{}
 	e.clients.Add(1)

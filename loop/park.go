@@ -49,6 +49,15 @@ func (p *parking) input(c gnet.Conn) []byte {
 	return p.stash
 }
 
+// head returns the first n bytes that input returned (input moved them into the stash, if there is one).
+func (p *parking) head(c gnet.Conn, n int) []byte {
+	if len(p.stash) > 0 {
+		return p.stash[:n]
+	}
+	b, _ := c.Peek(n)
+	return b
+}
+
 // consume drops n bytes that input returned and that are now used.
 func (p *parking) consume(c gnet.Conn, n int) {
 	if len(p.stash) == 0 {

@@ -198,6 +198,9 @@ func (s *server) onTraffic() {
 	}
 	if cl := s.client; cl != nil {
 		if out := sp.result(pos); len(out) > 0 {
+			if cl.wire.on {
+				cl.traceOut(out)
+			}
 			_, _ = cl.c.Write(out)
 			if s.gone() { // writing to the client failed, and its close closed us
 				return

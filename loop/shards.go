@@ -147,7 +147,7 @@ func (cl *client) endRun(r *run, buf []byte, end int) {
 		}
 	}
 	if end > 0 {
-		cl.park.consume(cl.c, end)
+		cl.consumeInput(end)
 	}
 	_ = buf
 }

@@ -75,3 +75,26 @@ func TestImage(t *testing.T) {
 		t.Fatalf("scripts/image.sh --check: %v\n%s", err, out)
 	}
 }
+
+// TestLogWire: with log_wire, pgshard logs each message a client and pgshard exchange, a line each, with
+// statement texts but never parameter or row values.
+func TestLogWire(t *testing.T) {
+	t.Parallel()
+	e := startEnv(t, envOpts{size: 1, top: []string{"log_wire: true"}})
+	ctx := Ctx(t, time.Minute)
+	c := e.connect(t, ctx)
+	var got string
+	if err := c.QueryRow(ctx, "SELECT $1::text", "hush-value").Scan(&got); err != nil || got != "hush-value" {
+		t.Fatalf("%q %v", got, err)
+	}
+	log := e.proxy.Log()
+	for _, want := range []string{`from=client msg="Parse \"`, `SELECT $1::text`, `from=client msg="Bind `,
+		`from=pgshard msg="DataRow 1 columns`, `from=pgshard msg="ReadyForQuery I`} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the log lacks %q", want)
+		}
+	}
+	if strings.Contains(log, "hush-value") {
+		t.Error("the wire trace shows a parameter or row value")
+	}
+}
