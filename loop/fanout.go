@@ -20,7 +20,7 @@ type fanout struct {
 	members  uint64 // the shards taking part
 	k        int
 	mirror   bool   // every shard did the same thing: report one shard's count, not the sum
-	seen     uint32 // one-off answers already passed on, by bit
+	seen     oneOff // one-off answers already passed on
 	errSent  bool
 	done     int    // CommandComplete, EmptyQueryResponse or PortalSuspended received
 	rows     uint64 // their counts, summed
@@ -116,10 +116,10 @@ func (g *fanout) merged(msg []byte, shard uint64) (bool, []byte, bool) {
 			return false, g.emit(g.mg.RowDescription(g.out[:0])), true
 		}
 		// The client's own Describe of the portal, after pgshard's hidden one: the same, once.
-		if g.seen&16 != 0 || g.errSent {
+		if g.seen&seenRowDescription != 0 || g.errSent {
 			return false, nil, true
 		}
-		g.seen |= 16
+		g.seen |= seenRowDescription
 		return false, g.mg.RowDescription(g.out[:0]), true
 	case codec.DataRow:
 		if g.errSent || g.mg == nil {
@@ -243,23 +243,37 @@ func rowDescColumns(msg []byte) int {
 	return int(msg[codec.HeaderLen])<<8 | int(msg[codec.HeaderLen+1])
 }
 
-// onceBit gives the one-off answers their bit in seen.
-func onceBit(typ byte) uint32 {
+// oneOff is a set of the one-off answers a fan-out passed on already (fanout.seen): each kind once, whichever
+// shard sends it first.
+type oneOff uint32
+
+const (
+	seenParseComplete oneOff = 1 << iota
+	seenBindComplete
+	seenCloseComplete
+	seenParameterDescription
+	seenRowDescription
+	seenNoData
+	seenCopyOutResponse
+)
+
+// onceBit gives the one-off answers their bit in seen; 0 for the other messages.
+func onceBit(typ byte) oneOff {
 	switch typ {
 	case codec.ParseComplete:
-		return 1
+		return seenParseComplete
 	case codec.BindComplete:
-		return 2
+		return seenBindComplete
 	case codec.CloseComplete:
-		return 4
+		return seenCloseComplete
 	case codec.ParameterDescription:
-		return 8
+		return seenParameterDescription
 	case codec.RowDescription:
-		return 16
+		return seenRowDescription
 	case codec.NoData:
-		return 32
+		return seenNoData
 	case codec.CopyOutResponse:
-		return 128
+		return seenCopyOutResponse
 	}
 	return 0
 }
