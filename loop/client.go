@@ -59,10 +59,7 @@ var clientTransitions = [...]uint8{
 // otherwise (see strictStates).
 func (cl *client) setState(to clientState) {
 	if clientTransitions[cl.state]&(1<<to) == 0 {
-		if strictStates {
-			panic("client connection: impossible transition " + cl.state.String() + " -> " + to.String())
-		}
-		cl.e.log.Error("client connection: impossible state transition (a bug in pgshard)", "from", cl.state.String(), "to", to.String())
+		cl.e.impossible("client", cl.state, to)
 	}
 	cl.state = to
 }

@@ -50,12 +50,18 @@ var strictStates = false
 // setState moves s to state to.
 func (s *server) setState(to serverState) {
 	if serverTransitions[s.state]&(1<<to) == 0 {
-		if strictStates {
-			panic("server connection: impossible transition " + s.state.String() + " -> " + to.String())
-		}
-		s.e.log.Error("server connection: impossible state transition (a bug in pgshard)", "from", s.state.String(), "to", to.String())
+		s.e.impossible("server", s.state, to)
 	}
 	s.state = to
+}
+
+// impossible reports an impossible state transition of a connection, which is a bug in pgshard: it panics in
+// the package's tests (strictStates); otherwise it is logged (and fails the end-to-end tests), and made.
+func (e *Engine) impossible(conn string, from, to fmt.Stringer) {
+	if strictStates {
+		panic(conn + " connection: impossible transition " + from.String() + " -> " + to.String())
+	}
+	e.log.Error(conn+" connection: impossible state transition (a bug in pgshard)", "from", from.String(), "to", to.String())
 }
 
 // gone reports a connection that is closed.
