@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -87,9 +88,17 @@ func TestLogWire(t *testing.T) {
 	if err := c.QueryRow(ctx, "SELECT $1::text", "hush-value").Scan(&got); err != nil || got != "hush-value" {
 		t.Fatalf("%q %v", got, err)
 	}
-	log := e.proxy.Log()
-	for _, want := range []string{`from=client msg="Parse \"`, `SELECT $1::text`, `from=client msg="Bind `,
-		`from=pgshard msg="DataRow 1 columns`, `from=pgshard msg="ReadyForQuery I`} {
+	wants := []string{`from=client msg="Parse \"`, `SELECT $1::text`, `from=client msg="Bind `,
+		`from=pgshard msg="DataRow 1 columns`, `from=pgshard msg="ReadyForQuery I`}
+	// The log comes through a pipe: its last lines may arrive a moment after the answer.
+	var log string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		log = e.proxy.Log()
+		if !slices.ContainsFunc(wants, func(w string) bool { return !strings.Contains(log, w) }) || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, want := range wants {
 		if !strings.Contains(log, want) {
 			t.Errorf("the log lacks %q", want)
 		}
