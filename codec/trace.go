@@ -1,9 +1,6 @@
 package codec
 
-import (
-	"strconv"
-	"strings"
-)
+import "strconv"
 
 // traceTextMax bounds a statement's text or a value in a trace line.
 const traceTextMax = 200
@@ -17,91 +14,94 @@ func TraceLine(msg []byte, fromClient bool) string {
 		return "(truncated)"
 	}
 	typ, body := msg[0], msg[HeaderLen:]
-	var b strings.Builder
+	names, detail := backendNames, backendDetail
 	if fromClient {
-		traceFrontend(&b, typ, body)
-	} else {
-		traceBackend(&b, typ, body)
+		names, detail = frontendNames, frontendDetail
 	}
-	return b.String()
+	name, ok := names[typ]
+	if !ok {
+		name = "Unknown " + strconv.Quote(string(rune(typ)))
+	}
+	line := name
+	if d := detail(name, typ, body); d != "" {
+		line += " " + d
+	}
+	return line + " (" + strconv.Itoa(len(body)+4) + " bytes)"
 }
 
-func traceFrontend(b *strings.Builder, typ byte, body []byte) {
-	switch typ {
-	case Query:
-		q, _ := ParseQuery(body)
-		b.WriteString("Query " + quoted(q))
-	case Parse:
-		m, _ := ParseParse(body)
-		b.WriteString("Parse " + quoted(m.Name) + " " + quoted(m.Query) + " " + strconv.Itoa(m.ParamTypes.Len()) + " types")
-	case Bind:
-		m, _ := ParseBind(body)
-		b.WriteString("Bind " + quoted(m.Portal) + " " + quoted(m.Statement) + " " + strconv.Itoa(m.NumParams()) + " params")
-	case Describe, Close:
-		name := map[byte]string{Describe: "Describe", Close: "Close"}[typ]
-		target, n, _ := parseTargetName(name, body)
-		b.WriteString(name + " " + string(rune(target)) + " " + quoted(n))
-	case Execute:
-		m, _ := ParseExecute(body)
-		b.WriteString("Execute " + quoted(m.Portal) + " " + strconv.Itoa(int(m.MaxRows)))
-	case Sync, Flush, Terminate, CopyDone:
-		b.WriteString(map[byte]string{Sync: "Sync", Flush: "Flush", Terminate: "Terminate", CopyDone: "CopyDone"}[typ])
-	case CopyData:
-		b.WriteString("CopyData " + strconv.Itoa(len(body)) + " bytes")
-	case CopyFail:
-		m, _ := ParseCopyFail(body)
-		b.WriteString("CopyFail " + quoted(m))
-	case FunctionCall:
-		b.WriteString("FunctionCall")
-	case PasswordMessage:
-		b.WriteString("PasswordMessage") // never its contents
-	default:
-		b.WriteString("Unknown " + strconv.Quote(string(rune(typ))))
-	}
-	b.WriteString(" (" + strconv.Itoa(len(body)+4) + " bytes)")
-}
-
-func traceBackend(b *strings.Builder, typ byte, body []byte) {
-	switch typ {
-	case RowDescription:
-		m, _ := ParseRowDescription(body)
-		b.WriteString("RowDescription " + strconv.Itoa(m.NumFields()) + " fields")
-	case DataRow:
-		m, _ := ParseDataRow(body)
-		b.WriteString("DataRow " + strconv.Itoa(m.NumColumns()) + " columns")
-	case CommandComplete:
-		tag, _ := ParseCommandComplete(body)
-		b.WriteString("CommandComplete " + quoted(tag))
-	case ErrorResponse, NoticeResponse:
-		b.WriteString(map[byte]string{ErrorResponse: "ErrorResponse", NoticeResponse: "NoticeResponse"}[typ])
-		if e, err := ParseError(body); err == nil {
-			b.WriteString(" " + e.Severity + " " + e.Code + " " + quoted([]byte(e.Message)))
-		}
-	case ReadyForQuery:
-		s, _ := ParseReadyForQuery(body)
-		b.WriteString("ReadyForQuery " + string(rune(s)))
-	case ParameterStatus:
-		n, v, _ := ParseParameterStatus(body)
-		b.WriteString("ParameterStatus " + quoted([]byte(n)) + " " + quoted([]byte(v)))
-	case NotificationResponse:
-		m, _ := ParseNotification(body)
-		b.WriteString("NotificationResponse " + quoted(m.Channel))
-	default:
-		name, ok := backendNames[typ]
-		if !ok {
-			name = "Unknown " + strconv.Quote(string(rune(typ)))
-		}
-		b.WriteString(name)
-	}
-	b.WriteString(" (" + strconv.Itoa(len(body)+4) + " bytes)")
+var frontendNames = map[byte]string{
+	Query: "Query", Parse: "Parse", Bind: "Bind", Describe: "Describe", Close: "Close", Execute: "Execute",
+	Sync: "Sync", Flush: "Flush", Terminate: "Terminate", CopyData: "CopyData", CopyDone: "CopyDone",
+	CopyFail: "CopyFail", FunctionCall: "FunctionCall", PasswordMessage: "PasswordMessage",
 }
 
 var backendNames = map[byte]string{
+	RowDescription: "RowDescription", DataRow: "DataRow", CommandComplete: "CommandComplete",
+	ErrorResponse: "ErrorResponse", NoticeResponse: "NoticeResponse", ReadyForQuery: "ReadyForQuery",
+	ParameterStatus: "ParameterStatus", NotificationResponse: "NotificationResponse",
 	ParseComplete: "ParseComplete", BindComplete: "BindComplete", CloseComplete: "CloseComplete", NoData: "NoData",
 	EmptyQueryResponse: "EmptyQueryResponse", PortalSuspended: "PortalSuspended", ParameterDescription: "ParameterDescription",
 	BackendKeyData: "BackendKeyData", Authentication: "Authentication", CopyInResponse: "CopyInResponse",
 	CopyOutResponse: "CopyOutResponse", CopyBothResponse: "CopyBothResponse", CopyData: "CopyData", CopyDone: "CopyDone",
 	FunctionCallResponse: "FunctionCallResponse", NegotiateProtocolVersion: "NegotiateProtocolVersion",
+}
+
+// frontendDetail is what identifies a client's message of type typ (named name), "" when nothing does (a
+// password message's contents are never shown).
+func frontendDetail(name string, typ byte, body []byte) string {
+	switch typ {
+	case Query:
+		q, _ := ParseQuery(body)
+		return quoted(q)
+	case Parse:
+		m, _ := ParseParse(body)
+		return quoted(m.Name) + " " + quoted(m.Query) + " " + strconv.Itoa(m.ParamTypes.Len()) + " types"
+	case Bind:
+		m, _ := ParseBind(body)
+		return quoted(m.Portal) + " " + quoted(m.Statement) + " " + strconv.Itoa(m.NumParams()) + " params"
+	case Describe, Close:
+		target, n, _ := parseTargetName(name, body)
+		return string(rune(target)) + " " + quoted(n)
+	case Execute:
+		m, _ := ParseExecute(body)
+		return quoted(m.Portal) + " " + strconv.Itoa(int(m.MaxRows))
+	case CopyData:
+		return strconv.Itoa(len(body)) + " bytes"
+	case CopyFail:
+		m, _ := ParseCopyFail(body)
+		return quoted(m)
+	}
+	return ""
+}
+
+// backendDetail is what identifies a server's message of type typ, "" when nothing does (rows are counted,
+// never shown).
+func backendDetail(_ string, typ byte, body []byte) string {
+	switch typ {
+	case RowDescription:
+		m, _ := ParseRowDescription(body)
+		return strconv.Itoa(m.NumFields()) + " fields"
+	case DataRow:
+		m, _ := ParseDataRow(body)
+		return strconv.Itoa(m.NumColumns()) + " columns"
+	case CommandComplete:
+		tag, _ := ParseCommandComplete(body)
+		return quoted(tag)
+	case ErrorResponse, NoticeResponse:
+		if e, err := ParseError(body); err == nil {
+			return e.Severity + " " + e.Code + " " + quoted([]byte(e.Message))
+		}
+	case ReadyForQuery:
+		st, _ := ParseReadyForQuery(body)
+		return string(rune(st))
+	case ParameterStatus:
+		n, v, _ := ParseParameterStatus(body)
+		return quoted([]byte(n)) + " " + quoted([]byte(v))
+	case NotificationResponse:
+		m, _ := ParseNotification(body)
+		return quoted(m.Channel)
+	}
+	return ""
 }
 
 // quoted is s in double quotes, cut at traceTextMax bytes.
