@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/pgshard/pgshard/internal/pgbin"
 	"github.com/pgshard/pgshard/internal/pgtest"
 )
 
@@ -38,7 +39,7 @@ func TestIsolation(t *testing.T) {
 // isolationRegressPath finds pg_isolation_regress (and isolationtester beside it) where Debian's
 // postgresql-client puts them.
 func isolationRegressPath(t *testing.T) string {
-	binDir, err := pgtest.BinDir()
+	binDir, err := pgbin.Dir()
 	if err != nil {
 		t.Fatal(err)
 	}

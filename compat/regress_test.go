@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pgshard/pgshard/internal/pgbin"
 	"github.com/pgshard/pgshard/internal/pgtest"
 )
 
@@ -112,7 +113,7 @@ func prepareInput(t *testing.T, out string) string {
 
 // pgRegressPath finds pg_regress where Debian's postgresql-client puts it, next to the server's pgxs.
 func pgRegressPath(t *testing.T) string {
-	binDir, err := pgtest.BinDir()
+	binDir, err := pgbin.Dir()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +195,7 @@ func createRegressionDB(t *testing.T, c *pgtest.Cluster) {
 // pgRegressRun runs pg_regress as `make installcheck-parallel` does, against 127.0.0.1:port, in its own process
 // group so that a timeout kills its psql children too.
 func pgRegressRun(pgRegress, input, dir string, port int) error {
-	binDir, err := pgtest.BinDir()
+	binDir, err := pgbin.Dir()
 	if err != nil {
 		return err
 	}

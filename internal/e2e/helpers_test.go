@@ -22,7 +22,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/pgproto3"
 
-	"github.com/pgshard/pgshard/internal/pgtest"
+	"github.com/pgshard/pgshard/internal/pgbin"
 )
 
 // dsn is a URL to database app through the proxy as user (no password when password is ""), with extra
@@ -247,7 +247,7 @@ func decodeBackend(b []byte) ([]pgproto3.BackendMessage, error) {
 // pgTool finds a Postgres client program (psql, pgbench) next to the server programs, or on PATH.
 func pgTool(t *testing.T, name string) string {
 	t.Helper()
-	if dir, err := pgtest.BinDir(); err == nil {
+	if dir, err := pgbin.Dir(); err == nil {
 		p := filepath.Join(dir, name)
 		if _, err := exec.LookPath(p); err == nil {
 			return p

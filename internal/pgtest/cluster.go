@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pgshard/pgshard/internal/pgbin"
 )
 
 // Superuser is the name of every cluster's superuser; it has no password and logs in by trust over the unix socket
@@ -98,7 +100,7 @@ func Start(t testing.TB, opts Options) *Cluster {
 func startTemp(opts Options) (c *Cluster, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*startTimeout)
 	defer cancel()
-	binDir, err := BinDir()
+	binDir, err := pgbin.Dir()
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +166,7 @@ func startTemp(opts Options) (c *Cluster, err error) {
 func StartDir(dir string, port int, opts Options) (*Cluster, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*startTimeout)
 	defer cancel()
-	binDir, err := BinDir()
+	binDir, err := pgbin.Dir()
 	if err != nil {
 		return nil, err
 	}

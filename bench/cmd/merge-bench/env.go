@@ -10,6 +10,7 @@ import (
 
 	"github.com/pgshard/pgshard/bench/internal/benchkit"
 
+	"github.com/pgshard/pgshard/internal/pgbin"
 	"github.com/pgshard/pgshard/internal/pgtest"
 )
 
@@ -164,13 +165,13 @@ func (e *Env) stopAll(log func(string, ...any)) {
 // sweepStale cleans up after runs killed before their own clean-up (benchkit.SweepStale): their pgshard and
 // Postgres.
 func sweepStale(log func(string, ...any)) {
-	binDir, _ := pgtest.BinDir()
+	binDir, _ := pgbin.Dir()
 	benchkit.SweepStale(dirPrefix, ownerFile, []string{pgshardPid}, binDir, log)
 }
 
 // stopCluster stops the Postgres of data (pg_ctl stop -m immediate), as the user postgres when we are root.
 func stopCluster(data string) {
-	binDir, err := pgtest.BinDir()
+	binDir, err := pgbin.Dir()
 	if err != nil {
 		return
 	}

@@ -12,8 +12,7 @@ import (
 	"time"
 
 	"github.com/pgshard/pgshard/bench/internal/benchkit"
-
-	"github.com/pgshard/pgshard/internal/pgtest"
+	"github.com/pgshard/pgshard/internal/pgbin"
 )
 
 // Report is everything one bench run measured; it is written as JSON under bench/results/.
@@ -427,4 +426,4 @@ func versions(ctx context.Context, root string, e *Env) map[string]string {
 	return v
 }
 
-func pgBinDirOrEmpty() (string, error) { return pgtest.BinDir() }
+func pgBinDirOrEmpty() (string, error) { return pgbin.Dir() }

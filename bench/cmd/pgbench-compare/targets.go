@@ -25,6 +25,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgshard/pgshard/internal/pgbin"
 	"github.com/pgshard/pgshard/internal/pgtest"
 )
 
@@ -85,7 +86,7 @@ func newEnv() (*Env, error) {
 // startPostgres starts the cluster with a database app_0 owned by the role app (SCRAM password), sized for
 // maxClients direct connections.
 func (e *Env) startPostgres(maxClients int) error {
-	binDir, err := pgtest.BinDir()
+	binDir, err := pgbin.Dir()
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgshard/pgshard/bench/internal/benchkit"
+	"github.com/pgshard/pgshard/internal/pgbin"
 	"github.com/pgshard/pgshard/internal/pgtest"
 )
 
@@ -223,13 +224,13 @@ func (e *Env) stopAll(log func(string, ...any)) {
 // sweepStale cleans up after runs killed before their own clean-up (benchkit.SweepStale): their pgshard reshard,
 // pgshard and Postgres.
 func sweepStale(log func(string, ...any)) {
-	binDir, _ := pgtest.BinDir()
+	binDir, _ := pgbin.Dir()
 	benchkit.SweepStale(dirPrefix, ownerFile, []string{reshardPid, pgshardPid}, binDir, log)
 }
 
 // stopCluster stops the Postgres of data (pg_ctl stop -m immediate), as the user postgres when we are root.
 func stopCluster(data string) {
-	binDir, err := pgtest.BinDir()
+	binDir, err := pgbin.Dir()
 	if err != nil {
 		return
 	}

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/pgshard/pgshard/bench/internal/benchkit"
-	"github.com/pgshard/pgshard/internal/pgtest"
+	"github.com/pgshard/pgshard/internal/pgbin"
 )
 
 // Targets of issue 7, checked and printed as PASS or FAIL (never the exit status: a benchmark reports).
@@ -391,7 +391,7 @@ func numCPU() int { return runtime.NumCPU() }
 // versions names Postgres, pgshard (with its commit) and Go.
 func versions(ctx context.Context, root string, e *Env) map[string]string {
 	v := map[string]string{"go": runtime.Version(), "pgshard": benchkit.PgshardVersion(ctx, root, e.PgshardBin)}
-	if dir, err := pgtest.BinDir(); err == nil {
+	if dir, err := pgbin.Dir(); err == nil {
 		v["postgres"] = benchkit.PostgresVersion(ctx, dir)
 	}
 	return v
