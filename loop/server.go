@@ -51,7 +51,7 @@ type server struct {
 	unnamedGen   uint64  // which of its unnamed statements
 	status       byte    // transaction status of the last ReadyForQuery
 	remain       int     // bytes of a large message still to pass through
-	state        serverState
+	state        serverState // where it is in its life (serverstate.go): changed only by setState
 
 	park       parking // reading paused while the client cannot take more
 	cancelling bool    // pgshard's CancelRequest for its statement is on its way: busy until delivered (cancel.go)
