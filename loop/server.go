@@ -47,10 +47,10 @@ type server struct {
 	copyMsgs, copyFrom uint64
 	copyIn             bool
 
-	unnamedOwner *client // whose unnamed statement the server holds (nil: nobody's, or not known)
-	unnamedGen   uint64  // which of its unnamed statements
-	status       byte    // transaction status of the last ReadyForQuery
-	remain       int     // bytes of a large message still to pass through
+	unnamedOwner *client     // whose unnamed statement the server holds (nil: nobody's, or not known)
+	unnamedGen   uint64      // which of its unnamed statements
+	status       byte        // transaction status of the last ReadyForQuery
+	remain       int         // bytes of a large message still to pass through
 	state        serverState // where it is in its life (serverstate.go): changed only by setState
 
 	park       parking // reading paused while the client cannot take more
