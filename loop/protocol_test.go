@@ -16,6 +16,16 @@ func rfq(b []byte, status byte) []byte { return codec.AppendReadyForQuery(b, sta
 func complete(b []byte, tag string) []byte {
 	return codec.AppendCommandComplete(b, tag)
 }
+
+// parsed has cl prepare sql as name (a Parse and a Sync) on s, which accepts it; what either side was sent
+// is taken.
+func parsed(cl *client, s *server, name, sql string) {
+	clientSends(cl, appendSync(codec.AppendParse(nil, name, sql, nil)))
+	serverGot(s)
+	answerWith(s, rfq(codec.AppendEmpty(nil, codec.ParseComplete), codec.TxIdle))
+	clientGot(cl)
+}
+
 func serverError(b []byte, code, msg string) []byte {
 	return codec.AppendErrorResponse(b, codec.NewError(code, msg))
 }
@@ -56,10 +66,7 @@ func TestNamedParseTheServerRefusedMakesNoStatement(t *testing.T) {
 
 func TestBindOnAServerWithoutTheStatementPreparesItUnseen(t *testing.T) {
 	cl, s := testPair(t)
-	clientSends(cl, appendSync(codec.AppendParse(nil, "s1", "SELECT 1", nil)))
-	serverGot(s)
-	answerWith(s, rfq(codec.AppendEmpty(nil, codec.ParseComplete), codec.TxIdle))
-	clientGot(cl)
+	parsed(cl, s, "s1", "SELECT 1")
 	s.stmts.clear() // as on the next server connection, which never saw it
 	clientSends(cl, appendSync(codec.AppendExecute(codec.AppendBind(nil, "", "s1", nil, nil, nil), "", 0)))
 	if got := types(serverGot(s)); got != "PBES" {
@@ -73,10 +80,7 @@ func TestBindOnAServerWithoutTheStatementPreparesItUnseen(t *testing.T) {
 
 func TestCloseOfANamedStatementIsAnsweredByPgshard(t *testing.T) {
 	cl, s := testPair(t)
-	clientSends(cl, appendSync(codec.AppendParse(nil, "s1", "SELECT 1", nil)))
-	serverGot(s)
-	answerWith(s, rfq(codec.AppendEmpty(nil, codec.ParseComplete), codec.TxIdle))
-	clientGot(cl)
+	parsed(cl, s, "s1", "SELECT 1")
 	out := clientSends(cl, appendSync(codec.AppendClose(nil, codec.TargetStatement, "s1")))
 	if got := types(serverGot(s)); got != "" {
 		t.Fatalf("server got %q, want nothing (the shared statement stays for others)", got)
@@ -235,10 +239,7 @@ func TestFatalFromTheServerEndsTheClientAfterIt(t *testing.T) {
 
 func TestUnnamedStatementOfAnotherClientOnTheServerIsReplaced(t *testing.T) {
 	cl, s := testPair(t)
-	clientSends(cl, appendSync(codec.AppendParse(nil, "", "SELECT 1", nil)))
-	serverGot(s)
-	answerWith(s, rfq(codec.AppendEmpty(nil, codec.ParseComplete), codec.TxIdle))
-	clientGot(cl)
+	parsed(cl, s, "", "SELECT 1")
 	s.unnamedOwner = &client{} // another client parsed its own unnamed statement on this connection since
 	clientSends(cl, appendSync(codec.AppendExecute(codec.AppendBind(nil, "", "", nil, nil, nil), "", 0)))
 	if got := types(serverGot(s)); got != "PBES" {
@@ -254,8 +255,7 @@ func TestUnnamedStatementOfAnotherClientOnTheServerIsReplaced(t *testing.T) {
 // server's to refuse, not pgshard's to parse again.
 func TestUnnamedStatementDroppedByAQueryIsNotParsedAgain(t *testing.T) {
 	cl, s := testPair(t)
-	clientSends(cl, appendSync(codec.AppendParse(nil, "", "SELECT 1", nil)))
-	answerWith(s, rfq(codec.AppendEmpty(nil, codec.ParseComplete), codec.TxIdle))
+	parsed(cl, s, "", "SELECT 1")
 	clientSends(cl, codec.AppendQuery(nil, "SELECT 2"))
 	answerWith(s, rfq(complete(nil, "SELECT 1"), codec.TxIdle))
 	serverGot(s)
