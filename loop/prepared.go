@@ -352,7 +352,17 @@ type expectQueue struct {
 	head  int
 }
 
-func (q *expectQueue) push(e expectation) { q.items = append(q.items, e) }
+// push appends e. When the array is full and its front half holds only popped entries, the queue moves down
+// instead of growing: a client that pipelines without pause may keep its queue from ever emptying, and the
+// array would then grow by one entry per statement it ever sent.
+func (q *expectQueue) push(e expectation) {
+	if len(q.items) == cap(q.items) && q.head >= len(q.items)/2 {
+		n := copy(q.items, q.items[q.head:])
+		clear(q.items[n:])
+		q.items, q.head = q.items[:n], 0
+	}
+	q.items = append(q.items, e)
+}
 func (q *expectQueue) len() int           { return len(q.items) - q.head }
 func (q *expectQueue) last() *expectation { return &q.items[len(q.items)-1] }
 func (q *expectQueue) front() *expectation {
