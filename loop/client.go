@@ -239,6 +239,9 @@ func (cl *client) fatalDrain(err *codec.Error) {
 // client has none. Messages stay in gnet's buffer while the client waits for a server. Most bytes pass
 // through untouched; named prepared statements are renamed or answered by pgshard (see prepared.go).
 func (cl *client) forward() {
+	if cl.park.parked {
+		return // its messages wait until it is back (reopened)
+	}
 	if (cl.db.retired.Load() || cl.user.retired.Load()) && !cl.rebind() {
 		return // its database was removed (RELOAD): closed
 	}
@@ -252,9 +255,7 @@ func (cl *client) forward() {
 	}
 	if s := cl.srv; s != nil && s.park.parked {
 		// The server is not being read (its client is slow); what the client sends waits, up to a bound.
-		if cl.c.InboundBuffered() > cl.e.cfg.Limits.ClientOutboundBuffer {
-			cl.parkUntilDrained()
-		}
+		cl.boundReadAhead(s.unparkedOrGone)
 		return
 	}
 	cl.forwardUnsharded()
@@ -334,7 +335,14 @@ func (cl *client) forwardUnsharded() {
 	if cl.outputHeld && cl.state == clientReady {
 		cl.outputHeld = false
 		cl.holdForOutput()
+	} else if cl.waiting {
+		cl.boundReadAhead(cl.notWaiting)
 	}
+}
+
+// notWaiting says when a client parked while it waited for a server (or for RESUME) comes back.
+func (cl *client) notWaiting() bool {
+	return cl.state == clientClosed || !cl.waiting
 }
 
 // maxInFlight bounds the client's statements sent to a server and not answered yet: each costs pgshard an
@@ -357,23 +365,22 @@ func (cl *client) overloaded(fraction int) bool {
 	return false
 }
 
-// holdForOutput keeps the client's statements waiting while it is overloaded; they go on once it is half way
-// back (checked every parkPoll, as a parked connection is). gnet reads a socket whenever it can, so the
-// requests the client goes on sending meanwhile pile up in pgshard: past limits.client_outbound_buffer of them,
-// a client that reads its answers is parked (TCP then slows it down), and one that does not read them is
-// disconnected (53400): nothing else would ever bound it.
-func (cl *client) holdForOutput() {
-	limit := cl.e.cfg.Limits.ClientOutboundBuffer
-	if cl.c.InboundBuffered() > limit {
-		if cl.c.OutboundBuffered() == 0 {
-			cl.outputHeld = false
-			cl.park.park(cl.e, cl.ls, cl.c, &reopen{cl: cl}, func() bool { return cl.state == clientClosed || !cl.overloaded(2) })
-			return
+// serversSaid says whether a server of the client has answers pgshard has not passed on: they wait while the
+// client is parked, and it must come back for them (they may be what it waits for).
+func (cl *client) serversSaid() bool {
+	for _, s := range cl.srvs {
+		if s != nil && !s.gone() && !s.park.parked && s.c.InboundBuffered() > 0 {
+			return true
 		}
+	}
+	return false
+}
+
+// holdForOutput keeps the client's statements waiting while it is overloaded; they go on once it is half way
+// back (checked every parkPoll, as a parked connection is).
+func (cl *client) holdForOutput() {
+	if cl.boundReadAhead(func() bool { return cl.state == clientClosed || !cl.overloaded(2) }) {
 		cl.outputHeld = false
-		cl.fatal(codec.NewFatal(codec.SQLStateConfigurationLimitExceed,
-			"the client sent more than limits.client_outbound_buffer of requests without reading the answers to earlier ones").
-			WithHint("read the results while sending more statements, or raise limits.client_outbound_buffer"))
 		return
 	}
 	if cl.outputHeld {
@@ -393,6 +400,41 @@ func (cl *client) holdForOutput() {
 		}
 	}
 	time.AfterFunc(parkPoll, func() { _ = cl.ls.el.Execute(context.Background(), runnable(check)) })
+}
+
+// heldReadAhead is how much a client whose statements wait may send before pgshard stops reading it. It is
+// small because gnet's read buffer grows by doubling to hold what is not used, and a parked client's bytes are
+// copied into its stash: both cost far more than the bytes themselves, each time the client is parked.
+const heldReadAhead = 256 << 10
+
+// readAhead is how much the client sent that pgshard has read and not used yet.
+func (cl *client) readAhead() int {
+	return cl.c.InboundBuffered() + len(cl.park.stash)
+}
+
+// boundReadAhead runs while the client's statements wait (for its own output to drain, or for its server).
+// gnet reads a socket whenever it can, so what the client goes on sending meanwhile piles up in pgshard. Past
+// limits.client_outbound_buffer of it the client is disconnected (53400): it sends without reading the answers
+// to what it sent, and nothing else would ever bound it. Past heldReadAhead, a client with none of its answers
+// waiting in pgshard is parked until ready (TCP then slows it down); one with answers waiting cannot be (gnet
+// would drop them) and is read on, up to the limit. A parked client also comes back when one of its servers has
+// answers for it (they wait while it is parked). It reports whether the client is now parked or closed.
+func (cl *client) boundReadAhead(ready func() bool) bool {
+	limit, readAhead := cl.e.cfg.Limits.ClientOutboundBuffer, cl.readAhead()
+	switch {
+	case readAhead > limit:
+		cl.fatal(codec.NewFatal(codec.SQLStateConfigurationLimitExceed,
+			"the client sent more than limits.client_outbound_buffer of requests without reading the answers to earlier ones").
+			WithHint("read the results while sending more statements, or raise limits.client_outbound_buffer"))
+		return true
+	case readAhead <= min(limit, heldReadAhead):
+		return false
+	case cl.c.OutboundBuffered() == 0 && cl.state == clientReady &&
+		cl.park.park(cl.e, cl.ls, cl.c, &reopen{cl: cl}, func() bool { return ready() || cl.serversSaid() }):
+		return true
+	}
+	cl.park.keep(cl.c) // read on: what it sends waits in the stash
+	return false
 }
 
 // invalidMessageType is Postgres's answer to a message type a logged-in client may not send: pgshard never
@@ -865,6 +907,7 @@ func (cl *client) onClose() {
 		return
 	}
 	cl.setState(clientClosed)
+	cl.park.stash = nil // what it sent and pgshard never used
 	delete(cl.ls.clients, cl)
 	cl.e.clients.Add(-1)
 	cl.leave()

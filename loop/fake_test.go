@@ -11,6 +11,7 @@ func init() { strictStates = true } // an impossible state transition panics in 
 type fakeConn struct {
 	gnet.Conn
 	in, out []byte
+	unread  int // what OutboundBuffered says: written and not taken by the peer yet
 	ctx     any
 	closed  bool
 }
@@ -29,7 +30,7 @@ func (c *fakeConn) Discard(n int) (int, error) {
 	return n, nil
 }
 func (c *fakeConn) InboundBuffered() int        { return len(c.in) }
-func (c *fakeConn) OutboundBuffered() int       { return 0 }
+func (c *fakeConn) OutboundBuffered() int       { return c.unread }
 func (c *fakeConn) Write(b []byte) (int, error) { c.out = append(c.out, b...); return len(b), nil }
 func (c *fakeConn) Context() any                { return c.ctx }
 func (c *fakeConn) SetContext(ctx any)          { c.ctx = ctx }

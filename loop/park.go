@@ -40,13 +40,25 @@ type reopen struct {
 // input returns the bytes to work on: the stash, if any, then what gnet holds (moved into the stash so that
 // consume has one place to drop from).
 func (p *parking) input(c gnet.Conn) []byte {
-	buf, _ := c.Peek(-1)
 	if len(p.stash) == 0 {
+		buf, _ := c.Peek(-1)
 		return buf
 	}
+	p.keep(c)
+	return p.stash
+}
+
+// keep moves what gnet read and pgshard has not used into the stash, where it waits at its own size while
+// pgshard is not ready for it. Left in gnet, it would be copied whole at each Peek once gnet's ring wraps,
+// and the ring would grow by doubling and go back to gnet's pool at that size when the connection closes, for
+// another connection to keep.
+func (p *parking) keep(c gnet.Conn) {
+	if c.InboundBuffered() == 0 {
+		return
+	}
+	buf, _ := c.Peek(-1)
 	p.stash = append(p.stash, buf...)
 	_, _ = c.Discard(len(buf))
-	return p.stash
 }
 
 // head returns the first n bytes that input returned (input moved them into the stash, if there is one).
@@ -64,7 +76,10 @@ func (p *parking) consume(c gnet.Conn, n int) {
 		_, _ = c.Discard(n)
 		return
 	}
-	p.stash = p.stash[:copy(p.stash, p.stash[n:])]
+	p.stash = p.stash[n:] // the array goes when the stash is empty, or when keep outgrows it
+	if len(p.stash) == 0 {
+		p.stash = nil
+	}
 }
 
 // park takes c out of ls's loop. It must not be called while c has bytes waiting to be written (gnet would
@@ -78,8 +93,7 @@ func (p *parking) park(e *Engine, ls *loopState, c gnet.Conn, ctx *reopen, ready
 	if _, ok := c.(*tlsio.Conn); !ok {
 		// Closing gnet's connection drops what it read and we did not use; a TLS connection's plaintext is its
 		// tlsio.Conn's, which stays.
-		rest, _ := c.Peek(-1)
-		p.stash = append(p.stash, rest...)
+		p.keep(c)
 	}
 	p.parked, p.fd = true, fd
 	_ = ls.el.Close(tlsio.Socket(c))
@@ -136,13 +150,18 @@ func (p *parking) unparked() {
 	p.parked, p.fd, p.wake = false, -1, nil
 }
 
+// unparkedOrGone says when a client parked because its server s was comes back.
+func (s *server) unparkedOrGone() bool {
+	return s.gone() || !s.park.parked
+}
+
 // closeParked closes the socket of a parked connection, which gnet no longer knows about. A socket on its way
 // back into the loop is closed by reopened instead.
 func (p *parking) closeParked() {
 	if p.parked && p.fd >= 0 {
 		_ = unix.Close(p.fd)
 	}
-	p.parked, p.fd, p.wake = false, -1, nil
+	p.parked, p.fd, p.wake, p.stash = false, -1, nil, nil
 }
 
 // lost runs when a parked socket could not be enrolled again.
@@ -174,10 +193,14 @@ func (e *Engine) reopened(c gnet.Conn, r *reopen) {
 			cl.c = cl.tls
 		}
 		c.SetContext(cl)
-		if s := cl.srv; s != nil && !s.park.parked {
-			s.onTraffic() // anything the server said while the client was parked
+		for _, s := range cl.srvs {
+			if s != nil && !s.gone() && !s.park.parked && s.client == cl && cl.state != clientClosed {
+				s.onTraffic() // anything the server said while the client was parked
+			}
 		}
-		cl.onTraffic()
+		if cl.state != clientClosed {
+			cl.onTraffic()
+		}
 	case r.s != nil:
 		s := r.s
 		s.park.unparked()

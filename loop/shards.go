@@ -69,13 +69,13 @@ type run struct {
 // forwardSharded is forward for a sharded database.
 func (cl *client) forwardSharded() {
 	if cl.sh.stalled || cl.waiting {
-		return // resumes when the answers in flight are in, or the server arrives
+		// It resumes when the answers in flight are in, or the server arrives.
+		cl.boundReadAhead(func() bool { return cl.state == clientClosed || !cl.sh.stalled && !cl.waiting })
+		return
 	}
 	for _, s := range cl.srvs {
 		if s != nil && s.park.parked {
-			if cl.c.InboundBuffered() > cl.e.cfg.Limits.ClientOutboundBuffer {
-				cl.parkUntilDrained()
-			}
+			cl.boundReadAhead(s.unparkedOrGone)
 			return
 		}
 	}
