@@ -251,12 +251,16 @@ func verifierFor(password string) (auth.Verifier, error) {
 
 // Run serves until Shutdown; it returns when the engine is down.
 func (e *Engine) Run() error {
-	// The loops are the only goroutines with steady work. With more Ps than loops the runtime wakes an idle
-	// thread at nearly every syscall the loops make: measured with one loop on the 2-core test machine,
-	// GOMAXPROCS=2 gave 30k TPS at 11-12.5 µs of proxy CPU per transaction, GOMAXPROCS=1 38-41k TPS at
-	// 9.7-9.9 µs (pgbench -S -M extended -c 32, pool 10). An explicit GOMAXPROCS in the environment wins.
+	// The loops are the only goroutines with steady work, and each blocks in epoll_wait whenever its clients are
+	// quiet. With exactly as many Ps as loops, no P is idle while a loop is blocked there, so the runtime's
+	// sysmon takes the loop's P away after ~20 µs and starts a thread to look for other work, which finds none
+	// and sleeps again: a connection storm (pgbench -C, a SCRAM login per transaction) cost 19 context switches
+	// and 742 µs of pgshard CPU per connection that way, against 7.8 and 459 µs with one spare P (PgBouncer:
+	// ~7.6 switches), 2026-12-07 on the 2-core test machine. Under load (pgbench -S -c 32, two alternating
+	// rounds against PgBouncer) the spare P was no worse: CPU per transaction 1.07-1.09x PgBouncer's in the
+	// simple protocol, against 1.20-1.43x without it. An explicit GOMAXPROCS in the environment wins.
 	if os.Getenv("GOMAXPROCS") == "" {
-		runtime.GOMAXPROCS(e.nloops)
+		runtime.GOMAXPROCS(e.nloops + 1)
 	}
 
 	if err := e.startTwoPhase(); err != nil {
