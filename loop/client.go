@@ -236,8 +236,9 @@ func (cl *client) fatalDrain(err *codec.Error) {
 }
 
 // forward passes the client's complete messages to its server connection, checking one out first when the
-// client has none. Messages stay in gnet's buffer while the client waits for a server. Most bytes pass
-// through untouched; named prepared statements are renamed or answered by pgshard (see prepared.go).
+// client has none. Messages stay buffered while the client waits for a server (boundReadAhead bounds them).
+// Most bytes pass through untouched; named prepared statements are renamed or answered by pgshard (see
+// prepared.go).
 func (cl *client) forward() {
 	if cl.park.parked {
 		return // its messages wait until it is back (reopened)

@@ -150,7 +150,7 @@ func (p *parking) unparked() {
 	p.parked, p.fd, p.wake = false, -1, nil
 }
 
-// unparkedOrGone says when a client parked because its server s was comes back.
+// unparkedOrGone says when a client parked because its server s was parked comes back.
 func (s *server) unparkedOrGone() bool {
 	return s.gone() || !s.park.parked
 }
