@@ -18,17 +18,17 @@ type reply struct {
 	at      int          // its offset in the bytes read
 	head    *expectation // what it answers (nil: nothing is expected); pop zeroes it
 	hide    bool         // the client did not ask for it
-	copyEnd bool         // it answers pgshard's end of the transaction around a sharded COPY (expCopyEnd)
+	copyEnd bool         // it answers pgshard's end of the transaction around a sharded COPY (keepCopyEnd)
 	renamed []byte       // an error that named the statement by pgshard's name, with the client's name instead
 }
 
-// is reports whether the message answers an expectation of one of kinds.
-func (r *reply) is(kinds ...expect) bool {
-	if r.head == nil {
+// is reports whether the message answers a request of one of reqs that pgshard sent, handled as h.
+func (r *reply) is(h handling, reqs ...request) bool {
+	if r.head == nil || r.head.handling != h {
 		return false
 	}
-	for _, k := range kinds {
-		if r.head.kind == k {
+	for _, q := range reqs {
+		if r.head.answers == q {
 			return true
 		}
 	}
@@ -37,20 +37,18 @@ func (r *reply) is(kinds ...expect) bool {
 
 // hidden says whether every answer to e is pgshard's own business, never the client's (nil: none expected).
 func (e *expectation) hidden() bool {
-	if e == nil {
-		return false
-	}
-	switch e.kind {
-	case expHiddenQuery, expReplay, expCatalog, expDrive, expCopyEnd:
-		return true
-	}
-	return false
+	return e != nil && e.handling == own
+}
+
+// keeps says whether e is one of pgshard's own queries whose answer is kept for p.
+func (e *expectation) keeps(p purpose) bool {
+	return e != nil && e.handling == own && e.keep == p
 }
 
 // untilReady says whether e takes every answer up to a ReadyForQuery (a simple Query, pgshard's own
 // queries) rather than one message of an extended-protocol batch.
 func (e *expectation) untilReady() bool {
-	return e != nil && (e.kind == expQuery || e.hidden())
+	return e != nil && e.answers == reqQuery
 }
 
 // answer accounts for one complete server message msg at offset at: it pops what it answers, hides it when
@@ -58,10 +56,10 @@ func (e *expectation) untilReady() bool {
 // the server said something that fits nothing we sent.
 func (s *server) answer(sp *splice, msg []byte, at int) bool {
 	r := reply{msg: msg, at: at, head: s.expects.front()}
-	r.hide, r.copyEnd = r.head.hidden(), r.is(expCopyEnd)
+	r.hide, r.copyEnd = r.head.hidden(), r.head.keeps(keepCopyEnd)
 	switch msg[0] {
 	case codec.DataRow:
-		if r.is(expCatalog) && s.client != nil && s.client.sh.copy != nil {
+		if r.head.keeps(keepCatalog) && s.client != nil && s.client.sh.copy != nil {
 			s.client.sh.copy.keyField = catalogInt(msg)
 		}
 	case codec.ParseComplete, codec.BindComplete, codec.CloseComplete:
@@ -69,11 +67,11 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 			return false
 		}
 	case codec.CopyInResponse:
-		if r.is(expQuery, expExecute) {
+		if r.is(forward, reqQuery, reqExecute) {
 			s.copyStarted(r.head.copyMsgs)
 		}
 	case codec.ParameterDescription:
-		if r.is(expDescribe) && r.head.st != nil {
+		if r.is(forward, reqDescribe) && r.head.st != nil {
 			s.ls.described = append(s.ls.described[:0], msg...)
 		}
 	case codec.RowDescription, codec.NoData:
@@ -98,24 +96,19 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 // completed accounts for a ParseComplete, BindComplete or CloseComplete, each the whole answer to one
 // message of a batch: a Parse or Close pgshard added is hidden.
 func (s *server) completed(r *reply) bool {
+	req := reqClose
 	switch r.msg[0] {
 	case codec.ParseComplete:
-		if !r.is(expParse, expParseHidden) {
-			return false
-		}
-		r.hide = r.head.kind == expParseHidden
-		if r.head.st != nil {
-			r.head.st.valid.Store(true)
-		}
+		req = reqParse
 	case codec.BindComplete:
-		if !r.is(expBind) {
-			return false
-		}
-	case codec.CloseComplete:
-		if !r.is(expClose, expCloseHidden) {
-			return false
-		}
-		r.hide = r.head.kind == expCloseHidden
+		req = reqBind
+	}
+	if !r.is(forward, req) && !r.is(added, req) {
+		return false
+	}
+	r.hide = r.head.handling == added
+	if req == reqParse && r.head.st != nil {
+		r.head.st.valid.Store(true)
 	}
 	s.expects.pop()
 	return true
@@ -125,7 +118,7 @@ func (s *server) completed(r *reply) bool {
 // description pgshard asked for the merger, or a statement's description turned into the client's columns).
 func (s *server) described(sp *splice, r *reply) bool {
 	end := r.at + len(r.msg)
-	if r.is(expDescribeHidden) {
+	if r.is(added, reqDescribe) {
 		s.expects.pop()
 		sp.drop(r.at, end)
 		if s.fan != nil && s.fan.active && r.msg[0] == codec.RowDescription {
@@ -136,7 +129,7 @@ func (s *server) described(sp *splice, r *reply) bool {
 		s.emitSynth(sp, end)
 		return true
 	}
-	if !r.is(expDescribe) {
+	if !r.is(forward, reqDescribe) {
 		return false
 	}
 	rd := s.clientRowDescription(r)
@@ -189,7 +182,7 @@ func (s *server) commandEnded(r *reply) {
 			s.commandDone(cl, head, string(tag))
 		}
 	}
-	if r.is(expExecute) {
+	if r.is(forward, reqExecute) {
 		s.expects.pop()
 	}
 }
@@ -199,15 +192,15 @@ func (s *server) commandEnded(r *reply) {
 func (s *server) failed(r *reply) {
 	s.copyIn = false // a COPY taking data ends with its error; the server reads Syncs again
 	cl := s.client
-	if r.is(expBind, expDescribe) && r.head.st != nil && !r.hide && cl != nil {
+	if r.is(forward, reqBind, reqDescribe) && r.head.st != nil && cl != nil {
 		r.renamed = clientNamed(r.msg, r.head.st, cl.stmts)
-	} else if r.is(expQuery) && cl != nil && cl.mapped && len(cl.stmts) > 0 {
+	} else if r.is(forward, reqQuery) && cl != nil && cl.mapped && len(cl.stmts) > 0 {
 		r.renamed = protocolNameHint(r.msg, cl.stmts)
 	}
-	if r.is(expBind) && r.head.st != nil && staleResultType(r.msg) {
+	if r.is(forward, reqBind) && r.head.st != nil && staleResultType(r.msg) {
 		s.e.registry.forget() // the text means other columns now: the next Parse of it prepares it afresh
 	}
-	if r.is(expQuery) {
+	if r.is(forward, reqQuery) {
 		r.head.sqlOps = nil // the query's PREPAREs and DEALLOCATEs from the failed one on did not run
 	}
 	if r.head != nil && !r.head.untilReady() {
@@ -229,11 +222,11 @@ func (s *server) failed(r *reply) {
 // Sync, and so does pgshard (a statement whose Parse never ran is not on the server after all).
 func (s *server) skipBatch() {
 	cl := s.client
-	for h := s.expects.front(); h != nil && h.kind != expSync; h = s.expects.front() {
-		if h.st != nil && (h.kind == expParse || h.kind == expParseHidden) {
+	for h := s.expects.front(); h != nil && h.answers != reqSync; h = s.expects.front() {
+		if h.st != nil && h.answers == reqParse && h.handling != synthesized {
 			s.stmts.remove(h.st)
 		}
-		if cl != nil && (h.kind == expParse || h.kind == expParseSynth) && h.name != "" && cl.stmts[h.name] == h.st {
+		if cl != nil && h.answers == reqParse && h.handling != added && h.name != "" && cl.stmts[h.name] == h.st {
 			cl.dropStmt(h.name) // a Parse the server refused or skipped makes no statement
 		}
 		s.expects.pop()
@@ -249,7 +242,7 @@ func (s *server) skipBatch() {
 // marks the connection as one pgshard cannot vouch for.
 func (s *server) ownQueryFailed(r *reply) {
 	switch {
-	case r.head.kind == expDrive:
+	case r.head.keeps(keepDrive):
 		if cl := s.client; cl != nil && cl.sh.drive != nil {
 			cl.sh.drive.failedOn(s.shard, r.msg)
 		}
@@ -259,7 +252,7 @@ func (s *server) ownQueryFailed(r *reply) {
 			g.copyErr = append([]byte(nil), r.msg...)
 		}
 		return
-	case r.head.kind == expReplay && s.replayErr == nil:
+	case r.head.keeps(keepReplay) && s.replayErr == nil:
 		if e, err := codec.ParseError(r.msg[codec.HeaderLen:]); err == nil {
 			s.replayErr = e
 		} else {
@@ -280,16 +273,16 @@ func (s *server) ownQueryFailed(r *reply) {
 // ready accounts for a ReadyForQuery: the end of a Query or a batch, and the transaction status after it.
 func (s *server) ready(r *reply) bool {
 	head := r.head
-	if head == nil || head.kind != expSync && !head.untilReady() {
+	if head == nil || head.answers != reqSync && !head.untilReady() {
 		return false
 	}
 	if len(r.msg) == 6 {
 		s.status = r.msg[5]
 	}
-	if head.kind == expReplay {
+	if head.keeps(keepReplay) {
 		s.replayAnswered = true
 	}
-	if cl := s.client; head.kind == expDrive && cl != nil && cl.sh.drive != nil {
+	if cl := s.client; head.keeps(keepDrive) && cl != nil && cl.sh.drive != nil {
 		cl.sh.drive.answered(s.shard)
 	}
 	if cl := s.client; cl != nil {
@@ -301,7 +294,7 @@ func (s *server) ready(r *reply) bool {
 	if !r.hide {
 		s.rolledBack = false
 	}
-	if head.kind == expCatalog && s.client != nil && s.client.sh.copy != nil {
+	if head.keeps(keepCatalog) && s.client != nil && s.client.sh.copy != nil {
 		s.client.sh.copy.catalogDue = false // the client, if it waits, goes on once these bytes are through
 	}
 	s.expects.pop()

@@ -105,7 +105,7 @@ func (cl *client) cancelRest(gen uint64) {
 		if s == nil || s.gone() || s.fan != g || s.unsynced || s.status != codec.TxIdle || s.cancelling {
 			continue
 		}
-		if h := s.expects.front(); h == nil || h.kind == expHiddenQuery || h.kind == expReplay || h.kind == expCatalog || h.kind == expDrive || h.kind == expCopyEnd {
+		if h := s.expects.front(); h == nil || h.hidden() {
 			continue
 		}
 		g.cancelled |= 1 << i

@@ -463,10 +463,10 @@ func (cl *client) message(sp *splice, m codec.Message, at, n int) *codec.Error {
 	case codec.Query:
 		cl.queryMessage(sp, s, m, at)
 	case codec.FunctionCall:
-		s.expects.push(expectation{kind: expQuery})
+		s.expects.push(expectQuery())
 	case codec.Sync:
 		if !(s.copyIn && s.copyMsgs == s.copyFrom) { // a Sync the server ignores, before a COPY's data, is not answered
-			s.expects.push(expectation{kind: expSync, copyMsgs: s.copyMsgs})
+			s.expects.push(expectation{answers: reqSync, copyMsgs: s.copyMsgs})
 		}
 		s.unsynced = false
 	case codec.CopyData, codec.CopyDone, codec.CopyFail:
@@ -491,7 +491,7 @@ func (cl *client) message(sp *splice, m codec.Message, at, n int) *codec.Error {
 // queryMessage expects the answers to a simple Query, noting what it does to the session: settings, pins,
 // SQL-level prepared statements (which the server must hold first), the unnamed statement it drops.
 func (cl *client) queryMessage(sp *splice, s *server, m codec.Message, at int) {
-	e := expectation{kind: expQuery}
+	e := expectQuery()
 	q, _ := codec.ParseQuery(m.Body)
 	if cl.mapped && lex.ChangesSchema(q) {
 		cl.e.registry.forget()
@@ -513,7 +513,7 @@ func (cl *client) queryMessage(sp *splice, s *server, m codec.Message, at int) {
 
 // executeMessage expects the answers to an Execute, with what its portal's statement does to the session.
 func (cl *client) executeMessage(s *server, m codec.Message) {
-	e := expectation{kind: expExecute, copyMsgs: s.copyMsgs}
+	e := expectation{answers: reqExecute, copyMsgs: s.copyMsgs}
 	if cl.portalFx != nil {
 		if em, err := codec.ParseExecute(m.Body); err == nil {
 			if fx := cl.portalFx[string(em.Portal)]; fx != nil {
@@ -532,7 +532,7 @@ func (cl *client) parseMessage(sp *splice, s *server, m codec.Message, at, n int
 	batchStart := !s.unsynced
 	s.unsynced = true
 	if !cl.mapped {
-		s.expects.push(expectation{kind: expParse})
+		s.expects.push(expectation{answers: reqParse})
 		return nil
 	}
 	pm, err := codec.ParseParse(m.Body)
@@ -552,21 +552,21 @@ func (cl *client) parseMessage(sp *splice, s *server, m codec.Message, at, n int
 		cl.unnamedGen++
 		s.unnamedOwner, s.unnamedGen = cl, cl.unnamedGen
 		cl.unnamedFx = effectsOf(pm.Query)
-		s.expects.push(expectation{kind: expParse})
+		s.expects.push(expectation{answers: reqParse})
 		return nil
 	}
 	sp.drop(at, at+n)
 	if perr := cl.refuseParse(pm.Name); perr != nil {
 		cl.skipToSync = true
-		s.synth(cl, expectation{kind: expErrorSynth, err: perr})
+		s.synth(cl, refusal(perr))
 		return nil
 	}
 	st := cl.stmtFor(pm.Query, pm.ParamTypes)
 	cl.setStmt(pm.Name, st)
 	if s.stmts.has(st) {
-		s.synth(cl, expectation{kind: expParseSynth, st: st, name: string(pm.Name)})
+		s.synth(cl, expectation{answers: reqParse, handling: synthesized, st: st, name: string(pm.Name)})
 	} else {
-		s.prepare(sp, at, st, expParse)
+		s.prepare(sp, at, st, forward)
 		s.expects.last().name = string(pm.Name)
 	}
 	return nil
@@ -577,16 +577,16 @@ func (cl *client) parseMessage(sp *splice, s *server, m codec.Message, at, n int
 func (cl *client) bindOrDescribe(sp *splice, s *server, m codec.Message, at, n int) *codec.Error {
 	batchStart := !s.unsynced
 	s.unsynced = true
-	kind := expBind
+	req := reqBind
 	if m.Type == codec.Describe {
-		kind = expDescribe
+		req = reqDescribe
 	}
 	name, nameAt, err := statementName(m)
 	if err != nil {
 		return codec.NewFatal(codec.SQLStateProtocolViolation, err.Error())
 	}
 	var plan *route.Plan
-	if kind == expDescribe {
+	if req == reqDescribe {
 		plan, cl.sh.describePlan = cl.sh.describePlan, nil
 	}
 	if !cl.mapped || len(name) == 0 {
@@ -599,13 +599,13 @@ func (cl *client) bindOrDescribe(sp *splice, s *server, m codec.Message, at, n i
 				cl.sqlPrepared(sp, s, pm.Query, at)
 			}
 			sp.insert(at, cl.unnamedMsg)
-			s.expects.push(expectation{kind: expParseHidden})
+			s.expects.push(expectAdded(reqParse))
 			s.unnamedOwner, s.unnamedGen = cl, cl.unnamedGen
 		}
 		if cl.mapped && m.Type == codec.Bind {
 			cl.bindEffects(m, cl.unnamedFx)
 		}
-		s.expects.push(expectation{kind: kind, plan: plan})
+		s.expects.push(expectation{answers: req, plan: plan})
 		return nil
 	}
 	msg := sp.in[at : at+n]
@@ -613,18 +613,18 @@ func (cl *client) bindOrDescribe(sp *splice, s *server, m codec.Message, at, n i
 	st := cl.stmts[string(name)]
 	if st == nil {
 		cl.skipToSync = true
-		s.synth(cl, expectation{kind: expErrorSynth, err: codec.NewError(codec.SQLStateUndefinedPreparedStmt,
-			`prepared statement "`+string(name)+`" does not exist`)})
+		s.synth(cl, refusal(codec.NewError(codec.SQLStateUndefinedPreparedStmt,
+			`prepared statement "`+string(name)+`" does not exist`)))
 		return nil
 	}
 	if !s.stmts.has(st) {
-		s.prepare(sp, at, st, expParseHidden)
+		s.prepare(sp, at, st, added)
 	}
 	if m.Type == codec.Bind {
 		cl.bindEffects(m, st.fx)
 	}
 	*sp.scratch = appendRenamed(*sp.scratch, msg, nameAt, nameAt+len(name), st.name)
-	s.expects.push(expectation{kind: kind, st: st, plan: plan})
+	s.expects.push(expectation{answers: req, st: st, plan: plan})
 	return nil
 }
 
@@ -639,10 +639,10 @@ func (cl *client) closeMessage(sp *splice, s *server, m codec.Message, at, n int
 	if cl.mapped && cm.Target == codec.TargetStatement && len(cm.Name) > 0 {
 		cl.dropStmt(string(cm.Name))
 		sp.drop(at, at+n)
-		s.synth(cl, expectation{kind: expCloseSynth})
+		s.synth(cl, synthesize(reqClose))
 		return nil
 	}
-	s.expects.push(expectation{kind: expClose})
+	s.expects.push(expectation{answers: reqClose})
 	return nil
 }
 
@@ -845,7 +845,7 @@ func (cl *client) cancelStatements() {
 		if s == nil || s.gone() || s.cancelling {
 			continue
 		}
-		if h := s.expects.front(); h != nil && h.kind == expReplay {
+		if h := s.expects.front(); h.keeps(keepReplay) {
 			cl.cancelPending = true
 		} else if h != nil || s.unsynced {
 			s.cancel()

@@ -78,7 +78,7 @@ func (cl *client) endCopyTx(g *fanout) {
 			g.copyEnded++ // a lost server has failed the client already
 			continue
 		}
-		s.expects.push(expectation{kind: expCopyEnd})
+		s.expects.push(expectOwn(keepCopyEnd))
 		_, _ = s.c.Write(msg)
 	}
 }

@@ -301,49 +301,85 @@ func (ss *serverStmts) clear() {
 	ss.lru.Init()
 }
 
-// expect is what pgshard waits for from a server, one entry per message it sent that gets an answer, in
+// An expectation is what pgshard waits for from a server, one per message it sent that gets an answer, in
 // order. The queue tells when the server is done (no entries, nothing unsynced), and where to hide or add
-// messages so that the client sees exactly the answers to what it sent.
-type expect uint8
+// messages so that the client sees exactly the answers to what it sent. Each says three things, independently:
+// which request its answer completes, what becomes of that answer, and, for pgshard's own queries, what pgshard
+// keeps of it.
+
+// request is the message an expectation's answer completes.
+type request uint8
 
 const (
-	expParse          expect = iota // ParseComplete, passed on
-	expParseHidden                  // ParseComplete of a Parse pgshard added: hidden
-	expParseSynth                   // the server had the statement: pgshard answers ParseComplete itself
-	expBind                         // BindComplete
-	expDescribe                     // [ParameterDescription] RowDescription | NoData
-	expDescribeHidden               // RowDescription of a portal whose rows pgshard merges, asked by pgshard: to the merger
-	expExecute                      // rows, then CommandComplete | EmptyQueryResponse | PortalSuspended
-	expClose                        // CloseComplete, passed on
-	expCloseHidden                  // CloseComplete of a Close pgshard added (an evicted stmt): hidden
-	expCloseSynth                   // a client's Close of a named statement: pgshard answers CloseComplete itself
-	expErrorSynth                   // pgshard refuses a message itself (unknown statement name): its ErrorResponse
-	expSync                         // ReadyForQuery ends an extended-protocol batch
-	expQuery                        // a simple query or function call: everything up to ReadyForQuery
-	expHiddenQuery                  // pgshard's own query (reset, settings): hidden up to its ReadyForQuery
-	expReplay                       // the client's settings given to its server (replaySettings): hidden, its error kept
-	expLocalQuery                   // a Query pgshard answers itself (sharded databases): tag or err, then status
-	expCatalog                      // pgshard's catalog query for a sharded COPY: hidden, its one value kept
-	expRawSynth                     // an answer pgshard gives itself, raw (the end of a transaction it ran)
-	expDrive                        // pgshard's own statement ending a transaction (txdrive.go): hidden, its outcome kept
-	expCopyEnd                      // COMMIT or ROLLBACK of pgshard's transaction around a sharded COPY: hidden, its error kept
+	reqParse    request = iota // ParseComplete
+	reqBind                    // BindComplete
+	reqDescribe                // [ParameterDescription] RowDescription | NoData
+	reqExecute                 // rows, then CommandComplete | EmptyQueryResponse | PortalSuspended
+	reqClose                   // CloseComplete
+	reqSync                    // the ReadyForQuery that ends an extended-protocol batch
+	reqQuery                   // a simple query or function call: everything up to ReadyForQuery
+	reqNone                    // nothing the client sent: pgshard's own answer (raw, or a refusal in err)
+)
+
+// handling is what becomes of an expectation's answer.
+type handling uint8
+
+const (
+	// forward: the client asked; its answer is passed on.
+	forward handling = iota
+	// added: pgshard added the message to the client's (a Parse, the Close of an evicted statement, a
+	// Describe for the merger); its success is hidden, its error is the client's.
+	added
+	// own: pgshard's own query (a reset, the client's settings, a catalog lookup, a transaction's end); all of
+	// its answer is hidden.
+	own
+	// synthesized: nothing was sent; pgshard answers itself, in its turn among the server's answers.
+	synthesized
+)
+
+// purpose says, for pgshard's own queries, what it keeps of the answer.
+type purpose uint8
+
+const (
+	keepNothing purpose = iota // a reset or setting: only a failure matters (the connection is then suspect)
+	keepReplay                 // the client's settings given to its server (replaySettings): its error
+	keepCatalog                // the key's position for a sharded COPY: its one value
+	keepDrive                  // a statement ending a transaction (txdrive.go): its outcome
+	keepCopyEnd                // COMMIT or ROLLBACK of pgshard's transaction around a sharded COPY: its error
 )
 
 type expectation struct {
-	kind    expect
-	sets    []settingChange // Query and Execute: SET/RESET statements to apply as their CommandCompletes arrive
-	sqlOps  []sqlOp         // Query: its SQL PREPAREs and DEALLOCATEs, applied as their CommandCompletes arrive
-	st      *stmt           // Parse entries: unmarked on the server if the Parse never ran; Describe: what to cache
-	name    string          // expParse, expParseSynth: the client's name for st, which a failed or skipped Parse does not create
-	cleanup bool            // expReplay: the RESETs of what an earlier client left, not the client's own settings
-	plan    *route.Plan     // Describe of a statement the shards know rewritten: how its rows look to the client
-	err     *codec.Error    // expErrorSynth, expLocalQuery
-	tag     string          // expLocalQuery: its CommandComplete
-	status  byte            // expLocalQuery: its ReadyForQuery status
-	raw     []byte          // expRawSynth: the messages
+	answers  request
+	handling handling
+	keep     purpose
+	sets     []settingChange // Query and Execute: SET/RESET statements to apply as their CommandCompletes arrive
+	sqlOps   []sqlOp         // Query: its SQL PREPAREs and DEALLOCATEs, applied as their CommandCompletes arrive
+	st       *stmt           // Parse: unmarked on the server if the Parse never ran; Describe: what to cache
+	name     string          // the client's Parse: its name for st, which a failed or skipped Parse does not create
+	cleanup  bool            // keepReplay: the RESETs of what an earlier client left, not the client's own settings
+	plan     *route.Plan     // Describe of a statement the shards know rewritten: how its rows look to the client
+	err      *codec.Error    // synthesized: the refusal (reqNone), or a local Query's error
+	tag      string          // synthesized Query: its CommandComplete
+	status   byte            // synthesized Query: its ReadyForQuery status
+	raw      []byte          // synthesized reqNone: the messages
 	// copyMsgs is the server's copyMsgs when this Query, Execute or Sync was sent: which COPY's data it came
 	// before (server.copyStarted)
 	copyMsgs uint64
+}
+
+// The expectations made in more than one place.
+
+func expectQuery() expectation { return expectation{answers: reqQuery} }
+func expectOwn(keep purpose) expectation {
+	return expectation{answers: reqQuery, handling: own, keep: keep}
+}
+func expectAdded(r request) expectation { return expectation{answers: r, handling: added} }
+func synthesize(r request) expectation  { return expectation{answers: r, handling: synthesized} }
+func refusal(err *codec.Error) expectation {
+	return expectation{answers: reqNone, handling: synthesized, err: err}
+}
+func rawAnswer(raw []byte) expectation {
+	return expectation{answers: reqNone, handling: synthesized, raw: raw}
 }
 
 // expectQueue is a FIFO that reuses its backing array.

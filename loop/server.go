@@ -209,7 +209,7 @@ func (s *server) onTraffic() {
 	}
 	s.park.consume(s.c, pos)
 	cl := s.client
-	if s.replayAnswered && (s.expects.front() == nil || s.expects.front().kind != expReplay) {
+	if s.replayAnswered && !s.expects.front().keeps(keepReplay) {
 		s.replayAnswered = false
 		if cl != nil {
 			s.replayDone(cl)
@@ -293,7 +293,7 @@ func (s *server) answers(sp *splice, buf []byte) (int, bool) {
 // commandDone applies what the client's statement that the server completed with tag did to the session it
 // tracks: a SET or RESET, an SQL PREPARE or DEALLOCATE, the end of a transaction.
 func (s *server) commandDone(cl *client, head *expectation, tag string) {
-	if head.kind != expExecute && head.kind != expQuery {
+	if head.handling != forward || head.answers != reqExecute && head.answers != reqQuery {
 		return
 	}
 	if len(head.sets) > 0 && settingTag(tag) {
@@ -335,9 +335,7 @@ func (s *server) mustSeeWhole(typ byte) bool {
 // emitSynth adds, at offset at, the answers pgshard gives itself that are now due.
 func (s *server) emitSynth(sp *splice, at int) {
 	for h := s.expects.front(); h != nil; h = s.expects.front() {
-		switch h.kind {
-		case expParseSynth, expCloseSynth, expErrorSynth, expLocalQuery, expRawSynth:
-		default:
+		if h.handling != synthesized {
 			return
 		}
 		b := appendSynth(s.ls.synth[:0], *h)
@@ -358,15 +356,15 @@ func (s *server) synth(cl *client, e expectation) {
 }
 
 // prepare inserts at offset at the Parse of st (and the Close of statements it evicts) and expects its
-// answer as kind (expParse for the client's own Parse, expParseHidden for one pgshard adds).
-func (s *server) prepare(sp *splice, at int, st *stmt, kind expect) {
+// answer handled as h (forward for the client's own Parse, added for one pgshard adds).
+func (s *server) prepare(sp *splice, at int, st *stmt, h handling) {
 	s.ls.evicted = s.stmts.add(st, s.ls.evicted[:0])
 	for _, old := range s.ls.evicted {
 		sp.insert(at, codec.AppendClose(s.ls.synth[:0], codec.TargetStatement, old.name))
-		s.expects.push(expectation{kind: expCloseHidden})
+		s.expects.push(expectAdded(reqClose))
 	}
 	sp.insert(at, st.parse)
-	s.expects.push(expectation{kind: kind, st: st})
+	s.expects.push(expectation{answers: reqParse, handling: h, st: st})
 }
 
 // staleResultType reports the server's refusal to run a prepared statement whose result columns a schema
@@ -504,11 +502,11 @@ func (s *server) reset(discard bool) {
 	var b []byte
 	if s.status != codec.TxIdle {
 		b = codec.AppendQuery(b, "ROLLBACK")
-		s.expects.push(expectation{kind: expHiddenQuery})
+		s.expects.push(expectOwn(keepNothing))
 	}
 	if discard {
 		b = codec.AppendQuery(b, "DISCARD ALL")
-		s.expects.push(expectation{kind: expHiddenQuery})
+		s.expects.push(expectOwn(keepNothing))
 		s.stmts.clear()
 		s.sqlNames.clear()
 		s.settings, s.syncedTo = nil, nil
@@ -674,7 +672,7 @@ func (s *server) copyStarted(copyMsgs uint64) {
 	q := &s.expects
 	kept := q.items[:q.head+1]
 	for _, e := range q.items[q.head+1:] {
-		if e.kind != expSync || e.copyMsgs != copyMsgs {
+		if e.answers != reqSync || e.copyMsgs != copyMsgs {
 			kept = append(kept, e)
 		}
 	}

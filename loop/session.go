@@ -392,7 +392,7 @@ func (s *server) settingsDiff(cl *client) (sets, cleanup []string) {
 func (s *server) syncSettings(cl *client, sp *splice, at int) {
 	if sets, cleanup := s.settingsDiff(cl); sets != nil || cleanup != nil {
 		sp.insert(at, codec.AppendQuery(s.ls.synth[:0], strings.Join(append(cleanup, sets...), "; ")))
-		s.expects.push(expectation{kind: expHiddenQuery})
+		s.expects.push(expectOwn(keepNothing))
 	}
 }
 
@@ -407,11 +407,11 @@ func (s *server) replaySettings(cl *client) bool {
 	b := s.ls.synth[:0]
 	if cleanup != nil {
 		b = codec.AppendQuery(b, strings.Join(cleanup, "; "))
-		s.expects.push(expectation{kind: expReplay, cleanup: true})
+		s.expects.push(expectation{answers: reqQuery, handling: own, keep: keepReplay, cleanup: true})
 	}
 	if sets != nil {
 		b = codec.AppendQuery(b, strings.Join(sets, "; "))
-		s.expects.push(expectation{kind: expReplay})
+		s.expects.push(expectOwn(keepReplay))
 	}
 	s.unnamedOwner = nil // a simple query drops the unnamed statement
 	_, _ = s.c.Write(b)

@@ -321,16 +321,17 @@ func (cl *client) answerNow(e expectation) bool {
 
 // appendSynth appends the answer of a synthesized expectation.
 func appendSynth(b []byte, e expectation) []byte {
-	switch e.kind {
-	case expParseSynth:
+	switch e.answers {
+	case reqParse:
 		return codec.AppendEmpty(b, codec.ParseComplete)
-	case expCloseSynth:
+	case reqClose:
 		return codec.AppendEmpty(b, codec.CloseComplete)
-	case expErrorSynth:
-		return codec.AppendErrorResponse(b, e.err)
-	case expRawSynth:
+	case reqNone:
+		if e.err != nil {
+			return codec.AppendErrorResponse(b, e.err)
+		}
 		return append(b, e.raw...)
-	case expLocalQuery:
+	case reqQuery:
 		if e.err != nil {
 			b = codec.AppendErrorResponse(b, e.err)
 		} else {
@@ -436,7 +437,7 @@ func (cl *client) routeParse(r *run, buf []byte, at int, m codec.Message, n int)
 			return cl.refuse(r, buf, at, n, perr)
 		}
 	}
-	if !cl.answerNow(expectation{kind: expParseSynth}) {
+	if !cl.answerNow(synthesize(reqParse)) {
 		return cl.stall(r, buf, at), nil
 	}
 	cl.dropFromRun(r, at, n)
@@ -523,7 +524,7 @@ func (cl *client) routeClose(r *run, buf []byte, at int, m codec.Message, n int)
 		return cl.badTarget(r, buf, at, m, n, "CLOSE", err)
 	}
 	if cm.Target == codec.TargetStatement {
-		if !cl.answerNow(expectation{kind: expCloseSynth}) {
+		if !cl.answerNow(synthesize(reqClose)) {
 			return cl.stall(r, buf, at), nil
 		}
 		cl.dropFromRun(r, at, n)
@@ -577,7 +578,7 @@ func (cl *client) inTxMask(d route.Decision) uint64 {
 
 // refuse answers a message with an error of pgshard's own; the rest of the batch is skipped up to Sync.
 func (cl *client) refuse(r *run, buf []byte, at, n int, err *codec.Error) (bool, *codec.Error) {
-	if !cl.answerNow(expectation{kind: expErrorSynth, err: err}) {
+	if !cl.answerNow(refusal(err)) {
 		return cl.stall(r, buf, at), nil
 	}
 	cl.dropFromRun(r, at, n)
@@ -636,7 +637,7 @@ func (cl *client) send(r *run, buf []byte, at int, m codec.Message, n int, mask 
 		cl.prepareServer(s, &r.sp, rel, opts)
 		if opts&sendUnnamed != 0 && cl.sh.unnamed != nil {
 			r.sp.insert(rel, cl.unnamedParse())
-			s.expects.push(expectation{kind: expParseHidden})
+			s.expects.push(expectAdded(reqParse))
 		}
 		cl.srv = s
 		return true, cl.message(&r.sp, m, rel, n)
@@ -677,7 +678,7 @@ func (cl *client) send(r *run, buf []byte, at int, m codec.Message, n int, mask 
 			// The merger needs the portal's columns and formats before its rows: ask for them.
 			bm, _ := codec.ParseBind(m.Body)
 			_, _ = s.c.Write(codec.AppendDescribe(cl.ls.synth[:0], codec.TargetPortal, string(bm.Portal)))
-			s.expects.push(expectation{kind: expDescribeHidden})
+			s.expects.push(expectAdded(reqDescribe))
 		}
 	}
 	return true, nil
@@ -740,7 +741,7 @@ func (cl *client) sendOne(s *server, g *fanout, m codec.Message, msg []byte, opt
 	cl.prepareServer(s, &sp, 0, opts)
 	if opts&sendUnnamed != 0 && cl.sh.unnamed != nil {
 		sp.insert(0, cl.unnamedParse())
-		s.expects.push(expectation{kind: expParseHidden})
+		s.expects.push(expectAdded(reqParse))
 	}
 	cl.srv = s
 	if perr := cl.message(&sp, m, 0, len(msg)); perr != nil {
@@ -861,17 +862,17 @@ func (cl *client) prepareServer(s *server, sp *splice, at int, opts sendOpts) {
 			q += "; SAVEPOINT " + quoteIdent(sp)
 		}
 		sp.insert(at, codec.AppendQuery(cl.ls.synth[:0], q))
-		s.expects.push(expectation{kind: expHiddenQuery})
+		s.expects.push(expectOwn(keepNothing))
 		cl.sh.txShards |= bit
 	}
 	if cl.sh.copyTx {
 		sp.insert(at, codec.AppendQuery(cl.ls.synth[:0], "BEGIN"))
-		s.expects.push(expectation{kind: expHiddenQuery})
+		s.expects.push(expectOwn(keepNothing))
 	}
 	if ci := cl.sh.copy; ci != nil && ci.catalog {
 		ci.catalog, ci.catalogDue = false, true
 		sp.insert(at, codec.AppendQuery(cl.ls.synth[:0], ci.catalogQuery()))
-		s.expects.push(expectation{kind: expCatalog})
+		s.expects.push(expectOwn(keepCatalog))
 	}
 }
 
@@ -887,7 +888,7 @@ func (cl *client) routeQuery(r *run, buf []byte, at int, m codec.Message, n int)
 	}
 	d := cl.rt.Query(sql, cl.session())
 	if d.Err != nil {
-		return cl.answerLocal(r, buf, at, n, expectation{kind: expLocalQuery, err: d.Err})
+		return cl.answerLocal(r, buf, at, n, expectation{answers: reqQuery, handling: synthesized, err: d.Err})
 	}
 	mask := cl.inTxMask(d)
 	if d.Copy != nil && cl.failedShards() == 0 {
@@ -1006,7 +1007,7 @@ func (cl *client) routeTxCommand(r *run, buf []byte, at int, m codec.Message, n 
 		if sh.txOpen {
 			break // Postgres warns that a transaction is already in progress: let a server say it
 		}
-		if ok, _ := cl.answerLocal(r, buf, at, n, expectation{kind: expLocalQuery, tag: "BEGIN", status: codec.TxActive}); !ok {
+		if ok, _ := cl.answerLocal(r, buf, at, n, expectation{answers: reqQuery, handling: synthesized, tag: "BEGIN", status: codec.TxActive}); !ok {
 			return false, nil
 		}
 		q, _ := codec.ParseQuery(m.Body)
@@ -1027,7 +1028,7 @@ func (cl *client) routeTxCommand(r *run, buf []byte, at int, m codec.Message, n 
 			}
 		} else {
 			tag := map[txKind]string{txSavepoint: "SAVEPOINT", txRelease: "RELEASE", txRollbackTo: "ROLLBACK"}[tc.kind]
-			if ok, _ := cl.answerLocal(r, buf, at, n, expectation{kind: expLocalQuery, tag: tag}); !ok {
+			if ok, _ := cl.answerLocal(r, buf, at, n, expectation{answers: reqQuery, handling: synthesized, tag: tag}); !ok {
 				return false, nil
 			}
 		}
@@ -1039,7 +1040,7 @@ func (cl *client) routeTxCommand(r *run, buf []byte, at int, m codec.Message, n 
 	q, _ := codec.ParseQuery(m.Body)
 	d := cl.rt.Query(string(q), cl.session())
 	if d.Err != nil {
-		return cl.answerLocal(r, buf, at, n, expectation{kind: expLocalQuery, err: d.Err})
+		return cl.answerLocal(r, buf, at, n, expectation{answers: reqQuery, handling: synthesized, err: d.Err})
 	}
 	return cl.sendQuery(r, buf, at, m, n, cl.inTxMask(d), d.Mirror, nil)
 }
@@ -1070,7 +1071,7 @@ func (cl *client) setShardSetting(r *run, buf []byte, at, n int, tc txCommand) (
 	if tc.local {
 		if !cl.sh.txOpen {
 			// Postgres only warns: SET LOCAL outside a transaction block has no effect.
-			return cl.answerLocal(r, buf, at, n, expectation{kind: expLocalQuery, tag: "SET"})
+			return cl.answerLocal(r, buf, at, n, expectation{answers: reqQuery, handling: synthesized, tag: "SET"})
 		}
 		rs = cl.session()
 	}
@@ -1093,7 +1094,7 @@ func (cl *client) setShardSetting(r *run, buf []byte, at, n int, tc txCommand) (
 	case tc.name == "pgshard.shard":
 		i, err := strconv.Atoi(value)
 		if err != nil || i < 0 || i >= len(cl.srvs) {
-			return cl.answerLocal(r, buf, at, n, expectation{kind: expLocalQuery, err: codec.NewError(codec.SQLStateInvalidParameterValue,
+			return cl.answerLocal(r, buf, at, n, expectation{answers: reqQuery, handling: synthesized, err: codec.NewError(codec.SQLStateInvalidParameterValue,
 				`invalid value for pgshard.shard: "`+value+`"`).WithHint("database " + cl.db.db.Name + " has shards 0 to " + strconv.Itoa(len(cl.srvs)-1))})
 		}
 		rs.Shard = i
@@ -1105,5 +1106,5 @@ func (cl *client) setShardSetting(r *run, buf []byte, at, n int, tc txCommand) (
 	} else {
 		cl.rs = rs
 	}
-	return cl.answerLocal(r, buf, at, n, expectation{kind: expLocalQuery, tag: tag})
+	return cl.answerLocal(r, buf, at, n, expectation{answers: reqQuery, handling: synthesized, tag: tag})
 }

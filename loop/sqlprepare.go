@@ -134,7 +134,7 @@ func (cl *client) sqlPrepared(sp *splice, s *server, q []byte, at int) []sqlOp {
 	}
 	for _, b := range p.before {
 		sp.insert(at, codec.AppendQuery(s.ls.synth[:0], b))
-		s.expects.push(expectation{kind: expHiddenQuery})
+		s.expects.push(expectOwn(keepNothing))
 		s.unnamedOwner = nil // a simple query drops the unnamed statement
 	}
 	return p.ops
@@ -232,7 +232,7 @@ func (cl *client) applySQLOp(s *server, op sqlOp) {
 		for _, old := range s.sqlNames.set(op.name, op.st, nil) {
 			// Over the bound: the least used name goes (it is prepared again when the client needs it).
 			_, _ = s.c.Write(codec.AppendQuery(s.ls.synth[:0], "DEALLOCATE "+quoteIdent(old)))
-			s.expects.push(expectation{kind: expHiddenQuery})
+			s.expects.push(expectOwn(keepNothing))
 		}
 	case "DEALLOCATE":
 		cl.e.registry.dropName(cl.sqlStmts, op.name)

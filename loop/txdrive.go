@@ -9,9 +9,9 @@ import (
 	"github.com/pgshard/pgshard/twopc"
 )
 
-// txDrive runs the end of a transaction with statements of pgshard's own on the shards (expDrive: hidden,
-// their errors kept), in steps: every statement of a step is sent at once, the next step starts when all of
-// them are answered. The client's COMMIT (its Query, or the Execute of its portal) stays unread meanwhile and
+// txDrive runs the end of a transaction with statements of pgshard's own on the shards (own queries whose
+// outcome is kept, keepDrive), in steps: every statement of a step is sent at once, the next step starts when
+// all of them are answered. The client's COMMIT (its Query, or the Execute of its portal) stays unread meanwhile and
 // the client stalled; whenever a step's answers are in (unstall, forward, route), the message is looked at
 // again and the drive goes on (runDrive); when it is over, pgshard answers the message.
 //
@@ -114,7 +114,7 @@ func (cl *client) runDrive(r *run, buf []byte, at, n int, tc txCommand, extended
 	} else {
 		out = codec.AppendReadyForQuery(out, cl.txStatus())
 	}
-	cl.answerNow(expectation{kind: expRawSynth, raw: out}) // nothing is in flight
+	cl.answerNow(rawAnswer(out)) // nothing is in flight
 	cl.dropFromRun(r, at, n)
 	for _, s := range cl.srvs {
 		if s != nil && s.inUse() && s.expects.len() == 0 && !s.unsynced && s.remain == 0 {
@@ -183,7 +183,7 @@ func (d *txDrive) sendEach(mask uint64, verb string) {
 func (d *txDrive) sendOne(shard int, sql string) {
 	d.target |= 1 << shard
 	if s := d.cl.srvs[shard]; s != nil && !s.gone() {
-		d.cl.hiddenQuery(s, expDrive, sql)
+		d.cl.hiddenQuery(s, keepDrive, sql)
 	}
 }
 

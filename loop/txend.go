@@ -40,7 +40,7 @@ func (cl *client) queryTxEnd(r *run, buf []byte, at int, m codec.Message, n int,
 	}
 	if sh.txShards == 0 {
 		// Held back: nothing ran on a server.
-		ok, _ := cl.answerLocal(r, buf, at, n, expectation{kind: expLocalQuery, tag: endTag(tc), status: endStatus(tc)})
+		ok, _ := cl.answerLocal(r, buf, at, n, expectation{answers: reqQuery, handling: synthesized, tag: endTag(tc), status: endStatus(tc)})
 		if ok {
 			cl.txEnded(tc)
 		}
@@ -73,7 +73,7 @@ func (cl *client) bindTxEnd(r *run, buf []byte, at int, m codec.Message, n int, 
 		}
 		return ok, perr
 	}
-	if !cl.answerNow(expectation{kind: expRawSynth, raw: codec.AppendEmpty(nil, codec.BindComplete)}) {
+	if !cl.answerNow(rawAnswer(codec.AppendEmpty(nil, codec.BindComplete))) {
 		return cl.stall(r, buf, at), nil
 	}
 	cl.dropFromRun(r, at, n)
@@ -122,7 +122,7 @@ func (cl *client) endPortalMessage(r *run, buf []byte, at int, m codec.Message, 
 	default:
 		return false, false, nil
 	}
-	if !cl.answerNow(expectation{kind: expRawSynth, raw: answer}) {
+	if !cl.answerNow(rawAnswer(answer)) {
 		return true, cl.stall(r, buf, at), nil
 	}
 	cl.dropFromRun(r, at, n)
@@ -131,7 +131,7 @@ func (cl *client) endPortalMessage(r *run, buf []byte, at int, m codec.Message, 
 
 // syncLocally answers a Sync that no server needs after pgshard answered the batch's COMMIT itself.
 func (cl *client) syncLocally(r *run, buf []byte, at, n int) (bool, *codec.Error) {
-	if !cl.answerNow(expectation{kind: expRawSynth, raw: codec.AppendReadyForQuery(nil, cl.txStatus())}) {
+	if !cl.answerNow(rawAnswer(codec.AppendReadyForQuery(nil, cl.txStatus()))) {
 		return cl.stall(r, buf, at), nil
 	}
 	cl.dropFromRun(r, at, n)
@@ -157,7 +157,7 @@ func (cl *client) endFailed(r *run, buf []byte, at int, m codec.Message, n int, 
 	}
 	for rest := sh.txShards &^ failed; rest != 0; rest &= rest - 1 {
 		if s := cl.srvs[bits.TrailingZeros64(rest)]; s != nil {
-			cl.hiddenQuery(s, expHiddenQuery, q)
+			cl.hiddenQuery(s, keepNothing, q)
 		}
 	}
 	cl.txEnded(tc)
@@ -166,12 +166,12 @@ func (cl *client) endFailed(r *run, buf []byte, at int, m codec.Message, n int, 
 
 // hiddenQuery sends pgshard's own simple query to s, its answers expected as kind. The client's messages for s
 // that are not written yet must not be meant to go before it.
-func (cl *client) hiddenQuery(s *server, kind expect, sql string) {
+func (cl *client) hiddenQuery(s *server, keep purpose, sql string) {
 	if s.gone() {
 		return
 	}
 	_, _ = s.c.Write(codec.AppendQuery(cl.ls.synth[:0], sql))
-	s.expects.push(expectation{kind: kind})
+	s.expects.push(expectOwn(keep))
 }
 
 // txEnded updates the books once the end of the transaction was sent (or answered).
