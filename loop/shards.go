@@ -110,6 +110,12 @@ func (cl *client) forwardSharded() {
 				continue
 			}
 		}
+		if cl.sh.copy == nil && cl.sh.group.copyTx {
+			// The client ended a COPY that pgshard runs in a transaction of its own on each shard: its answer
+			// (CommandComplete, once every shard committed) comes before anything said about what follows.
+			cl.stall(&r, buf, pos)
+			break
+		}
 		if cl.skipToSync && m.Type != codec.Sync {
 			cl.dropFromRun(&r, pos, n)
 			pos += n

@@ -68,6 +68,11 @@ func TestCopyProtocolLikePostgres(t *testing.T) {
 		{"a Query in the middle of the data of a COPY one shard takes", []pgproto3.FrontendMessage{&pgproto3.Query{String: "SELECT 1"},
 			&pgproto3.Query{String: "SELECT 2"}, &pgproto3.Query{String: "SET pgshard.shard = 1"},
 			&pgproto3.Query{String: "COPY fuzz FROM STDIN"}, &pgproto3.Flush{}, &pgproto3.Sync{}, &pgproto3.Query{String: "SELECT 7"}}, ""},
+		// What follows the end of a COPY into a sharded table is answered after the COPY's CommandComplete, which
+		// pgshard gives once every shard committed the transaction it ran the COPY in. (A Bind of an unknown
+		// statement was refused before it, and the client then waited forever.)
+		{"a Bind of an unknown statement after a COPY", []pgproto3.FrontendMessage{&pgproto3.Query{String: "COPY fuzz FROM STDIN"},
+			data, &pgproto3.CopyDone{}, &pgproto3.Bind{PreparedStatement: "s2"}, &pgproto3.Sync{}, &pgproto3.Query{String: "SELECT 8"}}, ""},
 		{"a Describe and a Close of neither a statement nor a portal", []pgproto3.FrontendMessage{&pgproto3.Describe{ObjectType: 'X'},
 			&pgproto3.Sync{}, &pgproto3.Close{ObjectType: 'Y'}, &pgproto3.Sync{}, &pgproto3.Query{String: "SELECT 6"}}, ""},
 		{"a COPY after an error, before Sync", []pgproto3.FrontendMessage{&pgproto3.Execute{Portal: "nosuch"},
