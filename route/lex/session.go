@@ -8,40 +8,10 @@ import "strings"
 // MayTouchSession is a cheap first look at a query: only statements that may change session state or pin
 // the client are classified, so ordinary queries cost one pass over their bytes.
 func MayTouchSession(q []byte) bool {
-	for i := 0; i+3 <= len(q); i++ {
-		switch q[i] | 0x20 {
-		case 's':
-			if hasFoldAt(q, i, "set") {
-				return true
-			}
-		case 'r':
-			if hasFoldAt(q, i, "reset") {
-				return true
-			}
-		case 'd':
-			if hasFoldAt(q, i, "discard") || hasFoldAt(q, i, "deallocate") || hasFoldAt(q, i, "declare") {
-				return true
-			}
-		case 'l':
-			if hasFoldAt(q, i, "listen") {
-				return true
-			}
-		case 'u':
-			if hasFoldAt(q, i, "unlisten") {
-				return true
-			}
-		case 't':
-			if hasFoldAt(q, i, "temp") {
-				return true
-			}
-		case 'a':
-			if hasFoldAt(q, i, "advisory") {
-				return true
-			}
-		}
-	}
-	return false
+	return sessionWords.in(q)
 }
+
+var sessionWords = newWordSet("set", "reset", "discard", "deallocate", "declare", "listen", "unlisten", "temp", "advisory")
 
 // ChangesSchema is the cheap look at a statement's first word that tells DDL, which may change what an
 // already prepared text means.
@@ -94,24 +64,10 @@ func SetsConfigForSession(sql string) bool {
 
 // MentionsPrepared is the cheap first look for PREPARE, EXECUTE and DEALLOCATE.
 func MentionsPrepared(q []byte) bool {
-	for i := range q {
-		switch q[i] | 0x20 {
-		case 'p':
-			if hasFoldAt(q, i, "prepare") {
-				return true
-			}
-		case 'e':
-			if hasFoldAt(q, i, "execute") {
-				return true
-			}
-		case 'd':
-			if hasFoldAt(q, i, "deallocate") {
-				return true
-			}
-		}
-	}
-	return false
+	return preparedWords.in(q)
 }
+
+var preparedWords = newWordSet("prepare", "execute", "deallocate")
 
 // ExecutedNames returns the names that follow the keyword EXECUTE in a statement: EXECUTE name, EXPLAIN ...
 // EXECUTE name, CREATE TABLE ... AS EXECUTE name.
@@ -141,6 +97,34 @@ func SeesAllPrepared(sql string) bool {
 		return true
 	}
 	return strings.Count(lower, "execute") > len(ExecutedNames(sql))
+}
+
+// wordSet is a few lowercase words, kept by their first letter so that looking for any of them in a text costs
+// one step per byte.
+type wordSet [26][]string
+
+func newWordSet(words ...string) *wordSet {
+	var w wordSet
+	for _, word := range words {
+		w[word[0]-'a'] = append(w[word[0]-'a'], word)
+	}
+	return &w
+}
+
+// in reports whether q holds one of the words, in any case, anywhere (a first look, not a parse).
+func (w *wordSet) in(q []byte) bool {
+	for i := range q {
+		c := q[i] | 0x20 // only ASCII letters land in 'a'..'z'
+		if c < 'a' || c > 'z' {
+			continue
+		}
+		for _, word := range w[c-'a'] {
+			if hasFoldAt(q, i, word) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func hasFoldAt(b []byte, i int, word string) bool {

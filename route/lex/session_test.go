@@ -5,6 +5,27 @@ import (
 	"testing"
 )
 
+func TestMayTouchSession(t *testing.T) {
+	for sql, want := range map[string]bool{
+		"SELECT abalance FROM pgbench_accounts WHERE aid = 1": false,
+		"":                              false,
+		"SET x = 1":                     true,
+		"reset all":                     true,
+		"DISCARD ALL":                   true,
+		"Deallocate p":                  true,
+		"DECLARE c CURSOR FOR SELECT 1": true,
+		"LISTEN c":                      true,
+		"UNLISTEN *":                    true,
+		"CREATE TEMP TABLE t (a int)":   true,
+		"SELECT pg_advisory_lock(1)":    true,
+		"SELECT 1 -- se":                false,
+	} {
+		if got := MayTouchSession([]byte(sql)); got != want {
+			t.Errorf("MayTouchSession(%q) = %v, want %v", sql, got, want)
+		}
+	}
+}
+
 func TestSetsConfigForSession(t *testing.T) {
 	for sql, want := range map[string]bool{
 		"SELECT 1": false,
