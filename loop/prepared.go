@@ -28,7 +28,7 @@ type stmt struct {
 	scope string // database, user and search_path it was prepared under (stmtScope)
 	types string // the raw parameter type OIDs, 4 bytes each
 	send  string // the text servers prepare instead of query, if any
-	parse []byte // a Parse message under the server-side name, ready to write
+	parse string // a Parse message under the server-side name, ready to write; query shares its bytes when send is empty
 
 	// What servers said of it, so that a client preparing a statement another client already prepared is
 	// answered by pgshard without a server (no checkout, no round trip): whether a Parse of it succeeded, and
@@ -71,10 +71,11 @@ func (cl *client) planOf(st *stmt) *route.Plan {
 // that a client preparing it again (after a reconnect, say) still shares it, and the oldest idle ones past
 // maxIdleStmts leave the registry (servers that hold them keep them until their own bound evicts them).
 type stmtRegistry struct {
-	mu     sync.Mutex
-	byText map[string][]*stmt
-	idle   list.List // of *stmt, most recently released first
-	next   uint64
+	mu      sync.Mutex
+	byText  map[string][]*stmt
+	idle    list.List // of *stmt, most recently released first
+	next    uint64
+	scratch []byte // where getRaw builds a Parse message
 }
 
 // maxIdleStmts bounds the statements the registry keeps that no client names.
@@ -215,18 +216,28 @@ func (r *stmtRegistry) getRaw(query []byte, scope, send string, raw []uint32) *s
 		}
 	}
 	r.next++
-	st := &stmt{name: "pgshard_" + strconv.FormatUint(r.next, 10), query: string(query)}
+	st := &stmt{name: "pgshard_" + strconv.FormatUint(r.next, 10), send: send, scope: scope}
 	tb := make([]byte, 0, 4*len(raw))
 	for _, t := range raw {
 		tb = append(tb, byte(t>>24), byte(t>>16), byte(t>>8), byte(t))
 	}
 	st.types = string(tb)
-	st.send, st.scope = send, scope
+	// The registry keeps up to maxIdleStmts statements no client uses, and their texts are most of its memory.
+	// The query is held once, inside the Parse message (after its type, length and name), not a second time
+	// beside it; and the message is built in a scratch buffer, so that the one allocation of its size is the
+	// one kept: garbage of the same size between the kept ones would leave their pages half empty, pages the
+	// runtime cannot give back.
 	if send == "" {
-		send = st.query
+		r.scratch = codec.AppendParse(r.scratch[:0], st.name, query, raw)
+		st.parse = string(r.scratch)
+		textAt := 1 + 4 + len(st.name) + 1
+		st.query = st.parse[textAt : textAt+len(query)]
+	} else {
+		r.scratch = codec.AppendParse(r.scratch[:0], st.name, send, raw)
+		st.parse = string(r.scratch)
+		st.query = string(query)
 	}
-	st.parse = codec.AppendParse(nil, st.name, send, raw)
-	st.fx = effectsOf([]byte(st.query))
+	st.fx = effectsOf(query)
 	st.tx = txCommandOf(st.query).kind
 	return r.add(st.query, st)
 }

@@ -1,7 +1,10 @@
 package loop
 
 import (
+	"fmt"
+	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/pgshard/pgshard/codec"
@@ -40,4 +43,34 @@ func TestStmtRegistryIsBounded(t *testing.T) {
 	if got := r.size(); got > maxIdleStmts {
 		t.Fatalf("registry holds %d, more than the idle bound", got)
 	}
+}
+
+// A statement no client uses may wait in the registry (maxIdleStmts of them), so what one keeps is mostly its
+// text, held once: inside its Parse message, which still names it and carries the text and types a client sent.
+func TestStmtKeepsItsTextOnce(t *testing.T) {
+	filler := strings.Repeat("x", 1000)
+	var r stmtRegistry
+	const n = 2000
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := 0; i < n; i++ {
+		r.getRaw([]byte(fmt.Sprintf("SELECT %d, '%s'", i, filler)), "", "", []uint32{23})
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	perStmt := int(after.HeapAlloc-before.HeapAlloc) / n
+	t.Logf("%d B kept per statement of 1 kB", perStmt)
+	if perStmt > 1800 {
+		t.Errorf("the registry keeps %d B per statement of 1 kB: its text is held more than once", perStmt)
+	}
+	st := r.getRaw([]byte("SELECT 7, '"+filler+"'"), "", "", []uint32{23})
+	m, err := codec.ParseParse([]byte(st.parse)[5:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(m.Name) != st.name || string(m.Query) != st.query || st.query != "SELECT 7, '"+filler+"'" || len(st.types) != 4 {
+		t.Fatalf("Parse %q %q, stmt %q %q", m.Name, m.Query, st.name, st.query)
+	}
+	runtime.KeepAlive(&r)
 }

@@ -363,7 +363,7 @@ func (s *server) prepare(sp *splice, at int, st *stmt, h handling) {
 		sp.insert(at, codec.AppendClose(s.ls.synth[:0], codec.TargetStatement, old.name))
 		s.expects.push(expectAdded(reqClose))
 	}
-	sp.insert(at, st.parse)
+	sp.setTail(append(sp.tail(at), st.parse...))
 	s.expects.push(expectation{answers: reqParse, handling: h, st: st})
 }
 
