@@ -1,7 +1,6 @@
 package loop
 
 import (
-	"context"
 	"crypto/tls"
 	"errors"
 	"net"
@@ -84,13 +83,13 @@ func (cl *client) adminQuery() {
 		cl.adminBusy = true
 		go func() {
 			out := admin.Run(nil, cmd, cl.e)
-			_ = cl.ls.el.Execute(context.Background(), runnable(func() {
+			_ = cl.ls.execute(func() {
 				cl.adminBusy = false
 				if cl.state != clientAdmin {
 					return
 				}
 				cl.adminEnd(append(cl.out, out...))
-			}))
+			})
 		}()
 	}
 }

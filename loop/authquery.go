@@ -44,7 +44,7 @@ func (e *Engine) lookUpUser(ls *loopState, d *database, name string, then func(*
 	key := d.db.Name + "\x00" + name
 	a := &e.authLookups
 	onLoop := func(u *user) {
-		_ = ls.el.Execute(context.Background(), runnable(func() { then(u) }))
+		_ = ls.execute(func() { then(u) })
 	}
 	a.mu.Lock()
 	if ent, ok := a.found[key]; ok && time.Now().Before(ent.expires) {

@@ -82,7 +82,7 @@ func (cl *client) armCancel() {
 	cl.cancelArmed = true
 	gen, ls := cl.sh.group.gen, cl.ls
 	time.AfterFunc(cancelGrace, func() {
-		_ = ls.el.Execute(context.Background(), runnable(func() { cl.cancelRest(gen) }))
+		_ = ls.execute(func() { cl.cancelRest(gen) })
 	})
 }
 
@@ -123,7 +123,7 @@ func (s *server) cancel() {
 		ctx, cancel := context.WithTimeout(context.Background(), e.cfg.Limits.ServerConnectTimeout)
 		defer cancel()
 		err := pool.Cancel(ctx, t.Network, t.Address, pid, key)
-		_ = ls.el.Execute(context.Background(), runnable(func() { s.cancelDone(err) }))
+		_ = ls.execute(func() { s.cancelDone(err) })
 	}()
 }
 

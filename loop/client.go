@@ -1,7 +1,6 @@
 package loop
 
 import (
-	"context"
 	"errors"
 	"strconv"
 	"time"
@@ -359,7 +358,7 @@ func (cl *client) overloaded(fraction int) bool {
 		return true
 	}
 	for _, s := range cl.srvs {
-		if s != nil && !s.gone() && (s.c.OutboundBuffered() > limit || s.expects.len() > maxInFlight/fraction) {
+		if s != nil && !s.gone() && (s.backedUp(limit) || s.expects.len() > maxInFlight/fraction) {
 			return true
 		}
 	}
@@ -397,10 +396,10 @@ func (cl *client) holdForOutput() {
 			cl.forward()
 			cl.flush()
 		default:
-			time.AfterFunc(parkPoll, func() { _ = cl.ls.el.Execute(context.Background(), runnable(check)) })
+			time.AfterFunc(parkPoll, func() { _ = cl.ls.execute(check) })
 		}
 	}
-	time.AfterFunc(parkPoll, func() { _ = cl.ls.el.Execute(context.Background(), runnable(check)) })
+	time.AfterFunc(parkPoll, func() { _ = cl.ls.execute(check) })
 }
 
 // heldReadAhead is how much a client whose statements wait may send before pgshard stops reading it. It is
@@ -723,12 +722,12 @@ func (cl *client) bindEffects(m codec.Message, fx *effects) {
 func (cl *client) sendToServer(out []byte, consumed int) {
 	s := cl.srv
 	if s != nil && len(out) > 0 {
-		_, _ = s.c.Write(out)
+		s.send(out)
 	}
 	if consumed > 0 {
 		cl.consumeInput(consumed)
 	}
-	if s != nil && !s.gone() && s.c.OutboundBuffered() > cl.e.cfg.Limits.ClientOutboundBuffer {
+	if s != nil && !s.gone() && s.backedUp(cl.e.cfg.Limits.ClientOutboundBuffer) {
 		cl.parkUntilDrained()
 	}
 }
@@ -741,7 +740,7 @@ func (cl *client) parkUntilDrained() {
 	limit := cl.e.cfg.Limits.ClientOutboundBuffer
 	cl.park.park(cl.e, cl.ls, cl.c, &reopen{cl: cl}, func() bool {
 		s := cl.srv
-		return s == nil || s.gone() || s.park.parked || s.c.OutboundBuffered() <= limit/2 || s.c.InboundBuffered() > 0
+		return s == nil || s.gone() || s.park.parked || s.unsent() <= limit/2 || s.c.InboundBuffered() > 0
 	})
 }
 

@@ -79,7 +79,7 @@ func (cl *client) endCopyTx(g *fanout) {
 			continue
 		}
 		s.expects.push(expectOwn(keepCopyEnd))
-		_, _ = s.c.Write(msg)
+		s.send(msg)
 	}
 }
 
@@ -242,7 +242,7 @@ func (ci *copyIn) shardFailed(shard int) {
 	msg := codec.AppendCopyFail(cl.ls.synth[:0], "pgshard: the COPY failed on shard "+strconv.Itoa(shard))
 	for m := cl.sh.group.members &^ (1 << shard); m != 0; m &= m - 1 {
 		if s := cl.srvs[bits.TrailingZeros64(m)]; s != nil && !s.gone() {
-			_, _ = s.c.Write(msg)
+			s.send(msg)
 		}
 	}
 }
@@ -251,7 +251,7 @@ func (ci *copyIn) shardFailed(shard int) {
 func (ci *copyIn) toAll(msg []byte) {
 	for m := ci.cl.sh.group.members; m != 0; m &= m - 1 {
 		if s := ci.cl.srvs[bits.TrailingZeros64(m)]; s != nil && !s.gone() {
-			_, _ = s.c.Write(msg)
+			s.send(msg)
 		}
 	}
 }
@@ -264,7 +264,7 @@ func (ci *copyIn) flush() {
 		}
 		b = codec.FinishMessage(b, 0)
 		if s := ci.cl.srvs[i]; s != nil && !s.gone() {
-			_, _ = s.c.Write(b)
+			s.send(b)
 		}
 		ci.out[i] = b[:0]
 	}
@@ -279,7 +279,7 @@ func (ci *copyIn) add(i int, data []byte) {
 	if len(ci.out[i]) >= 256<<10 {
 		b := codec.FinishMessage(ci.out[i], 0)
 		if s := ci.cl.srvs[i]; s != nil && !s.gone() {
-			_, _ = s.c.Write(b)
+			s.send(b)
 		}
 		ci.out[i] = b[:0]
 	}

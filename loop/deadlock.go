@@ -1,7 +1,6 @@
 package loop
 
 import (
-	"context"
 	"strings"
 	"time"
 
@@ -74,7 +73,7 @@ func (w *deadlockWatch) look(e *Engine) {
 	default:
 		w.suspect = nil
 		cl, since, held := victim.cl, victim.wait.Since, victim.wait.Holds
-		_ = cl.ls.el.Execute(context.Background(), runnable(func() { cl.endDeadlock(since, held) }))
+		_ = cl.ls.execute(func() { cl.endDeadlock(since, held) })
 	}
 }
 

@@ -117,6 +117,8 @@ type loopState struct {
 	draining map[gnet.Conn]*draining
 	expired  []*pool.Conn
 
+	unflushed []*server // servers whose outbox holds bytes, written when the callback returns (outbox.go)
+
 	// Scratch buffers, reused: bytes rewritten on their way to a server or a client, pgshard's own small
 	// answers, and statements evicted from a server.
 	toServer, toClient, synth []byte
@@ -321,9 +323,11 @@ func (e *Engine) loopOf(c gnet.Conn) *loopState {
 func (e *Engine) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	switch x := c.Context().(type) {
 	case *serverOpen:
+		defer e.loopOf(c).flushServers()
 		e.serverOpened(c, x)
 		return nil, gnet.None
 	case *reopen:
+		defer e.loopOf(c).flushServers()
 		e.reopened(c, x)
 		return nil, gnet.None
 	case *tlsOpen:
@@ -353,11 +357,14 @@ func (e *Engine) newClient(c gnet.Conn, now time.Time) *client {
 
 // OnTraffic reads what a client or a server sent.
 func (e *Engine) OnTraffic(c gnet.Conn) gnet.Action {
-	defer e.survive(c)
 	switch x := c.Context().(type) {
 	case *client:
+		defer x.ls.flushServers()
+		defer e.survive(c)
 		x.onTraffic()
 	case *server:
+		defer x.ls.flushServers()
+		defer e.survive(c)
 		x.onTraffic()
 	case *draining:
 		_, _ = c.Discard(-1)
@@ -370,10 +377,12 @@ func (e *Engine) OnTraffic(c gnet.Conn) gnet.Action {
 func (e *Engine) OnClose(c gnet.Conn, err error) gnet.Action {
 	switch x := c.Context().(type) {
 	case *client:
+		defer x.ls.flushServers()
 		if !x.park.parked {
 			x.onClose()
 		}
 	case *server:
+		defer x.ls.flushServers()
 		x.onClose(c, err)
 	case *draining:
 		delete(e.loopOf(c).draining, c)
@@ -530,10 +539,10 @@ func (e *Engine) forwardCancel(pid uint32, key []byte) {
 		return
 	}
 	if cl.isAdmin {
-		_ = cl.ls.el.Execute(context.Background(), runnable(cl.cancelAdmin))
+		_ = cl.ls.execute(cl.cancelAdmin)
 		return
 	}
-	_ = cl.ls.el.Execute(context.Background(), runnable(cl.cancelStatements))
+	_ = cl.ls.execute(cl.cancelStatements)
 }
 
 func constantTimeEqual(a, b []byte) bool {
@@ -563,7 +572,7 @@ func (e *Engine) tick() {
 		e.loopsMu.Unlock()
 		for _, ls := range loops {
 			ls := ls
-			if err := ls.el.Execute(context.Background(), runnable(func() { e.sweep(ls) })); err != nil {
+			if err := ls.execute(func() { e.sweep(ls) }); err != nil {
 				return // engine stopped
 			}
 		}
@@ -652,7 +661,7 @@ func (e *Engine) forEachLoop(f func(*loopState)) {
 	for _, ls := range loops {
 		ls := ls
 		wg.Add(1)
-		if err := ls.el.Execute(context.Background(), runnable(func() { defer wg.Done(); f(ls) })); err != nil {
+		if err := ls.execute(func() { defer wg.Done(); f(ls) }); err != nil {
 			wg.Done()
 		}
 	}

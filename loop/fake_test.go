@@ -14,6 +14,8 @@ type fakeConn struct {
 	unread  int // what OutboundBuffered says: written and not taken by the peer yet
 	ctx     any
 	closed  bool
+	ls      *loopState // the loop of the server connections a test's callback wrote to (outbox.go)
+	writes  int        // Write calls: system calls on a socket
 }
 
 func (c *fakeConn) Peek(n int) ([]byte, error) {
@@ -29,14 +31,28 @@ func (c *fakeConn) Discard(n int) (int, error) {
 	c.in = c.in[n:]
 	return n, nil
 }
-func (c *fakeConn) InboundBuffered() int        { return len(c.in) }
-func (c *fakeConn) OutboundBuffered() int       { return c.unread }
-func (c *fakeConn) Write(b []byte) (int, error) { c.out = append(c.out, b...); return len(b), nil }
-func (c *fakeConn) Context() any                { return c.ctx }
-func (c *fakeConn) SetContext(ctx any)          { c.ctx = ctx }
-func (c *fakeConn) take() []byte                { out := c.out; c.out = nil; return out }
-func (c *fakeConn) feed(b []byte)               { c.in = append(c.in, b...) }
-func (l *fakeLoop) Close(c gnet.Conn) error     { return l.close(c.(*fakeConn)) }
+func (c *fakeConn) InboundBuffered() int  { return len(c.in) }
+func (c *fakeConn) OutboundBuffered() int { return c.unread }
+func (c *fakeConn) Write(b []byte) (int, error) {
+	c.writes++
+	c.out = append(c.out, b...)
+	return len(b), nil
+}
+func (c *fakeConn) Context() any       { return c.ctx }
+func (c *fakeConn) SetContext(ctx any) { c.ctx = ctx }
+func (c *fakeConn) feed(b []byte)      { c.in = append(c.in, b...) }
+
+// take returns what was written to c since the last take, once the callback the test stands for has
+// returned: what it queued for servers is written then.
+func (c *fakeConn) take() []byte {
+	if c.ls != nil {
+		c.ls.flushServers()
+	}
+	out := c.out
+	c.out = nil
+	return out
+}
+func (l *fakeLoop) Close(c gnet.Conn) error { return l.close(c.(*fakeConn)) }
 
 // fakeLoop is the gnet.EventLoop of a test: Close runs the engine's OnClose at once, as gnet's does on the
 // connection's own loop.

@@ -1,7 +1,6 @@
 package loop
 
 import (
-	"context"
 	"errors"
 	"net"
 	"os"
@@ -116,7 +115,7 @@ func (p *parking) park(e *Engine, ls *loopState, c gnet.Conn, ctx *reopen, ready
 			return
 		}
 		if !ready() {
-			time.AfterFunc(parkPoll, func() { _ = ls.el.Execute(context.Background(), runnable(check)) })
+			time.AfterFunc(parkPoll, func() { _ = ls.execute(check) })
 			return
 		}
 		p.fd = -1 // the descriptor is the enrolling goroutine's now; reopened sees whether it is still wanted
@@ -128,11 +127,11 @@ func (p *parking) park(e *Engine, ls *loopState, c gnet.Conn, ctx *reopen, ready
 				err = e.enroll(ls, nc, ctx)
 			}
 			if err != nil {
-				_ = ls.el.Execute(context.Background(), runnable(func() { ctx.lost(err) }))
+				_ = ls.execute(func() { ctx.lost(err) })
 			}
 		}()
 	}
-	time.AfterFunc(parkPoll, func() { _ = ls.el.Execute(context.Background(), runnable(check)) })
+	time.AfterFunc(parkPoll, func() { _ = ls.execute(check) })
 	return true
 }
 
@@ -214,6 +213,9 @@ func (e *Engine) reopened(c gnet.Conn, r *reopen) {
 			s.c = s.tls
 		}
 		c.SetContext(s)
+		if len(s.out) > 0 { // queued while it was parked
+			s.ls.unflushed = append(s.ls.unflushed, s)
+		}
 		s.onTraffic()
 		if cl := s.client; cl != nil && !cl.park.parked && cl.state == clientReady {
 			cl.forward() // what the client sent while the server was parked

@@ -26,12 +26,12 @@ databases: [{name: app, shards: [{primary: "postgres://127.0.0.1:5432/app_0"}]}]
 `)
 	ls := &loopState{el: &fakeLoop{e: e}, clients: map[*client]struct{}{}, servers: map[*server]struct{}{}}
 	p := pool.New("test", pool.Settings{Size: 1}, 1)
-	s := &server{e: e, ls: ls, c: &fakeConn{}, backend: &pool.Backend{Params: map[string]string{}}, status: codec.TxIdle}
+	s := &server{e: e, ls: ls, c: &fakeConn{ls: ls}, backend: &pool.Backend{Params: map[string]string{}}, status: codec.TxIdle}
 	s.c.SetContext(s)
 	s.pc = p.NewConn(0, s, timeZero)
 	s.stmts.max = 10
 	ls.servers[s] = struct{}{}
-	cl := &client{e: e, ls: ls, c: &fakeConn{}, state: clientReady, mapped: e.mapNames, srvs: make([]*server, 1),
+	cl := &client{e: e, ls: ls, c: &fakeConn{ls: ls}, state: clientReady, mapped: e.mapNames, srvs: make([]*server, 1),
 		dbName: "app", user: e.cat.Load().users["app"], db: e.cat.Load().dbs["app"], pool: p, pools: []*pool.Pool{p}}
 	cl.c.SetContext(cl)
 	ls.clients[cl] = struct{}{}

@@ -1,7 +1,6 @@
 package loop
 
 import (
-	"context"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -135,7 +134,7 @@ func (e *Engine) awaitQuiet(p *pause) {
 			e.pauseMu.Unlock()
 			e.log.Info("paused", "database", p.db)
 			if owner != nil {
-				_ = owner.ls.el.Execute(context.Background(), runnable(func() { owner.pauseAnswered(p) }))
+				_ = owner.ls.execute(func() { owner.pauseAnswered(p) })
 			}
 			return
 		}
@@ -250,9 +249,9 @@ func (e *Engine) dropPause(db string) {
 	e.pauseMu.Unlock()
 	e.log.Info("pause ended: database removed", "database", db)
 	if owner != nil {
-		_ = owner.ls.el.Execute(context.Background(), runnable(func() {
+		_ = owner.ls.execute(func() {
 			owner.pauseFailed(p, codec.NewError(codec.SQLStateInvalidCatalogName, "PAUSE ended: "+pauseTarget(db)+" was removed by RELOAD"))
-		}))
+		})
 	}
 }
 
@@ -300,10 +299,10 @@ func (e *Engine) Resume(db string) (string, *codec.Error) {
 	}
 	for _, p := range waiting {
 		owner := p.owner // the owner field is only read here: the pause is out of the map, no one else touches it
-		_ = owner.ls.el.Execute(context.Background(), runnable(func() {
+		_ = owner.ls.execute(func() {
 			owner.pauseFailed(p, codec.NewError(codec.SQLStateQueryCanceled, "PAUSE ended by RESUME before "+pauseTarget(p.db)+
 				" was quiet: it is not paused").WithHint("PAUSE again to pause it"))
-		}))
+		})
 	}
 	e.wakeHeld()
 	return "", nil
@@ -316,7 +315,7 @@ func (e *Engine) wakeHeld() {
 	loops := append([]*loopState(nil), e.loops...)
 	e.loopsMu.Unlock()
 	for _, ls := range loops {
-		_ = ls.el.Execute(context.Background(), runnable(func() { e.wake(ls) }))
+		_ = ls.execute(func() { e.wake(ls) })
 	}
 }
 

@@ -25,6 +25,7 @@ type server struct {
 	e       *Engine
 	ls      *loopState
 	c       gnet.Conn   // a *tlsio.Conn when the connection is encrypted
+	out     []byte      // what to write when the current callback returns (outbox.go)
 	tls     *tlsio.Conn // nil in plaintext
 	pc      *pool.Conn
 	target  pool.Target
@@ -96,7 +97,7 @@ func (e *Engine) dial(p *pool.Pool, ls *loopState, cl *client) {
 		}
 		if err != nil {
 			e.log.Warn("server connection failed", "pool", p.Name, "server", t.Address, "err", err)
-			_ = ls.el.Execute(context.Background(), runnable(func() { e.dialFailed(p, cl, err) }))
+			_ = ls.execute(func() { e.dialFailed(p, cl, err) })
 		}
 	}()
 }
@@ -140,13 +141,13 @@ func (e *Engine) slotFreed(p *pool.Pool) {
 // slotFor starts a dial for a waiter that a freed slot went to; it may live on another loop.
 func (e *Engine) slotFor(p *pool.Pool, cl *client) {
 	ls := cl.ls
-	_ = ls.el.Execute(context.Background(), runnable(func() {
+	_ = ls.execute(func() {
 		if cl.state == clientClosed {
 			e.slotFreed(p) // nobody wants the slot any more: give it back (possibly to the next waiter)
 			return
 		}
 		e.dial(p, ls, cl)
-	}))
+	})
 }
 
 // serverOpened runs in the loop a server connection was enrolled into.
@@ -516,7 +517,7 @@ func (s *server) reset(discard bool) {
 		return
 	}
 	s.unnamedOwner = nil
-	_, _ = s.c.Write(b)
+	s.send(b)
 }
 
 // moveTo moves an idle server to another loop for client cl: the socket is duplicated and enrolled there,
@@ -556,19 +557,19 @@ func (s *server) moveTo(to *loopState, cl *client, onOwnLoop bool) {
 		run()
 		return
 	}
-	_ = s.ls.el.Execute(context.Background(), runnable(run))
+	_ = s.ls.execute(run)
 }
 
 // retryCheckout makes cl check out again after the server meant for it was lost on the way.
 func (e *Engine) retryCheckout(cl *client) {
-	_ = cl.ls.el.Execute(context.Background(), runnable(func() {
+	_ = cl.ls.execute(func() {
 		if cl.state != clientClosed && cl.waiting {
 			cl.waiting = false
 			if cl.acquire() {
 				cl.resume()
 			}
 		}
-	}))
+	})
 }
 
 // closeExpected closes the connection on purpose; onClose then does the pool's bookkeeping.
@@ -582,8 +583,7 @@ func (s *server) closeExpected() {
 		s.lost(nil)
 		return
 	}
-	_, _ = s.c.Write(codec.AppendEmpty(nil, codec.Terminate))
-	_ = s.ls.el.Close(tlsio.Socket(s.c))
+	s.terminate()
 }
 
 // fail closes a server that broke the protocol.

@@ -414,7 +414,7 @@ func (s *server) replaySettings(cl *client) bool {
 		s.expects.push(expectOwn(keepReplay))
 	}
 	s.unnamedOwner = nil // a simple query drops the unnamed statement
-	_, _ = s.c.Write(b)
+	s.send(b)
 	return true
 }
 

@@ -143,11 +143,11 @@ func (cl *client) endRun(r *run, buf []byte, end int) {
 	if r.s != nil {
 		out := r.sp.result(end - r.start)
 		if len(out) > 0 && !r.s.gone() {
-			_, _ = r.s.c.Write(out)
+			r.s.send(out)
 		}
 		s := r.s
 		r.s = nil
-		if !s.gone() && s.c.OutboundBuffered() > cl.e.cfg.Limits.ClientOutboundBuffer {
+		if !s.gone() && s.backedUp(cl.e.cfg.Limits.ClientOutboundBuffer) {
 			cl.srv = s
 			defer cl.parkUntilDrained()
 		}
@@ -173,7 +173,7 @@ func (cl *client) startRun(r *run, buf []byte, at int, s *server) {
 	if r.s != nil {
 		out := r.sp.result(at - r.start)
 		if len(out) > 0 && !r.s.gone() {
-			_, _ = r.s.c.Write(out)
+			r.s.send(out)
 		}
 	}
 	r.s, r.start = s, at
@@ -220,7 +220,7 @@ func (cl *client) stall(r *run, buf []byte, at int) bool {
 	r.s = nil
 	for _, s := range cl.srvs {
 		if s != nil && s.unsynced && s.expects.len() > 0 && !s.gone() {
-			_, _ = s.c.Write(codec.AppendEmpty(cl.ls.synth[:0], codec.Flush))
+			s.send(codec.AppendEmpty(cl.ls.synth[:0], codec.Flush))
 		}
 	}
 	cl.sh.stalled = true
@@ -683,7 +683,7 @@ func (cl *client) send(r *run, buf []byte, at int, m codec.Message, n int, mask 
 		if mg != nil && m.Type == codec.Bind && !s.gone() {
 			// The merger needs the portal's columns and formats before its rows: ask for them.
 			bm, _ := codec.ParseBind(m.Body)
-			_, _ = s.c.Write(codec.AppendDescribe(cl.ls.synth[:0], codec.TargetPortal, string(bm.Portal)))
+			s.send(codec.AppendDescribe(cl.ls.synth[:0], codec.TargetPortal, string(bm.Portal)))
 			s.expects.push(expectAdded(reqDescribe))
 		}
 	}
@@ -754,7 +754,7 @@ func (cl *client) sendOne(s *server, g *fanout, m codec.Message, msg []byte, opt
 		return perr
 	}
 	if out := sp.result(len(msg)); len(out) > 0 && !s.gone() {
-		_, _ = s.c.Write(out)
+		s.send(out)
 	}
 	return nil
 }
@@ -813,7 +813,7 @@ func (cl *client) sendQuery(r *run, buf []byte, at int, m codec.Message, n int, 
 			return false, perr
 		}
 		if out := sp.result(len(msg)); !s.gone() {
-			_, _ = s.c.Write(out)
+			s.send(out)
 		}
 	}
 	return true, nil

@@ -231,7 +231,7 @@ func (cl *client) applySQLOp(s *server, op sqlOp) {
 		cl.e.registry.setName(&cl.sqlStmts, op.name, op.st)
 		for _, old := range s.sqlNames.set(op.name, op.st, nil) {
 			// Over the bound: the least used name goes (it is prepared again when the client needs it).
-			_, _ = s.c.Write(codec.AppendQuery(s.ls.synth[:0], "DEALLOCATE "+quoteIdent(old)))
+			s.send(codec.AppendQuery(s.ls.synth[:0], "DEALLOCATE "+quoteIdent(old)))
 			s.expects.push(expectOwn(keepNothing))
 		}
 	case "DEALLOCATE":

@@ -1,7 +1,6 @@
 package loop
 
 import (
-	"context"
 	"math/bits"
 	"strconv"
 
@@ -249,7 +248,7 @@ func (d *txDrive) advance() {
 		d.step, d.waiting = stepDecide, true
 		ls := cl.ls
 		e.tpc.Commit(d.gid, func(err error) {
-			_ = ls.el.Execute(context.Background(), runnable(func() { d.decided(err) }))
+			_ = ls.execute(func() { d.decided(err) })
 		})
 	case stepCommitPrepared:
 		if d.failed != 0 {

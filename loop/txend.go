@@ -170,7 +170,7 @@ func (cl *client) hiddenQuery(s *server, keep purpose, sql string) {
 	if s.gone() {
 		return
 	}
-	_, _ = s.c.Write(codec.AppendQuery(cl.ls.synth[:0], sql))
+	s.send(codec.AppendQuery(cl.ls.synth[:0], sql))
 	s.expects.push(expectOwn(keep))
 }
 
