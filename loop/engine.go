@@ -118,6 +118,8 @@ type loopState struct {
 	expired  []*pool.Conn
 
 	unflushed []*server // servers whose outbox holds bytes, written when the callback returns (outbox.go)
+	depth     int       // callbacks running, nested (outbox.go)
+	flushing  bool
 
 	// Scratch buffers, reused: bytes rewritten on their way to a server or a client, pgshard's own small
 	// answers, and statements evicted from a server.
@@ -323,11 +325,15 @@ func (e *Engine) loopOf(c gnet.Conn) *loopState {
 func (e *Engine) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	switch x := c.Context().(type) {
 	case *serverOpen:
-		defer e.loopOf(c).flushServers()
+		ls := e.loopOf(c)
+		ls.enter()
+		defer ls.leave()
 		e.serverOpened(c, x)
 		return nil, gnet.None
 	case *reopen:
-		defer e.loopOf(c).flushServers()
+		ls := e.loopOf(c)
+		ls.enter()
+		defer ls.leave()
 		e.reopened(c, x)
 		return nil, gnet.None
 	case *tlsOpen:
@@ -359,11 +365,13 @@ func (e *Engine) newClient(c gnet.Conn, now time.Time) *client {
 func (e *Engine) OnTraffic(c gnet.Conn) gnet.Action {
 	switch x := c.Context().(type) {
 	case *client:
-		defer x.ls.flushServers()
+		x.ls.enter()
+		defer x.ls.leave()
 		defer e.survive(c)
 		x.onTraffic()
 	case *server:
-		defer x.ls.flushServers()
+		x.ls.enter()
+		defer x.ls.leave()
 		defer e.survive(c)
 		x.onTraffic()
 	case *draining:
@@ -377,12 +385,14 @@ func (e *Engine) OnTraffic(c gnet.Conn) gnet.Action {
 func (e *Engine) OnClose(c gnet.Conn, err error) gnet.Action {
 	switch x := c.Context().(type) {
 	case *client:
-		defer x.ls.flushServers()
+		x.ls.enter()
+		defer x.ls.leave()
 		if !x.park.parked {
 			x.onClose()
 		}
 	case *server:
-		defer x.ls.flushServers()
+		x.ls.enter()
+		defer x.ls.leave()
 		x.onClose(c, err)
 	case *draining:
 		delete(e.loopOf(c).draining, c)

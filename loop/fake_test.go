@@ -16,6 +16,7 @@ type fakeConn struct {
 	closed  bool
 	ls      *loopState // the loop of the server connections a test's callback wrote to (outbox.go)
 	writes  int        // Write calls: system calls on a socket
+	onWrite func()     // runs inside Write (a write that fails closes the connection, and its OnClose runs there)
 }
 
 func (c *fakeConn) Peek(n int) ([]byte, error) {
@@ -36,6 +37,9 @@ func (c *fakeConn) OutboundBuffered() int { return c.unread }
 func (c *fakeConn) Write(b []byte) (int, error) {
 	c.writes++
 	c.out = append(c.out, b...)
+	if c.onWrite != nil {
+		c.onWrite()
+	}
 	return len(b), nil
 }
 func (c *fakeConn) Context() any       { return c.ctx }

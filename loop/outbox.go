@@ -74,19 +74,39 @@ func (s *server) terminate() {
 	_ = s.ls.el.Close(tlsio.Socket(s.c))
 }
 
-// flushServers writes the outboxes filled during the callback now returning.
+// enter and leave bracket a callback on ls's loop. Callbacks nest (closing a connection runs OnClose at once,
+// inside whatever closed it): the outboxes are written when the outermost one returns.
+func (ls *loopState) enter() { ls.depth++ }
+
+func (ls *loopState) leave() {
+	ls.depth--
+	if ls.depth == 0 {
+		ls.flushServers()
+	}
+}
+
+// flushServers writes the outboxes filled during the callback now returning. A write that fails closes its
+// connection, and that close's callback may queue more (a client told its server is lost, its other servers
+// released): those are written in the same pass.
 func (ls *loopState) flushServers() {
-	for i, s := range ls.unflushed {
-		s.writeOut()
+	if ls.flushing {
+		return
+	}
+	ls.flushing = true
+	defer func() { ls.flushing = false }()
+	for i := 0; i < len(ls.unflushed); i++ {
+		s := ls.unflushed[i]
 		ls.unflushed[i] = nil
+		s.writeOut()
 	}
 	ls.unflushed = ls.unflushed[:0]
 }
 
-// execute runs f on ls's loop as a callback of its own, which flushes the outboxes f filled.
+// execute runs f on ls's loop as a callback of its own.
 func (ls *loopState) execute(f func()) error {
 	return ls.el.Execute(context.Background(), runnable(func() {
-		defer ls.flushServers()
+		ls.enter()
+		defer ls.leave()
 		f()
 	}))
 }

@@ -73,3 +73,29 @@ func TestServerBackedUpCountsWhatTheSocketDidNotTake(t *testing.T) {
 		t.Fatal("2500 bytes gnet could not write are not backed up past 2000")
 	}
 }
+
+// Callbacks nest: a write that fails closes its connection, and the close's callback runs inside the flush,
+// queuing for other servers (as a client told its server is lost releases its other ones). Those go out in
+// the same flush, once, and the outer callback's end finds nothing left to write.
+func TestServerOutboxesFlushedFromANestedCallback(t *testing.T) {
+	_, s1 := testPair(t)
+	s2 := &server{e: s1.e, ls: s1.ls, c: &fakeConn{}, state: serverActive}
+	ls := s1.ls
+	q := codec.AppendQuery(nil, "ROLLBACK")
+	s1.c.(*fakeConn).onWrite = func() { // the nested OnClose
+		ls.enter()
+		defer ls.leave()
+		s2.send(q)
+	}
+	ls.enter()
+	s1.send(q)
+	ls.enter() // a nested callback returning does not flush the outer one's outboxes
+	ls.leave()
+	if s1.c.(*fakeConn).writes != 0 {
+		t.Fatal("a nested callback's end flushed the outer callback's outbox")
+	}
+	ls.leave()
+	if w1, w2 := s1.c.(*fakeConn).writes, s2.c.(*fakeConn).writes; w1 != 1 || w2 != 1 || len(ls.unflushed) != 0 {
+		t.Fatalf("writes %d and %d, %d outboxes left: want one each, none left", w1, w2, len(ls.unflushed))
+	}
+}
