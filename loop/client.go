@@ -128,6 +128,7 @@ type client struct {
 	cancelPending bool      // the client's CancelRequest came while its statement waited in pgshard: cancel it once sent
 	outputHeld    bool      // its statements wait until it reads its answers (holdForOutput)
 	out           []byte    // replies the proxy itself makes, written once per callback
+	flushes       int       // writes of out, to tell whether what was in it is still there
 	park          parking   // reading paused while the server cannot take more
 	wire          wireTrace // log_wire
 	clock         clock     // what the client timeouts measure (timeouts.go)
@@ -160,7 +161,43 @@ func (cl *client) onTraffic() {
 			break
 		}
 	}
-	cl.flush()
+	if !cl.answersComing() {
+		cl.flush()
+	}
+}
+
+// answersComing says whether a server of the client owes answers it will send without anything more from the
+// client (a Sync or a Query was the last thing it was sent). Then the replies pgshard made itself (cl.out:
+// the ParseComplete of a statement it did not send yet, say) are held and go out in the same write as the
+// server's answer (server.onTraffic), which comes after them: one write to the client per round trip, not two.
+func (cl *client) answersComing() bool {
+	if len(cl.out) == 0 || cl.state != clientReady {
+		return false
+	}
+	for _, s := range cl.srvs {
+		if s != nil && s.client == cl && !s.gone() && !s.park.parked && !s.unsynced && s.expects.len() > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// writeAfterHeld writes out, a server's answers, after the first held bytes of cl.out (held by
+// answersComing), in one write. What was added to cl.out after them waits for the next flush, as before.
+func (cl *client) writeAfterHeld(held int, out []byte) {
+	if held > 0 {
+		b := append(cl.ls.joined[:0], cl.out[:held]...)
+		out = append(b, out...)
+		cl.ls.joined = out[:0]
+		cl.out = cl.out[:copy(cl.out, cl.out[held:])]
+	}
+	if len(out) == 0 || cl.park.parked || cl.state == clientClosed {
+		return
+	}
+	if cl.wire.on {
+		cl.traceOut(out)
+	}
+	_, _ = cl.c.Write(out)
 }
 
 // stateName says what the client is doing, for SHOW CLIENTS.
@@ -194,6 +231,7 @@ func (cl *client) flush() {
 		_, _ = cl.c.Write(cl.out)
 	}
 	cl.out = cl.out[:0]
+	cl.flushes++
 }
 
 // fatal sends a FATAL error and closes the client; nil closes it with what it was sent already (a server's own

@@ -124,6 +124,7 @@ type loopState struct {
 	// Scratch buffers, reused: bytes rewritten on their way to a server or a client, pgshard's own small
 	// answers, and statements evicted from a server.
 	toServer, toClient, synth []byte
+	joined                    []byte // replies pgshard held for a server's answer, and the answer (writeAfterHeld)
 	described                 []byte // a ParameterDescription waiting for its RowDescription, to cache both
 	evicted                   []*stmt
 

@@ -58,9 +58,15 @@ func TestNamedParseTheServerRefusedMakesNoStatement(t *testing.T) {
 	if cl.stmts["bad"] != nil {
 		t.Fatal("the client still has the statement the server refused")
 	}
-	out := clientSends(cl, appendSync(codec.AppendExecute(codec.AppendBind(nil, "", "bad", nil, nil, nil), "", 0)))
-	if pe := errorIn(t, out); pe == nil || pe.Code != codec.SQLStateUndefinedPreparedStmt {
-		t.Fatalf("Bind of the refused statement: client got %q %v, want 26000 from pgshard", types(out), pe)
+	clientSends(cl, appendSync(codec.AppendExecute(codec.AppendBind(nil, "", "bad", nil, nil, nil), "", 0)))
+	if got := types(serverGot(s)); got != "S" {
+		t.Fatalf("server got %q, want only the Sync", got)
+	}
+	// pgshard's error waits for the server's answer to the Sync, to go out in the same write.
+	answerWith(s, codec.AppendReadyForQuery(nil, codec.TxIdle))
+	out := clientGot(cl)
+	if pe := errorIn(t, out); pe == nil || pe.Code != codec.SQLStateUndefinedPreparedStmt || types(out) != "EZ" {
+		t.Fatalf("Bind of the refused statement: client got %q %v, want 26000 from pgshard, then ReadyForQuery", types(out), pe)
 	}
 }
 
@@ -262,5 +268,34 @@ func TestUnnamedStatementDroppedByAQueryIsNotParsedAgain(t *testing.T) {
 	clientSends(cl, appendSync(codec.AppendExecute(codec.AppendBind(nil, "", "", nil, nil, nil), "", 0)))
 	if got := types(serverGot(s)); got != "BES" {
 		t.Fatalf("server got %q, want the Bind as the client sent it", got)
+	}
+}
+
+// A Parse the server already holds is answered by pgshard; when the batch goes on to the server and ends in a
+// Sync, that ParseComplete waits for the server's answers and goes out in the same write, in front of them.
+func TestReplyOfPgshardWaitsForTheServersAnswerToShareItsWrite(t *testing.T) {
+	cl, s := testPair(t)
+	parsed(cl, s, "s1", "SELECT 1")
+	fc := cl.c.(*fakeConn)
+	batch := codec.AppendParse(nil, "s1b", "SELECT 1", nil) // the same text: the server holds it
+	batch = codec.AppendExecute(codec.AppendBind(batch, "", "s1b", nil, nil, nil), "", 0)
+	if got := clientSends(cl, appendSync(batch)); len(got) != 0 {
+		t.Fatalf("client got %q before the server answered, want pgshard's ParseComplete held", types(got))
+	}
+	if got := types(serverGot(s)); got != "BES" {
+		t.Fatalf("server got %q, want the Bind, Execute and Sync", got)
+	}
+	writes := fc.writes
+	answerWith(s, rfq(complete(codec.AppendEmpty(nil, codec.BindComplete), "SELECT 0"), codec.TxIdle))
+	if got := types(clientGot(cl)); got != "12CZ" || fc.writes != writes+1 {
+		t.Fatalf("client got %q in %d writes, want 12CZ in one", got, fc.writes-writes)
+	}
+	// A batch that does not end in a Sync (the client waits for the ParseComplete itself) is answered at once.
+	clientSends(cl, appendSync(codec.AppendParse(nil, "s2", "SELECT 2", nil)))
+	serverGot(s)
+	answerWith(s, rfq(codec.AppendEmpty(nil, codec.ParseComplete), codec.TxIdle))
+	clientGot(cl)
+	if got := types(clientSends(cl, codec.AppendEmpty(codec.AppendParse(nil, "s2b", "SELECT 2", nil), codec.Flush))); got != "1" {
+		t.Fatalf("Parse and Flush: client got %q at once, want its ParseComplete", got)
 	}
 }

@@ -193,19 +193,23 @@ func (s *server) onTraffic() {
 	}
 	buf := s.park.input(s.c)
 	sp := splice{in: buf, scratch: &s.ls.toClient}
+	// Replies pgshard made itself before these answers and held for them (client.answersComing) go out first,
+	// in the same write; any it makes while reading them wait for the next flush, as they always did.
+	held, heldBy, flushes := 0, s.client, 0
+	if heldBy != nil {
+		held, flushes = len(heldBy.out), heldBy.flushes
+	}
 	pos, ok := s.answers(&sp, buf)
 	if !ok || pos == 0 {
 		return
 	}
 	if cl := s.client; cl != nil {
-		if out := sp.result(pos); len(out) > 0 {
-			if cl.wire.on {
-				cl.traceOut(out)
-			}
-			_, _ = cl.c.Write(out)
-			if s.gone() { // writing to the client failed, and its close closed us
-				return
-			}
+		if cl != heldBy || cl.flushes != flushes {
+			held = 0
+		}
+		cl.writeAfterHeld(held, sp.result(pos))
+		if s.gone() { // writing to the client failed, and its close closed us
+			return
 		}
 	}
 	s.park.consume(s.c, pos)
