@@ -26,7 +26,8 @@
 //   - Session state that must follow a client from one server connection to the next: session.go (settings,
 //     pins, replay), prepared.go (named statements shared across clients, the expectation queue, splice),
 //     sqlprepare.go (SQL-level PREPARE and EXECUTE).
-//   - Flow control: park.go (a server not read while its client cannot take more, and the other way round).
+//   - Flow control: park.go (a server not read while its client cannot take more, and the other way round),
+//     outbox.go (what is sent to a server is queued and written once, when the loop's callback returns).
 //   - Pool-wide: deadlock.go (cross-pool deadlocks), pause.go (PAUSE, RESUME), reload.go (RELOAD),
 //     memory.go (returning memory after bursts), admin.go (the console's SHOW commands).
 //
@@ -36,9 +37,11 @@
 // of one shard, client.forward checks out a server connection when the client has none (Pool.Checkout; a
 // waiting client keeps its bytes in gnet's buffer), and forwardUnsharded frames each message (codec), and
 // client.message queues what the server will answer (an expectation per message; for a Query, the settings and
-// pins it changes) while the bytes go out in one write, renamed or completed only where pgshard must (a splice
-// copies nothing otherwise). The server's answer wakes the same loop: server.onTraffic frames it and answer
-// pops each message's expectation, deciding what the client sees; the bytes go to the client in one write.
+// pins it changes) while the bytes go to the server's outbox, renamed or completed only where pgshard must (a
+// splice copies nothing otherwise), to be written in one write when the callback returns. The server's answer
+// wakes the same loop: server.onTraffic frames it and answer pops each message's expectation, deciding what
+// the client sees; the bytes go to the client in one write, behind any reply pgshard made itself and held for
+// them (client.answersComing).
 // At ReadyForQuery the server is idle (idleNow): in transaction mode it goes back to the pool, or straight to
 // a client waiting on this loop. For a sharded database, forwardSharded asks route for the shards of each
 // message first, and a statement on several shards goes out to each of them, its answers merged by the
