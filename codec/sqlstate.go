@@ -14,6 +14,7 @@ const (
 	SQLStateTooManyConnections          = "53300"
 	SQLStateDeadlockDetected            = "40P01"
 	SQLStateFeatureNotSupported         = "0A000"
+	SQLStateWarning                     = "01000"
 	SQLStateInvalidParameterValue       = "22023"
 	SQLStateInvalidTextRepresentation   = "22P02"
 	SQLStateNumericValueOutOfRange      = "22003"

@@ -133,6 +133,10 @@ type Database struct {
 	// query (0A000) so that every table the application uses must be listed.
 	UnlistedTables string
 	TwoPhaseCommit bool // "two_phase_commit"
+	// CrossShard is "cross_shard": what a session does by default (pgshard.cross_shard) with a statement that
+	// runs on several shards because no shard key in it decides (a scatter): CrossShardAllow (the default) runs
+	// it, CrossShardWarn runs it with a WARNING, CrossShardDeny refuses it (0A000).
+	CrossShard string
 }
 
 // Shard is one shard: a primary and its read replicas.
@@ -173,6 +177,10 @@ const (
 
 	UnlistedReplicated = "replicated"
 	UnlistedError      = "error"
+
+	CrossShardAllow = "allow"
+	CrossShardWarn  = "warn"
+	CrossShardDeny  = "deny"
 
 	LogText = "text"
 	LogJSON = "json"

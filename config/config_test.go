@@ -94,7 +94,7 @@ func TestDefaults(t *testing.T) {
 		Databases: []Database{{
 			Name:           "app",
 			Shards:         []Shard{{Primary: primary}},
-			UnlistedTables: UnlistedReplicated,
+			UnlistedTables: UnlistedReplicated, CrossShard: CrossShardAllow,
 		}},
 	}
 	if !reflect.DeepEqual(c, want) {
@@ -192,6 +192,13 @@ func TestUnlistedTables(t *testing.T) {
 	c = mustParse(t, tail+"    unlisted_tables: error\n")
 	if got := c.Databases[0].UnlistedTables; got != UnlistedError {
 		t.Errorf("unlisted_tables = %q, want %q", got, UnlistedError)
+	}
+	if got := c.Databases[0].CrossShard; got != CrossShardAllow {
+		t.Errorf("default cross_shard = %q, want %q", got, CrossShardAllow)
+	}
+	c = mustParse(t, tail+"    cross_shard: deny\n")
+	if got := c.Databases[0].CrossShard; got != CrossShardDeny {
+		t.Errorf("cross_shard = %q, want %q", got, CrossShardDeny)
 	}
 }
 
@@ -522,6 +529,9 @@ databases:
 		}},
 		{"unlisted tables", db("      - {column: a, type: text}\n    unlisted_tables: replicate\n"), []string{
 			`line 9: databases[0].unlisted_tables: must be "replicated" or "error", got "replicate"`,
+		}},
+		{"cross shard", db("      - {column: a, type: text}\n    cross_shard: never\n"), []string{
+			`line 9: databases[0].cross_shard: must be "allow", "warn" or "deny", got "never"`,
 		}},
 		{"bool", db("      - {column: a, type: text}\n    two_phase_commit: yes\n"), []string{
 			"line 9: databases[0].two_phase_commit: expected true or false, got a string",

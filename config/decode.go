@@ -331,7 +331,7 @@ func (d *decoder) user(n *yaml.Node, path string) User {
 }
 
 func (d *decoder) database(n *yaml.Node, path string) Database {
-	db := Database{UnlistedTables: UnlistedReplicated}
+	db := Database{UnlistedTables: UnlistedReplicated, CrossShard: CrossShardAllow}
 	d.mapping(n, path, map[string]field{
 		"name": d.str(&db.Name),
 		"shards": func(n *yaml.Node, p string) {
@@ -358,6 +358,7 @@ func (d *decoder) database(n *yaml.Node, path string) Database {
 		"replicated_tables": d.strs(&db.ReplicatedTables),
 		"unlisted_tables":   d.str(&db.UnlistedTables),
 		"two_phase_commit":  d.boolean(&db.TwoPhaseCommit),
+		"cross_shard":       d.str(&db.CrossShard),
 	})
 	return db
 }

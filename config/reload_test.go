@@ -143,3 +143,15 @@ databases: [{name: o, shards: [{primary: "postgres://127.0.0.1/other"}], replica
 		t.Error("replicated_tables: [] differs from none")
 	}
 }
+
+// cross_shard is a session's default: a RELOAD that changes it changes the database (new sessions take it),
+// not its routing.
+func TestReloadSeesCrossShard(t *testing.T) {
+	cur := mustParse(t, reloadBase)
+	next := mustParse(t, reloadBase)
+	next.Databases[0].CrossShard = CrossShardDeny
+	ch := Compare(cur, next)
+	if !slices.Equal(ch.DatabasesChanged, []string{"app"}) || ch.Routing["app"] {
+		t.Errorf("changed %v, routing %v: want app changed, its routing not", ch.DatabasesChanged, ch.Routing)
+	}
+}

@@ -100,8 +100,10 @@ type database struct {
 	db     *config.Database
 	schema *route.Schema // nil for a plain pooled database (one shard, nothing sharded): nothing is routed
 	tls    []pool.TLS    // how to encrypt the connections to each shard's primary (its URL's sslmode)
-	mu     sync.Mutex
-	pools  map[string][]*pool.Pool // by user name, then shard
+	// crossShard is the pgshard.cross_shard a session starts with (cross_shard in the config).
+	crossShard route.CrossShard
+	mu         sync.Mutex
+	pools      map[string][]*pool.Pool // by user name, then shard
 	// retired: a RELOAD changed or removed the database. Its pools are retired, and its clients move to the
 	// new database (or are closed, when it was removed) at their next transaction.
 	retired atomic.Bool
@@ -217,6 +219,7 @@ func newCatalog(cfg *config.Config, old *catalog, ch *config.Changes) (*catalog,
 			continue
 		}
 		ed := &database{db: d, pools: map[string][]*pool.Pool{}}
+		ed.crossShard, _ = route.ParseCrossShard(d.CrossShard) // validated with the config
 		for i, sh := range d.Shards {
 			t, err := pool.ServerTLS(sh.Primary.SSLMode, sh.Primary.SSLRootCert, sh.Primary.Host)
 			if err != nil {

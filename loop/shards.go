@@ -40,6 +40,7 @@ type sharding struct {
 	beginSQL   string         // the BEGIN that opened it, replayed on every shard that joins
 	savepoints []string       // savepoints taken in it, in order, replayed on joining shards
 	local      *route.Session // SET LOCAL pgshard.*: until the transaction ends
+	warned     bool           // the message being routed had its cross-shard WARNING sent (warnFirst)
 	unnamed    []byte         // the client's unnamed Parse, held until a Bind says where it goes
 	unnamedSQL string
 	unnamedPl  *route.Plan
@@ -118,6 +119,7 @@ func (cl *client) forwardSharded() {
 		}
 		if cl.skipToSync && m.Type != codec.Sync {
 			cl.dropFromRun(&r, pos, n)
+			cl.sh.warned = false
 			pos += n
 			continue
 		}
@@ -130,6 +132,7 @@ func (cl *client) forwardSharded() {
 		if !ok {
 			break
 		}
+		cl.sh.warned = false
 		pos += n
 	}
 	cl.endRun(&r, buf, pos)
@@ -491,6 +494,9 @@ func (cl *client) routeBind(r *run, buf []byte, at int, m codec.Message, n int) 
 	d := cl.rt.Bind(plan, route.Params{Values: cl.ls.params, Formats: cl.ls.formats}, cl.session())
 	if d.Err != nil {
 		return cl.refuse(r, buf, at, n, d.Err)
+	}
+	if !cl.warnFirst(r, buf, at, d) {
+		return false, nil
 	}
 	if d.Copy != nil {
 		// pgshard splits the rows of a COPY into a sharded table only when it comes as a Query (the way
@@ -896,6 +902,9 @@ func (cl *client) routeQuery(r *run, buf []byte, at int, m codec.Message, n int)
 	if d.Err != nil {
 		return cl.answerLocal(r, buf, at, n, expectation{answers: reqQuery, handling: synthesized, err: d.Err})
 	}
+	if !cl.warnFirst(r, buf, at, d) {
+		return false, nil
+	}
 	mask := cl.inTxMask(d)
 	if d.Copy != nil && cl.failedShards() == 0 {
 		ok, perr := cl.startCopy(r, buf, at, m, n, d.Shards, d.Copy)
@@ -962,7 +971,7 @@ const (
 	txSavepoint
 	txRelease
 	txRollbackTo
-	txSetShard // SET [LOCAL] / RESET of pgshard.shard or pgshard.sharding_key
+	txSetShard // SET [LOCAL] / RESET of pgshard.shard, pgshard.sharding_key or pgshard.cross_shard
 )
 
 type txCommand struct {
@@ -992,7 +1001,7 @@ func txCommandOf(sql string) txCommand {
 	case lex.StmtRollbackTo:
 		tc = txCommand{kind: txRollbackTo, name: st.Name}
 	case lex.StmtSet, lex.StmtReset:
-		if st.Name == "pgshard.shard" || st.Name == "pgshard.sharding_key" {
+		if st.Name == "pgshard.shard" || st.Name == "pgshard.sharding_key" || st.Name == "pgshard.cross_shard" {
 			return txCommand{kind: txSetShard, name: st.Name, value: st.Value, local: st.Local, reset: st.Kind == lex.StmtReset}
 		}
 		return txCommand{}
@@ -1048,7 +1057,24 @@ func (cl *client) routeTxCommand(r *run, buf []byte, at int, m codec.Message, n 
 	if d.Err != nil {
 		return cl.answerLocal(r, buf, at, n, expectation{answers: reqQuery, handling: synthesized, err: d.Err})
 	}
+	if !cl.warnFirst(r, buf, at, d) {
+		return false, nil
+	}
 	return cl.sendQuery(r, buf, at, m, n, cl.inTxMask(d), d.Mirror, nil)
+}
+
+// warnFirst sends the decision's WARNING (a scatter under pgshard.cross_shard = warn) ahead of the statement's
+// answers, once per message however often it is routed again. False when the client must first wait for
+// answers in flight on several shards (it stalls; the message is routed again after).
+func (cl *client) warnFirst(r *run, buf []byte, at int, d route.Decision) bool {
+	if d.Warning == nil || cl.sh.warned {
+		return true
+	}
+	if !cl.answerNow(rawAnswer(codec.AppendNoticeResponse(nil, d.Warning))) {
+		return cl.stall(r, buf, at)
+	}
+	cl.sh.warned = true
+	return true
 }
 
 // trackSavepoint keeps the transaction's savepoints, for shards that join it later.
@@ -1071,7 +1097,8 @@ func (cl *client) trackSavepoint(tc txCommand) {
 	}
 }
 
-// setShardSetting handles SET/RESET pgshard.shard and pgshard.sharding_key: the proxy's own settings.
+// setShardSetting handles SET/RESET pgshard.shard, pgshard.sharding_key and pgshard.cross_shard: the proxy's
+// own settings.
 func (cl *client) setShardSetting(r *run, buf []byte, at, n int, tc txCommand) (bool, *codec.Error) {
 	rs := cl.rs
 	if tc.local {
@@ -1092,11 +1119,21 @@ func (cl *client) setShardSetting(r *run, buf []byte, at, n int, tc txCommand) (
 		if !tc.reset {
 			tag = "SET"
 		}
-		if tc.name == "pgshard.shard" {
+		switch tc.name {
+		case "pgshard.shard":
 			rs.Shard = -1
-		} else {
+		case "pgshard.cross_shard":
+			rs.CrossShard = cl.db.crossShard
+		default:
 			rs.Key, rs.HasKey = "", false
 		}
+	case tc.name == "pgshard.cross_shard":
+		cs, ok := route.ParseCrossShard(value)
+		if !ok {
+			return cl.answerLocal(r, buf, at, n, expectation{answers: reqQuery, handling: synthesized, err: codec.NewError(codec.SQLStateInvalidParameterValue,
+				`invalid value for pgshard.cross_shard: "`+value+`"`).WithHint("the values are allow, warn and deny")})
+		}
+		rs.CrossShard = cs
 	case tc.name == "pgshard.shard":
 		i, err := strconv.Atoi(value)
 		if err != nil || i < 0 || i >= len(cl.srvs) {

@@ -287,6 +287,7 @@ func (cl *client) authenticated() {
 	if cl.db.schema != nil {
 		cl.rt = cl.ls.router(cl.db, cl.e.cfg.Pool.MaxPreparedStatements+1000)
 		cl.rs = route.NoSession
+		cl.rs.CrossShard = cl.db.crossShard
 	}
 	cl.mapped = cl.e.mapNames || cl.rt != nil
 	cl.defaults = startupSettings(cl.params)

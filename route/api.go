@@ -10,9 +10,10 @@ const MaxShards = 64
 // Session is what the client's session says about routing: SET pgshard.shard / SET pgshard.sharding_key
 // (session or LOCAL), kept by the proxy. A comment hint in the statement wins over the session's.
 type Session struct {
-	Shard  int    // from pgshard.shard, -1 when unset
-	Key    string // from pgshard.sharding_key
-	HasKey bool
+	Shard      int    // from pgshard.shard, -1 when unset
+	Key        string // from pgshard.sharding_key
+	HasKey     bool
+	CrossShard CrossShard // from pgshard.cross_shard (crossshard.go)
 }
 
 // NoSession is a session with no routing settings.
@@ -40,6 +41,14 @@ type Decision struct {
 	Mirror bool
 	// Err refuses the statement: the client gets this error (0A000, 22023, ...) and nothing runs.
 	Err *codec.Error
+	// Scatter: the statement runs on several shards because a sharded table in it has no key condition that
+	// restricts it (a read merged from every shard, an UPDATE or DELETE without the key). Keys that name
+	// several shards, writes that split by row and statements that run everywhere by nature (DDL, replicated
+	// tables) are not scatters. pgshard.cross_shard applies to scatters (crossshard.go).
+	Scatter bool
+	// Warning, when set, goes to the client (a NoticeResponse) before the statement's answers: a scatter
+	// that the session's pgshard.cross_shard = warn lets run.
+	Warning *codec.Error
 	// Split, when not empty, replaces the statement: the statement text to run on each shard (a multi-row
 	// INSERT whose rows belong to several shards). Shards then has exactly the bits of the pieces.
 	Split []Piece

@@ -30,6 +30,9 @@ func (d Decision) String() string {
 	default:
 		parts = append(parts, shardList(d.Shards))
 	}
+	if d.Scatter {
+		parts = append(parts, "no shard key decides (a scatter, which pgshard.cross_shard may refuse)")
+	}
 	if d.Write {
 		parts = append(parts, "writes")
 	}

@@ -106,7 +106,7 @@ func (p *Plan) eval(s *Schema, sql string, lits [][2]int32, params *Params, hint
 	if p.copyOut != nil && d.Shards&(d.Shards-1) != 0 {
 		d.CopyOut = p.copyOut
 	}
-	return d
+	return p.guardScatter(d, sess)
 }
 
 // route is eval without merging.
@@ -161,13 +161,16 @@ func (p *Plan) route(s *Schema, sql string, lits [][2]int32, params *Params, hin
 		}
 		mask |= rmask
 	}
+	scatter := false // a sharded table that no key condition restricts: every shard, for want of a key
 	for ci := range p.classes {
 		if mask == s.allShards() {
+			scatter = scatter || p.unrestricted(ci)
 			break
 		}
 		c := &p.classes[ci]
 		for _, m := range c.mappers {
 			ms := s.allShards()
+			restricted := false
 			for k := c.c0; k < c.c0+c.cn; k++ {
 				cd := p.conds[k]
 				var cs uint64
@@ -185,9 +188,11 @@ func (p *Plan) route(s *Schema, sql string, lits [][2]int32, params *Params, hin
 				}
 				if !unknown {
 					ms &= cs
+					restricted = true
 				}
 			}
 			mask |= ms
+			scatter = scatter || !restricted
 		}
 	}
 	switch {
@@ -196,7 +201,18 @@ func (p *Plan) route(s *Schema, sql string, lits [][2]int32, params *Params, hin
 	case mask&(mask-1) != 0 && p.multi != nil:
 		return Decision{Err: p.multi, Write: p.write}
 	}
-	return Decision{Shards: mask, Write: p.write, Mirror: p.mirror}
+	return Decision{Shards: mask, Write: p.write, Mirror: p.mirror, Scatter: scatter && !p.all && mask&(mask-1) != 0}
+}
+
+// unrestricted says whether a class from ci on has no key condition at all (so it reads every shard whatever
+// the values): looked at only once the mask is already every shard, for Decision.Scatter.
+func (p *Plan) unrestricted(ci int) bool {
+	for ; ci < len(p.classes); ci++ {
+		if p.classes[ci].cn == 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (p *Plan) override(s *Schema, sh int) Decision {

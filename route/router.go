@@ -94,6 +94,9 @@ func (r *Router) multi(sql string, sess Session) Decision {
 			return d
 		}
 		out.Write = out.Write || d.Write
+		if d.Warning != nil {
+			out.Warning = d.Warning
+		}
 		switch {
 		case first:
 			out.Shards, out.Any, out.Mirror = d.Shards, d.Any, d.Mirror

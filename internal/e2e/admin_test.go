@@ -751,7 +751,7 @@ func TestShowRoute(t *testing.T) {
 		t.Errorf("SHOW ROUTE of one key: %q", rows)
 	}
 	for _, tc := range []struct{ sql, want string }{
-		{"SHOW ROUTE sh SELECT count(*) FROM accounts;", "sh|shards 0, 1, rows merged by pgshard|accounts.aid not constrained: every shard; rows of several shards merged: aggregates finished by pgshard"},
+		{"SHOW ROUTE sh SELECT count(*) FROM accounts;", "sh|shards 0, 1, no shard key decides (a scatter, which pgshard.cross_shard may refuse), rows merged by pgshard|accounts.aid not constrained: every shard; rows of several shards merged: aggregates finished by pgshard"},
 		{"SHOW ROUTE app SELECT 1", "app|shard 0 (the database has one shard and no sharded tables: every statement goes there)|"},
 	} {
 		rows := adm.must(t, ctx, tc.sql)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -360,5 +361,120 @@ func testPipeline(t *testing.T, e *shardedEnv) {
 				t.Fatalf("SELECT 1 after the pipeline: %v", err)
 			}
 		})
+	}
+}
+
+// ---- pgshard.cross_shard: the scatter guard ----
+
+func testCrossShardGuard(t *testing.T, e *shardedEnv) {
+	e.reset(t)
+	ctx := Ctx(t, time.Minute)
+	ks := e.accountKeys(t, 9000, 2)
+	e.seedAccounts(t, ks[0][0], ks[0][1], ks[1][0], ks[1][1])
+	const scatter = "SELECT count(*) FROM accounts"
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeExec, pgx.QueryExecModeCacheStatement} {
+		t.Run(mode.String(), func(t *testing.T) {
+			cfg, err := pgx.ParseConfig(e.proxy.DSN("app", "app", "secret"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.DefaultQueryExecMode = mode
+			var warnings []string
+			cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
+				warnings = append(warnings, n.Severity+" "+n.Code+" "+n.Message)
+			}
+			c, err := pgx.ConnectConfig(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close(ctx)
+			exec := func(sql string, args ...any) error {
+				_, err := c.Exec(ctx, sql, args...)
+				return err
+			}
+			if err := exec("SET pgshard.cross_shard = deny"); err != nil {
+				t.Fatal(err)
+			}
+			if err := exec(scatter); pgCode(err) != "0A000" {
+				t.Fatalf("a scatter under deny: %v, want 0A000", err)
+			}
+			if err := exec("UPDATE accounts SET abalance = abalance + 1 WHERE bid = 1"); pgCode(err) != "0A000" {
+				t.Errorf("a keyless UPDATE under deny: %v, want 0A000", err)
+			}
+			// What keys decide, and what runs everywhere by nature, still runs.
+			expectRows(t, ctx, c, "keyed read under deny", []string{"1"}, "SELECT count(*) FROM accounts WHERE aid = $1", ks[1][0])
+			if err := exec("UPDATE branches SET bname = bname"); err != nil {
+				t.Errorf("a write to a replicated table under deny: %v", err)
+			}
+			// A multi-row INSERT split by key (in the simple protocol; a Bind of rows of several shards is
+			// refused whatever cross_shard says).
+			if mode == pgx.QueryExecModeSimpleProtocol {
+				if err := exec(fmt.Sprintf("INSERT INTO accounts (aid) VALUES (%d), (%d) ON CONFLICT DO NOTHING", ks[0][1], ks[1][1])); err != nil {
+					t.Errorf("a multi-row INSERT split by key under deny: %v", err)
+				}
+			}
+			expectRows(t, ctx, c, "shard hint under deny", []string{"1"}, "/* pgshard: shard=0 */ SELECT count(*) FROM accounts WHERE aid = $1", ks[0][0])
+			if err := exec("SET pgshard.cross_shard = sometimes"); pgCode(err) != "22023" {
+				t.Errorf("a bad value: %v, want 22023", err)
+			}
+			// SET LOCAL lasts until the transaction ends.
+			tx, err := c.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tx.Exec(ctx, "SET LOCAL pgshard.cross_shard = allow"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tx.Exec(ctx, scatter); err != nil {
+				t.Errorf("a scatter under SET LOCAL allow: %v", err)
+			}
+			if err := tx.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := exec(scatter); pgCode(err) != "0A000" {
+				t.Errorf("after the transaction of SET LOCAL allow: %v, want deny again", err)
+			}
+			// warn: it runs, with a WARNING first.
+			if err := exec("SET pgshard.cross_shard = warn"); err != nil {
+				t.Fatal(err)
+			}
+			warnings = nil
+			expectRows(t, ctx, c, "a scatter under warn", []string{"4"}, scatter)
+			if len(warnings) != 1 || !strings.HasPrefix(warnings[0], "WARNING 01000 cross-shard statement") {
+				t.Errorf("warnings under warn: %q, want one cross-shard WARNING", warnings)
+			}
+			warnings = nil
+			expectRows(t, ctx, c, "a keyed read under warn", []string{"1"}, "SELECT count(*) FROM accounts WHERE aid = $1", ks[0][0])
+			if err := exec("RESET pgshard.cross_shard"); err != nil {
+				t.Fatal(err)
+			}
+			expectRows(t, ctx, c, "a scatter after RESET", []string{"4"}, scatter)
+			if len(warnings) != 0 {
+				t.Errorf("warnings of a keyed read, or after RESET: %q", warnings)
+			}
+		})
+	}
+	// The database's default: cross_shard in the config.
+	p := StartProxy(t, strings.Replace(e.config, "    replicated_tables: [branches, shard_marker]\n",
+		"    replicated_tables: [branches, shard_marker]\n    cross_shard: deny\n", 1))
+	c, err := pgx.Connect(ctx, p.DSN("app", "app", "secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	if _, err := c.Exec(ctx, scatter); pgCode(err) != "0A000" {
+		t.Errorf("a scatter with cross_shard: deny in the config: %v, want 0A000", err)
+	}
+	if _, err := c.Exec(ctx, "SET pgshard.cross_shard = allow"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Exec(ctx, scatter); err != nil {
+		t.Errorf("after SET pgshard.cross_shard = allow: %v", err)
+	}
+	if _, err := c.Exec(ctx, "RESET pgshard.cross_shard"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Exec(ctx, scatter); pgCode(err) != "0A000" {
+		t.Errorf("RESET goes back to the config's deny: %v", err)
 	}
 }

@@ -35,6 +35,7 @@ var routingTests = []struct {
 	{"ReplicatedTable", testReplicatedTable},
 	{"NoTable", testNoTable},
 	{"Overrides", testOverrides},
+	{"CrossShardGuard", testCrossShardGuard},
 	{"Transactions", testTransactions},
 	{"Pipeline", testPipeline},
 	{"TransactionEnd", testTransactionEnd},
