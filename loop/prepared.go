@@ -372,7 +372,7 @@ type expectation struct {
 	err      *codec.Error    // synthesized: the refusal (reqNone), or a local Query's error
 	tag      string          // synthesized Query: its CommandComplete
 	status   byte            // synthesized Query: its ReadyForQuery status
-	raw      []byte          // synthesized reqNone: the messages
+	raw      []byte          // synthesized: the messages (reqNone), the rows before CommandComplete (reqQuery)
 	// copyMsgs is the server's copyMsgs when this Query, Execute or Sync was sent: which COPY's data it came
 	// before (server.copyStarted)
 	copyMsgs uint64

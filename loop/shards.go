@@ -344,6 +344,7 @@ func appendSynth(b []byte, e expectation) []byte {
 		if e.err != nil {
 			b = codec.AppendErrorResponse(b, e.err)
 		} else {
+			b = append(b, e.raw...) // the rows of a SHOW pgshard answers itself
 			b = codec.AppendCommandComplete(b, e.tag)
 		}
 		return codec.AppendReadyForQuery(b, e.status)
@@ -971,8 +972,14 @@ const (
 	txSavepoint
 	txRelease
 	txRollbackTo
-	txSetShard // SET [LOCAL] / RESET of pgshard.shard, pgshard.sharding_key or pgshard.cross_shard
+	txSetShard  // SET [LOCAL] / RESET of pgshard.shard, pgshard.sharding_key or pgshard.cross_shard
+	txShowShard // SHOW of one of them
 )
+
+// pgshardSetting says whether name is one of the settings pgshard keeps for a session of a sharded database.
+func pgshardSetting(name string) bool {
+	return name == "pgshard.shard" || name == "pgshard.sharding_key" || name == "pgshard.cross_shard"
+}
 
 type txCommand struct {
 	kind     txKind
@@ -1001,8 +1008,13 @@ func txCommandOf(sql string) txCommand {
 	case lex.StmtRollbackTo:
 		tc = txCommand{kind: txRollbackTo, name: st.Name}
 	case lex.StmtSet, lex.StmtReset:
-		if st.Name == "pgshard.shard" || st.Name == "pgshard.sharding_key" || st.Name == "pgshard.cross_shard" {
+		if pgshardSetting(st.Name) {
 			return txCommand{kind: txSetShard, name: st.Name, value: st.Value, local: st.Local, reset: st.Kind == lex.StmtReset}
+		}
+		return txCommand{}
+	case lex.StmtShow:
+		if pgshardSetting(st.Name) {
+			return txCommand{kind: txShowShard, name: st.Name}
 		}
 		return txCommand{}
 	default:
@@ -1051,6 +1063,9 @@ func (cl *client) routeTxCommand(r *run, buf []byte, at int, m codec.Message, n 
 		return true, nil
 	case txSetShard:
 		return cl.setShardSetting(r, buf, at, n, tc)
+	case txShowShard:
+		return cl.answerLocal(r, buf, at, n, expectation{answers: reqQuery, handling: synthesized, tag: "SHOW",
+			raw: codec.AppendDataRowText(codec.AppendRowDescriptionText(nil, tc.name), []string{cl.shardSetting(tc.name)}, nil)})
 	}
 	q, _ := codec.ParseQuery(m.Body)
 	d := cl.rt.Query(string(q), cl.session())
@@ -1095,6 +1110,21 @@ func (cl *client) trackSavepoint(tc txCommand) {
 			}
 		}
 	}
+}
+
+// shardSetting is the value of one of pgshard's own settings in the session, as SHOW prints it ("" unset).
+func (cl *client) shardSetting(name string) string {
+	rs := cl.session()
+	switch name {
+	case "pgshard.shard":
+		if rs.Shard < 0 {
+			return ""
+		}
+		return strconv.Itoa(rs.Shard)
+	case "pgshard.cross_shard":
+		return rs.CrossShard.String()
+	}
+	return rs.Key
 }
 
 // setShardSetting handles SET/RESET pgshard.shard, pgshard.sharding_key and pgshard.cross_shard: the proxy's

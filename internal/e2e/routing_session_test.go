@@ -398,6 +398,9 @@ func testCrossShardGuard(t *testing.T, e *shardedEnv) {
 			if err := exec(scatter); pgCode(err) != "0A000" {
 				t.Fatalf("a scatter under deny: %v, want 0A000", err)
 			}
+			// pgshard answers SHOW of its own settings (a simple Query).
+			expectRows(t, ctx, c, "SHOW pgshard.cross_shard", []string{"deny"}, "SHOW pgshard.cross_shard", pgx.QueryExecModeSimpleProtocol)
+			expectRows(t, ctx, c, "SHOW pgshard.shard unset", []string{""}, "SHOW pgshard.shard", pgx.QueryExecModeSimpleProtocol)
 			if err := exec("UPDATE accounts SET abalance = abalance + 1 WHERE bid = 1"); pgCode(err) != "0A000" {
 				t.Errorf("a keyless UPDATE under deny: %v, want 0A000", err)
 			}
@@ -448,6 +451,7 @@ func testCrossShardGuard(t *testing.T, e *shardedEnv) {
 			if err := exec("RESET pgshard.cross_shard"); err != nil {
 				t.Fatal(err)
 			}
+			expectRows(t, ctx, c, "SHOW after RESET", []string{"allow"}, "SHOW pgshard.cross_shard", pgx.QueryExecModeSimpleProtocol)
 			expectRows(t, ctx, c, "a scatter after RESET", []string{"4"}, scatter)
 			if len(warnings) != 0 {
 				t.Errorf("warnings of a keyed read, or after RESET: %q", warnings)
