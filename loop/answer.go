@@ -59,8 +59,8 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 	r.hide, r.copyEnd = r.head.hidden(), r.head.keeps(keepCopyEnd)
 	switch msg[0] {
 	case codec.DataRow:
-		if r.head.keeps(keepCatalog) && s.client != nil && s.client.sh.copy != nil {
-			s.client.sh.copy.keyField = catalogInt(msg)
+		if r.head.keeps(keepCatalog) && s.client != nil {
+			s.client.catalogAnswer(catalogInt(msg))
 		}
 	case codec.ParseComplete, codec.BindComplete, codec.CloseComplete:
 		if !s.completed(&r) {

@@ -354,7 +354,7 @@ type purpose uint8
 const (
 	keepNothing purpose = iota // a reset or setting: only a failure matters (the connection is then suspect)
 	keepReplay                 // the client's settings given to its server (replaySettings): its error
-	keepCatalog                // the key's position for a sharded COPY: its one value
+	keepCatalog                // the key's position for a sharded COPY or an INSERT without a column list: its one value
 	keepDrive                  // a statement ending a transaction (txdrive.go): its outcome
 	keepCopyEnd                // COMMIT or ROLLBACK of pgshard's transaction around a sharded COPY: its error
 )

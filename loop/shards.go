@@ -32,16 +32,17 @@ import (
 
 // sharding is a client's routing state.
 type sharding struct {
-	target     uint64         // the shards the current portal (Bind .. Execute) runs on
-	stalled    bool           // waiting for answers in flight before sending elsewhere
-	txOpen     bool           // in a transaction block (held back or on servers)
-	txShards   uint64         // the shards taking part in it
-	writes     uint64         // the shards it wrote on (route.Decision.Write)
-	beginSQL   string         // the BEGIN that opened it, replayed on every shard that joins
-	savepoints []string       // savepoints taken in it, in order, replayed on joining shards
-	local      *route.Session // SET LOCAL pgshard.*: until the transaction ends
-	warned     bool           // the message being routed had its cross-shard WARNING sent (warnFirst)
-	unnamed    []byte         // the client's unnamed Parse, held until a Bind says where it goes
+	target     uint64             // the shards the current portal (Bind .. Execute) runs on
+	stalled    bool               // waiting for answers in flight before sending elsewhere
+	txOpen     bool               // in a transaction block (held back or on servers)
+	txShards   uint64             // the shards taking part in it
+	writes     uint64             // the shards it wrote on (route.Decision.Write)
+	beginSQL   string             // the BEGIN that opened it, replayed on every shard that joins
+	savepoints []string           // savepoints taken in it, in order, replayed on joining shards
+	local      *route.Session     // SET LOCAL pgshard.*: until the transaction ends
+	warned     bool               // the message being routed had its cross-shard WARNING sent (warnFirst)
+	keyAt      *route.KeyPosition // for the message being routed: its key's position, asked of a shard (lookUpKey)
+	unnamed    []byte             // the client's unnamed Parse, held until a Bind says where it goes
 	unnamedSQL string
 	unnamedPl  *route.Plan
 	unnamedTx  txKind
@@ -119,7 +120,7 @@ func (cl *client) forwardSharded() {
 		}
 		if cl.skipToSync && m.Type != codec.Sync {
 			cl.dropFromRun(&r, pos, n)
-			cl.sh.warned = false
+			cl.sh.warned, cl.sh.keyAt = false, nil
 			pos += n
 			continue
 		}
@@ -132,7 +133,7 @@ func (cl *client) forwardSharded() {
 		if !ok {
 			break
 		}
-		cl.sh.warned = false
+		cl.sh.warned, cl.sh.keyAt = false, nil
 		pos += n
 	}
 	cl.endRun(&r, buf, pos)
@@ -243,10 +244,12 @@ func (cl *client) unstall() {
 
 // session is what SET pgshard.* says now.
 func (cl *client) session() route.Session {
+	rs := cl.rs
 	if cl.sh.local != nil {
-		return *cl.sh.local
+		rs = *cl.sh.local
 	}
-	return cl.rs
+	rs.KeyAt = cl.sh.keyAt
+	return rs
 }
 
 // pickAny chooses the shard for a statement any shard can serve: one the transaction uses, else one the
@@ -495,6 +498,9 @@ func (cl *client) routeBind(r *run, buf []byte, at int, m codec.Message, n int) 
 	d := cl.rt.Bind(plan, route.Params{Values: cl.ls.params, Formats: cl.ls.formats}, cl.session())
 	if d.Err != nil {
 		return cl.refuse(r, buf, at, n, d.Err)
+	}
+	if d.NeedKey != nil {
+		return cl.lookUpKey(r, buf, at, d.NeedKey)
 	}
 	if !cl.warnFirst(r, buf, at, d) {
 		return false, nil
@@ -903,6 +909,9 @@ func (cl *client) routeQuery(r *run, buf []byte, at int, m codec.Message, n int)
 	if d.Err != nil {
 		return cl.answerLocal(r, buf, at, n, expectation{answers: reqQuery, handling: synthesized, err: d.Err})
 	}
+	if d.NeedKey != nil {
+		return cl.lookUpKey(r, buf, at, d.NeedKey)
+	}
 	if !cl.warnFirst(r, buf, at, d) {
 		return false, nil
 	}
@@ -1076,6 +1085,38 @@ func (cl *client) routeTxCommand(r *run, buf []byte, at int, m codec.Message, n 
 		return false, nil
 	}
 	return cl.sendQuery(r, buf, at, m, n, cl.inTxMask(d), d.Mirror, nil)
+}
+
+// lookUpKey runs the catalog query of need on one shard (an INSERT without a column list: where is its key
+// among the table's columns?) and holds the message until the answer is in (catalogAnswer); the message is
+// then routed again, with the position (session). Asked for each such statement: see route/positional.go.
+func (cl *client) lookUpKey(r *run, buf []byte, at int, need *route.KeyPosition) (bool, *codec.Error) {
+	if cl.busyMask() != 0 {
+		return cl.stall(r, buf, at), nil // first the answers in flight: the lookup's must be the only one
+	}
+	mask := cl.pickAny()
+	if !cl.ensureServers(r, buf, at, mask) {
+		return false, nil
+	}
+	s := cl.srvs[bits.TrailingZeros64(mask)]
+	cl.startRun(r, buf, at, s)
+	rel := at - r.start
+	cl.prepareServer(s, &r.sp, rel, sendNoJoin)
+	r.sp.insert(rel, codec.AppendQuery(cl.ls.synth[:0], need.Query))
+	s.expects.push(expectOwn(keepCatalog))
+	cl.sh.keyAt = &route.KeyPosition{Query: need.Query, At: route.NoTable}
+	return cl.stall(r, buf, at), nil
+}
+
+// catalogAnswer takes the one integer of a catalog query pgshard ran for the client: the key's position for
+// its sharded COPY, or for its INSERT without a column list.
+func (cl *client) catalogAnswer(v int) {
+	switch {
+	case cl.sh.copy != nil:
+		cl.sh.copy.keyField = v
+	case cl.sh.keyAt != nil:
+		cl.sh.keyAt.At = v
+	}
 }
 
 // warnFirst sends the decision's WARNING (a scatter under pgshard.cross_shard = warn) ahead of the statement's

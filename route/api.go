@@ -14,6 +14,8 @@ type Session struct {
 	Key        string // from pgshard.sharding_key
 	HasKey     bool
 	CrossShard CrossShard // from pgshard.cross_shard (crossshard.go)
+	// KeyAt is the answer to a Decision.NeedKey, for routing the statement that asked again.
+	KeyAt *KeyPosition
 }
 
 // NoSession is a session with no routing settings.
@@ -41,6 +43,9 @@ type Decision struct {
 	Mirror bool
 	// Err refuses the statement: the client gets this error (0A000, 22023, ...) and nothing runs.
 	Err *codec.Error
+	// NeedKey: an INSERT without a column list into a sharded table, which cannot be routed before the proxy
+	// runs NeedKey.Query on a shard and routes it again with the answer in Session.KeyAt (positional.go).
+	NeedKey *KeyPosition
 	// Scatter: the statement runs on several shards because a sharded table in it has no key condition that
 	// restricts it (a read merged from every shard, an UPDATE or DELETE without the key). Keys that name
 	// several shards, writes that split by row and statements that run everywhere by nature (DDL, replicated

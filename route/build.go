@@ -43,6 +43,9 @@ type builder struct {
 	// INSERT ... VALUES into a sharded table.
 	insertRule  *keyRule
 	insertTable string
+	keyQuery    string     // INSERT without a column list: the catalog query of its key's position (positional.go)
+	insertKey   string     // its key column
+	posRows     [][]posVal // and the values of its rows
 	rows        []planVal
 
 	copyPlan *CopyIn // COPY FROM STDIN into a sharded table
@@ -261,6 +264,12 @@ func (b *builder) finish() *Plan {
 
 	if b.rows != nil {
 		p.rows = b.rows
+		p.keyQuery, p.posRows, p.insertTable = b.keyQuery, b.posRows, b.insertTable
+		if p.keyQuery != "" {
+			p.keyMissing = codec.NewError(codec.SQLStateFeatureNotSupported, "INSERT into sharded table "+b.insertTable+
+				": the table has no shard key column "+b.insertKey).
+				WithHint("give the table its key column, or list it in replicated_tables if it is not sharded")
+		}
 		p.rowMapper = b.insertRule.mapper
 		p.spread = codec.NewError(codec.SQLStateFeatureNotSupported, "INSERT into sharded table "+
 			b.insertTable+" with rows of several shards is not supported in a prepared statement: send one "+
@@ -963,9 +972,7 @@ func (b *builder) insertSharded(sc *scope, lv *level, s *pg.InsertStmt, rule *ke
 		return
 	}
 	if len(cols) == 0 {
-		b.refuseSoft("INSERT into sharded table " + table + " needs a column list: the router does not know the " +
-			"table's column order, so it cannot find the shard key " + key + " (write INSERT INTO " + table +
-			" (" + key + ", ...) VALUES ...)")
+		b.insertPositional(sc, lv, s.Relation, sel, key)
 		return
 	}
 	ki := slicesIndex(cols, key)

@@ -80,6 +80,9 @@ func (p *Plan) String() string {
 	if p.soft != nil {
 		parts = append(parts, "refused unless a /* pgshard: shard=N */ or key= hint, or pgshard.shard, names the shard: "+p.soft.Message)
 	}
+	if p.keyQuery != "" {
+		parts = append(parts, "INSERT without a column list: the key's position among the columns is asked of a shard first")
+	}
 	if p.multi != nil {
 		parts = append(parts, "refused on more than one shard: "+p.multi.Message)
 	}

@@ -28,10 +28,15 @@ type Plan struct {
 	conds   []planCond
 	vals    []planVal
 
-	// INSERT ... VALUES into a sharded table: the key of each row, mapped with rowMapper.
-	rows      []planVal
-	rowMapper *shard.Mapper
-	spread    *codec.Error // Bind: rows of several shards
+	// INSERT ... VALUES into a sharded table: the key of each row, mapped with rowMapper. Without a column
+	// list, every value of each row instead, and the catalog query of the key's position (positional.go).
+	rows        []planVal
+	rowMapper   *shard.Mapper
+	spread      *codec.Error // Bind: rows of several shards
+	keyQuery    string
+	posRows     [][]posVal
+	insertTable string
+	keyMissing  *codec.Error // the table has no key column
 
 	merge     *mergePlan    // a SELECT whose rows from several shards the proxy merges
 	copyOut   *CopyOut      // COPY ... TO STDOUT
@@ -142,10 +147,26 @@ func (p *Plan) route(s *Schema, sql string, lits [][2]int32, params *Params, hin
 	if p.all {
 		mask = s.allShards()
 	}
-	if len(p.rows) > 0 {
+	rows := p.rows
+	if p.keyQuery != "" {
+		at, known := p.keyAt(sess)
+		switch {
+		case !known:
+			return Decision{NeedKey: &KeyPosition{Query: p.keyQuery, At: NoTable}, Write: p.write}
+		case at == KeyMissing:
+			return Decision{Err: p.keyMissing, Write: p.write}
+		case at < 0:
+			return Decision{Any: true, Write: p.write} // no such table: the server says so
+		}
+		var err *codec.Error
+		if rows, err = p.rowsAt(at); err != nil {
+			return Decision{Err: err, Write: p.write}
+		}
+	}
+	if len(rows) > 0 {
 		var rmask uint64
-		for i := range p.rows {
-			sh, r, err := p.value(p.rowMapper, &p.rows[i], sql, lits, params)
+		for i := range rows {
+			sh, r, err := p.value(p.rowMapper, &rows[i], sql, lits, params)
 			switch r {
 			case vErr:
 				return Decision{Err: err, Write: p.write}
@@ -157,7 +178,7 @@ func (p *Plan) route(s *Schema, sql string, lits [][2]int32, params *Params, hin
 			if !allowSplit {
 				return Decision{Err: p.spread, Write: p.write}
 			}
-			return p.split(s, sql, lits, rmask)
+			return p.split(s, sql, lits, rows, rmask)
 		}
 		mask |= rmask
 	}

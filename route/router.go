@@ -93,6 +93,14 @@ func (r *Router) multi(sql string, sess Session) Decision {
 		if d.Err != nil {
 			return d
 		}
+		if d.NeedKey != nil {
+			if len(r.split) > 1 {
+				return Decision{Err: codec.NewError(codec.SQLStateFeatureNotSupported, "an INSERT into a sharded table "+
+					"without a column list is routed only as a query of its own").
+					WithHint("give the INSERT a column list, or send it alone"), Write: true}
+			}
+			return d
+		}
 		out.Write = out.Write || d.Write
 		if d.Warning != nil {
 			out.Warning = d.Warning

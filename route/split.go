@@ -11,16 +11,16 @@ import (
 // split rewrites a multi-row INSERT whose rows belong to the shards of mask into one INSERT per shard, each
 // with that shard's rows: the text before the first row and after the last one (ON CONFLICT, RETURNING) is
 // kept, the rows are cut from the original text by byte ranges. Rows whose key is NULL go with the first shard.
-func (p *Plan) split(s *Schema, sql string, lits [][2]int32, mask uint64) Decision {
+func (p *Plan) split(s *Schema, sql string, lits [][2]int32, keys []planVal, mask uint64) Decision {
 	rows := valuesRows(sql)
-	if len(rows) != len(p.rows) {
+	if len(rows) != len(keys) {
 		return Decision{Err: codec.NewError(codec.SQLStateFeatureNotSupported, "cannot split this INSERT "+
 			"by shard: send one row per statement or rows of one shard"), Write: p.write}
 	}
 	first := bits.TrailingZeros64(mask)
 	owner := make([]int, len(rows))
-	for i := range p.rows {
-		sh, r, _ := p.value(p.rowMapper, &p.rows[i], sql, lits, nil)
+	for i := range keys {
+		sh, r, _ := p.value(p.rowMapper, &keys[i], sql, lits, nil)
 		if r != vOK {
 			sh = first
 		}

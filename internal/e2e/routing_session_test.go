@@ -482,3 +482,87 @@ func testCrossShardGuard(t *testing.T, e *shardedEnv) {
 		t.Errorf("RESET goes back to the config's deny: %v", err)
 	}
 }
+
+// ---- INSERT without a column list ----
+
+// pgshard asks a shard where the key is among the table's columns (for each such INSERT), so the rows land where
+// their keys say, even after the table's columns moved (a column before the key dropped on the shards).
+func testInsertWithoutColumnList(t *testing.T, e *shardedEnv) {
+	e.reset(t)
+	ctx := Ctx(t, time.Minute)
+	ks := e.accountKeys(t, 11000, 4)
+	simple := e.connect(t, ctx, pgx.QueryExecModeSimpleProtocol)
+	ext := e.connect(t, ctx, pgx.QueryExecModeCacheStatement)
+	want := map[string]int{}
+	for sh := range 2 {
+		// accounts is (aid, bid, abalance, filler): the key first.
+		k0, k1, k2 := ks[sh][0], ks[sh][1], ks[sh][2]
+		if _, err := simple.Exec(ctx, fmt.Sprintf("INSERT INTO accounts VALUES (%d, 1, 7, 'simple')", k0)); err != nil {
+			t.Fatalf("simple INSERT without a column list: %v", err)
+		}
+		if _, err := ext.Exec(ctx, "INSERT INTO accounts VALUES ($1, 1, 7, 'extended')", k1); err != nil {
+			t.Fatalf("extended INSERT without a column list: %v", err)
+		}
+		// In a transaction, and with RETURNING.
+		tx, err := simple.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got int64
+		if err := tx.QueryRow(ctx, fmt.Sprintf("INSERT INTO accounts VALUES (%d) RETURNING aid", k2)).Scan(&got); err != nil || got != k2 {
+			t.Fatalf("INSERT ... RETURNING in a transaction: %d %v", got, err)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []int64{k0, k1, k2} {
+			want[strconv.FormatInt(k, 10)] = sh
+		}
+	}
+	// Rows of both shards in one statement: split, as with a column list.
+	if tag, err := simple.Exec(ctx, fmt.Sprintf("INSERT INTO accounts VALUES (%d, 2), (%d, 2)", ks[0][3], ks[1][3])); err != nil || tag.String() != "INSERT 0 2" {
+		t.Fatalf("a two-shard INSERT without a column list: %v %v", tag, err)
+	}
+	want[strconv.FormatInt(ks[0][3], 10)], want[strconv.FormatInt(ks[1][3], 10)] = 0, 1
+	e.checkPlacement(t, "accounts.aid (INSERT without a column list)", "accounts", "aid::text", want)
+	// What Postgres refuses, it refuses: a table that does not exist.
+	if _, err := simple.Exec(ctx, "INSERT INTO accounts_nope VALUES (1)"); pgCode(err) != "42P01" {
+		t.Errorf("INSERT into a missing table: %v, want 42P01", err)
+	}
+	// A table the config's column rule counts as sharded by tenant_id, without that column: refused, not
+	// written to one shard at random.
+	for _, s := range e.shards {
+		s.exec(t, "CREATE TABLE nokey (x int)")
+	}
+	t.Cleanup(func() {
+		for _, s := range e.shards {
+			s.exec(t, "DROP TABLE IF EXISTS nokey")
+		}
+	})
+	if _, err := simple.Exec(ctx, "INSERT INTO nokey VALUES (1)"); pgCode(err) != "0A000" {
+		t.Errorf("INSERT into a table without its key column: %v, want 0A000", err)
+	}
+	// The key moves when a column before it is dropped on the shards (not through pgshard): pgshard follows
+	// it, since it asks for the position each time. moved is sharded by the config's tenant_id column rule.
+	for _, s := range e.shards {
+		s.exec(t, "CREATE TABLE moved (a int, tenant_id int, v text)")
+	}
+	t.Cleanup(func() {
+		for _, s := range e.shards {
+			s.exec(t, "DROP TABLE IF EXISTS moved")
+		}
+	})
+	before, after := ks[0][0], ks[1][0] // keys of shards 0 and 1 (integer keys hash alike as bigint)
+	// The value before the key is a key of the other shard: read as the key, it would send the row there.
+	if _, err := simple.Exec(ctx, fmt.Sprintf("INSERT INTO moved VALUES (%d, %d, 'before')", after, before)); err != nil {
+		t.Fatalf("INSERT with the key second: %v", err)
+	}
+	for _, s := range e.shards {
+		s.exec(t, "ALTER TABLE moved DROP COLUMN a")
+	}
+	if _, err := ext.Exec(ctx, "INSERT INTO moved VALUES ($1, 'after')", after); err != nil {
+		t.Fatalf("INSERT with the key first, after the drop: %v", err)
+	}
+	e.checkPlacement(t, "moved.tenant_id (INSERT without a column list, a column dropped between)", "moved", "tenant_id::text",
+		map[string]int{strconv.FormatInt(before, 10): 0, strconv.FormatInt(after, 10): 1})
+}

@@ -36,6 +36,7 @@ var routingTests = []struct {
 	{"NoTable", testNoTable},
 	{"Overrides", testOverrides},
 	{"CrossShardGuard", testCrossShardGuard},
+	{"InsertWithoutColumnList", testInsertWithoutColumnList},
 	{"Transactions", testTransactions},
 	{"Pipeline", testPipeline},
 	{"TransactionEnd", testTransactionEnd},
