@@ -343,10 +343,15 @@ func copyText(rows [][]*string) string {
 	return b.String()
 }
 
-// insertSQL renders one multi-row INSERT of rows into table with quoted literals (NULL for nil).
+// insertSQL renders one multi-row INSERT of rows into table with quoted literals (NULL for nil), without a
+// column list when cols is nil.
 func insertSQL(table string, cols []string, rows [][]*string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "INSERT INTO %s (%s) VALUES ", table, strings.Join(cols, ", "))
+	if cols == nil {
+		fmt.Fprintf(&b, "INSERT INTO %s VALUES ", table)
+	} else {
+		fmt.Fprintf(&b, "INSERT INTO %s (%s) VALUES ", table, strings.Join(cols, ", "))
+	}
 	for i, r := range rows {
 		if i > 0 {
 			b.WriteString(", ")
