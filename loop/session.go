@@ -82,6 +82,31 @@ func startupSettings(params []codec.Param) map[string]string {
 	return m
 }
 
+// pgshardStartup returns pgshard's own settings among the startup parameters (given alone or with -c in
+// options; alone wins), with their values as sent.
+func pgshardStartup(params []codec.Param) map[string]string {
+	var m map[string]string
+	set := func(name, value string) {
+		if name = strings.ToLower(name); pgshardSetting(name) {
+			if m == nil {
+				m = map[string]string{}
+			}
+			m[name] = value
+		}
+	}
+	for _, p := range params {
+		if p.Name == "options" {
+			for name, value := range parseOptions(p.Value) {
+				set(name, value)
+			}
+		}
+	}
+	for _, p := range params {
+		set(p.Name, p.Value)
+	}
+	return m
+}
+
 // parseOptions reads "-c name=value --name=value" from the options startup parameter (backslash escapes a
 // space, as libpq does).
 func parseOptions(s string) map[string]string {

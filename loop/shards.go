@@ -1184,36 +1184,11 @@ func (cl *client) setShardSetting(r *run, buf []byte, at, n int, tc txCommand) (
 		value = strings.ReplaceAll(value[1:len(value)-1], "''", "'")
 	}
 	tag := "SET"
-	switch {
-	case tc.reset || strings.EqualFold(value, "default"):
-		tag = "RESET"
-		if !tc.reset {
-			tag = "SET"
-		}
-		switch tc.name {
-		case "pgshard.shard":
-			rs.Shard = -1
-		case "pgshard.cross_shard":
-			rs.CrossShard = cl.db.crossShard
-		default:
-			rs.Key, rs.HasKey = "", false
-		}
-	case tc.name == "pgshard.cross_shard":
-		cs, ok := route.ParseCrossShard(value)
-		if !ok {
-			return cl.answerLocal(r, buf, at, n, expectation{answers: reqQuery, handling: synthesized, err: codec.NewError(codec.SQLStateInvalidParameterValue,
-				`invalid value for pgshard.cross_shard: "`+value+`"`).WithHint("the values are allow, warn and deny")})
-		}
-		rs.CrossShard = cs
-	case tc.name == "pgshard.shard":
-		i, err := strconv.Atoi(value)
-		if err != nil || i < 0 || i >= len(cl.srvs) {
-			return cl.answerLocal(r, buf, at, n, expectation{answers: reqQuery, handling: synthesized, err: codec.NewError(codec.SQLStateInvalidParameterValue,
-				`invalid value for pgshard.shard: "`+value+`"`).WithHint("database " + cl.db.db.Name + " has shards 0 to " + strconv.Itoa(len(cl.srvs)-1))})
-		}
-		rs.Shard = i
-	default:
-		rs.Key, rs.HasKey = value, true
+	if tc.reset {
+		tag, value = "RESET", "default"
+	}
+	if err := cl.applyShardSetting(&rs, tc.name, value); err != nil {
+		return cl.answerLocal(r, buf, at, n, expectation{answers: reqQuery, handling: synthesized, err: err})
 	}
 	if tc.local {
 		cl.sh.local = &rs
@@ -1221,4 +1196,39 @@ func (cl *client) setShardSetting(r *run, buf []byte, at, n int, tc txCommand) (
 		cl.rs = rs
 	}
 	return cl.answerLocal(r, buf, at, n, expectation{answers: reqQuery, handling: synthesized, tag: tag})
+}
+
+// applyShardSetting sets pgshard's own setting name to value in rs ("default" is its value at login: the
+// database's cross_shard, no shard, no key).
+func (cl *client) applyShardSetting(rs *route.Session, name, value string) *codec.Error {
+	if strings.EqualFold(value, "default") {
+		switch name {
+		case "pgshard.shard":
+			rs.Shard = -1
+		case "pgshard.cross_shard":
+			rs.CrossShard = cl.db.crossShard
+		default:
+			rs.Key, rs.HasKey = "", false
+		}
+		return nil
+	}
+	switch name {
+	case "pgshard.cross_shard":
+		cs, ok := route.ParseCrossShard(value)
+		if !ok {
+			return codec.NewError(codec.SQLStateInvalidParameterValue, `invalid value for pgshard.cross_shard: "`+value+`"`).
+				WithHint("the values are allow, warn and deny")
+		}
+		rs.CrossShard = cs
+	case "pgshard.shard":
+		i, err := strconv.Atoi(value)
+		if err != nil || i < 0 || i >= len(cl.srvs) {
+			return codec.NewError(codec.SQLStateInvalidParameterValue, `invalid value for pgshard.shard: "`+value+`"`).
+				WithHint("database " + cl.db.db.Name + " has shards 0 to " + strconv.Itoa(len(cl.srvs)-1))
+		}
+		rs.Shard = i
+	default:
+		rs.Key, rs.HasKey = value, true
+	}
+	return nil
 }

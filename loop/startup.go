@@ -291,6 +291,17 @@ func (cl *client) authenticated() {
 	}
 	cl.mapped = cl.e.mapNames || cl.rt != nil
 	cl.defaults = startupSettings(cl.params)
+	if cl.rt != nil {
+		// pgshard.shard, pgshard.sharding_key and pgshard.cross_shard given at login are pgshard's, not the
+		// servers'.
+		for name, value := range pgshardStartup(cl.params) {
+			if err := cl.applyShardSetting(&cl.rs, name, value); err != nil {
+				cl.fatal(codec.NewFatal(err.Code, err.Message).WithHint(err.Hint))
+				return
+			}
+			delete(cl.defaults, name)
+		}
+	}
 	cl.settings = cloneSettings(cl.defaults)
 	if cl.ownsServer() {
 		// Session mode: the client's session is one server's from its login on, and its process id is that

@@ -458,6 +458,34 @@ func testCrossShardGuard(t *testing.T, e *shardedEnv) {
 			}
 		})
 	}
+	// At login: a startup parameter, or -c in options; a bad value is the login's FATAL error, as Postgres's.
+	for _, params := range []map[string]string{{"pgshard.cross_shard": "deny"}, {"options": "-c pgshard.cross_shard=deny"}} {
+		cfg, err := pgx.ParseConfig(e.proxy.DSN("app", "app", "secret"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.RuntimeParams = params
+		c, err := pgx.ConnectConfig(ctx, cfg)
+		if err != nil {
+			t.Fatalf("login with %v: %v", params, err)
+		}
+		if _, err := c.Exec(ctx, scatter); pgCode(err) != "0A000" {
+			t.Errorf("a scatter after a login with %v: %v, want 0A000", params, err)
+		}
+		expectRows(t, ctx, c, "SHOW after the login", []string{"deny"}, "SHOW pgshard.cross_shard", pgx.QueryExecModeSimpleProtocol)
+		c.Close(ctx)
+	}
+	cfg, err := pgx.ParseConfig(e.proxy.DSN("app", "app", "secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.RuntimeParams = map[string]string{"pgshard.shard": "7"}
+	if c, err := pgx.ConnectConfig(ctx, cfg); pgCode(err) != "22023" {
+		t.Errorf("login with pgshard.shard=7 (2 shards): %v, want FATAL 22023", err)
+		if c != nil {
+			c.Close(ctx)
+		}
+	}
 	// The database's default: cross_shard in the config.
 	p := StartProxy(t, strings.Replace(e.config, "    replicated_tables: [branches, shard_marker]\n",
 		"    replicated_tables: [branches, shard_marker]\n    cross_shard: deny\n", 1))
