@@ -515,6 +515,13 @@ func (cl *client) routeBind(r *run, buf []byte, at int, m codec.Message, n int) 
 	if tk == txEnd && cl.sh.txOpen {
 		return cl.bindTxEnd(r, buf, at, m, n, string(bm.Portal), txCommandOf(sql), len(bm.Statement) == 0)
 	}
+	if len(d.Split) > 0 && cl.failedShards() == 0 {
+		ok, perr := cl.sendSplitBind(r, buf, at, bm, d.Shards, d.Split)
+		if ok && perr == nil {
+			cl.sentInTx(tk, sql, d.Shards, d.Write)
+		}
+		return ok, perr
+	}
 	mask, mirror := cl.inTxMask(d), d.Mirror
 	if d.CopyOut != nil && bits.OnesCount64(mask) > 1 {
 		cl.sh.copyOut = d.CopyOut
@@ -533,6 +540,85 @@ func (cl *client) routeBind(r *run, buf []byte, at int, m codec.Message, n int) 
 		cl.sentInTx(tk, sql, mask, d.Write)
 	}
 	return ok, perr
+}
+
+// sendSplitBind sends a Bind whose rows belong to several shards (a multi-row INSERT with parameters) as one
+// statement per shard of mask: each gets the Parse of its piece (unnamed, hidden from the client) and a Bind
+// of the piece's values; the client's Describe, Execute and Sync that follow go to all of them, and their
+// answers are merged as a fan-out's (one BindComplete, the rows' counts summed, RETURNING rows from each).
+func (cl *client) sendSplitBind(r *run, buf []byte, at int, bm codec.BindMessage, mask uint64, split []route.Piece) (bool, *codec.Error) {
+	if !cl.ensureServers(r, buf, at, mask) {
+		return false, nil
+	}
+	if cl.busyMask() != 0 {
+		return cl.stall(r, buf, at), nil
+	}
+	types := cl.paramTypes(bm)
+	values, formats := cl.ls.params, cl.ls.formats
+	results := bm.ResultFormats.Append(nil)
+	cl.startRun(r, buf, at, nil)
+	r.s = nil
+	g := &cl.sh.group
+	g.start(mask, false)
+	g.quiet = cl.quietMask(mask)
+	for _, p := range split {
+		ptypes, pvals := make([]uint32, len(p.Params)), make([][]byte, len(p.Params))
+		pfmts := formats // none (all text) or one for all
+		if len(formats) > 1 {
+			pfmts = make([]int16, len(p.Params))
+		}
+		for i, j := range p.Params {
+			if j < len(types) {
+				ptypes[i] = types[j]
+			}
+			if j < len(values) {
+				pvals[i] = values[j]
+			}
+			if len(formats) > 1 && j < len(formats) {
+				pfmts[i] = formats[j]
+			}
+		}
+		msg := codec.AppendBind(nil, bm.Portal, "", pfmts, pvals, results)
+		s := cl.srvs[p.Shard]
+		s.fan = g
+		sp := splice{in: msg, scratch: &cl.ls.toServer}
+		cl.prepareServer(s, &sp, 0, sendFresh)
+		sp.insert(0, codec.AppendParse(nil, "", p.SQL, ptypes))
+		s.expects.push(expectAdded(reqParse))
+		cl.srv = s
+		mm, _, _ := codec.ReadMessage(msg, 0)
+		if perr := cl.message(&sp, mm, 0, len(msg)); perr != nil {
+			return false, perr
+		}
+		s.send(sp.result(len(msg)))
+	}
+	cl.sh.target = mask
+	return true, nil
+}
+
+// paramTypes returns the parameter types the statement of bm was prepared with (the unnamed one: its Parse,
+// which pgshard holds).
+func (cl *client) paramTypes(bm codec.BindMessage) []uint32 {
+	if len(bm.Statement) > 0 {
+		st := cl.stmts[string(bm.Statement)]
+		if st == nil {
+			return nil
+		}
+		types := make([]uint32, 0, len(st.types)/4)
+		for i := 0; i+4 <= len(st.types); i += 4 {
+			types = append(types, uint32(st.types[i])<<24|uint32(st.types[i+1])<<16|uint32(st.types[i+2])<<8|uint32(st.types[i+3]))
+		}
+		return types
+	}
+	m, _, err := codec.ReadMessage(cl.sh.unnamed, 0)
+	if err != nil {
+		return nil
+	}
+	pm, err := codec.ParseParse(m.Body)
+	if err != nil {
+		return nil
+	}
+	return pm.ParamTypes.Append(nil)
 }
 
 // routeClose answers the Close of a statement itself (the name is the client's, in pgshard's map) and sends

@@ -82,4 +82,6 @@ type CopyOut struct {
 type Piece struct {
 	Shard int
 	SQL   string
+	// Params, for a prepared statement's piece: the Bind's values (0-based) that are the piece's $1, $2, ...
+	Params []int
 }

@@ -272,8 +272,8 @@ func (b *builder) finish() *Plan {
 		}
 		p.rowMapper = b.insertRule.mapper
 		p.spread = codec.NewError(codec.SQLStateFeatureNotSupported, "INSERT into sharded table "+
-			b.insertTable+" with rows of several shards is not supported in a prepared statement: send one "+
-			"row per statement or rows of one shard")
+			b.insertTable+" with rows of several shards is not supported in a query string of several "+
+			"statements: send it alone")
 	}
 
 	// The key hints' mapper and the key named in messages.

@@ -175,10 +175,10 @@ func (p *Plan) route(s *Schema, sql string, lits [][2]int32, params *Params, hin
 			}
 		}
 		if bits.OnesCount64(rmask) > 1 && !p.all {
-			if !allowSplit {
+			if !allowSplit && params == nil {
 				return Decision{Err: p.spread, Write: p.write}
 			}
-			return p.split(s, sql, lits, rows, rmask)
+			return p.split(s, sql, lits, rows, params, rmask)
 		}
 		mask |= rmask
 	}

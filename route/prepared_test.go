@@ -1,6 +1,7 @@
 package route
 
 import (
+	"slices"
 	"strconv"
 	"testing"
 
@@ -49,7 +50,7 @@ func TestBind(t *testing.T) {
 		{"insert", "INSERT INTO accounts (aid, abalance) VALUES ($1, $2)", text(k(3), "0"), writeOn(3)},
 		{"insert rows of one shard", "INSERT INTO accounts (aid) VALUES ($1), ($2)", text(k(3), strconv.FormatInt(e.pos[3][1], 10)), writeOn(3)},
 		{"insert rows of several shards", "INSERT INTO accounts (aid) VALUES ($1), ($2)", text(k(3), k(0)),
-			refused(notSupported, "INSERT into sharded table accounts with rows of several shards is not supported in a prepared statement: send one row per statement or rows of one shard")},
+			writeOn(0, 3)}, // split: TestBindSplitsRowsOfSeveralShards
 		{"insert NULL key", "INSERT INTO accounts (aid) VALUES ($1)", Params{Values: [][]byte{nil}}, want{any: true, write: true}},
 		{"hint in the statement", "/* pgshard: shard=1 */ SELECT * FROM accounts WHERE aid = $1", text(k(2)), on(1)},
 		{"bad hint in the statement", "/* pgshard: shard= */ SELECT 1", Params{}, refused(badValue, "malformed pgshard comment")},
@@ -162,5 +163,33 @@ func TestSplitInsert(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// A Bind of a multi-row INSERT whose rows belong to several shards is split as a Query's: one INSERT per
+// shard, its $n numbered from $1, and the Bind's values each piece takes.
+func TestBindSplitsRowsOfSeveralShards(t *testing.T) {
+	s := mustSchema(t, testDB())
+	e := newExpander(t, s)
+	r := NewRouter(s, 100)
+	k := func(shard int) string { return strconv.FormatInt(e.pos[shard][0], 10) }
+	p := r.Prepare("INSERT INTO accounts (aid, abalance) VALUES ($1, $3), ($2, $3) ON CONFLICT (aid) DO UPDATE SET abalance = $4 RETURNING aid, $5::text")
+	d := r.Bind(p, Params{Values: [][]byte{[]byte(k(3)), []byte(k(0)), []byte("7"), []byte("8"), []byte("x")}}, NoSession)
+	if d.Err != nil || d.Shards != 1<<3|1<<0 || len(d.Split) != 2 {
+		t.Fatalf("%+v, want split over shards 0 and 3", d)
+	}
+	want := map[int]Piece{
+		0: {SQL: "INSERT INTO accounts (aid, abalance) VALUES ($1, $2) ON CONFLICT (aid) DO UPDATE SET abalance = $3 RETURNING aid, $4::text", Params: []int{1, 2, 3, 4}},
+		3: {SQL: "INSERT INTO accounts (aid, abalance) VALUES ($1, $2) ON CONFLICT (aid) DO UPDATE SET abalance = $3 RETURNING aid, $4::text", Params: []int{0, 2, 3, 4}},
+	}
+	for _, pc := range d.Split {
+		w := want[pc.Shard]
+		if pc.SQL != w.SQL || !slices.Equal(pc.Params, w.Params) {
+			t.Errorf("shard %d: %q %v, want %q %v", pc.Shard, pc.SQL, pc.Params, w.SQL, w.Params)
+		}
+	}
+	// A $n in a string or a comment is not a parameter.
+	if got, params := renumber("INSERT INTO t VALUES ($7, '$3', $$ $2 $$) /* $1 */ RETURNING $7"); got != "INSERT INTO t VALUES ($1, '$3', $$ $2 $$) /* $1 */ RETURNING $1" || !slices.Equal(params, []int{6}) {
+		t.Errorf("renumber: %q %v", got, params)
 	}
 }

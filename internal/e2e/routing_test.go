@@ -397,7 +397,7 @@ func testInsertsRouteByKey(t *testing.T, e *shardedEnv) {
 func testMultiRowInsert(t *testing.T, e *shardedEnv) {
 	e.reset(t)
 	ctx := Ctx(t, time.Minute)
-	ks := e.accountKeys(t, 100, 8)
+	ks := e.accountKeys(t, 100, 10)
 	want := map[string]int{}
 	expect := func(keys ...int64) []string {
 		var out []string
@@ -437,16 +437,23 @@ func testMultiRowInsert(t *testing.T, e *shardedEnv) {
 	check("simple protocol, rows of both shards", both,
 		"INSERT INTO accounts (aid, abalance) VALUES "+values(both)+ret, pgx.QueryExecModeSimpleProtocol)
 
-	both2 := []int64{ks[1][3], ks[0][3], ks[0][4], ks[1][4]}
-	var args []any
-	var ph []string
-	for i, k := range both2 {
-		args = append(args, k, k%1000)
-		ph = append(ph, fmt.Sprintf("($%d, $%d)", 2*i+1, 2*i+2))
+	// With parameters, rows of both shards are split as in the simple protocol: each shard gets its rows'
+	// INSERT, its $n numbered anew (a named statement, and the unnamed one).
+	params := func(mode pgx.QueryExecMode, keys []int64) (string, []any) {
+		args := []any{mode}
+		var ph []string
+		for i, k := range keys {
+			args = append(args, k, k%1000)
+			ph = append(ph, fmt.Sprintf("($%d, $%d)", 2*i+1, 2*i+2))
+		}
+		return "INSERT INTO accounts (aid, abalance) VALUES " + strings.Join(ph, ", ") + ret, args
 	}
-	// With parameters the rows of several shards are not split yet (known limitation): refused, nothing runs.
-	expectCode(t, ctx, e.connect(t, ctx, pgx.QueryExecModeCacheStatement), "extended protocol, parameters, rows of both shards", "0A000",
-		"INSERT INTO accounts (aid, abalance) VALUES "+strings.Join(ph, ", ")+ret, args...)
+	named := []int64{ks[1][8], ks[0][8], ks[0][5]}
+	sql, args := params(pgx.QueryExecModeCacheStatement, named)
+	check("extended protocol, parameters, rows of both shards, named statement", named, sql, args...)
+	unnamed := []int64{ks[0][9], ks[1][9], ks[1][5]}
+	sql, args = params(pgx.QueryExecModeExec, unnamed)
+	check("extended protocol, parameters, rows of both shards, unnamed statement", unnamed, sql, args...)
 	onOneShard := []int64{ks[1][3], ks[1][4]}
 	check("extended protocol, parameters, rows of shard 1 only", onOneShard,
 		"INSERT INTO accounts (aid, abalance) VALUES ($1, $2), ($3, $4)"+ret, onOneShard[0], onOneShard[0]%1000, onOneShard[1], onOneShard[1]%1000)
