@@ -204,8 +204,21 @@ func (p *plan) compareCounts(ctx context.Context, tables []*table) error {
 }
 
 // advanceSequences sets every sequence on the destinations to the furthest value any source shard has
-// handed out, so that nextval on a destination never repeats a source's value.
+// handed out, so that nextval on a destination never repeats a source's value; those of sharded tables are
+// then interleaved over the destinations (sequences.go), so that two new shards never repeat each other's.
 func (p *plan) advanceSequences(ctx context.Context) error {
+	if err := p.advanceToSources(ctx); err != nil {
+		return err
+	}
+	seqs, err := shardedSequences(ctx, p.dests[0], p.newDB)
+	if err != nil || len(seqs) == 0 {
+		return err
+	}
+	return interleave(ctx, p.dests, seqs, p.sources)
+}
+
+// advanceToSources sets every sequence on the destinations to the furthest value any source handed out.
+func (p *plan) advanceToSources(ctx context.Context) error {
 	type seq struct {
 		name  string
 		value int64

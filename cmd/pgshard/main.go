@@ -29,6 +29,8 @@ usage:
   pgshard hash --config config.yaml --table T VALUE...    the shard of key values of a configured table
   pgshard reshard --config config.yaml --database DB --to new-shards.yaml [--workers 4]
                                                           move a live database to new shards (--abort undoes)
+  pgshard sequences --config config.yaml --database DB [--check]
+                                                          interleave the sequences of sharded tables over the shards
   pgshard ping --config config.yaml [--timeout 3s]        exit 0 when the proxy answers on its listen address
   pgshard version
 
@@ -53,6 +55,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return hash(args[1:], stdout, stderr)
 	case "reshard":
 		return reshardCmd(args[1:], stderr)
+	case "sequences":
+		return sequencesCmd(args[1:], stdout, stderr)
 	case "ping":
 		return ping(args[1:], stdout, stderr)
 	case "version", "--version":

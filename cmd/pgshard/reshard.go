@@ -63,3 +63,24 @@ func reshardCmd(args []string, stderr io.Writer) int {
 	}
 	return 0
 }
+
+// sequencesCmd runs `pgshard sequences`: see reshard.Sequences.
+func sequencesCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("sequences", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	o := reshard.SequenceOptions{Out: stdout, Password: os.Getenv("PGPASSWORD")}
+	fs.StringVar(&o.ConfigPath, "config", defaultConfig(), "the proxy's config file")
+	fs.StringVar(&o.Database, "database", "", "the sharded database")
+	fs.StringVar(&o.User, "user", "", "role on the shards (default: the shard URL's user, else the first user's server_user)")
+	fs.BoolVar(&o.Check, "check", false, "only report whether each sequence is interleaved (exit 1 when one is not)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := reshard.Sequences(ctx, o); err != nil {
+		fmt.Fprintln(stderr, "pgshard sequences:", err)
+		return 1
+	}
+	return 0
+}

@@ -342,6 +342,11 @@ func reshardUnderLoad(t *testing.T, from, to []string, runs ...[]string) {
 		t.Fatalf("the config has %d shards after the reshard, want %d", got, len(to))
 	}
 	e.verify(t, ctx, l, accounts)
+	// history.hid's sequence is interleaved over the new shards (reshard/sequences.go).
+	if out, err := exec.Command(Binary(t), "sequences", "--config", e.proxy.ConfigPath, "--database", "app", "--check").CombinedOutput(); err != nil ||
+		!strings.Contains(string(out), fmt.Sprintf("history_hid_seq (history.hid): interleaved over %d shards", len(to))) {
+		t.Errorf("pgshard sequences --check after the reshard: %v\n%s", err, out)
+	}
 }
 
 func TestReshardOneToTwoUnderLoad(t *testing.T) {

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -593,4 +594,64 @@ func testInsertWithoutColumnList(t *testing.T, e *shardedEnv) {
 	}
 	e.checkPlacement(t, "moved.tenant_id (INSERT without a column list, a column dropped between)", "moved", "tenant_id::text",
 		map[string]int{strconv.FormatInt(before, 10): 0, strconv.FormatInt(after, 10): 1})
+}
+
+// ---- ids from sequences: pgshard sequences ----
+
+// The sequences of sharded tables are interleaved over the shards (`pgshard sequences`), so that ids handed out
+// on different shards never meet; those of replicated tables are left alone.
+func testSequences(t *testing.T, e *shardedEnv) {
+	e.reset(t)
+	ctx := Ctx(t, time.Minute)
+	for _, s := range e.shards {
+		s.exec(t, "CREATE TABLE seqt (id bigserial PRIMARY KEY, tenant_id int, v text); CREATE TABLE seqr (id serial PRIMARY KEY, v text)")
+		s.exec(t, "SELECT nextval('seqt_id_seq') FROM generate_series(1, 5)") // both shards have handed out 1 to 5
+	}
+	t.Cleanup(func() {
+		for _, s := range e.shards {
+			s.exec(t, "DROP TABLE IF EXISTS seqt, seqr")
+		}
+	})
+	tool := func(args ...string) (string, int) {
+		cmd := exec.Command(Binary(t), append([]string{"sequences", "--config", e.proxy.ConfigPath, "--database", "app"}, args...)...)
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return string(out), code
+	}
+	if out, code := tool("--check"); code != 1 || !strings.Contains(out, "public.seqt_id_seq (seqt.id): NOT interleaved") || strings.Contains(out, "seqr") {
+		t.Fatalf("--check before: exit %d\n%s", code, out)
+	}
+	if out, code := tool(); code != 0 || !strings.Contains(out, "public.seqt_id_seq (seqt.id): interleaved over 2 shards") {
+		t.Fatalf("interleaving: exit %d\n%s", code, out)
+	}
+	if out, code := tool("--check"); code != 0 {
+		t.Fatalf("--check after: exit %d\n%s", code, out)
+	}
+	// Rows inserted through pgshard on both shards take ids from their shard's copy: none repeats, none is
+	// one the shards handed out before.
+	c := e.connect(t, ctx, pgx.QueryExecModeSimpleProtocol)
+	ks := e.accountKeys(t, 13000, 10)
+	seen := map[int64]bool{}
+	for i := range 10 {
+		for sh := range 2 {
+			var id int64
+			if err := c.QueryRow(ctx, fmt.Sprintf("INSERT INTO seqt (tenant_id, v) VALUES (%d, 'x') RETURNING id", ks[sh][i])).Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			if seen[id] || id <= 5 || id%2 != int64(sh) {
+				t.Fatalf("shard %d handed out id %d (seen before: %v; shard i's ids are i modulo 2, above 5)", sh, id, seen[id])
+			}
+			seen[id] = true
+		}
+	}
+	for _, s := range e.shards {
+		if inc := s.value(t, "SELECT increment_by FROM pg_sequences WHERE sequencename = 'seqr_id_seq'"); inc != "1" {
+			t.Errorf("shard %d: the replicated table's sequence counts by %s, want it left alone", s.Index, inc)
+		}
+	}
 }

@@ -37,6 +37,7 @@ var routingTests = []struct {
 	{"Overrides", testOverrides},
 	{"CrossShardGuard", testCrossShardGuard},
 	{"InsertWithoutColumnList", testInsertWithoutColumnList},
+	{"Sequences", testSequences},
 	{"Transactions", testTransactions},
 	{"Pipeline", testPipeline},
 	{"TransactionEnd", testTransactionEnd},
