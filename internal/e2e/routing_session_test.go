@@ -554,6 +554,22 @@ func testInsertWithoutColumnList(t *testing.T, e *shardedEnv) {
 	}
 	want[strconv.FormatInt(ks[0][3], 10)], want[strconv.FormatInt(ks[1][3], 10)] = 0, 1
 	e.checkPlacement(t, "accounts.aid (INSERT without a column list)", "accounts", "aid::text", want)
+	// In a transaction an error aborted, the INSERT gets Postgres's 25P02 (its catalog query fails first), and
+	// the session goes on after the ROLLBACK.
+	tx, err := simple.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, fmt.Sprintf("INSERT INTO accounts (aid) VALUES (%d)", ks[0][0])); pgCode(err) != "23505" {
+		t.Fatalf("a duplicate key in the transaction: %v", err)
+	}
+	if _, err := tx.Exec(ctx, fmt.Sprintf("INSERT INTO accounts VALUES (%d)", ks[1][3]+1000003)); pgCode(err) != "25P02" {
+		t.Errorf("INSERT without a column list in an aborted transaction: %v, want 25P02", err)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	expectRows(t, ctx, simple, "after the ROLLBACK", []string{"1"}, fmt.Sprintf("SELECT count(*) FROM accounts WHERE aid = %d", ks[0][0]))
 	// What Postgres refuses, it refuses: a table that does not exist.
 	if _, err := simple.Exec(ctx, "INSERT INTO accounts_nope VALUES (1)"); pgCode(err) != "42P01" {
 		t.Errorf("INSERT into a missing table: %v, want 42P01", err)
