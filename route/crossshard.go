@@ -38,7 +38,7 @@ func ParseCrossShard(s string) (CrossShard, bool) {
 
 // guardScatter applies the session's pgshard.cross_shard to d, the decision for a statement of plan p.
 func (p *Plan) guardScatter(d Decision, sess *Session) Decision {
-	if sess.CrossShard == CrossShardAllow || d.Err != nil || !d.Scatter || d.Copy != nil {
+	if sess.CrossShard == CrossShardAllow || !d.Scatter {
 		return d
 	}
 	what := "a read"
