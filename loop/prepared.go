@@ -200,11 +200,16 @@ func (r *stmtRegistry) get(query []byte, scope, send string, types codec.OIDs) *
 
 // resend returns the stmt of st's query and parameter types that servers prepare as send.
 func (r *stmtRegistry) resend(st *stmt, send string) *stmt {
+	return r.getRaw([]byte(st.query), st.scope, send, st.paramTypes())
+}
+
+// paramTypes returns the parameter type OIDs st was prepared with.
+func (st *stmt) paramTypes() []uint32 {
 	raw := make([]uint32, 0, len(st.types)/4)
 	for i := 0; i+4 <= len(st.types); i += 4 {
 		raw = append(raw, uint32(st.types[i])<<24|uint32(st.types[i+1])<<16|uint32(st.types[i+2])<<8|uint32(st.types[i+3]))
 	}
-	return r.getRaw([]byte(st.query), st.scope, send, raw)
+	return raw
 }
 
 func (r *stmtRegistry) getRaw(query []byte, scope, send string, raw []uint32) *stmt {

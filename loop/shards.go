@@ -120,7 +120,7 @@ func (cl *client) forwardSharded() {
 		}
 		if cl.skipToSync && m.Type != codec.Sync {
 			cl.dropFromRun(&r, pos, n)
-			cl.sh.warned, cl.sh.keyAt = false, nil
+			cl.sh.messageDone()
 			pos += n
 			continue
 		}
@@ -133,7 +133,7 @@ func (cl *client) forwardSharded() {
 		if !ok {
 			break
 		}
-		cl.sh.warned, cl.sh.keyAt = false, nil
+		cl.sh.messageDone()
 		pos += n
 	}
 	cl.endRun(&r, buf, pos)
@@ -241,6 +241,10 @@ func (cl *client) unstall() {
 	cl.forward()
 	cl.flush()
 }
+
+// messageDone ends what the routing of one client message kept while it could be routed again (after a
+// stall or a wait): its WARNING sent, its key's position asked.
+func (sh *sharding) messageDone() { sh.warned, sh.keyAt = false, nil }
 
 // session is what SET pgshard.* says now.
 func (cl *client) session() route.Session {
@@ -547,21 +551,9 @@ func (cl *client) routeBind(r *run, buf []byte, at int, m codec.Message, n int) 
 // of the piece's values; the client's Describe, Execute and Sync that follow go to all of them, and their
 // answers are merged as a fan-out's (one BindComplete, the rows' counts summed, RETURNING rows from each).
 func (cl *client) sendSplitBind(r *run, buf []byte, at int, bm codec.BindMessage, mask uint64, split []route.Piece) (bool, *codec.Error) {
-	if !cl.ensureServers(r, buf, at, mask) {
-		return false, nil
-	}
-	if cl.busyMask() != 0 {
-		return cl.stall(r, buf, at), nil
-	}
-	types := cl.paramTypes(bm)
-	values, formats := cl.ls.params, cl.ls.formats
+	types, values, formats := cl.paramTypes(bm), cl.ls.params, cl.ls.formats
 	results := bm.ResultFormats.Append(nil)
-	cl.startRun(r, buf, at, nil)
-	r.s = nil
-	g := &cl.sh.group
-	g.start(mask, false)
-	g.quiet = cl.quietMask(mask)
-	for _, p := range split {
+	ok, perr := cl.sendPieces(r, buf, at, mask, split, func(p route.Piece) (parse, bind []byte) {
 		ptypes, pvals := make([]uint32, len(p.Params)), make([][]byte, len(p.Params))
 		pfmts := formats // none (all text) or one for all
 		if len(formats) > 1 {
@@ -578,13 +570,39 @@ func (cl *client) sendSplitBind(r *run, buf []byte, at int, bm codec.BindMessage
 				pfmts[i] = formats[j]
 			}
 		}
-		msg := codec.AppendBind(nil, bm.Portal, "", pfmts, pvals, results)
+		return codec.AppendParse(nil, "", p.SQL, ptypes), codec.AppendBind(nil, bm.Portal, "", pfmts, pvals, results)
+	})
+	if ok && perr == nil {
+		cl.sh.target = mask
+	}
+	return ok, perr
+}
+
+// sendPieces sends each shard of mask its piece of a statement split by row (route.Piece), as one fan-out
+// whose answers merge. msgs gives a piece's message, and a Parse to go before it unseen by the client (a
+// Bind's piece) or nil (a Query's).
+func (cl *client) sendPieces(r *run, buf []byte, at int, mask uint64, split []route.Piece, msgs func(route.Piece) (parse, msg []byte)) (bool, *codec.Error) {
+	if !cl.ensureServers(r, buf, at, mask) {
+		return false, nil
+	}
+	if cl.busyMask() != 0 {
+		return cl.stall(r, buf, at), nil
+	}
+	cl.startRun(r, buf, at, nil)
+	r.s = nil
+	g := &cl.sh.group
+	g.start(mask, false)
+	g.quiet = cl.quietMask(mask)
+	for _, p := range split {
+		parse, msg := msgs(p)
 		s := cl.srvs[p.Shard]
 		s.fan = g
 		sp := splice{in: msg, scratch: &cl.ls.toServer}
 		cl.prepareServer(s, &sp, 0, sendFresh)
-		sp.insert(0, codec.AppendParse(nil, "", p.SQL, ptypes))
-		s.expects.push(expectAdded(reqParse))
+		if parse != nil {
+			sp.insert(0, parse)
+			s.expects.push(expectAdded(reqParse))
+		}
 		cl.srv = s
 		mm, _, _ := codec.ReadMessage(msg, 0)
 		if perr := cl.message(&sp, mm, 0, len(msg)); perr != nil {
@@ -592,7 +610,6 @@ func (cl *client) sendSplitBind(r *run, buf []byte, at int, bm codec.BindMessage
 		}
 		s.send(sp.result(len(msg)))
 	}
-	cl.sh.target = mask
 	return true, nil
 }
 
@@ -600,15 +617,10 @@ func (cl *client) sendSplitBind(r *run, buf []byte, at int, bm codec.BindMessage
 // which pgshard holds).
 func (cl *client) paramTypes(bm codec.BindMessage) []uint32 {
 	if len(bm.Statement) > 0 {
-		st := cl.stmts[string(bm.Statement)]
-		if st == nil {
-			return nil
+		if st := cl.stmts[string(bm.Statement)]; st != nil {
+			return st.paramTypes()
 		}
-		types := make([]uint32, 0, len(st.types)/4)
-		for i := 0; i+4 <= len(st.types); i += 4 {
-			types = append(types, uint32(st.types[i])<<24|uint32(st.types[i+1])<<16|uint32(st.types[i+2])<<8|uint32(st.types[i+3]))
-		}
-		return types
+		return nil
 	}
 	m, _, err := codec.ReadMessage(cl.sh.unnamed, 0)
 	if err != nil {
@@ -890,32 +902,9 @@ func (cl *client) sendQuery(r *run, buf []byte, at int, m codec.Message, n int, 
 	if len(split) == 0 {
 		return cl.send(r, buf, at, m, n, mask, sendFresh.with(sendMirror, mirror))
 	}
-	if ok := cl.ensureServers(r, buf, at, mask); !ok {
-		return false, nil
-	}
-	if cl.busyMask() != 0 {
-		return cl.stall(r, buf, at), nil
-	}
-	cl.startRun(r, buf, at, nil)
-	r.s = nil
-	cl.sh.group.start(mask, false)
-	cl.sh.group.quiet = cl.quietMask(mask)
-	for _, p := range split {
-		s := cl.srvs[p.Shard]
-		s.fan = &cl.sh.group
-		msg := codec.AppendQuery(nil, p.SQL)
-		sp := splice{in: msg, scratch: &cl.ls.toServer}
-		cl.prepareServer(s, &sp, 0, sendFresh)
-		cl.srv = s
-		mm, _, _ := codec.ReadMessage(msg, 0)
-		if perr := cl.message(&sp, mm, 0, len(msg)); perr != nil {
-			return false, perr
-		}
-		if out := sp.result(len(msg)); !s.gone() {
-			s.send(out)
-		}
-	}
-	return true, nil
+	return cl.sendPieces(r, buf, at, mask, split, func(p route.Piece) (parse, msg []byte) {
+		return nil, codec.AppendQuery(nil, p.SQL)
+	})
 }
 
 // ensureServers checks out a server for every shard of mask the client lacks. False: it waits for one.
@@ -976,8 +965,7 @@ func (cl *client) prepareServer(s *server, sp *splice, at int, opts sendOpts) {
 	}
 	if ci := cl.sh.copy; ci != nil && ci.catalog {
 		ci.catalog, ci.catalogDue = false, true
-		sp.insert(at, codec.AppendQuery(cl.ls.synth[:0], ci.catalogQuery()))
-		s.expects.push(expectOwn(keepCatalog))
+		s.askCatalog(sp, at, ci.catalogQuery())
 	}
 }
 
@@ -1167,9 +1155,6 @@ func (cl *client) routeTxCommand(r *run, buf []byte, at int, m codec.Message, n 
 	if d.Err != nil {
 		return cl.answerLocal(r, buf, at, n, expectation{answers: reqQuery, handling: synthesized, err: d.Err})
 	}
-	if !cl.warnFirst(r, buf, at, d) {
-		return false, nil
-	}
 	return cl.sendQuery(r, buf, at, m, n, cl.inTxMask(d), d.Mirror, nil)
 }
 
@@ -1188,10 +1173,16 @@ func (cl *client) lookUpKey(r *run, buf []byte, at int, need *route.KeyPosition)
 	cl.startRun(r, buf, at, s)
 	rel := at - r.start
 	cl.prepareServer(s, &r.sp, rel, sendNoJoin)
-	r.sp.insert(rel, codec.AppendQuery(cl.ls.synth[:0], need.Query))
-	s.expects.push(expectOwn(keepCatalog))
+	s.askCatalog(&r.sp, rel, need.Query)
 	cl.sh.keyAt = &route.KeyPosition{Query: need.Query, At: route.NoTable}
 	return cl.stall(r, buf, at), nil
+}
+
+// askCatalog inserts at offset at pgshard's own catalog query sql, whose one integer the client takes
+// (catalogAnswer).
+func (s *server) askCatalog(sp *splice, at int, sql string) {
+	sp.insert(at, codec.AppendQuery(s.ls.synth[:0], sql))
+	s.expects.push(expectOwn(keepCatalog))
 }
 
 // catalogAnswer takes the one integer of a catalog query pgshard ran for the client: the key's position for
