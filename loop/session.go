@@ -54,27 +54,9 @@ func sqlName(s string) string {
 }
 
 // startupSettings turns the startup parameters a server should get into the client's initial settings.
-// user, database and replication are the connection's own; options carries -c name=value pairs.
 func startupSettings(params []codec.Param) map[string]string {
 	m := map[string]string{}
-	for _, p := range params {
-		if p.Name == "options" {
-			for name, value := range parseOptions(p.Value) {
-				m[name] = replayStartup(name, value)
-			}
-		}
-	}
-	// A parameter given on its own wins over the same one in options, as in Postgres.
-	for _, p := range params {
-		switch p.Name {
-		case "user", "database", "replication", "options":
-		default:
-			if strings.HasPrefix(p.Name, "_pq_.") {
-				continue // a protocol option, not a setting
-			}
-			m[strings.ToLower(p.Name)] = replayStartup(p.Name, p.Value)
-		}
-	}
+	eachStartupSetting(params, func(name, value string) { m[name] = replayStartup(name, value) })
 	if _, ok := m["application_name"]; !ok {
 		// Postgres gives a client that names no application an empty one, not the name pgshard logs in with.
 		m["application_name"] = replayStartup("application_name", "")
@@ -82,29 +64,39 @@ func startupSettings(params []codec.Param) map[string]string {
 	return m
 }
 
-// pgshardStartup returns pgshard's own settings among the startup parameters (given alone or with -c in
-// options; alone wins), with their values as sent.
+// pgshardStartup returns pgshard's own settings among the startup parameters, with their values as sent.
 func pgshardStartup(params []codec.Param) map[string]string {
 	var m map[string]string
-	set := func(name, value string) {
-		if name = strings.ToLower(name); pgshardSetting(name) {
+	eachStartupSetting(params, func(name, value string) {
+		if pgshardSetting(name) {
 			if m == nil {
 				m = map[string]string{}
 			}
 			m[name] = value
 		}
-	}
+	})
+	return m
+}
+
+// eachStartupSetting calls f with each setting the startup parameters give, its name in lower case: those
+// of options (-c name=value) first, then those given on their own, which so win, as in Postgres. user,
+// database and replication are the connection's own, and _pq_. names are protocol options.
+func eachStartupSetting(params []codec.Param, f func(name, value string)) {
 	for _, p := range params {
 		if p.Name == "options" {
 			for name, value := range parseOptions(p.Value) {
-				set(name, value)
+				f(name, value)
 			}
 		}
 	}
 	for _, p := range params {
-		set(p.Name, p.Value)
+		switch {
+		case p.Name == "user", p.Name == "database", p.Name == "replication", p.Name == "options",
+			strings.HasPrefix(p.Name, "_pq_."):
+		default:
+			f(strings.ToLower(p.Name), p.Value)
+		}
 	}
-	return m
 }
 
 // parseOptions reads "-c name=value --name=value" from the options startup parameter (backslash escapes a
