@@ -207,35 +207,46 @@ func (p *plan) compareCounts(ctx context.Context, tables []*table) error {
 // handed out, so that nextval on a destination never repeats a source's value; those of sharded tables are
 // then interleaved over the destinations (sequences.go), so that two new shards never repeat each other's.
 func (p *plan) advanceSequences(ctx context.Context) error {
-	if err := p.advanceToSources(ctx); err != nil {
+	furthest, err := p.advanceToSources(ctx)
+	if err != nil {
 		return err
 	}
-	seqs, err := shardedSequences(ctx, p.dests[0], p.newDB)
-	if err != nil || len(seqs) == 0 {
+	sharded, err := shardedSequences(ctx, p.dests[0], p.newDB)
+	if err != nil {
 		return err
 	}
-	return interleave(ctx, p.dests, seqs, p.sources)
+	var seqs []shardedSequence
+	var top []int64
+	for _, s := range sharded {
+		if f := furthest[s.name]; f.inc >= 0 { // one that counts down keeps the sources' value
+			seqs = append(seqs, s)
+			top = append(top, f.value) // 0 when no source handed out any
+		}
+	}
+	if len(seqs) == 0 {
+		return nil
+	}
+	return interleave(ctx, p.dests, seqs, top)
 }
 
-// advanceToSources sets every sequence on the destinations to the furthest value any source handed out.
-func (p *plan) advanceToSources(ctx context.Context) error {
-	type seq struct {
-		name  string
-		value int64
-		set   bool
-	}
-	seqs := map[string]*seq{}
+// sourceSeq is the furthest value the source shards' copies of a sequence handed out, and its increment.
+type sourceSeq struct{ value, inc int64 }
+
+// advanceToSources sets every sequence on the destinations to the furthest value any source handed out, and
+// returns those values by sequence name.
+func (p *plan) advanceToSources(ctx context.Context) (map[string]sourceSeq, error) {
+	seqs := map[string]sourceSeq{}
 	var order []string
 	for _, e := range p.sources {
 		c, err := connect(ctx, e)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		rows, err := c.Query(ctx, `SELECT quote_ident(schemaname) || '.' || quote_ident(sequencename), last_value, increment_by
 FROM pg_sequences WHERE last_value IS NOT NULL AND schemaname <> 'pgshard_reshard'`)
 		if err != nil {
 			c.Close(ctx)
-			return fmt.Errorf("source shard %d: reading sequences: %w", e.idx, err)
+			return nil, fmt.Errorf("source shard %d: reading sequences: %w", e.idx, err)
 		}
 		for rows.Next() {
 			var name string
@@ -243,41 +254,39 @@ FROM pg_sequences WHERE last_value IS NOT NULL AND schemaname <> 'pgshard_reshar
 			if err := rows.Scan(&name, &v, &inc); err != nil {
 				rows.Close()
 				c.Close(ctx)
-				return err
+				return nil, err
 			}
-			s := seqs[name]
-			if s == nil {
-				s = &seq{name: name}
-				seqs[name] = s
+			s, seen := seqs[name]
+			if !seen {
 				order = append(order, name)
 			}
-			if !s.set || inc > 0 && v > s.value || inc < 0 && v < s.value {
-				s.value, s.set = v, true
+			if !seen || inc > 0 && v > s.value || inc < 0 && v < s.value {
+				seqs[name] = sourceSeq{value: v, inc: inc}
 			}
 		}
 		err = rows.Err()
 		c.Close(ctx)
 		if err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if len(order) == 0 {
-		return nil
+		return seqs, nil
 	}
 	for _, e := range p.dests {
 		c, err := connect(ctx, e)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, name := range order {
 			if _, err := c.Exec(ctx, "SELECT setval($1::regclass, $2, true)", name, seqs[name].value); err != nil {
 				c.Close(ctx)
-				return fmt.Errorf("destination shard %d: advancing sequence %s: %w", e.idx, name, err)
+				return nil, fmt.Errorf("destination shard %d: advancing sequence %s: %w", e.idx, name, err)
 			}
 		}
 		c.Close(ctx)
 	}
-	return nil
+	return seqs, nil
 }
 
 // cleanup drops what the run made on the shards: the slots and publications on the sources, the

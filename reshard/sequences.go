@@ -71,7 +71,11 @@ func Sequences(ctx context.Context, o SequenceOptions) error {
 	if o.Check {
 		return checkInterleaved(ctx, eps, seqs, out)
 	}
-	if err := interleave(ctx, eps, seqs, nil); err != nil {
+	top, err := highest(ctx, eps, seqs)
+	if err != nil {
+		return err
+	}
+	if err := interleave(ctx, eps, seqs, top); err != nil {
 		return err
 	}
 	for _, s := range seqs {
@@ -174,32 +178,46 @@ WHERE quote_ident(q.schemaname) || '.' || quote_ident(q.sequencename) = $1`, s.n
 	return out, nil
 }
 
-// interleave sets each sequence on the shards eps (shard i of N = len(eps)) to count by N from the smallest
-// value above every copy's largest (on eps and on also, the shards a reshard leaves) that is i modulo N.
-func interleave(ctx context.Context, eps []endpoint, seqs []shardedSequence, also []endpoint) error {
+// highest returns, for each sequence, the largest value any of its copies on eps handed out. A sequence that
+// counts down is refused: interleaving it is left to the operator.
+func highest(ctx context.Context, eps []endpoint, seqs []shardedSequence) ([]int64, error) {
 	top := make([]int64, len(seqs))
-	for _, e := range append(append([]endpoint(nil), eps...), also...) {
+	for _, e := range eps {
 		states, err := readSequences(ctx, e, seqs)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for i, st := range states {
 			if st.increment < 0 {
-				return fmt.Errorf("sequence %s counts down: interleave it by hand (INCREMENT BY -%d on each shard)", seqs[i].name, len(eps))
+				return nil, fmt.Errorf("sequence %s counts down: interleave it by hand (INCREMENT BY -%d on each shard)", seqs[i].name, len(eps))
 			}
 			top[i] = max(top[i], st.last)
 		}
 	}
+	return top, nil
+}
+
+// interleave sets each sequence on the shards eps (shard i of N = len(eps)) to count by N from the smallest
+// value above its top (the largest any copy handed out) plus interleaveMargin that is i modulo N.
+func interleave(ctx context.Context, eps []endpoint, seqs []shardedSequence, top []int64) error {
 	n := int64(len(eps))
 	for i, e := range eps {
-		var b strings.Builder
+		c, err := connect(ctx, e)
+		if err != nil {
+			return err
+		}
 		for j, s := range seqs {
 			v := firstAbove(top[j]+interleaveMargin, int64(i), n)
-			fmt.Fprintf(&b, "ALTER SEQUENCE %s INCREMENT BY %d; SELECT pg_catalog.setval(%s, %d, false);\n", s.name, n, quoteLit(s.name), v)
+			_, err = c.Exec(ctx, fmt.Sprintf("ALTER SEQUENCE %s INCREMENT BY %d", s.name, n))
+			if err == nil {
+				_, err = c.Exec(ctx, "SELECT pg_catalog.setval($1::regclass, $2, false)", s.name, v)
+			}
+			if err != nil {
+				c.Close(ctx)
+				return fmt.Errorf("shard %d: interleaving sequence %s: %w", e.idx, s.name, err)
+			}
 		}
-		if err := execOn(ctx, e, b.String()); err != nil {
-			return fmt.Errorf("shard %d: interleaving sequences: %w", e.idx, err)
-		}
+		c.Close(ctx)
 	}
 	return nil
 }
@@ -238,5 +256,3 @@ func checkInterleaved(ctx context.Context, eps []endpoint, seqs []shardedSequenc
 	}
 	return nil
 }
-
-func quoteLit(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
