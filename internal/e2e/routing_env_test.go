@@ -379,6 +379,22 @@ func (s *shardRef) exec(t *testing.T, sql string, args ...any) {
 	}
 }
 
+// execAll runs sql directly on every shard.
+func (e *shardedEnv) execAll(t *testing.T, sql string) {
+	t.Helper()
+	for _, s := range e.shards {
+		s.exec(t, sql)
+	}
+}
+
+// tablesOnEveryShard creates tables with ddl directly on every shard, and drops them (names, comma-separated)
+// when the test ends.
+func (e *shardedEnv) tablesOnEveryShard(t *testing.T, ddl, names string) {
+	t.Helper()
+	e.execAll(t, ddl)
+	t.Cleanup(func() { e.execAll(t, "DROP TABLE IF EXISTS "+names) })
+}
+
 // seedAccounts inserts accounts rows directly on the shard Postgres says owns each key (bid 1, abalance 0).
 func (e *shardedEnv) seedAccounts(t *testing.T, keys ...int64) {
 	t.Helper()

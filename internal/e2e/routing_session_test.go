@@ -576,35 +576,19 @@ func testInsertWithoutColumnList(t *testing.T, e *shardedEnv) {
 	}
 	// A table the config's column rule counts as sharded by tenant_id, without that column: refused, not
 	// written to one shard at random.
-	for _, s := range e.shards {
-		s.exec(t, "CREATE TABLE nokey (x int)")
-	}
-	t.Cleanup(func() {
-		for _, s := range e.shards {
-			s.exec(t, "DROP TABLE IF EXISTS nokey")
-		}
-	})
+	e.tablesOnEveryShard(t, "CREATE TABLE nokey (x int)", "nokey")
 	if _, err := simple.Exec(ctx, "INSERT INTO nokey VALUES (1)"); pgCode(err) != "0A000" {
 		t.Errorf("INSERT into a table without its key column: %v, want 0A000", err)
 	}
 	// The key moves when a column before it is dropped on the shards (not through pgshard): pgshard follows
 	// it, since it asks for the position each time. moved is sharded by the config's tenant_id column rule.
-	for _, s := range e.shards {
-		s.exec(t, "CREATE TABLE moved (a int, tenant_id int, v text)")
-	}
-	t.Cleanup(func() {
-		for _, s := range e.shards {
-			s.exec(t, "DROP TABLE IF EXISTS moved")
-		}
-	})
+	e.tablesOnEveryShard(t, "CREATE TABLE moved (a int, tenant_id int, v text)", "moved")
 	before, after := ks[0][0], ks[1][0] // keys of shards 0 and 1 (integer keys hash alike as bigint)
 	// The value before the key is a key of the other shard: read as the key, it would send the row there.
 	if _, err := simple.Exec(ctx, fmt.Sprintf("INSERT INTO moved VALUES (%d, %d, 'before')", after, before)); err != nil {
 		t.Fatalf("INSERT with the key second: %v", err)
 	}
-	for _, s := range e.shards {
-		s.exec(t, "ALTER TABLE moved DROP COLUMN a")
-	}
+	e.execAll(t, "ALTER TABLE moved DROP COLUMN a")
 	if _, err := ext.Exec(ctx, "INSERT INTO moved VALUES ($1, 'after')", after); err != nil {
 		t.Fatalf("INSERT with the key first, after the drop: %v", err)
 	}
@@ -619,15 +603,8 @@ func testInsertWithoutColumnList(t *testing.T, e *shardedEnv) {
 func testSequences(t *testing.T, e *shardedEnv) {
 	e.reset(t)
 	ctx := Ctx(t, time.Minute)
-	for _, s := range e.shards {
-		s.exec(t, "CREATE TABLE seqt (id bigserial PRIMARY KEY, tenant_id int, v text); CREATE TABLE seqr (id serial PRIMARY KEY, v text)")
-		s.exec(t, "SELECT nextval('seqt_id_seq') FROM generate_series(1, 5)") // both shards have handed out 1 to 5
-	}
-	t.Cleanup(func() {
-		for _, s := range e.shards {
-			s.exec(t, "DROP TABLE IF EXISTS seqt, seqr")
-		}
-	})
+	e.tablesOnEveryShard(t, "CREATE TABLE seqt (id bigserial PRIMARY KEY, tenant_id int, v text); CREATE TABLE seqr (id serial PRIMARY KEY, v text)", "seqt, seqr")
+	e.execAll(t, "SELECT nextval('seqt_id_seq') FROM generate_series(1, 5)") // both shards have handed out 1 to 5
 	tool := func(args ...string) (string, int) {
 		cmd := exec.Command(Binary(t), append([]string{"sequences", "--config", e.proxy.ConfigPath, "--database", "app"}, args...)...)
 		out, err := cmd.CombinedOutput()
