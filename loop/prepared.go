@@ -497,6 +497,9 @@ func appendRenamed(dst, msg []byte, nameAt, nameEnd int, name string) []byte {
 // servers already accepted, up to its Sync: what pgx does for every new connection and pgbench -M prepared for
 // every client. It returns the bytes it used, 0 when the batch needs a server (or is not complete yet).
 func (cl *client) answerLocally(buf []byte) int {
+	if cl.skipToSync {
+		return cl.skipLocally(buf)
+	}
 	pos := 0
 	for {
 		m, n, err := codec.ReadMessage(buf[pos:], cl.e.cfg.Limits.MaxMessageSize)
@@ -534,6 +537,24 @@ func (cl *client) answerLocally(buf []byte) int {
 			return 0
 		}
 		pos += n
+	}
+}
+
+// skipLocally drops, without a server, the rest of a batch pgshard refused a message of, up to its Sync,
+// which it answers and which ends the skipping (as message does on the way to a server). It returns the bytes
+// it used, 0 when the Sync has not come yet.
+func (cl *client) skipLocally(buf []byte) int {
+	for pos := 0; ; {
+		m, n, err := codec.ReadMessage(buf[pos:], cl.e.cfg.Limits.MaxMessageSize)
+		if err != nil || n == 0 {
+			return 0
+		}
+		pos += n
+		if m.Type == codec.Sync {
+			cl.skipToSync = false
+			cl.out = codec.AppendReadyForQuery(cl.out, codec.TxIdle)
+			return pos
+		}
 	}
 }
 

@@ -299,3 +299,18 @@ func TestReplyOfPgshardWaitsForTheServersAnswerToShareItsWrite(t *testing.T) {
 		t.Fatalf("Parse and Flush: client got %q at once, want its ParseComplete", got)
 	}
 }
+
+// After pgshard refused a message, the rest of the batch is skipped up to its Sync, which ends the skipping,
+// also when no server is attached and pgshard answers the Sync itself: a Close in it gets no CloseComplete,
+// and the client's next query is not skipped (the wire fuzzer's seed 1796667581116143040, case 709).
+func TestBatchSkippedToSyncWithoutAServer(t *testing.T) {
+	cl, _ := testPair(t)
+	cl.skipToSync = true
+	batch := appendSync(codec.AppendClose(nil, codec.TargetStatement, "never"))
+	if used := cl.answerLocally(batch); used != len(batch) {
+		t.Fatalf("used %d of %d bytes", used, len(batch))
+	}
+	if got := types(cl.out); got != "Z" || cl.skipToSync {
+		t.Fatalf("answered %q, still skipping %v: want only ReadyForQuery, and the skip over", got, cl.skipToSync)
+	}
+}
