@@ -15,7 +15,6 @@ import (
 	"github.com/pgshard/pgshard/codec"
 	"github.com/pgshard/pgshard/reshard/status"
 	"github.com/pgshard/pgshard/route"
-	"github.com/pgshard/pgshard/tlsio"
 )
 
 // adminParams are the ParameterStatus values of the admin console, enough for psql.
@@ -50,7 +49,7 @@ func (cl *client) adminQuery() {
 		_, _ = cl.c.Discard(n)
 		switch typ {
 		case codec.Terminate:
-			_ = cl.ls.el.Close(tlsio.Socket(cl.c))
+			cl.ls.closeConn(cl.c)
 			return
 		case codec.Query:
 		case codec.Sync:

@@ -5,8 +5,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/panjf2000/gnet/v2"
-
 	"github.com/pgshard/pgshard/auth"
 	"github.com/pgshard/pgshard/codec"
 	"github.com/pgshard/pgshard/pool"
@@ -70,7 +68,7 @@ const maxStartupPacket = 10000
 type client struct {
 	e   *Engine
 	ls  *loopState
-	c   gnet.Conn   // a *tlsio.Conn when the client speaks TLS
+	c   conn        // a *tlsio.Conn when the client speaks TLS
 	tls *tlsio.Conn // nil in plaintext
 	// tlsBinding is the channel binding data of the certificate the client was served (SCRAM-SHA-256-PLUS).
 	tlsBinding []byte
@@ -249,7 +247,7 @@ func (cl *client) fatal(err *codec.Error) {
 		cl.out = codec.AppendErrorResponse(cl.out, err)
 	}
 	cl.flush()
-	_ = cl.ls.el.Close(tlsio.Socket(cl.c)) // runs onClose at once
+	cl.ls.closeConn(cl.c) // runs onClose at once
 }
 
 // fatalDrain sends a FATAL error to a client that is still sending (an oversized message): closing at once
@@ -263,13 +261,9 @@ func (cl *client) fatalDrain(err *codec.Error) {
 	}
 	cl.out = codec.AppendErrorResponse(cl.out, err)
 	cl.flush()
-	c, ls := tlsio.Socket(cl.c), cl.ls
+	c, ls := cl.c, cl.ls
 	cl.onClose()
-	_, _ = c.Discard(-1)
-	d := &draining{until: time.Now().Add(drainTime)}
-	c.SetContext(d)
-	ls.draining[c] = d
-	d.halfClose(c)
+	ls.drain(c)
 }
 
 // forward passes the client's complete messages to its server connection, checking one out first when the
@@ -324,7 +318,7 @@ func (cl *client) forwardUnsharded() {
 		}
 		if m.Type == codec.Terminate {
 			cl.sendToServer(sp.result(pos), pos)
-			_ = cl.ls.el.Close(tlsio.Socket(cl.c))
+			cl.ls.closeConn(cl.c)
 			return
 		}
 		if cl.srv == nil && cl.mapped && cl.state == clientReady {

@@ -7,17 +7,25 @@
 // auth_query lookups run on goroutines and come back with EventLoop().Execute or by enrolling the finished
 // connection into the loop.
 //
+// # Shell and core
+//
+// The session core (most files) sees a connection only as a conn: bytes read, bytes to write. The shell is
+// what speaks gnet, and only its files import it (TestOnlyTheShellSpeaksGnet): engine.go's callbacks, which
+// feed the core, and shell.go, park.go and tls.go, which close, park, dial, enroll and move sockets and run
+// functions on a loop. So the core's tests drive it with fake connections, without sockets or Postgres.
+//
 // # Map
 //
 //   - engine.go: the Engine, its catalog of databases and users (swapped whole by RELOAD), the gnet callbacks.
+//   - shell.go: conn, and the shell's services to the core: closeConn, execute, dialling, enrolling and
+//     moving server connections between loops.
 //   - Client lifecycle: startup.go (startup packet, SSLRequest, authentication), tls.go (the
 //     TLS handshake off the loop), authquery.go (auth_query lookups), admission.go (the login limits),
 //     client.go (the client connection and its clientState: reading, forwarding,
 //     checkout, closing), timeouts.go (its clock).
 //   - One shard, pass-through: client.go's forwardUnsharded and message (what each message sent asks the
 //     server for, queued as expectations), answer.go (each server message matched to its expectation:
-//     forwarded, hidden or answered by pgshard), server.go (the server connection: reading, idle, reset,
-//     moving between loops).
+//     forwarded, hidden or answered by pgshard), server.go (the server connection: reading, idle, reset).
 //   - Several shards: shards.go (routing each message with route.Router, sending with sendOpts), fanout.go
 //     (one statement's answers from several shards merged into one), copyin.go (COPY FROM STDIN split by
 //     row), txend.go (COMMIT and ROLLBACK of a transaction on several shards), txdrive.go (pgshard's own

@@ -1,10 +1,7 @@
 package loop
 
 import (
-	"context"
-
 	"github.com/pgshard/pgshard/codec"
-	"github.com/pgshard/pgshard/tlsio"
 )
 
 // Every byte pgshard sends a server goes through the server's outbox (server.send), and the outboxes of a
@@ -71,7 +68,7 @@ func (s *server) terminate() {
 	s.out = codec.AppendEmpty(s.out, codec.Terminate)
 	_, _ = s.c.Write(s.out)
 	s.out = nil
-	_ = s.ls.el.Close(tlsio.Socket(s.c))
+	s.ls.closeConn(s.c)
 }
 
 // enter and leave bracket a callback on ls's loop. Callbacks nest (closing a connection runs OnClose at once,
@@ -100,13 +97,4 @@ func (ls *loopState) flushServers() {
 		s.writeOut()
 	}
 	ls.unflushed = ls.unflushed[:0]
-}
-
-// execute runs f on ls's loop as a callback of its own.
-func (ls *loopState) execute(f func()) error {
-	return ls.el.Execute(context.Background(), runnable(func() {
-		ls.enter()
-		defer ls.leave()
-		f()
-	}))
 }

@@ -38,7 +38,7 @@ type reopen struct {
 
 // input returns the bytes to work on: the stash, if any, then what gnet holds (moved into the stash so that
 // consume has one place to drop from).
-func (p *parking) input(c gnet.Conn) []byte {
+func (p *parking) input(c conn) []byte {
 	if len(p.stash) == 0 {
 		buf, _ := c.Peek(-1)
 		return buf
@@ -51,7 +51,7 @@ func (p *parking) input(c gnet.Conn) []byte {
 // pgshard is not ready for it. Left in gnet, it would be copied whole at each Peek once gnet's ring wraps,
 // and the ring would grow by doubling and go back to gnet's pool at that size when the connection closes, for
 // another connection to keep.
-func (p *parking) keep(c gnet.Conn) {
+func (p *parking) keep(c conn) {
 	if c.InboundBuffered() == 0 {
 		return
 	}
@@ -61,7 +61,7 @@ func (p *parking) keep(c gnet.Conn) {
 }
 
 // head returns the first n bytes that input returned (input moved them into the stash, if there is one).
-func (p *parking) head(c gnet.Conn, n int) []byte {
+func (p *parking) head(c conn, n int) []byte {
 	if len(p.stash) > 0 {
 		return p.stash[:n]
 	}
@@ -70,7 +70,7 @@ func (p *parking) head(c gnet.Conn, n int) []byte {
 }
 
 // consume drops n bytes that input returned and that are now used.
-func (p *parking) consume(c gnet.Conn, n int) {
+func (p *parking) consume(c conn, n int) {
 	if len(p.stash) == 0 {
 		_, _ = c.Discard(n)
 		return
@@ -84,8 +84,8 @@ func (p *parking) consume(c gnet.Conn, n int) {
 // park takes c out of ls's loop. It must not be called while c has bytes waiting to be written (gnet would
 // flush or drop them on close), so callers check OutboundBuffered first. ready, run on the loop every
 // parkPoll, says when to come back; then e enrolls the socket again with ctx.
-func (p *parking) park(e *Engine, ls *loopState, c gnet.Conn, ctx *reopen, ready func() bool) bool {
-	fd, err := c.Dup()
+func (p *parking) park(e *Engine, ls *loopState, c conn, ctx *reopen, ready func() bool) bool {
+	fd, err := socket(c).Dup()
 	if err != nil {
 		return false
 	}
@@ -95,7 +95,7 @@ func (p *parking) park(e *Engine, ls *loopState, c gnet.Conn, ctx *reopen, ready
 		p.keep(c)
 	}
 	p.parked, p.fd = true, fd
-	_ = ls.el.Close(tlsio.Socket(c))
+	ls.closeConn(c)
 	var check func()
 	p.wake = func() bool {
 		if !p.parked || p.fd != fd || !ready() {
@@ -231,6 +231,17 @@ const drainTime = 2 * time.Second
 type draining struct {
 	until time.Time
 	shut  bool
+}
+
+// drain reads and drops what c's client still sends, for drainTime, and half-closes c once what was written
+// to it is out.
+func (ls *loopState) drain(c conn) {
+	sock := socket(c)
+	_, _ = sock.Discard(-1)
+	d := &draining{until: time.Now().Add(drainTime)}
+	sock.SetContext(d)
+	ls.draining[sock] = d
+	d.halfClose(sock)
 }
 
 // halfClose shuts the write side once the error is out, so the client reads it and then EOF.

@@ -26,14 +26,16 @@ databases: [{name: app, shards: [{primary: "postgres://127.0.0.1:5432/app_0"}]}]
 `)
 	ls := &loopState{el: &fakeLoop{e: e}, clients: map[*client]struct{}{}, servers: map[*server]struct{}{}}
 	p := pool.New("test", pool.Settings{Size: 1}, 1)
-	s := &server{e: e, ls: ls, c: &fakeConn{ls: ls}, backend: &pool.Backend{Params: map[string]string{}}, status: codec.TxIdle}
-	s.c.SetContext(s)
+	sc := &fakeConn{ls: ls}
+	s := &server{e: e, ls: ls, c: sc, backend: &pool.Backend{Params: map[string]string{}}, status: codec.TxIdle}
+	sc.SetContext(s)
 	s.pc = p.NewConn(0, s, timeZero)
 	s.stmts.max = 10
 	ls.servers[s] = struct{}{}
-	cl := &client{e: e, ls: ls, c: &fakeConn{ls: ls}, state: clientReady, mapped: e.mapNames, srvs: make([]*server, 1),
+	cc := &fakeConn{ls: ls}
+	cl := &client{e: e, ls: ls, c: cc, state: clientReady, mapped: e.mapNames, srvs: make([]*server, 1),
 		dbName: "app", user: e.cat.Load().users["app"], db: e.cat.Load().dbs["app"], pool: p, pools: []*pool.Pool{p}}
-	cl.c.SetContext(cl)
+	cc.SetContext(cl)
 	ls.clients[cl] = struct{}{}
 	cl.attach(s)
 	cl.needSync = false

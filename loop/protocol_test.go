@@ -233,7 +233,7 @@ func TestFatalFromTheServerEndsTheClientAfterIt(t *testing.T) {
 	clientSends(cl, codec.AppendQuery(nil, "SELECT 1"))
 	fatal := codec.AppendErrorResponse(nil, codec.NewFatal("57P01", "terminating connection due to administrator command"))
 	answerWith(s, fatal)
-	_ = s.ls.el.Close(s.c) // the server closes after its FATAL
+	s.ls.closeConn(s.c) // the server closes after its FATAL
 	out := clientGot(cl)
 	if pe := errorIn(t, out); pe == nil || pe.Code != "57P01" {
 		t.Fatalf("client got %v, want the server's own FATAL", pe)

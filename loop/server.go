@@ -1,15 +1,10 @@
 package loop
 
 import (
-	"context"
 	"errors"
 	"math/bits"
-	"net"
-	"os"
 	"strings"
 	"time"
-
-	"github.com/panjf2000/gnet/v2"
 
 	"github.com/pgshard/pgshard/codec"
 	"github.com/pgshard/pgshard/pool"
@@ -24,7 +19,7 @@ const streamThreshold = 32 << 10
 type server struct {
 	e       *Engine
 	ls      *loopState
-	c       gnet.Conn   // a *tlsio.Conn when the connection is encrypted
+	c       conn        // a *tlsio.Conn when the connection is encrypted
 	out     []byte      // what to write when the current callback returns (outbox.go)
 	tls     *tlsio.Conn // nil in plaintext
 	pc      *pool.Conn
@@ -65,55 +60,6 @@ type server struct {
 	replayAnswered      bool         // such a replay has been answered: the client goes on (replayDone)
 }
 
-// serverOpen travels with a connection enrolled into a loop: a new one from dial, or one moving loops.
-type serverOpen struct {
-	s  *server        // set when moving
-	nc *newServerConn // set when new
-	cl *client        // the client it is for, if it still wants it
-}
-
-type newServerConn struct {
-	p       *pool.Pool
-	target  pool.Target
-	backend *pool.Backend
-	tls     *tlsio.Session // the connection's TLS session, detached; nil in plaintext
-}
-
-// dial makes a new server connection for p in loop ls, for client cl (which may be gone by then). A slot is
-// already counted in the pool.
-func (e *Engine) dial(p *pool.Pool, ls *loopState, cl *client) {
-	t := e.target(cl.db, cl.user, p.Shard)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), e.cfg.Limits.ServerConnectTimeout)
-		defer cancel()
-		nc, b, err := pool.Dial(ctx, t)
-		if err == nil {
-			open := &newServerConn{p: p, target: t, backend: b}
-			if ts, ok := nc.(*tlsio.Session); ok {
-				ts.Detach()
-				nc, open.tls = ts.Socket(), ts
-			}
-			err = e.enroll(ls, nc, &serverOpen{nc: open, cl: cl})
-		}
-		if err != nil {
-			e.log.Warn("server connection failed", "pool", p.Name, "server", t.Address, "err", err)
-			_ = ls.execute(func() { e.dialFailed(p, cl, err) })
-		}
-	}()
-}
-
-// enroll registers an established connection in ls's loop; OnOpen then calls serverOpened. Blocking: call it
-// off the loops.
-func (e *Engine) enroll(ls *loopState, nc net.Conn, ctx any) error {
-	ch, err := ls.el.Enroll(gnet.NewContext(context.Background(), ctx), nc)
-	if err != nil {
-		nc.Close()
-		return err
-	}
-	res := <-ch
-	return res.Err
-}
-
 // dialFailed runs on the client's loop: the client learns why, and the slot goes to the next waiter.
 func (e *Engine) dialFailed(p *pool.Pool, cl *client, err error) {
 	if w := p.DialFailed(time.Now()); w != nil {
@@ -150,34 +96,6 @@ func (e *Engine) slotFor(p *pool.Pool, cl *client) {
 	})
 }
 
-// serverOpened runs in the loop a server connection was enrolled into.
-func (e *Engine) serverOpened(c gnet.Conn, so *serverOpen) {
-	ls := e.loopOf(c)
-	s := so.s
-	if s == nil {
-		s = &server{e: e, target: so.nc.target, backend: so.nc.backend, status: codec.TxIdle, shard: so.nc.p.Shard}
-		s.stmts.max = e.cfg.Pool.MaxPreparedStatements
-		s.sqlNames.max = e.cfg.Pool.MaxPreparedStatements
-		s.pc = so.nc.p.NewConn(ls.idx, s, time.Now())
-		if so.nc.tls != nil {
-			s.tls = so.nc.tls.Over(c)
-		}
-	}
-	s.ls, s.c = ls, c
-	if s.tls != nil {
-		s.tls.Rebind(c) // a moved connection is the new loop's now
-		s.c = s.tls
-	}
-	s.pc.Loop = ls.idx
-	c.SetContext(s)
-	ls.servers[s] = struct{}{}
-	if cl := so.cl; cl != nil && cl.state != clientClosed && cl.ls == ls {
-		cl.gotServer(s)
-		return
-	}
-	s.release()
-}
-
 // onTraffic passes the server's messages to its client, matching each answer to what was sent (expects) to
 // know when the server is free again and where pgshard hides or adds messages.
 func (s *server) onTraffic() {
@@ -187,7 +105,7 @@ func (s *server) onTraffic() {
 	if s.tls != nil {
 		if err := s.tls.Fill(s.ls.tlsScratch()); err != nil {
 			s.e.log.Warn("TLS connection to a server failed", "pool", s.pc.Pool().Name, "err", err)
-			_ = s.ls.el.Close(tlsio.Socket(s.c))
+			s.ls.closeConn(s.c)
 			return
 		}
 	}
@@ -524,46 +442,6 @@ func (s *server) reset(discard bool) {
 	s.send(b)
 }
 
-// moveTo moves an idle server to another loop for client cl: the socket is duplicated and enrolled there,
-// and closing it here then drops only this loop's descriptor. onOwnLoop says the caller runs on s's loop.
-func (s *server) moveTo(to *loopState, cl *client, onOwnLoop bool) {
-	run := func() {
-		if s.gone() {
-			// It closed while idle (onClose gave its slot back): the client checks out afresh.
-			s.e.retryCheckout(cl)
-			return
-		}
-		fd, err := s.c.Dup()
-		if err != nil {
-			s.closeExpected()
-			s.e.retryCheckout(cl)
-			return
-		}
-		s.setState(serverMoving)
-		delete(s.ls.servers, s)
-		_ = s.ls.el.Close(tlsio.Socket(s.c))
-		go func() {
-			f := os.NewFile(uintptr(fd), "server")
-			nc, err := net.FileConn(f)
-			f.Close()
-			if err == nil {
-				err = s.e.enroll(to, nc, &serverOpen{s: s, cl: cl})
-			}
-			if err != nil {
-				s.setState(serverGone)
-				s.e.log.Warn("moving a server connection between loops failed", "pool", s.pc.Pool().Name, "err", err)
-				s.e.slotFreed(s.pc.Pool())
-				s.e.retryCheckout(cl)
-			}
-		}()
-	}
-	if onOwnLoop {
-		run()
-		return
-	}
-	_ = s.ls.execute(run)
-}
-
 // retryCheckout makes cl check out again after the server meant for it was lost on the way.
 func (e *Engine) retryCheckout(cl *client) {
 	_ = cl.ls.execute(func() {
@@ -593,12 +471,12 @@ func (s *server) closeExpected() {
 // fail closes a server that broke the protocol.
 func (s *server) fail(reason string) {
 	s.e.log.Error("server protocol error", "pool", s.pc.Pool().Name, "reason", reason)
-	_ = s.ls.el.Close(tlsio.Socket(s.c))
+	s.ls.closeConn(s.c)
 }
 
 // onClose runs when the connection is gone in this loop. A connection moving loops or parked is not lost.
-func (s *server) onClose(c gnet.Conn, err error) {
-	if s.state == serverMoving || s.park.parked || c != tlsio.Socket(s.c) {
+func (s *server) onClose(c conn, err error) {
+	if s.state == serverMoving || s.park.parked || c != conn(socket(s.c)) {
 		return
 	}
 	s.lost(err)

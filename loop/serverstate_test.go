@@ -121,7 +121,7 @@ func TestServerThatCannotBeReusedIsClosedWhenReleased(t *testing.T) {
 func TestServerLostUnderItsClientEndsTheClientWith08006(t *testing.T) {
 	cl, s := testPair(t)
 	send(t, cl, codec.AppendQuery(nil, "SELECT 1"))
-	_ = s.ls.el.Close(s.c) // the server went away
+	s.ls.closeConn(s.c) // the server went away
 	if s.state != serverGone || cl.state != clientClosed || cl.srv != nil {
 		t.Fatalf("server %v, client %v (server %p); want gone, closed, none", s.state, cl.state, cl.srv)
 	}
@@ -139,7 +139,7 @@ func TestServerLostWhileIdleLeavesThePool(t *testing.T) {
 		t.Fatal("not idle")
 	}
 	total := s.pc.Pool().Stats().Total
-	_ = s.ls.el.Close(s.c)
+	s.ls.closeConn(s.c)
 	if s.state != serverGone || idleCount(s) != 0 || s.pc.Pool().Stats().Total != total-1 {
 		t.Fatalf("state %v, %d idle, %d total; want gone, 0, %d", s.state, idleCount(s), s.pc.Pool().Stats().Total, total-1)
 	}

@@ -10,7 +10,6 @@ import (
 	"github.com/pgshard/pgshard/config"
 	"github.com/pgshard/pgshard/route"
 	"github.com/pgshard/pgshard/route/lex"
-	"github.com/pgshard/pgshard/tlsio"
 )
 
 // Routing a sharded database's statements (databases with one shard and nothing sharded never come here).
@@ -103,7 +102,7 @@ func (cl *client) forwardSharded() {
 		}
 		if m.Type == codec.Terminate {
 			cl.endRun(&r, buf, pos)
-			_ = cl.ls.el.Close(tlsio.Socket(cl.c))
+			cl.ls.closeConn(cl.c)
 			return
 		}
 		if pos == 0 && cl.attachedMask() == 0 && cl.state == clientReady {

@@ -11,7 +11,6 @@ import (
 	"github.com/pgshard/pgshard/auth"
 	"github.com/pgshard/pgshard/codec"
 	"github.com/pgshard/pgshard/config"
-	"github.com/pgshard/pgshard/tlsio"
 )
 
 // adminDatabase is the name of the admin console's database, as PgBouncer's is "pgbouncer".
@@ -55,7 +54,7 @@ func (cl *client) readStartup() {
 			cl.flush()
 		case codec.CancelRequestCode:
 			cl.e.forwardCancel(s.CancelPID, s.CancelKey)
-			_ = cl.ls.el.Close(tlsio.Socket(cl.c))
+			cl.ls.closeConn(cl.c)
 			return
 		default:
 			if t.plaintextRefused() && cl.tls == nil {

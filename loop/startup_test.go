@@ -35,8 +35,9 @@ func newTestClient(t *testing.T, e *Engine) *client {
 	if !e.admitPending() {
 		t.Fatal("not admitted")
 	}
-	cl := &client{e: e, ls: ls, c: &fakeConn{}, startBy: time.Now().Add(time.Minute), admitted: admitPending}
-	cl.c.SetContext(cl)
+	c := &fakeConn{}
+	cl := &client{e: e, ls: ls, c: c, startBy: time.Now().Add(time.Minute), admitted: admitPending}
+	c.SetContext(cl)
 	ls.clients[cl] = struct{}{}
 	e.clients.Add(1)
 	return cl

@@ -113,7 +113,7 @@ func (cl *client) startTLS(t *tlsServer) {
 		cl.fatal(nil)
 		return
 	}
-	fd, err := c.Dup()
+	fd, err := socket(c).Dup()
 	if err != nil {
 		e.endHandshake()
 		cl.fatal(nil)
