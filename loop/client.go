@@ -58,6 +58,9 @@ func (cl *client) setState(to clientState) {
 	if clientTransitions[cl.state]&(1<<to) == 0 {
 		cl.e.impossible("client", cl.state, to)
 	}
+	if transitionMade != nil {
+		transitionMade("client", int(cl.state), int(to))
+	}
 	cl.state = to
 }
 

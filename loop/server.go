@@ -456,8 +456,8 @@ func (e *Engine) retryCheckout(cl *client) {
 
 // closeExpected closes the connection on purpose; onClose then does the pool's bookkeeping.
 func (s *server) closeExpected() {
-	if s.gone() {
-		return
+	if s.gone() || s.state == serverClosing {
+		return // closed, or being closed by a caller further up
 	}
 	s.setState(serverClosing)
 	if s.park.parked {

@@ -9,8 +9,10 @@ import "fmt"
 //	new ──▶ idle ◀──▶ active ──▶ detached ──▶ idle
 //	         │ ▲                    │ (ROLLBACK / DISCARD ALL in flight, then idle)
 //	         ▼ │
-//	        moving ──▶ active            any ──▶ closing ──▶ gone
-//	                                     any ──▶ gone (lost)
+//	        moving ──▶ active
+//
+//	new, idle, detached ──▶ closing ──▶ gone   (closed on purpose; an active server is detached first)
+//	idle, active, detached, moving ──▶ gone    (lost)
 type serverState uint8
 
 const (
@@ -34,12 +36,12 @@ func (st serverState) String() string {
 
 // serverTransitions[from] has bit 1<<to set for each state from can go to.
 var serverTransitions = [...]uint8{
-	serverNew:      1<<serverIdle | 1<<serverActive | 1<<serverClosing | 1<<serverGone,
+	serverNew:      1<<serverIdle | 1<<serverActive | 1<<serverClosing,
 	serverIdle:     1<<serverActive | 1<<serverMoving | 1<<serverClosing | 1<<serverGone,
-	serverActive:   1<<serverDetached | 1<<serverClosing | 1<<serverGone,
+	serverActive:   1<<serverDetached | 1<<serverGone,
 	serverDetached: 1<<serverIdle | 1<<serverClosing | 1<<serverGone,
 	serverMoving:   1<<serverIdle | 1<<serverActive | 1<<serverGone,
-	serverClosing:  1<<serverClosing | 1<<serverGone,
+	serverClosing:  1 << serverGone,
 	serverGone:     0,
 }
 
@@ -47,10 +49,17 @@ var serverTransitions = [...]uint8{
 // as the bug it is, and made.
 var strictStates = false
 
+// transitionMade, set by the package's tests, is told of each transition made, so that they can check that
+// they made every one the tables allow (TestMain).
+var transitionMade func(conn string, from, to int)
+
 // setState moves s to state to.
 func (s *server) setState(to serverState) {
 	if serverTransitions[s.state]&(1<<to) == 0 {
 		s.e.impossible("server", s.state, to)
+	}
+	if transitionMade != nil {
+		transitionMade("server", int(s.state), int(to))
 	}
 	s.state = to
 }
