@@ -194,3 +194,22 @@ func FuzzClassify(f *testing.F) {
 		}
 	})
 }
+
+// FuzzIsRead checks that IsRead never panics, and that a string it calls a read stays one with a comment or a
+// second read after it, and stops being one with a write after it.
+func FuzzIsRead(f *testing.F) {
+	addSeeds(f)
+	f.Add("SELECT * FROM t FOR UPDATE")
+	f.Add("WITH d AS (DELETE FROM t RETURNING *) SELECT 1")
+	f.Fuzz(func(t *testing.T, sql string) {
+		if !IsRead(sql) {
+			return
+		}
+		if !IsRead(sql + "\n;SELECT 1") {
+			t.Fatalf("%q is a read, and not with a SELECT after it", sql)
+		}
+		if IsRead(sql + "\n;INSERT INTO t VALUES (1)") {
+			t.Fatalf("%q with an INSERT after it is a read", sql)
+		}
+	})
+}
