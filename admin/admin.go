@@ -14,6 +14,7 @@ type PoolInfo struct {
 	Database, User string
 	Shard          int
 	Role           string // primary | replica
+	Host           string // the server's address: host:port, or the unix socket's path
 	Mode           string // transaction | session
 	Size           int
 	Active, Idle   int // server connections: attached or being dialed / idle in the pool
@@ -252,10 +253,10 @@ func Run(dst []byte, c Command, src Source) []byte {
 		}
 		t = reshardTable(runs)
 	case "SHOW POOLS":
-		t = table{cols: []string{"database", "user", "shard", "role", "cl_waiting", "sv_active", "sv_idle", "sv_total", "pool_size", "maxwait_us", "pool_mode"}}
+		t = table{cols: []string{"database", "user", "shard", "role", "cl_waiting", "sv_active", "sv_idle", "sv_total", "pool_size", "maxwait_us", "pool_mode", "host"}}
 		for _, p := range src.Pools() {
 			t.rows = append(t.rows, []string{p.Database, p.User, itoa(p.Shard), p.Role, itoa(p.Waiting), itoa(p.Active), itoa(p.Idle),
-				itoa(p.Active + p.Idle), itoa(p.Size), i64(p.MaxWait.Microseconds()), p.Mode})
+				itoa(p.Active + p.Idle), itoa(p.Size), i64(p.MaxWait.Microseconds()), p.Mode, p.Host})
 		}
 	case "SHOW STATS":
 		t = table{cols: []string{"database", "user", "shard", "role", "total_checkouts", "total_waits", "total_wait_us", "cross_loop", "dials", "dial_failures", "checkout_timeouts"}}

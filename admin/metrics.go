@@ -72,7 +72,7 @@ func WriteMetrics(w io.Writer, pools []PoolInfo, dbs []DatabaseInfo, clients int
 	for _, m := range metrics {
 		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", m.name, m.help, m.name, m.kind)
 		for _, p := range pools {
-			fmt.Fprintf(w, "%s{database=%q,user=%q,shard=\"%d\",role=%q} %g\n", m.name, p.Database, p.User, p.Shard, p.Role, m.value(p))
+			fmt.Fprintf(w, "%s{database=%q,user=%q,shard=\"%d\",role=%q,host=%q} %g\n", m.name, p.Database, p.User, p.Shard, p.Role, p.Host, m.value(p))
 		}
 	}
 }

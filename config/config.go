@@ -103,6 +103,9 @@ type Pool struct {
 	// with Postgres directly (what DISCARD ALL cannot undo: libraries loaded, the temporary schema, per-backend
 	// statistics), at the cost of a Postgres login per client. True (the default) pools them.
 	ServerReuse bool
+	// "ban_time": how long a replica that failed (a connection or login that failed, a connection lost) takes
+	// no reads; they go to the other replicas, or to the primary.
+	BanTime time.Duration
 }
 
 // Admin is the login of the admin database (AdminDatabase).
@@ -137,6 +140,11 @@ type Database struct {
 	// runs on several shards because no shard key in it decides (a scatter): CrossShardAllow (the default) runs
 	// it, CrossShardWarn runs it with a WARNING, CrossShardDeny refuses it (0A000).
 	CrossShard string
+	// ReadWriteSplit is "read_write_split": where a statement that surely only reads goes, outside a transaction
+	// block, in transaction mode, when its shard has replicas: SplitReplicas (the default) to a replica (the
+	// primary when every replica is banned), SplitReplicasAndPrimary to the replicas and the primary in turn,
+	// SplitOff to the primary.
+	ReadWriteSplit string
 }
 
 // Shard is one shard: a primary and its read replicas.
@@ -177,6 +185,10 @@ const (
 
 	UnlistedReplicated = "replicated"
 	UnlistedError      = "error"
+
+	SplitOff                = "off"
+	SplitReplicas           = "replicas"
+	SplitReplicasAndPrimary = "replicas_and_primary"
 
 	CrossShardAllow = "allow"
 	CrossShardWarn  = "warn"
@@ -230,6 +242,7 @@ func defaults() *Config {
 			MaxClientConnections:  10000,
 			MaxPreparedStatements: 1000,
 			ServerReuse:           true,
+			BanTime:               time.Minute,
 		},
 		Admin: Admin{User: "admin"},
 	}

@@ -87,6 +87,7 @@ func TestDefaults(t *testing.T) {
 			MaxClientConnections:  10000,
 			MaxPreparedStatements: 1000,
 			ServerReuse:           true,
+			BanTime:               time.Minute,
 		},
 		TLS:   TLS{Mode: TLSDisable},
 		Admin: Admin{User: "admin"},
@@ -94,7 +95,7 @@ func TestDefaults(t *testing.T) {
 		Databases: []Database{{
 			Name:           "app",
 			Shards:         []Shard{{Primary: primary}},
-			UnlistedTables: UnlistedReplicated, CrossShard: CrossShardAllow,
+			UnlistedTables: UnlistedReplicated, CrossShard: CrossShardAllow, ReadWriteSplit: SplitReplicas,
 		}},
 	}
 	if !reflect.DeepEqual(c, want) {

@@ -289,6 +289,7 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 				"max_client_connections":  d.integer(&pl.MaxClientConnections),
 				"max_prepared_statements": d.integer(&pl.MaxPreparedStatements),
 				"server_reuse":            d.boolean(&pl.ServerReuse),
+				"ban_time":                d.duration(&pl.BanTime),
 			})
 		},
 		"admin": func(n *yaml.Node, p string) {
@@ -331,7 +332,7 @@ func (d *decoder) user(n *yaml.Node, path string) User {
 }
 
 func (d *decoder) database(n *yaml.Node, path string) Database {
-	db := Database{UnlistedTables: UnlistedReplicated, CrossShard: CrossShardAllow}
+	db := Database{UnlistedTables: UnlistedReplicated, CrossShard: CrossShardAllow, ReadWriteSplit: SplitReplicas}
 	d.mapping(n, path, map[string]field{
 		"name": d.str(&db.Name),
 		"shards": func(n *yaml.Node, p string) {
@@ -359,6 +360,7 @@ func (d *decoder) database(n *yaml.Node, path string) Database {
 		"unlisted_tables":   d.str(&db.UnlistedTables),
 		"two_phase_commit":  d.boolean(&db.TwoPhaseCommit),
 		"cross_shard":       d.str(&db.CrossShard),
+		"read_write_split":  d.str(&db.ReadWriteSplit),
 	})
 	return db
 }

@@ -90,7 +90,7 @@ func Compare(cur, next *Config) Changes {
 		case RoutingChanged(od, &nd):
 			ch.DatabasesChanged = append(ch.DatabasesChanged, nd.Name)
 			ch.Routing[nd.Name] = true
-		case od.TwoPhaseCommit != nd.TwoPhaseCommit || od.CrossShard != nd.CrossShard:
+		case od.TwoPhaseCommit != nd.TwoPhaseCommit || od.CrossShard != nd.CrossShard || od.ReadWriteSplit != nd.ReadWriteSplit:
 			ch.DatabasesChanged = append(ch.DatabasesChanged, nd.Name)
 		}
 	}

@@ -184,6 +184,9 @@ func (v validator) database(p string, db Database, dbAt map[string]string) {
 	if db.UnlistedTables != UnlistedReplicated && db.UnlistedTables != UnlistedError && v.ok(p+".unlisted_tables") {
 		v.errorf(p+".unlisted_tables", "must be %q or %q, got %q", UnlistedReplicated, UnlistedError, db.UnlistedTables)
 	}
+	if s := db.ReadWriteSplit; s != SplitOff && s != SplitReplicas && s != SplitReplicasAndPrimary && v.ok(p+".read_write_split") {
+		v.errorf(p+".read_write_split", "must be %q, %q or %q, got %q", SplitOff, SplitReplicas, SplitReplicasAndPrimary, s)
+	}
 	if db.CrossShard != CrossShardAllow && db.CrossShard != CrossShardWarn && db.CrossShard != CrossShardDeny && v.ok(p+".cross_shard") {
 		v.errorf(p+".cross_shard", "must be %q, %q or %q, got %q", CrossShardAllow, CrossShardWarn, CrossShardDeny, db.CrossShard)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/pgshard/pgshard/admin"
 	"github.com/pgshard/pgshard/codec"
+	"github.com/pgshard/pgshard/pool"
 	"github.com/pgshard/pgshard/reshard/status"
 	"github.com/pgshard/pgshard/route"
 )
@@ -103,13 +104,12 @@ func (e *Engine) Pools() []admin.PoolInfo {
 		d.mu.Lock()
 		for userName, ps := range d.pools {
 			for _, p := range ps {
-				st := p.Stats()
-				out = append(out, admin.PoolInfo{
-					Database: d.db.Name, User: userName, Shard: p.Shard, Role: "primary", Mode: e.cfg.Pool.Mode, Size: p.Settings().Size,
-					Active: st.Total - st.Idle, Idle: st.Idle, Waiting: st.Waiting, Checkouts: st.Checkouts, Waits: st.Waits,
-					CrossLoop: st.CrossLoop, Dials: st.Dials, DialFailures: st.DialFailures, Timeouts: st.Timeouts,
-					WaitTime: st.WaitTime, MaxWait: st.MaxWait,
-				})
+				out = append(out, e.poolInfo(d, userName, p))
+			}
+			for _, reps := range d.readPools[userName] {
+				for _, p := range reps {
+					out = append(out, e.poolInfo(d, userName, p))
+				}
 			}
 		}
 		d.mu.Unlock()
@@ -122,9 +122,28 @@ func (e *Engine) Pools() []admin.PoolInfo {
 		if a.User != b.User {
 			return a.User < b.User
 		}
-		return a.Shard < b.Shard
+		if a.Shard != b.Shard {
+			return a.Shard < b.Shard
+		}
+		return a.Role < b.Role || a.Role == b.Role && a.Host < b.Host
 	})
 	return out
+}
+
+// poolInfo is what SHOW POOLS and the metrics say of pool p of database d and user userName.
+func (e *Engine) poolInfo(d *database, userName string, p *pool.Pool) admin.PoolInfo {
+	st := p.Stats()
+	srv := d.db.Shards[p.Shard].Primary
+	if r, ok := p.Host.(*replica); ok {
+		srv = r.srv
+	}
+	_, host := srv.Addr()
+	return admin.PoolInfo{
+		Database: d.db.Name, User: userName, Shard: p.Shard, Role: p.Role(), Host: host, Mode: e.cfg.Pool.Mode, Size: p.Settings().Size,
+		Active: st.Total - st.Idle, Idle: st.Idle, Waiting: st.Waiting, Checkouts: st.Checkouts, Waits: st.Waits,
+		CrossLoop: st.CrossLoop, Dials: st.Dials, DialFailures: st.DialFailures, Timeouts: st.Timeouts,
+		WaitTime: st.WaitTime, MaxWait: st.MaxWait,
+	}
 }
 
 // Clients implements admin.Source; it visits every loop, so it must not run on one.

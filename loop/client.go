@@ -105,11 +105,15 @@ type client struct {
 	pid uint32
 	key [4]byte
 
-	srv        *server          // the server connection messages go to now
-	srvs       []*server        // attached server connections, by shard
-	stmts      map[string]*stmt // the client's named prepared statements (transaction mode)
-	sqlStmts   map[string]*stmt // and those of its SQL PREPARE statements
-	skipToSync bool             // pgshard refused a message: drop the rest of the batch until Sync
+	srv   *server          // the server connection messages go to now
+	srvs  []*server        // attached server connections, by shard
+	stmts map[string]*stmt // the client's named prepared statements (transaction mode)
+	// readPools are the pools of the replicas of each shard when the client's reads go there (replicas.go);
+	// waitsForPrimary: a statement that is not surely a read waits until the replica the client holds is free.
+	readPools       [][]*pool.Pool
+	waitsForPrimary bool
+	sqlStmts        map[string]*stmt // and those of its SQL PREPARE statements
+	skipToSync      bool             // pgshard refused a message: drop the rest of the batch until Sync
 
 	// Session state (session.go).
 	settings    map[string]string   // the client's settings: name -> statement that sets it
@@ -335,13 +339,21 @@ func (cl *client) forwardUnsharded() {
 			// pgshard answered what came before; the rest needs a server. (It used to wait here for the
 			// client's next bytes, which a client waiting for its answers never sends.)
 			cl.sendToServer(nil, pos)
+			cl.pool = cl.poolFor(buf[pos:])
 			if cl.acquire() {
 				cl.forward()
 			}
 			return
 		}
+		if cl.srv == nil && !cl.waiting {
+			cl.pool = cl.poolFor(buf[pos:])
+		}
 		if cl.srv == nil && !cl.acquire() {
 			break // waiting: the bytes stay buffered until a server arrives
+		}
+		if cl.onReplica() && startsUnit(m, cl.srv) && !cl.surelyRead(buf[pos:]) {
+			cl.holdForPrimary()
+			break
 		}
 		if cl.srv.expects.len() > maxInFlight {
 			cl.outputHeld = true // the rest waits for answers (holdForOutput, after this batch is sent)

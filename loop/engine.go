@@ -100,6 +100,9 @@ type database struct {
 	db     *config.Database
 	schema *route.Schema // nil for a plain pooled database (one shard, nothing sharded): nothing is routed
 	tls    []pool.TLS    // how to encrypt the connections to each shard's primary (its URL's sslmode)
+	// replicas of each shard: how to reach them, whether they are banned, and their pools (replicas.go).
+	replicas  [][]*replica
+	readPools map[string][][]*pool.Pool // by user name, then shard, then replica
 	// crossShard is the pgshard.cross_shard a session starts with (cross_shard in the config).
 	crossShard route.CrossShard
 	mu         sync.Mutex
@@ -133,8 +136,10 @@ type loopState struct {
 	paused  map[*client]struct{}        // clients held back by a PAUSE (pause.go)
 	routers map[*database]*route.Router // plan caches of sharded databases, per loop (no locks)
 	rr      int                         // round robin over shards for statements any shard can serve
-	params  [][]byte                    // a Bind's values and formats, for routing
-	formats []int16
+	// readTurn takes the loop's reads to the replicas in turn (replicas.go).
+	readTurn int
+	params   [][]byte // a Bind's values and formats, for routing
+	formats  []int16
 }
 
 // New checks the configuration and prepares an engine; Run starts it.
@@ -218,7 +223,7 @@ func newCatalog(cfg *config.Config, old *catalog, ch *config.Changes) (*catalog,
 			c.dbs[d.Name] = old.dbs[d.Name]
 			continue
 		}
-		ed := &database{db: d, pools: map[string][]*pool.Pool{}}
+		ed := &database{db: d, pools: map[string][]*pool.Pool{}, readPools: map[string][][]*pool.Pool{}}
 		ed.crossShard, _ = route.ParseCrossShard(d.CrossShard) // validated with the config
 		for i, sh := range d.Shards {
 			t, err := pool.ServerTLS(sh.Primary.SSLMode, sh.Primary.SSLRootCert, sh.Primary.Host)
@@ -226,6 +231,11 @@ func newCatalog(cfg *config.Config, old *catalog, ch *config.Changes) (*catalog,
 				return nil, fmt.Errorf("database %q shard %d: %w", d.Name, i, err)
 			}
 			ed.tls = append(ed.tls, t)
+			reps, err := replicasOf(sh)
+			if err != nil {
+				return nil, fmt.Errorf("database %q shard %d: %w", d.Name, i, err)
+			}
+			ed.replicas = append(ed.replicas, reps)
 		}
 		schema, err := route.NewSchema(d)
 		if err != nil {
@@ -471,9 +481,18 @@ func (ls *loopState) router(d *database, cacheSize int) *route.Router {
 
 // target says how to reach the primary of shard i of d as u.
 func (e *Engine) target(d *database, u *user, i int) pool.Target {
-	srv := d.db.Shards[i].Primary
+	return e.targetOf(d, u, i, 0)
+}
+
+// targetOf is the server of shard i that replica names: 0 for the primary, n for its n-th replica.
+func (e *Engine) targetOf(d *database, u *user, i, replica int) pool.Target {
+	srv, tls := d.db.Shards[i].Primary, d.tls[i]
+	if replica > 0 {
+		r := d.replicas[i][replica-1]
+		srv, tls = r.srv, r.tls
+	}
 	network, address := srv.Addr()
-	t := pool.Target{Network: network, Address: address, Database: srv.Database, TLS: d.tls[i]}
+	t := pool.Target{Network: network, Address: address, Database: srv.Database, TLS: tls}
 	t.User, t.Password = u.cfg.ServerUser, u.cfg.ServerPassword
 	if srv.User != "" {
 		t.User, t.Password = srv.User, srv.Password

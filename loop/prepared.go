@@ -44,6 +44,8 @@ type stmt struct {
 
 	plan atomic.Pointer[stmtPlan] // how it is routed (sharded databases), planned on first use
 	tx   txKind                   // a transaction command (sharded databases send those to every shard of a transaction)
+	// readKind: whether it surely only reads (replicas.go), worked out on first use.
+	readKind atomic.Uint32
 }
 
 // stmtPlan is a stmt's plan and the routing schema it was made for. Statements are shared by every client of

@@ -218,6 +218,10 @@ func (cl *client) rebind() bool {
 	cl.db, cl.user = d, u
 	cl.pools = cl.e.poolsFor(d, u)
 	cl.pool = cl.pools[0]
+	cl.readPools = nil
+	if cl.e.splitsReads(d) {
+		cl.readPools = cl.e.readPoolsFor(d, u)
+	}
 	cl.srvs = make([]*server, len(cl.pools))
 	cl.rt = nil
 	if d.schema != nil {

@@ -65,6 +65,12 @@ func (e *Engine) dialFailed(p *pool.Pool, cl *client, err error) {
 	if w := p.DialFailed(time.Now()); w != nil {
 		e.slotFor(p, w.Handle.(*client))
 	}
+	if p.Replica > 0 {
+		e.banReplica(p, err.Error())
+		if cl.readElsewhere(p) {
+			return
+		}
+	}
 	var pgErr *codec.Error
 	if !errors.As(err, &pgErr) {
 		pgErr = codec.NewFatal(codec.SQLStateConnectionFailure, "pgshard could not connect to the server of pool "+p.Name+": "+err.Error()).
@@ -364,6 +370,7 @@ func (s *server) idleNow() {
 	if s.status == codec.TxIdle && s.e.cfg.Pool.Mode != "session" && cl.state == clientReady && !cl.pins.any() && cl.sh.drive == nil {
 		cl.detachServer(s)
 		s.release()
+		cl.replicaReleased()
 	}
 }
 
@@ -510,6 +517,9 @@ func (s *server) lost(err error) {
 	}
 	if !expected && err != nil {
 		s.e.log.Warn("server connection closed", "pool", p.Name, "err", err)
+	}
+	if !expected && p.Replica > 0 {
+		s.e.banReplica(p, "a connection was lost")
 	}
 	s.e.slotFreed(p)
 }

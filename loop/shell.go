@@ -62,7 +62,7 @@ type newServerConn struct {
 // dial makes a new server connection for p in loop ls, for client cl (which may be gone by then). A slot is
 // already counted in the pool.
 func (e *Engine) dial(p *pool.Pool, ls *loopState, cl *client) {
-	t := e.target(cl.db, cl.user, p.Shard)
+	t := e.targetOf(cl.db, cl.user, p.Shard, p.Replica)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), e.cfg.Limits.ServerConnectTimeout)
 		defer cancel()

@@ -282,6 +282,9 @@ func (cl *client) authenticated() {
 	}
 	cl.pools = cl.e.poolsFor(cl.db, cl.user)
 	cl.pool = cl.pools[0]
+	if cl.e.splitsReads(cl.db) {
+		cl.readPools = cl.e.readPoolsFor(cl.db, cl.user)
+	}
 	cl.srvs = make([]*server, len(cl.pools))
 	if cl.db.schema != nil {
 		cl.rt = cl.ls.router(cl.db, cl.e.cfg.Pool.MaxPreparedStatements+1000)

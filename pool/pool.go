@@ -64,7 +64,10 @@ type Stats struct {
 type Pool struct {
 	Name  string
 	Shard int // the shard its connections serve, for the loop's routing (the pool itself does not care)
-	set   Settings
+	// Replica is 0 for a pool of the shard's primary, n for its n-th replica (the loop's read/write split).
+	Replica int
+	Host    any // what the loop keeps of the server the pool connects to
+	set     Settings
 
 	mu    sync.Mutex
 	total int       // open plus being dialed
@@ -87,6 +90,14 @@ func New(name string, set Settings, loops int) *Pool {
 		set.CrossLoopAfter = 2 * time.Millisecond
 	}
 	return &Pool{Name: name, set: set, idle: make([][]*Conn, loops), queue: make([]waitList, loops)}
+}
+
+// Role is "primary" or "replica".
+func (p *Pool) Role() string {
+	if p.Replica > 0 {
+		return "replica"
+	}
+	return "primary"
 }
 
 // Settings returns the pool's limits.

@@ -1,0 +1,320 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/pgshard/pgshard/internal/pgtest"
+)
+
+// replicaEnv is a primary with two streaming replicas, and a pgshard whose database app has them as its one
+// shard's replicas.
+type replicaEnv struct {
+	primary  *pgtest.Cluster
+	replicas []*pgtest.Cluster
+	proxy    *Proxy
+}
+
+func startReplicaEnv(t *testing.T, split string) *replicaEnv {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts Postgres")
+	}
+	primary := pgtest.Start(t, pgtest.Options{
+		Databases:     []string{"app_0"},
+		DatabaseOwner: "app",
+		Users:         []pgtest.UserSpec{{Name: "app", Password: "secret"}},
+	})
+	ctx := Ctx(t, time.Minute)
+	pc, err := pgx.Connect(ctx, primary.DSN("app_0", "app", "secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close(context.Background())
+	if _, err := pc.Exec(ctx, "CREATE TABLE t (id bigserial PRIMARY KEY, v int); CREATE SEQUENCE s; INSERT INTO t (v) VALUES (0)"); err != nil {
+		t.Fatal(err)
+	}
+	e := &replicaEnv{primary: primary}
+	var urls []string
+	for range 2 {
+		r := pgtest.StartReplica(t, primary)
+		e.replicas = append(e.replicas, r)
+		urls = append(urls, fmt.Sprintf(`"postgres://127.0.0.1:%d/app_0"`, r.Port))
+	}
+	e.waitForReplay(t, ctx)
+	e.proxy = StartProxy(t, fmt.Sprintf(`
+listen: "127.0.0.1:%%PORT%%"
+event_loops: 2
+pool: {mode: transaction, size: 4, checkout_timeout: 5s, ban_time: 2s}
+admin: {user: admin, password: adminpw}
+users: [{name: app, password: secret}]
+databases:
+  - name: app
+    read_write_split: %s
+    shards:
+      - primary: "postgres://127.0.0.1:%d/app_0"
+        replicas: [%s]
+`, split, primary.Port, strings.Join(urls, ", ")))
+	return e
+}
+
+// waitForReplay waits until every replica has replayed what the primary has written so far.
+func (e *replicaEnv) waitForReplay(t *testing.T, ctx context.Context) {
+	t.Helper()
+	pc, err := pgx.Connect(ctx, e.primary.SuperDSN("app_0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close(context.Background())
+	var lsn string
+	if err := pc.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&lsn); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range e.replicas {
+		rc, err := pgx.Connect(ctx, r.SuperDSN("app_0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ok := waitFor(30*time.Second, func() bool {
+			var caught bool
+			err := rc.QueryRow(ctx, "SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn", lsn).Scan(&caught)
+			return err == nil && caught
+		})
+		rc.Close(context.Background())
+		if !ok {
+			t.Fatalf("the replica on port %d did not replay the primary's WAL up to %s", r.Port, lsn)
+		}
+	}
+}
+
+// serverPort runs sql (which returns the serving backend's port and pg_is_in_recovery()) in mode.
+func serverOf(t *testing.T, ctx context.Context, c *pgx.Conn, mode pgx.QueryExecMode, sql string) (port int, recovery bool) {
+	t.Helper()
+	if err := c.QueryRow(ctx, sql, mode).Scan(&port, &recovery); err != nil {
+		t.Fatalf("%s (mode %v): %v", sql, mode, err)
+	}
+	return port, recovery
+}
+
+func TestReadWriteSplit(t *testing.T) {
+	e := startReplicaEnv(t, "replicas")
+	ctx := Ctx(t, 2*time.Minute)
+	c, err := pgx.Connect(ctx, e.proxy.DSN("app", "app", "secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	replicaPorts := map[int]bool{e.replicas[0].Port: true, e.replicas[1].Port: true}
+	const where = "SELECT inet_server_port(), pg_is_in_recovery()"
+
+	t.Run("reads go to the replicas in turn", func(t *testing.T) {
+		seen := map[int]int{}
+		for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeExec,
+			pgx.QueryExecModeDescribeExec, pgx.QueryExecModeCacheStatement} {
+			for range 4 {
+				port, recovery := serverOf(t, ctx, c, mode, where)
+				if !recovery || !replicaPorts[port] {
+					t.Fatalf("mode %v: a read ran on port %d (in recovery: %v), want a replica", mode, port, recovery)
+				}
+				seen[port]++
+			}
+		}
+		if len(seen) != 2 {
+			t.Fatalf("reads went to %v, want both replicas", seen)
+		}
+	})
+
+	t.Run("writes and transactions go to the primary", func(t *testing.T) {
+		for _, sql := range []string{
+			"SELECT inet_server_port(), pg_is_in_recovery() FROM (SELECT nextval('s')) AS x",
+			"SELECT inet_server_port(), pg_is_in_recovery() FROM t FOR UPDATE",
+			"WITH w AS (INSERT INTO t (v) VALUES (1) RETURNING id) SELECT inet_server_port(), pg_is_in_recovery() FROM w",
+		} {
+			if port, recovery := serverOf(t, ctx, c, pgx.QueryExecModeExec, sql); recovery || port != e.primary.Port {
+				t.Fatalf("%s ran on port %d (in recovery: %v), want the primary", sql, port, recovery)
+			}
+		}
+		tx, err := c.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if port, recovery := serverOf(t, ctx, c, pgx.QueryExecModeExec, where); recovery || port != e.primary.Port {
+			t.Fatalf("a read in a transaction block ran on port %d (in recovery: %v), want the primary", port, recovery)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("a batch with a write goes to the primary whole", func(t *testing.T) {
+		b := &pgx.Batch{}
+		b.Queue(where)
+		b.Queue("INSERT INTO t (v) VALUES (2)")
+		b.Queue(where)
+		br := c.SendBatch(ctx, b)
+		for i := range 3 {
+			if i == 1 {
+				if _, err := br.Exec(); err != nil {
+					t.Fatal(err)
+				}
+				continue
+			}
+			var port int
+			var recovery bool
+			if err := br.QueryRow().Scan(&port, &recovery); err != nil {
+				t.Fatal(err)
+			}
+			if recovery || port != e.primary.Port {
+				t.Fatalf("statement %d of the batch ran on port %d, want the primary", i, port)
+			}
+		}
+		if err := br.Close(); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("a write pipelined behind a read waits for the replica, then goes to the primary", func(t *testing.T) {
+		// Three Query messages in one write: pgshard has them all at once.
+		pc, err := pgx.Connect(ctx, e.proxy.DSN("app", "app", "secret"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		hc, err := pc.PgConn().Hijack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer hc.Conn.Close()
+		fe := hc.Frontend
+		fe.Send(&pgproto3.Query{String: "SELECT pg_is_in_recovery()"})
+		fe.Send(&pgproto3.Query{String: "INSERT INTO t (v) VALUES (3) RETURNING pg_is_in_recovery()"})
+		fe.Send(&pgproto3.Query{String: "SELECT pg_is_in_recovery()"})
+		if err := fe.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		_ = hc.Conn.SetDeadline(time.Now().Add(20 * time.Second))
+		var got []string
+		for len(got) < 3 {
+			m, err := fe.Receive()
+			if err != nil {
+				t.Fatalf("after %v: %v", got, err)
+			}
+			switch m := m.(type) {
+			case *pgproto3.DataRow:
+				got = append(got, string(m.Values[0]))
+			case *pgproto3.ErrorResponse:
+				t.Fatalf("after %v: %s %s", got, m.Code, m.Message)
+			}
+		}
+		// The read after the write goes to the primary the client holds then, with the write.
+		if strings.Join(got, ",") != "t,f,f" {
+			t.Fatalf("in recovery: %v, want t,f,f (a replica, then the primary)", got)
+		}
+	})
+
+	t.Run("the admin console shows the replicas' pools", func(t *testing.T) {
+		ac, err := pgx.Connect(ctx, e.proxy.DSN("pgshard", "admin", "adminpw")+"&default_query_exec_mode=simple_protocol")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ac.Close(context.Background())
+		rows, err := ac.Query(ctx, "SHOW POOLS")
+		if err != nil {
+			t.Fatal(err)
+		}
+		roles := map[string]bool{}
+		for rows.Next() {
+			v, err := rows.Values()
+			if err != nil {
+				t.Fatal(err)
+			}
+			fd := rows.FieldDescriptions()
+			row := map[string]string{}
+			for i, f := range fd {
+				row[f.Name] = fmt.Sprint(v[i])
+			}
+			roles[row["role"]+" "+row["host"]] = true
+		}
+		for _, want := range []string{"primary " + e.primary.Addr(), "replica " + e.replicas[0].Addr(), "replica " + e.replicas[1].Addr()} {
+			if !roles[want] {
+				t.Errorf("SHOW POOLS has no pool %q: %v", want, roles)
+			}
+		}
+	})
+}
+
+func TestReadWriteSplitOff(t *testing.T) {
+	e := startReplicaEnv(t, "off")
+	ctx := Ctx(t, time.Minute)
+	c, err := pgx.Connect(ctx, e.proxy.DSN("app", "app", "secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	if port, recovery := serverOf(t, ctx, c, pgx.QueryExecModeExec, "SELECT inet_server_port(), pg_is_in_recovery()"); recovery || port != e.primary.Port {
+		t.Fatalf("with read_write_split off a read ran on port %d, want the primary", port)
+	}
+}
+
+// TestReplicaDownIsBanned stops replicas under reads. One that is down before pgshard ever connected to it
+// fails no read: the read that finds it down goes to the other replica. One that goes down under open
+// connections may fail the read in flight; after its ban none fails. A replica that is back is read from
+// again once its ban is over.
+func TestReplicaDownIsBanned(t *testing.T) {
+	e := startReplicaEnv(t, "replicas")
+	ctx := Ctx(t, 2*time.Minute)
+	c, err := pgx.Connect(ctx, e.proxy.DSN("app", "app", "secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { c.Close(context.Background()) }()
+	read := func() (int, error) {
+		var port int
+		err := c.QueryRow(ctx, "SELECT inet_server_port()").Scan(&port)
+		if err != nil && c.IsClosed() {
+			c, _ = pgx.Connect(ctx, e.proxy.DSN("app", "app", "secret"))
+		}
+		return port, err
+	}
+	readsOnlyFrom := func(what string, up *pgtest.Cluster) {
+		t.Helper()
+		for i := range 20 {
+			port, err := read()
+			if err != nil {
+				t.Fatalf("%s: read %d: %v", what, i, err)
+			}
+			if port != up.Port {
+				t.Fatalf("%s: read %d ran on port %d, want the replica that is up (%d)", what, i, port, up.Port)
+			}
+		}
+	}
+	first, second := e.replicas[0], e.replicas[1]
+
+	if err := first.Crash(); err != nil {
+		t.Fatal(err)
+	}
+	readsOnlyFrom("a replica down from the start", second)
+	if n := strings.Count(e.proxy.Log(), "replica banned"); n != 1 {
+		t.Fatalf("%d bans logged, want 1", n)
+	}
+
+	if err := first.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if !waitFor(20*time.Second, func() bool { port, err := read(); return err == nil && port == first.Port }) {
+		t.Fatal("the replica was not read from again after its ban ended")
+	}
+
+	if err := second.Crash(); err != nil { // its connections are open
+		t.Fatal(err)
+	}
+	if !waitFor(10*time.Second, func() bool { _, _ = read(); return strings.Count(e.proxy.Log(), "replica banned") == 2 }) {
+		t.Fatal("the replica that went down under open connections was not banned")
+	}
+	readsOnlyFrom("after the second ban", first)
+}

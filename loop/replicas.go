@@ -1,0 +1,264 @@
+package loop
+
+import (
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/pgshard/pgshard/codec"
+	"github.com/pgshard/pgshard/config"
+	"github.com/pgshard/pgshard/pool"
+	"github.com/pgshard/pgshard/route/lex"
+)
+
+// The read/write split.
+//
+// A shard is a primary and its streaming replicas. In transaction mode, a client between transactions whose
+// next statement surely only reads (lex.IsRead: a SELECT without locking clauses or functions that write, SHOW,
+// VALUES; for a batch of the extended protocol, every statement it prepares or binds, up to its Sync) gets a
+// server connection of a replica, in turn (read_write_split: replicas, or replicas_and_primary, which counts the
+// primary among them); anything else gets the primary's. Each replica has its own pool per user.
+//
+// A client holds a replica's connection only for its reads: a statement after them that is not surely a read
+// waits in pgshard until the replica has answered, and the connection is back in its pool, then goes to the
+// primary (holdForPrimary). A transaction block never starts on a replica (BEGIN is not a read), so it never
+// has to move: its statements, reads included, all run on the primary, which sees its own writes.
+//
+// A replica that fails (a connection or login that fails, a connection lost) is banned for pool.ban_time: reads
+// go to the other replicas, or to the primary when every replica is banned, and a read that was waiting for the
+// failed connection is sent elsewhere instead of failing.
+//
+// Not here: session mode (the client's session is one server's), sharded databases (their statements are
+// routed per shard to the primaries), routing overrides, lag and health checks, read-your-writes, failover.
+
+// replica is one replica of a shard: how to reach it, and until when it is banned.
+type replica struct {
+	srv         config.Server
+	tls         pool.TLS
+	bannedUntil atomic.Int64 // unix nanoseconds; 0 when never banned
+}
+
+// replicasOf makes the replicas of shard sh.
+func replicasOf(sh config.Shard) ([]*replica, error) {
+	var out []*replica
+	for _, srv := range sh.Replicas {
+		t, err := pool.ServerTLS(srv.SSLMode, srv.SSLRootCert, srv.Host)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, &replica{srv: srv, tls: t})
+	}
+	return out, nil
+}
+
+func (r *replica) banned(now time.Time) bool { return now.UnixNano() < r.bannedUntil.Load() }
+
+// splitsReads says whether d's clients send reads to replicas: transaction mode, a database of one shard that
+// has replicas, read_write_split not off.
+func (e *Engine) splitsReads(d *database) bool {
+	return e.cfg.Pool.Mode == config.ModeTransaction && d.schema == nil && len(d.replicas) == 1 && len(d.replicas[0]) > 0 &&
+		d.db.ReadWriteSplit != config.SplitOff
+}
+
+// readPoolsFor returns the pools of the replicas of (d, u), by shard then replica, made on first use (see
+// poolsFor, whose rules for a RELOAD they follow).
+func (e *Engine) readPoolsFor(d *database, u *user) [][]*pool.Pool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ps := d.readPools[u.cfg.Name]
+	if ps != nil && !u.retired.Load() {
+		return ps
+	}
+	pc := e.cfg.Pool
+	ps = make([][]*pool.Pool, len(d.replicas))
+	for i, reps := range d.replicas {
+		for r := range reps {
+			p := pool.New(d.db.Name+"/"+u.cfg.Name+"/shard"+strconv.Itoa(i)+"/replica"+strconv.Itoa(r+1), pool.Settings{
+				Size:            pc.Size,
+				CheckoutTimeout: pc.CheckoutTimeout,
+				IdleTimeout:     pc.IdleTimeout,
+				Lifetime:        pc.ServerLifetime,
+			}, e.nloops)
+			p.Shard, p.Replica, p.Host = i, r+1, reps[r]
+			if d.retired.Load() || u.retired.Load() {
+				p.Retire()
+			}
+			ps[i] = append(ps[i], p)
+		}
+	}
+	if !u.retired.Load() {
+		d.readPools[u.cfg.Name] = ps
+	}
+	return ps
+}
+
+// poolFor picks the pool of the unit of work at the start of buf (a Query, or an extended batch up to its Sync):
+// a replica's when it surely only reads, else the primary's.
+func (cl *client) poolFor(buf []byte) *pool.Pool {
+	if cl.readPools == nil || cl.pins.any() || !cl.surelyRead(buf) {
+		return cl.pools[0]
+	}
+	return cl.readPool(0)
+}
+
+// readPool picks the pool of a read on shard: the next replica that is not banned, in turn over the loop's
+// reads (the primary taking its turn among them with replicas_and_primary); the primary when all are banned.
+func (cl *client) readPool(shard int) *pool.Pool {
+	reps := cl.readPools[shard]
+	n := len(reps)
+	if cl.db.db.ReadWriteSplit == config.SplitReplicasAndPrimary {
+		n++
+	}
+	now := time.Now()
+	for range n {
+		i := cl.ls.readTurn % n
+		cl.ls.readTurn++
+		if i == len(reps) {
+			return cl.pools[shard]
+		}
+		if !cl.db.replicas[shard][i].banned(now) {
+			return reps[i]
+		}
+	}
+	return cl.pools[shard]
+}
+
+// surelyRead says whether the unit of work at the start of buf surely only reads. A batch whose Sync has not
+// arrived yet is not: what follows could be anything.
+func (cl *client) surelyRead(buf []byte) bool {
+	unnamedRead := cl.unnamedReads() // the unnamed statement, as the batch's Parses leave it, only reads
+	for pos := 0; pos < len(buf); {
+		m, n, err := codec.ReadMessage(buf[pos:], cl.e.cfg.Limits.MaxMessageSize)
+		if err != nil || n == 0 {
+			return false
+		}
+		pos += n
+		switch m.Type {
+		case codec.Query:
+			q, err := codec.ParseQuery(m.Body)
+			return err == nil && pos == n && lex.IsRead(string(q)) // a Query is a unit of its own
+		case codec.Parse:
+			pm, err := codec.ParseParse(m.Body)
+			if err != nil || !lex.IsRead(string(pm.Query)) {
+				return false
+			}
+			if len(pm.Name) == 0 {
+				unnamedRead = true // it is a read, or surelyRead has returned
+			}
+		case codec.Bind:
+			name, ok := bindStatement(m.Body)
+			if !ok || len(name) == 0 && !unnamedRead || len(name) > 0 && !cl.namedRead(name) {
+				return false
+			}
+		case codec.Describe, codec.Execute, codec.Close, codec.Flush:
+		case codec.Sync:
+			return true
+		default:
+			return false
+		}
+	}
+	return false
+}
+
+// unnamedReads says whether the client's unnamed statement, parsed in an earlier batch, surely only reads.
+func (cl *client) unnamedReads() bool {
+	if len(cl.unnamedMsg) == 0 {
+		return false
+	}
+	pm, err := codec.ParseParse(cl.unnamedMsg[codec.HeaderLen:])
+	return err == nil && lex.IsRead(string(pm.Query))
+}
+
+// namedRead says whether the client's prepared statement name surely only reads.
+func (cl *client) namedRead(name []byte) bool {
+	st := cl.stmts[string(name)]
+	return st != nil && st.reads()
+}
+
+// reads says whether st surely only reads, worked out once.
+func (st *stmt) reads() bool {
+	switch st.readKind.Load() {
+	case stmtReads:
+		return true
+	case stmtWrites:
+		return false
+	}
+	k := stmtWrites
+	if lex.IsRead(st.query) {
+		k = stmtReads
+	}
+	st.readKind.Store(k)
+	return k == stmtReads
+}
+
+// A stmt's readKind: not worked out yet, or whether it surely only reads.
+const (
+	stmtReadUnknown uint32 = iota
+	stmtReads
+	stmtWrites
+)
+
+// bindStatement returns the statement name of a Bind's body (after its portal name).
+func bindStatement(body []byte) ([]byte, bool) {
+	for i, c := range body {
+		if c == 0 {
+			rest := body[i+1:]
+			for j, c := range rest {
+				if c == 0 {
+					return rest[:j], true
+				}
+			}
+			return nil, false
+		}
+	}
+	return nil, false
+}
+
+// onReplica reports a client whose server connection is a replica's.
+func (cl *client) onReplica() bool { return cl.srv != nil && cl.srv.pc.Pool().Replica > 0 }
+
+// startsUnit says whether m, about to go to the client's server s, begins a new unit of work (a Query, or the
+// first message of an extended batch).
+func startsUnit(m codec.Message, s *server) bool {
+	return m.Type == codec.Query || !s.unsynced && m.Type != codec.Sync
+}
+
+// holdForPrimary keeps a statement that is not surely a read from the replica the client holds: it waits in
+// pgshard until the replica has answered and is back in its pool (idleNow), then goes to the primary.
+func (cl *client) holdForPrimary() { cl.waitsForPrimary = true }
+
+// replicaReleased runs when the client let go of a replica's connection: a statement held for the primary
+// goes now.
+func (cl *client) replicaReleased() {
+	if cl.waitsForPrimary && cl.state == clientReady {
+		cl.waitsForPrimary = false
+		cl.forward()
+		cl.flush()
+	}
+}
+
+// banReplica bans the replica of pool p (a replica's pool) for ban_time, for why.
+func (e *Engine) banReplica(p *pool.Pool, why string) {
+	r := p.Host.(*replica)
+	now := time.Now()
+	if r.banned(now) {
+		return
+	}
+	r.bannedUntil.Store(now.Add(e.cfg.Pool.BanTime).UnixNano())
+	_, addr := r.srv.Addr()
+	e.log.Warn("replica banned: reads go elsewhere", "pool", p.Name, "replica", addr, "for", e.cfg.Pool.BanTime.String(), "reason", why)
+}
+
+// readElsewhere sends a read that waited for a connection of the replica of pool p, which could not be made,
+// to another pool; false when cl did not wait for p.
+func (cl *client) readElsewhere(p *pool.Pool) bool {
+	if cl.state != clientReady || !cl.waiting || cl.pool != p {
+		return false
+	}
+	cl.waiting = false
+	cl.pool = cl.readPool(p.Shard)
+	if cl.acquire() {
+		cl.resume()
+	}
+	return true
+}
