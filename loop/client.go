@@ -112,6 +112,7 @@ type client struct {
 	// waitsForPrimary: a statement that is not surely a read waits until the replica the client holds is free.
 	readPools       [][]*pool.Pool
 	waitsForPrimary bool
+	role, roleFrom  string // the session's pgshard.role, and the statement in settings it was read from (sessionRole)
 	sqlStmts        map[string]*stmt // and those of its SQL PREPARE statements
 	skipToSync      bool             // pgshard refused a message: drop the rest of the batch until Sync
 
@@ -351,7 +352,7 @@ func (cl *client) forwardUnsharded() {
 		if cl.srv == nil && !cl.acquire() {
 			break // waiting: the bytes stay buffered until a server arrives
 		}
-		if cl.onReplica() && startsUnit(m, cl.srv) && !cl.surelyRead(buf[pos:]) {
+		if cl.onReplica() && cl.srv.status == codec.TxIdle && startsUnit(m, cl.srv) && !cl.toReplica(buf[pos:]) {
 			cl.holdForPrimary()
 			break
 		}

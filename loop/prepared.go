@@ -9,6 +9,7 @@ import (
 	"github.com/pgshard/pgshard/codec"
 	"github.com/pgshard/pgshard/merge"
 	"github.com/pgshard/pgshard/route"
+	"github.com/pgshard/pgshard/route/lex"
 )
 
 // Named prepared statements in transaction mode. A client's statement names mean nothing to the next server
@@ -44,8 +45,8 @@ type stmt struct {
 
 	plan atomic.Pointer[stmtPlan] // how it is routed (sharded databases), planned on first use
 	tx   txKind                   // a transaction command (sharded databases send those to every shard of a transaction)
-	// readKind: whether it surely only reads (replicas.go), worked out on first use.
-	readKind atomic.Uint32
+	// readAccess: whether it surely only reads, and its role comment (replicas.go), worked out on first use.
+	readAccess atomic.Pointer[lex.Access]
 }
 
 // stmtPlan is a stmt's plan and the routing schema it was made for. Statements are shared by every client of

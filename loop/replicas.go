@@ -2,6 +2,7 @@ package loop
 
 import (
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -93,9 +94,9 @@ func (e *Engine) readPoolsFor(d *database, u *user) [][]*pool.Pool {
 }
 
 // poolFor picks the pool of the unit of work at the start of buf (a Query, or an extended batch up to its Sync):
-// a replica's when it surely only reads, else the primary's.
+// a replica's when it goes to one (toReplica), else the primary's.
 func (cl *client) poolFor(buf []byte) *pool.Pool {
-	if cl.readPools == nil || cl.pins.any() || !cl.surelyRead(buf) {
+	if cl.readPools == nil || cl.pins.any() || !cl.toReplica(buf) {
 		return cl.pools[0]
 	}
 	return cl.readPool(0)
@@ -123,80 +124,143 @@ func (cl *client) readPool(shard int) *pool.Pool {
 	return cl.pools[shard]
 }
 
-// surelyRead says whether the unit of work at the start of buf surely only reads. A batch whose Sync has not
-// arrived yet is not: what follows could be anything.
-func (cl *client) surelyRead(buf []byte) bool {
-	unnamedRead := cl.unnamedReads() // the unnamed statement, as the batch's Parses leave it, only reads
+// toReplica says whether the unit of work at the start of buf goes to a replica: as a role=primary or
+// role=replica comment in it says; else as the session's pgshard.role says; else when it surely only reads. A
+// batch whose Sync has not arrived yet goes to the primary: what follows could be anything.
+func (cl *client) toReplica(buf []byte) bool {
+	a, complete := cl.unitAccess(buf)
+	switch {
+	case !complete:
+		return false
+	case a.Role != "":
+		return a.Role == "replica"
+	}
+	switch cl.sessionRole() {
+	case "primary":
+		return false
+	case "replica":
+		return true
+	}
+	return a.Read
+}
+
+// unitAccess is the access of the unit of work at the start of buf, its statements' taken together: a read
+// when each is; the role its comments give, primary when they disagree. complete: the unit has all arrived.
+func (cl *client) unitAccess(buf []byte) (a lex.Access, complete bool) {
+	a.Read = true
+	add := func(b lex.Access) {
+		a.Read = a.Read && b.Read
+		if a.Role == "" || b.Role == "primary" {
+			a.Role = b.Role
+		}
+	}
+	unnamed := cl.unnamedAccess() // the unnamed statement as the batch's Parses leave it
 	for pos := 0; pos < len(buf); {
 		m, n, err := codec.ReadMessage(buf[pos:], cl.e.cfg.Limits.MaxMessageSize)
 		if err != nil || n == 0 {
-			return false
+			return a, false
 		}
 		pos += n
 		switch m.Type {
 		case codec.Query:
+			if pos > n { // a Query after extended messages that had no Sync
+				return a, false
+			}
 			q, err := codec.ParseQuery(m.Body)
-			return err == nil && pos == n && lex.IsRead(string(q)) // a Query is a unit of its own
+			return lex.ReadAccess(string(q)), err == nil
 		case codec.Parse:
 			pm, err := codec.ParseParse(m.Body)
-			if err != nil || !lex.IsRead(string(pm.Query)) {
-				return false
+			if err != nil {
+				return a, false
 			}
+			b := lex.ReadAccess(string(pm.Query))
 			if len(pm.Name) == 0 {
-				unnamedRead = true // it is a read, or surelyRead has returned
+				unnamed = b
 			}
+			add(b)
 		case codec.Bind:
 			name, ok := bindStatement(m.Body)
-			if !ok || len(name) == 0 && !unnamedRead || len(name) > 0 && !cl.namedRead(name) {
-				return false
+			switch st := cl.stmts[string(name)]; {
+			case !ok:
+				return a, false
+			case len(name) == 0:
+				add(unnamed)
+			case st == nil:
+				add(lex.Access{})
+			default:
+				add(st.access())
 			}
 		case codec.Describe, codec.Execute, codec.Close, codec.Flush:
 		case codec.Sync:
-			return true
+			return a, true
 		default:
-			return false
+			add(lex.Access{})
 		}
 	}
-	return false
+	return a, false
 }
 
-// unnamedReads says whether the client's unnamed statement, parsed in an earlier batch, surely only reads.
-func (cl *client) unnamedReads() bool {
+// unnamedAccess is the access of the client's unnamed statement, parsed in an earlier batch.
+func (cl *client) unnamedAccess() lex.Access {
 	if len(cl.unnamedMsg) == 0 {
-		return false
+		return lex.Access{}
 	}
 	pm, err := codec.ParseParse(cl.unnamedMsg[codec.HeaderLen:])
-	return err == nil && lex.IsRead(string(pm.Query))
-}
-
-// namedRead says whether the client's prepared statement name surely only reads.
-func (cl *client) namedRead(name []byte) bool {
-	st := cl.stmts[string(name)]
-	return st != nil && st.reads()
-}
-
-// reads says whether st surely only reads, worked out once.
-func (st *stmt) reads() bool {
-	switch st.readKind.Load() {
-	case stmtReads:
-		return true
-	case stmtWrites:
-		return false
+	if err != nil {
+		return lex.Access{}
 	}
-	k := stmtWrites
-	if lex.IsRead(st.query) {
-		k = stmtReads
-	}
-	st.readKind.Store(k)
-	return k == stmtReads
+	return lex.ReadAccess(string(pm.Query))
 }
 
-// A stmt's readKind: not worked out yet, or whether it surely only reads.
-const (
-	stmtReadUnknown uint32 = iota
-	stmtReads
-	stmtWrites
-)
+// access is st's access, worked out once.
+func (st *stmt) access() lex.Access {
+	if a := st.readAccess.Load(); a != nil {
+		return *a
+	}
+	a := lex.ReadAccess(st.query)
+	st.readAccess.Store(&a)
+	return a
+}
+
+// sessionRole is the session's pgshard.role (SET pgshard.role, or a startup option): "primary", "replica", or
+// "" for auto (also for a value it does not know; Postgres keeps any value of a setting with a dot in its name).
+func (cl *client) sessionRole() string {
+	replay, ok := cl.settings["pgshard.role"]
+	if !ok {
+		return ""
+	}
+	if replay != cl.roleFrom {
+		cl.roleFrom, cl.role = replay, ""
+		switch v := strings.ToLower(settingValue(replay)); v {
+		case "primary", "replica":
+			cl.role = v
+		}
+	}
+	return cl.role
+}
+
+// settingValue is the value that replay, a statement that sets a setting (SET name TO value, or the
+// set_config of a startup parameter), gives it.
+func settingValue(replay string) string {
+	if st := lex.Classify(replay); st.Kind == lex.StmtSet {
+		v := st.Value
+		if len(v) >= 2 && v[0] == '\'' {
+			v = strings.ReplaceAll(v[1:len(v)-1], "''", "'")
+		}
+		return v
+	}
+	var l lex.Lexer
+	l.Reset(replay)
+	strs := 0
+	for t := l.Next(); t.Kind != lex.EOF; t = l.Next() {
+		if t.Kind == lex.String {
+			if strs++; strs == 2 { // set_config('name', 'value', false)
+				return lex.Unquote(replay, t)
+			}
+		}
+	}
+	return ""
+}
 
 // bindStatement returns the statement name of a Bind's body (after its portal name).
 func bindStatement(body []byte) ([]byte, bool) {
@@ -223,13 +287,14 @@ func startsUnit(m codec.Message, s *server) bool {
 	return m.Type == codec.Query || !s.unsynced && m.Type != codec.Sync
 }
 
-// holdForPrimary keeps a statement that is not surely a read from the replica the client holds: it waits in
-// pgshard until the replica has answered and is back in its pool (idleNow), then goes to the primary.
+// holdForPrimary keeps a statement that does not go to a replica from the replica the client holds: it waits in
+// pgshard until the replica has answered (idleNow). Then the replica is back in its pool and the statement goes
+// to the primary; or the replica is in a transaction the client began there (BEGIN READ ONLY), whose
+// statements are all its, and the statement goes to it (a write fails there, as in Postgres).
 func (cl *client) holdForPrimary() { cl.waitsForPrimary = true }
 
-// replicaReleased runs when the client let go of a replica's connection: a statement held for the primary
-// goes now.
-func (cl *client) replicaReleased() {
+// heldStatementGoes sends a statement holdForPrimary held, once the replica has answered.
+func (cl *client) heldStatementGoes() {
 	if cl.waitsForPrimary && cl.state == clientReady {
 		cl.waitsForPrimary = false
 		cl.forward()

@@ -370,8 +370,8 @@ func (s *server) idleNow() {
 	if s.status == codec.TxIdle && s.e.cfg.Pool.Mode != "session" && cl.state == clientReady && !cl.pins.any() && cl.sh.drive == nil {
 		cl.detachServer(s)
 		s.release()
-		cl.replicaReleased()
 	}
+	cl.heldStatementGoes()
 }
 
 // quiet reports a server that has answered everything and is outside a transaction block: pgshard's own

@@ -217,6 +217,89 @@ func TestReadWriteSplit(t *testing.T) {
 		}
 	})
 
+	t.Run("a read-only transaction runs on a replica", func(t *testing.T) {
+		tx, err := c.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
+		if err != nil {
+			t.Fatal(err)
+		}
+		port, recovery := serverOf(t, ctx, c, pgx.QueryExecModeExec, where)
+		if !recovery || !replicaPorts[port] {
+			t.Fatalf("a read in BEGIN READ ONLY ran on port %d (in recovery: %v), want a replica", port, recovery)
+		}
+		if again, _ := serverOf(t, ctx, c, pgx.QueryExecModeExec, where); again != port {
+			t.Fatalf("the transaction's second read ran on port %d, its first on %d", again, port)
+		}
+		_, err = c.Exec(ctx, "INSERT INTO t (v) VALUES (4)")
+		wantCode(t, "a write in a read-only transaction", err, "25006")
+		if err := tx.Rollback(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("a write pipelined in a read-only transaction fails there", func(t *testing.T) {
+		pc, err := pgx.Connect(ctx, e.proxy.DSN("app", "app", "secret"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		hc, err := pc.PgConn().Hijack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer hc.Conn.Close()
+		fe := hc.Frontend
+		for _, q := range []string{"BEGIN READ ONLY", "SELECT pg_is_in_recovery()", "INSERT INTO t (v) VALUES (5)", "ROLLBACK"} {
+			fe.Send(&pgproto3.Query{String: q})
+		}
+		if err := fe.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		_ = hc.Conn.SetDeadline(time.Now().Add(20 * time.Second))
+		var got []string
+		for ready := 0; ready < 4; {
+			m, err := fe.Receive()
+			if err != nil {
+				t.Fatalf("after %v: %v", got, err)
+			}
+			switch m := m.(type) {
+			case *pgproto3.DataRow:
+				got = append(got, string(m.Values[0]))
+			case *pgproto3.ErrorResponse:
+				got = append(got, m.Code)
+			case *pgproto3.ReadyForQuery:
+				ready++
+			}
+		}
+		if strings.Join(got, ",") != "t,25006" {
+			t.Fatalf("got %v, want t,25006 (the read and the write on the replica)", got)
+		}
+	})
+
+	t.Run("overrides: a role comment, SET pgshard.role, the startup option", func(t *testing.T) {
+		if port, _ := serverOf(t, ctx, c, pgx.QueryExecModeExec, "/* pgshard: role=primary */ "+where); port != e.primary.Port {
+			t.Fatalf("a read with role=primary ran on port %d, want the primary", port)
+		}
+		if _, err := c.Exec(ctx, "SET pgshard.role = 'primary'"); err != nil { // PRIMARY is a reserved word
+			t.Fatal(err)
+		}
+		if port, _ := serverOf(t, ctx, c, pgx.QueryExecModeExec, where); port != e.primary.Port {
+			t.Fatalf("a read after SET pgshard.role = 'primary' ran on port %d, want the primary", port)
+		}
+		if _, err := c.Exec(ctx, "RESET pgshard.role"); err != nil {
+			t.Fatal(err)
+		}
+		if port, _ := serverOf(t, ctx, c, pgx.QueryExecModeExec, where); !replicaPorts[port] {
+			t.Fatalf("a read after RESET pgshard.role ran on port %d, want a replica", port)
+		}
+		oc, err := pgx.Connect(ctx, e.proxy.DSN("app", "app", "secret")+"&options=-c%20pgshard.role%3Dprimary")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer oc.Close(context.Background())
+		if port, _ := serverOf(t, ctx, oc, pgx.QueryExecModeSimpleProtocol, where); port != e.primary.Port {
+			t.Fatalf("a read of a session started with pgshard.role=primary ran on port %d, want the primary", port)
+		}
+	})
+
 	t.Run("the admin console shows the replicas' pools", func(t *testing.T) {
 		ac, err := pgx.Connect(ctx, e.proxy.DSN("pgshard", "admin", "adminpw")+"&default_query_exec_mode=simple_protocol")
 		if err != nil {

@@ -195,20 +195,20 @@ func FuzzClassify(f *testing.F) {
 	})
 }
 
-// FuzzIsRead checks that IsRead never panics, and that a string it calls a read stays one with a comment or a
+// FuzzReadAccess checks that ReadAccess never panics, and that a string it calls a read stays one with a
 // second read after it, and stops being one with a write after it.
-func FuzzIsRead(f *testing.F) {
+func FuzzReadAccess(f *testing.F) {
 	addSeeds(f)
 	f.Add("SELECT * FROM t FOR UPDATE")
 	f.Add("WITH d AS (DELETE FROM t RETURNING *) SELECT 1")
 	f.Fuzz(func(t *testing.T, sql string) {
-		if !IsRead(sql) {
+		if !ReadAccess(sql).Read {
 			return
 		}
-		if !IsRead(sql + "\n;SELECT 1") {
+		if !ReadAccess(sql + "\n;SELECT 1").Read {
 			t.Fatalf("%q is a read, and not with a SELECT after it", sql)
 		}
-		if IsRead(sql + "\n;INSERT INTO t VALUES (1)") {
+		if ReadAccess(sql + "\n;INSERT INTO t VALUES (1)").Read {
 			t.Fatalf("%q with an INSERT after it is a read", sql)
 		}
 	})

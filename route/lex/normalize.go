@@ -56,6 +56,8 @@ type Hints struct {
 	// Key is the sharding key from key=VALUE (unquoted when given as 'VALUE'); HasKey tells whether there was one.
 	Key    string
 	HasKey bool
+	// Role is "primary" or "replica" from role=..., where a read/write split sends the statement; "" when absent.
+	Role string
 }
 
 // HintError is a malformed pgshard comment. The proxy answers it with SQLSTATE 22023 and Error() as message.
@@ -556,13 +558,27 @@ func readHint(src string, t Token, h *Hints) *HintError {
 				return fail("conflicting key hints " + strconv.Quote(h.Key) + " and " + strconv.Quote(value))
 			}
 			h.Key, h.HasKey = value, true
+		case equalFoldLower(name, "role"):
+			var v string
+			switch {
+			case equalFoldLower(value, "primary"):
+				v = "primary"
+			case equalFoldLower(value, "replica"):
+				v = "replica"
+			default:
+				return fail("role must be primary or replica, got " + strconv.Quote(value))
+			}
+			if h.Role != "" && h.Role != v {
+				return fail("conflicting role hints " + h.Role + " and " + v)
+			}
+			h.Role = v
 		default:
-			return fail("unknown setting " + strconv.Quote(name) + " (want shard=N or key=VALUE)")
+			return fail("unknown setting " + strconv.Quote(name) + " (want shard=N, key=VALUE or role=primary|replica)")
 		}
 		settings++
 	}
 	if settings == 0 {
-		return fail("no settings (want shard=N or key=VALUE)")
+		return fail("no settings (want shard=N, key=VALUE or role=primary|replica)")
 	}
 	return nil
 }

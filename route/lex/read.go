@@ -2,68 +2,113 @@ package lex
 
 import "strings"
 
-// IsRead reports whether sql, one or more statements, surely only reads, so that a read/write split may send it
-// to a replica: every statement is a SELECT, VALUES, TABLE, SHOW or WITH, and none
-//   - locks rows (FOR UPDATE, FOR NO KEY UPDATE, FOR SHARE, FOR KEY SHARE),
-//   - writes (SELECT ... INTO, a WITH holding INSERT, UPDATE, DELETE or MERGE),
-//   - or calls a function that writes, takes a lock or needs a primary (writeFunc).
-//
-// It decides from words, not from a parse, and says false whenever it is unsure: a column named update sends
-// its SELECT to the primary, which is always right. A function of the user's that writes is not known here; such
-// a SELECT fails on a replica (25006) and is sent to the primary with a routing override.
-func IsRead(sql string) bool {
+// Access is what a read/write split needs to know of a query string.
+type Access struct {
+	// Read: every statement surely only reads, so that the string may run on a replica: a SELECT, VALUES,
+	// TABLE, SHOW or WITH that does not
+	//   - lock rows (FOR UPDATE, FOR NO KEY UPDATE, FOR SHARE, FOR KEY SHARE),
+	//   - write (SELECT ... INTO, a WITH holding INSERT, UPDATE, DELETE or MERGE),
+	//   - or call a function that writes, takes a lock or needs a primary (writeFunc);
+	// or a BEGIN or START TRANSACTION that says READ ONLY, or the COMMIT, END, ROLLBACK or ABORT of a
+	// transaction (which a replica runs as well as a primary).
+	Read bool
+	// Role is a /* pgshard: role=primary */ or role=replica comment's: where the client wants the string to
+	// run, whatever it does. "" when there is none (or a pgshard comment is malformed: the string is then no
+	// read either).
+	Role string
+}
+
+// ReadAccess classifies sql, one or more statements, for a read/write split. It decides from words, not from a
+// parse, and says no read whenever it is unsure: a column named update sends its SELECT to the primary, which
+// is always right. A function of the user's that writes is not known here; such a SELECT fails on a replica
+// (25006), and a role=primary comment or the session's pgshard.role sends it to the primary.
+func ReadAccess(sql string) Access {
 	var l Lexer
+	l.KeepComments = true
 	l.Reset(sql)
 	src := l.src
-	statements := 0
-	atStart, afterFor := true, false
+	var a Access
+	hints := Hints{Shard: -1}
+	read, statements := true, 0
+	var s readStmt
 	for {
 		t := l.Next()
 		switch t.Kind {
 		case EOF:
-			return statements > 0 && l.Err() == nil
+			read = read && s.end() && statements > 0 && l.Err() == nil
+			return Access{Read: read, Role: a.Role}
+		case Comment:
+			if err := readHint(src, t, &hints); err != nil {
+				return Access{}
+			}
+			a.Role = hints.Role
+			continue
 		case Punct:
-			afterFor = false
 			if src[t.Start] == ';' {
-				atStart = true
-			}
-			continue
-		case Ident, QuotedIdent:
-		default:
-			if atStart {
-				return false
-			}
-			afterFor = false
-			continue
-		}
-		word := Unquote(src, t) // folded to lower case when unquoted
-		if atStart {
-			switch word {
-			case "select", "values", "table", "show", "with":
-				statements++
-				atStart = false
+				read = read && s.end()
+				s = readStmt{}
 				continue
 			}
-			return false
 		}
-		if afterFor && t.Kind == Ident {
-			switch word {
-			case "update", "share", "no", "key":
-				return false
-			}
+		if read && !s.next(src, t) {
+			read = false
 		}
-		afterFor = t.Kind == Ident && word == "for"
-		if t.Kind == Ident {
-			switch word {
-			case "insert", "update", "delete", "merge", "into":
-				return false
-			}
-		}
-		if writeFunc(word) {
-			return false
+		if s.first == 1 {
+			statements++
 		}
 	}
 }
+
+// readStmt follows one statement of a query string, token by token, for ReadAccess.
+type readStmt struct {
+	first     int  // tokens seen, up to 2
+	begin     bool // a BEGIN or START TRANSACTION: it must say READ ONLY
+	readOnly  bool // it did
+	afterFor  bool // the last word was FOR
+	afterRead bool // the last word was READ
+}
+
+// next takes the statement's next token (no comment); false when the statement is no read.
+func (s *readStmt) next(src string, t Token) bool {
+	if s.first == 0 && t.Kind == Punct && src[t.Start] == '(' {
+		return true // (SELECT ...) UNION ...: the first word is inside
+	}
+	if s.first < 2 {
+		s.first++
+	}
+	if t.Kind != Ident && t.Kind != QuotedIdent {
+		s.afterFor, s.afterRead = false, false
+		return s.first > 1
+	}
+	word := Unquote(src, t) // folded to lower case when unquoted
+	if s.first == 1 {
+		switch word {
+		case "select", "values", "table", "show", "with", "commit", "end", "rollback", "abort":
+			return true
+		case "begin", "start":
+			s.begin = true
+			return true
+		}
+		return false
+	}
+	if t.Kind == Ident {
+		switch {
+		case s.afterFor && (word == "update" || word == "share" || word == "no" || word == "key"):
+			return false
+		case s.afterRead && word == "only":
+			s.readOnly = true
+		}
+		s.afterFor, s.afterRead = word == "for", word == "read"
+		switch word {
+		case "insert", "update", "delete", "merge", "into", "prepared":
+			return false
+		}
+	}
+	return !writeFunc(word)
+}
+
+// end says whether the statement, now complete, was a read: a BEGIN must have said READ ONLY.
+func (s *readStmt) end() bool { return !s.begin || s.readOnly }
 
 // writeFunc reports the built-in functions a replica cannot run, or whose effect belongs on the primary: they
 // write (sequences, large objects, NOTIFY, replication slots, WAL), take locks or assign a transaction id, change

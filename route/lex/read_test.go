@@ -2,7 +2,7 @@ package lex
 
 import "testing"
 
-func TestIsRead(t *testing.T) {
+func TestReadAccess(t *testing.T) {
 	for _, tc := range []struct {
 		sql  string
 		read bool
@@ -33,7 +33,7 @@ func TestIsRead(t *testing.T) {
 		{"SELECT pg_current_wal_lsn()", false},
 		{"SELECT txid_current()", false},
 		{"SELECT 1; INSERT INTO t VALUES (1)", false},
-		{"SELECT 1; COMMIT", false},
+		{"SELECT 1; COMMIT", true},
 		{"INSERT INTO t VALUES (1)", false},
 		{"UPDATE t SET a = 1", false},
 		{"BEGIN", false},
@@ -43,9 +43,37 @@ func TestIsRead(t *testing.T) {
 		{"/* only a comment */", false},
 		{"SELECT 'unterminated", false},
 		{"(SELECT 1) UNION (SELECT 2)", true},
+		{"(INSERT INTO t VALUES (1))", false},
+		{"BEGIN READ ONLY", true},
+		{"begin transaction isolation level repeatable read, read only", true},
+		{"START TRANSACTION READ ONLY; SELECT 1; COMMIT", true},
+		{"BEGIN READ WRITE", false},
+		{"BEGIN; SELECT 1", false},
+		{"COMMIT", true},
+		{"ROLLBACK", true},
+		{"COMMIT PREPARED 'x'", false},
+		{"PREPARE TRANSACTION 'x'", false},
 	} {
-		if got := IsRead(tc.sql); got != tc.read {
-			t.Errorf("IsRead(%q) = %v, want %v", tc.sql, got, tc.read)
+		if got := ReadAccess(tc.sql); got.Read != tc.read || got.Role != "" {
+			t.Errorf("ReadAccess(%q) = %+v, want Read %v", tc.sql, got, tc.read)
+		}
+	}
+}
+
+func TestReadAccessRoleComments(t *testing.T) {
+	for _, tc := range []struct {
+		sql  string
+		want Access
+	}{
+		{"/* pgshard: role=primary */ SELECT 1", Access{Read: true, Role: "primary"}},
+		{"SELECT my_func() -- pgshard: role=PRIMARY", Access{Read: true, Role: "primary"}},
+		{"/* pgshard: role=replica */ SELECT nextval('s')", Access{Role: "replica"}},
+		{"/* pgshard: role=elsewhere */ SELECT 1", Access{}},
+		{"/* pgshard: role=replica, role=primary */ SELECT 1", Access{}},
+		{"/* other comment */ SELECT 1", Access{Read: true}},
+	} {
+		if got := ReadAccess(tc.sql); got != tc.want {
+			t.Errorf("ReadAccess(%q) = %+v, want %+v", tc.sql, got, tc.want)
 		}
 	}
 }
