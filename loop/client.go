@@ -112,7 +112,7 @@ type client struct {
 	// waitsForPrimary: a statement that is not surely a read waits until the replica the client holds is free.
 	readPools       [][]*pool.Pool
 	waitsForPrimary bool
-	role, roleFrom  string // the session's pgshard.role, and the statement in settings it was read from (sessionRole)
+	role, roleFrom  string           // the session's pgshard.role, and the statement in settings it was read from (sessionRole)
 	sqlStmts        map[string]*stmt // and those of its SQL PREPARE statements
 	skipToSync      bool             // pgshard refused a message: drop the rest of the batch until Sync
 
