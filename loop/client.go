@@ -105,16 +105,18 @@ type client struct {
 	pid uint32
 	key [4]byte
 
-	srv   *server          // the server connection messages go to now
-	srvs  []*server        // attached server connections, by shard
-	stmts map[string]*stmt // the client's named prepared statements (transaction mode)
-	// readPools are the pools of the replicas of each shard when the client's reads go there (replicas.go);
-	// waitsForPrimary: a statement that is not surely a read waits until the replica the client holds is free.
+	srv        *server          // the server connection messages go to now
+	srvs       []*server        // attached server connections, by shard
+	stmts      map[string]*stmt // the client's named prepared statements (transaction mode)
+	sqlStmts   map[string]*stmt // and those of its SQL PREPARE statements
+	skipToSync bool             // pgshard refused a message: drop the rest of the batch until Sync
+
+	// The read/write split (replicas.go): the pools of the replicas of each shard when the client's reads go
+	// there; a statement held until the replica the client holds has answered (holdForPrimary); the session's
+	// pgshard.role, and the statement in settings it was read from (sessionRole).
 	readPools       [][]*pool.Pool
 	waitsForPrimary bool
-	role, roleFrom  string           // the session's pgshard.role, and the statement in settings it was read from (sessionRole)
-	sqlStmts        map[string]*stmt // and those of its SQL PREPARE statements
-	skipToSync      bool             // pgshard refused a message: drop the rest of the batch until Sync
+	role, roleFrom  string
 
 	// Session state (session.go).
 	settings    map[string]string   // the client's settings: name -> statement that sets it
