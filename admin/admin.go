@@ -78,6 +78,19 @@ type Source interface {
 	// Route says how database db routes the statement sql (a simple Query with no routing settings): where
 	// it runs, and why.
 	Route(db, sql string) (decision, plan string, err *codec.Error)
+	// Bans lists the replicas that take no reads now; Ban bans the replica at host (host:port, as SHOW POOLS
+	// shows it) for ban_time, or ends its ban (ban false). A host no database has as a replica is an error.
+	Bans() []BanInfo
+	Ban(host string, ban bool) *codec.Error
+}
+
+// BanInfo is one banned replica.
+type BanInfo struct {
+	Database string
+	Shard    int
+	Host     string
+	Until    time.Time
+	Reason   string
 }
 
 // Command is a parsed console command.
@@ -99,7 +112,8 @@ func (c Command) OffLoop() bool {
 // Commands are the console's commands, as SHOW HELP lists them.
 var Commands = []string{
 	"SHOW POOLS", "SHOW STATS", "SHOW CLIENTS", "SHOW SERVERS", "SHOW DATABASES", "SHOW CONFIG", "SHOW RESHARD",
-	"SHOW VERSION", "SHOW ROUTE database statement", "SHOW HELP", "PAUSE [database]", "RESUME [database]", "RELOAD", "SHUTDOWN",
+	"SHOW VERSION", "SHOW ROUTE database statement", "SHOW BANS", "SHOW HELP", "PAUSE [database]", "RESUME [database]",
+	"BAN host:port", "UNBAN host:port", "RELOAD", "SHUTDOWN",
 }
 
 // Parse reads a console command: one statement, case-insensitive, an optional trailing semicolon. A database
@@ -129,7 +143,7 @@ func Parse(sql string) (Command, *codec.Error) {
 	case "SHOW":
 		if len(f) == 2 {
 			switch c.Object {
-			case "POOLS", "STATS", "CLIENTS", "SERVERS", "DATABASES", "CONFIG", "VERSION", "HELP", "RESHARD":
+			case "POOLS", "STATS", "CLIENTS", "SERVERS", "DATABASES", "CONFIG", "VERSION", "HELP", "RESHARD", "BANS":
 				return c, nil
 			}
 		}
@@ -139,6 +153,13 @@ func Parse(sql string) (Command, *codec.Error) {
 		}
 		return c, codec.NewError(codec.SQLStateSyntaxError, c.Verb+" takes no argument: "+strings.TrimSpace(sql)).
 			WithHint(c.Verb + " applies to the whole pgshard")
+	case "BAN", "UNBAN":
+		if len(f) == 2 {
+			c.Object, c.Arg = "", f[1]
+			return c, nil
+		}
+		return c, codec.NewError(codec.SQLStateSyntaxError, c.Verb+" takes one replica: "+strings.TrimSpace(sql)).
+			WithHint(c.Verb + " host:port, as SHOW POOLS shows the replica's host")
 	case "PAUSE", "RESUME":
 		if len(f) <= 2 {
 			c.Object = ""
@@ -223,6 +244,16 @@ func Run(dst []byte, c Command, src Source) []byte {
 			dst = codec.AppendNoticeResponse(dst, &codec.Error{Severity: "NOTICE", Code: "00000", Message: notice})
 		}
 		return codec.AppendCommandComplete(dst, "RESUME")
+	case "BAN ", "UNBAN ":
+		if err := src.Ban(c.Arg, c.Verb == "BAN"); err != nil {
+			return codec.AppendErrorResponse(dst, err)
+		}
+		return codec.AppendCommandComplete(dst, c.Verb)
+	case "SHOW BANS":
+		t = table{cols: []string{"database", "shard", "host", "banned_until", "reason"}}
+		for _, b := range src.Bans() {
+			t.rows = append(t.rows, []string{b.Database, itoa(b.Shard), b.Host, stamp(b.Until), b.Reason})
+		}
 	case "RELOAD ":
 		notices, err := src.Reload()
 		for _, n := range notices {

@@ -30,6 +30,9 @@ func TestParse(t *testing.T) {
 		{`pause "my ""db"""`, Command{Verb: "PAUSE", Arg: `my "db"`}},
 		{"RESUME", Command{Verb: "RESUME"}},
 		{"resume\tapp", Command{Verb: "RESUME", Arg: "app"}},
+		{"show bans", Command{Verb: "SHOW", Object: "BANS"}},
+		{"ban 10.0.0.2:5432", Command{Verb: "BAN", Arg: "10.0.0.2:5432"}},
+		{"UNBAN 10.0.0.2:5432;", Command{Verb: "UNBAN", Arg: "10.0.0.2:5432"}},
 		{"", Command{}},
 		{" ; ", Command{}},
 		{"show route app SELECT * FROM t WHERE id = 1;", Command{Verb: "SHOW", Object: "ROUTE", Arg: "app", SQL: "SELECT * FROM t WHERE id = 1"}},
@@ -59,6 +62,8 @@ func TestParseRefusals(t *testing.T) {
 		{`PAUSE "app`, "unterminated quoted name", "quote"},
 		{"SHOW ROUTE app", "needs a database and a statement", "SHOW ROUTE app SELECT"},
 		{"SHOW ROUTE", "needs a database and a statement", ""},
+		{"BAN", "takes one replica", "host:port"},
+		{"UNBAN a b", "takes one replica", ""},
 	}
 	for _, tc := range cases {
 		_, err := Parse(tc.sql)
@@ -96,6 +101,7 @@ type fakeSource struct {
 	resumeErr    *codec.Error
 	notices      []string
 	reloadErr    *codec.Error
+	banned       bool
 }
 
 func (f *fakeSource) Version() string                    { return "test" }
@@ -106,6 +112,18 @@ func (f *fakeSource) Databases() []DatabaseInfo          { return f.dbs }
 func (f *fakeSource) Config() [][2]string                { return nil }
 func (f *fakeSource) RequestShutdown()                   {}
 func (f *fakeSource) Reshard() ([]*status.Status, error) { return f.runs, f.runsErr }
+func (f *fakeSource) Bans() []BanInfo {
+	return []BanInfo{{Database: "app", Shard: 0, Host: "10.0.0.2:5432", Until: time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC), Reason: "connection refused"}}
+}
+
+func (f *fakeSource) Ban(host string, ban bool) *codec.Error {
+	if host != "10.0.0.2:5432" {
+		return codec.NewError(codec.SQLStateUndefinedObject, "no replica "+host)
+	}
+	f.banned = ban
+	return nil
+}
+
 func (f *fakeSource) Route(db, sql string) (string, string, *codec.Error) {
 	return "route of " + db, "plan of " + sql, nil
 }
@@ -274,6 +292,26 @@ func TestResumeAndReload(t *testing.T) {
 	msgs = run(t, src, "RELOAD")
 	if e, ok := msgs[len(msgs)-1].(*pgproto3.ErrorResponse); !ok || e.Code != "F0000" {
 		t.Errorf("RELOAD of a bad file: %+v", msgs)
+	}
+}
+
+func TestBans(t *testing.T) {
+	src := &fakeSource{}
+	got := rows(t, run(t, src, "SHOW BANS"), []string{"database", "shard", "host", "banned_until", "reason"}, "SHOW")
+	if len(got) != 1 || got[0] != "app|0|10.0.0.2:5432|2026-12-07 12:00:00|connection refused" {
+		t.Errorf("SHOW BANS: %q", got)
+	}
+	run(t, src, "BAN 10.0.0.2:5432")
+	if !src.banned {
+		t.Error("BAN did not ban")
+	}
+	run(t, src, "UNBAN 10.0.0.2:5432")
+	if src.banned {
+		t.Error("UNBAN did not unban")
+	}
+	msgs := run(t, src, "BAN 10.9.9.9:1")
+	if e, ok := msgs[0].(*pgproto3.ErrorResponse); len(msgs) != 1 || !ok || e.Code != "42704" {
+		t.Errorf("BAN of an unknown host: %+v", msgs)
 	}
 }
 

@@ -1,11 +1,13 @@
 package loop
 
 import (
+	"sort"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/pgshard/pgshard/admin"
 	"github.com/pgshard/pgshard/codec"
 	"github.com/pgshard/pgshard/config"
 	"github.com/pgshard/pgshard/pool"
@@ -36,7 +38,8 @@ import (
 type replica struct {
 	srv         config.Server
 	tls         pool.TLS
-	bannedUntil atomic.Int64 // unix nanoseconds; 0 when never banned
+	bannedUntil atomic.Int64           // unix nanoseconds; 0 when never banned
+	banReason   atomic.Pointer[string] // why it was banned last
 }
 
 // replicasOf makes the replicas of shard sh.
@@ -309,9 +312,71 @@ func (e *Engine) banReplica(p *pool.Pool, why string) {
 	if r.banned(now) {
 		return
 	}
-	r.bannedUntil.Store(now.Add(e.cfg.Pool.BanTime).UnixNano())
+	e.ban(r, now, why)
 	_, addr := r.srv.Addr()
 	e.log.Warn("replica banned: reads go elsewhere", "pool", p.Name, "replica", addr, "for", e.cfg.Pool.BanTime.String(), "reason", why)
+}
+
+func (e *Engine) ban(r *replica, now time.Time, why string) {
+	r.banReason.Store(&why)
+	r.bannedUntil.Store(now.Add(e.cfg.Pool.BanTime).UnixNano())
+}
+
+// eachReplica calls f with every replica of every database, and where it is.
+func (e *Engine) eachReplica(f func(d *database, shard int, host string, r *replica)) {
+	for _, d := range e.cat.Load().dbs {
+		for shard, reps := range d.replicas {
+			for _, r := range reps {
+				_, host := r.srv.Addr()
+				f(d, shard, host, r)
+			}
+		}
+	}
+}
+
+// Bans implements admin.Source.
+func (e *Engine) Bans() []admin.BanInfo {
+	var out []admin.BanInfo
+	now := time.Now()
+	e.eachReplica(func(d *database, shard int, host string, r *replica) {
+		if r.banned(now) {
+			out = append(out, admin.BanInfo{Database: d.db.Name, Shard: shard, Host: host,
+				Until: time.Unix(0, r.bannedUntil.Load()), Reason: *r.banReason.Load()})
+		}
+	})
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		return a.Database < b.Database || a.Database == b.Database && (a.Shard < b.Shard || a.Shard == b.Shard && a.Host < b.Host)
+	})
+	return out
+}
+
+// Ban implements admin.Source: the replica at host, in every database that has it, is banned for ban_time, or
+// its ban ends.
+func (e *Engine) Ban(host string, ban bool) *codec.Error {
+	found := false
+	now := time.Now()
+	e.eachReplica(func(d *database, shard int, h string, r *replica) {
+		if h != host {
+			return
+		}
+		found = true
+		if ban {
+			e.ban(r, now, "BAN from the admin console")
+		} else {
+			r.bannedUntil.Store(0)
+		}
+	})
+	if !found {
+		return codec.NewError(codec.SQLStateUndefinedObject, "no database has a replica at "+host).
+			WithHint("SHOW POOLS lists the replicas by host:port (role replica)")
+	}
+	verb := "unbanned"
+	if ban {
+		verb = "banned"
+	}
+	e.log.Info("the admin console "+verb+" a replica", "replica", host)
+	return nil
 }
 
 // readElsewhere sends a read that waited for a connection of the replica of pool p, which could not be made,

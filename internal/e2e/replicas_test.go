@@ -385,6 +385,42 @@ func TestReplicaDownIsBanned(t *testing.T) {
 	if n := strings.Count(e.proxy.Log(), "replica banned"); n != 1 {
 		t.Fatalf("%d bans logged, want 1", n)
 	}
+	ac, err := pgx.Connect(ctx, e.proxy.DSN("pgshard", "admin", "adminpw")+"&default_query_exec_mode=simple_protocol")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ac.Close(context.Background())
+	bans := func() string {
+		rows, err := ac.Query(ctx, "SHOW BANS")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var hosts []string
+		for rows.Next() {
+			v, err := rows.Values()
+			if err != nil {
+				t.Fatal(err)
+			}
+			hosts = append(hosts, fmt.Sprint(v[2]))
+		}
+		return strings.Join(hosts, ",")
+	}
+	if got := bans(); got != first.Addr() {
+		t.Fatalf("SHOW BANS lists %q, want the replica that is down (%s)", got, first.Addr())
+	}
+	if _, err := ac.Exec(ctx, "BAN "+second.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	if port, err := read(); err != nil || port != e.primary.Port {
+		t.Fatalf("with every replica banned a read ran on port %d (%v), want the primary", port, err)
+	}
+	if _, err := ac.Exec(ctx, "UNBAN "+second.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ac.Exec(ctx, "BAN 127.0.0.1:1"); pgCode(err) != "42704" {
+		t.Fatalf("BAN of a host that is no replica: %v, want 42704", err)
+	}
+	readsOnlyFrom("after UNBAN", second)
 
 	if err := first.Restart(); err != nil {
 		t.Fatal(err)
