@@ -71,3 +71,15 @@ func BenchmarkSplit(b *testing.B) {
 		dst = Split(q, dst[:0])
 	}
 }
+
+// BenchmarkReadAccess is what the read/write split costs a simple Query of pgbench -S (named statements are
+// classified once).
+func BenchmarkReadAccess(b *testing.B) {
+	const q = "SELECT abalance FROM pgbench_accounts WHERE aid = 48213;"
+	b.ReportAllocs()
+	for b.Loop() {
+		if !ReadAccess(q).Read {
+			b.Fatal("not a read")
+		}
+	}
+}

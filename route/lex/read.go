@@ -1,7 +1,5 @@
 package lex
 
-import "strings"
-
 // Access is what a read/write split needs to know of a query string.
 type Access struct {
 	// Read: every statement surely only reads, so that the string may run on a replica: a SELECT, VALUES,
@@ -66,6 +64,21 @@ type readStmt struct {
 	readOnly  bool // it did
 	afterFor  bool // the last word was FOR
 	afterRead bool // the last word was READ
+	buf       [64]byte
+}
+
+// word returns t's name: an unquoted one folded to lower case in s.buf (its first len(s.buf) bytes: longer
+// names matter only by their prefix here), a quoted one as it is.
+func (s *readStmt) word(src string, t Token) []byte {
+	if t.Kind == QuotedIdent {
+		return []byte(Unquote(src, t))
+	}
+	w := src[t.Start:t.End]
+	n := copy(s.buf[:], w)
+	for i := range n {
+		s.buf[i] = lowerTable[s.buf[i]]
+	}
+	return s.buf[:n]
 }
 
 // next takes the statement's next token (no comment); false when the statement is no read.
@@ -80,9 +93,9 @@ func (s *readStmt) next(src string, t Token) bool {
 		s.afterFor, s.afterRead = false, false
 		return s.first > 1
 	}
-	word := Unquote(src, t) // folded to lower case when unquoted
+	word := s.word(src, t)
 	if s.first == 1 {
-		switch word {
+		switch string(word) {
 		case "select", "values", "table", "show", "with", "commit", "end", "rollback", "abort":
 			return true
 		case "begin", "start":
@@ -92,14 +105,15 @@ func (s *readStmt) next(src string, t Token) bool {
 		return false
 	}
 	if t.Kind == Ident {
+		w := string(word) // short and not kept: the compiler copies it to the stack
 		switch {
-		case s.afterFor && (word == "update" || word == "share" || word == "no" || word == "key"):
+		case s.afterFor && (w == "update" || w == "share" || w == "no" || w == "key"):
 			return false
-		case s.afterRead && word == "only":
+		case s.afterRead && w == "only":
 			s.readOnly = true
 		}
-		s.afterFor, s.afterRead = word == "for", word == "read"
-		switch word {
+		s.afterFor, s.afterRead = w == "for", w == "read"
+		switch w {
 		case "insert", "update", "delete", "merge", "into", "prepared":
 			return false
 		}
@@ -113,8 +127,8 @@ func (s *readStmt) end() bool { return !s.begin || s.readOnly }
 // writeFunc reports the built-in functions a replica cannot run, or whose effect belongs on the primary: they
 // write (sequences, large objects, NOTIFY, replication slots, WAL), take locks or assign a transaction id, change
 // the session, or act on other sessions.
-func writeFunc(name string) bool {
-	switch name {
+func writeFunc(name []byte) bool {
+	switch string(name) {
 	case "nextval", "setval", "currval", "lastval", "pg_notify", "set_config", "txid_current", "pg_current_xact_id",
 		"pg_export_snapshot", "pg_cancel_backend", "pg_terminate_backend", "pg_reload_conf", "pg_promote",
 		"pg_switch_wal", "pg_create_restore_point", "pg_drop_replication_slot", "pg_logical_emit_message":
@@ -122,7 +136,7 @@ func writeFunc(name string) bool {
 	}
 	for _, prefix := range [...]string{"pg_advisory_", "pg_try_advisory_", "lo_", "pg_create_", "pg_current_wal",
 		"pg_replication_origin_", "pg_wal_replay_", "pg_stat_reset", "dblink"} {
-		if strings.HasPrefix(name, prefix) {
+		if len(name) >= len(prefix) && string(name[:len(prefix)]) == prefix {
 			return true
 		}
 	}
