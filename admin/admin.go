@@ -78,19 +78,23 @@ type Source interface {
 	// Route says how database db routes the statement sql (a simple Query with no routing settings): where
 	// it runs, and why.
 	Route(db, sql string) (decision, plan string, err *codec.Error)
-	// Bans lists the replicas that take no reads now; Ban bans the replica at host (host:port, as SHOW POOLS
-	// shows it) for ban_time, or ends its ban (ban false). A host no database has as a replica is an error.
-	Bans() []BanInfo
+	// Replicas lists the replicas of the databases whose reads go to them; Ban bans the replica at host
+	// (host:port, as SHOW POOLS shows it) for ban_time, or ends its ban (ban false). A host no database has as
+	// a replica is an error.
+	Replicas() []ReplicaInfo
 	Ban(host string, ban bool) *codec.Error
 }
 
-// BanInfo is one banned replica.
-type BanInfo struct {
+// ReplicaInfo is one replica: whether it takes reads, and how far behind its primary it is.
+type ReplicaInfo struct {
 	Database string
 	Shard    int
 	Host     string
-	Until    time.Time
-	Reason   string
+	State    string    // ok, banned (BannedUntil, Reason), lagging
+	Until    time.Time // the end of its ban
+	Reason   string    // why it was banned
+	LagBytes uint64    // WAL bytes the primary has that it has not replayed, at the last check
+	Lag      time.Duration
 }
 
 // Command is a parsed console command.
@@ -112,7 +116,7 @@ func (c Command) OffLoop() bool {
 // Commands are the console's commands, as SHOW HELP lists them.
 var Commands = []string{
 	"SHOW POOLS", "SHOW STATS", "SHOW CLIENTS", "SHOW SERVERS", "SHOW DATABASES", "SHOW CONFIG", "SHOW RESHARD",
-	"SHOW VERSION", "SHOW ROUTE database statement", "SHOW BANS", "SHOW HELP", "PAUSE [database]", "RESUME [database]",
+	"SHOW VERSION", "SHOW ROUTE database statement", "SHOW REPLICAS", "SHOW BANS", "SHOW HELP", "PAUSE [database]", "RESUME [database]",
 	"BAN host:port", "UNBAN host:port", "RELOAD", "SHUTDOWN",
 }
 
@@ -143,7 +147,7 @@ func Parse(sql string) (Command, *codec.Error) {
 	case "SHOW":
 		if len(f) == 2 {
 			switch c.Object {
-			case "POOLS", "STATS", "CLIENTS", "SERVERS", "DATABASES", "CONFIG", "VERSION", "HELP", "RESHARD", "BANS":
+			case "POOLS", "STATS", "CLIENTS", "SERVERS", "DATABASES", "CONFIG", "VERSION", "HELP", "RESHARD", "BANS", "REPLICAS":
 				return c, nil
 			}
 		}
@@ -251,8 +255,16 @@ func Run(dst []byte, c Command, src Source) []byte {
 		return codec.AppendCommandComplete(dst, c.Verb)
 	case "SHOW BANS":
 		t = table{cols: []string{"database", "shard", "host", "banned_until", "reason"}}
-		for _, b := range src.Bans() {
-			t.rows = append(t.rows, []string{b.Database, itoa(b.Shard), b.Host, stamp(b.Until), b.Reason})
+		for _, r := range src.Replicas() {
+			if r.State == "banned" {
+				t.rows = append(t.rows, []string{r.Database, itoa(r.Shard), r.Host, stamp(r.Until), r.Reason})
+			}
+		}
+	case "SHOW REPLICAS":
+		t = table{cols: []string{"database", "shard", "host", "state", "lag_bytes", "lag_seconds"}}
+		for _, r := range src.Replicas() {
+			t.rows = append(t.rows, []string{r.Database, itoa(r.Shard), r.Host, r.State, strconv.FormatUint(r.LagBytes, 10),
+				float(r.Lag.Seconds(), 3)})
 		}
 	case "RELOAD ":
 		notices, err := src.Reload()

@@ -112,8 +112,11 @@ func (f *fakeSource) Databases() []DatabaseInfo          { return f.dbs }
 func (f *fakeSource) Config() [][2]string                { return nil }
 func (f *fakeSource) RequestShutdown()                   {}
 func (f *fakeSource) Reshard() ([]*status.Status, error) { return f.runs, f.runsErr }
-func (f *fakeSource) Bans() []BanInfo {
-	return []BanInfo{{Database: "app", Shard: 0, Host: "10.0.0.2:5432", Until: time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC), Reason: "connection refused"}}
+func (f *fakeSource) Replicas() []ReplicaInfo {
+	return []ReplicaInfo{
+		{Database: "app", Shard: 0, Host: "10.0.0.2:5432", State: "banned", Until: time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC), Reason: "connection refused"},
+		{Database: "app", Shard: 0, Host: "10.0.0.3:5432", State: "lagging", LagBytes: 1 << 20, Lag: 1500 * time.Millisecond},
+	}
 }
 
 func (f *fakeSource) Ban(host string, ban bool) *codec.Error {
@@ -300,6 +303,10 @@ func TestBans(t *testing.T) {
 	got := rows(t, run(t, src, "SHOW BANS"), []string{"database", "shard", "host", "banned_until", "reason"}, "SHOW")
 	if len(got) != 1 || got[0] != "app|0|10.0.0.2:5432|2026-12-07 12:00:00|connection refused" {
 		t.Errorf("SHOW BANS: %q", got)
+	}
+	got = rows(t, run(t, src, "SHOW REPLICAS"), []string{"database", "shard", "host", "state", "lag_bytes", "lag_seconds"}, "SHOW")
+	if len(got) != 2 || got[1] != "app|0|10.0.0.3:5432|lagging|1048576|1.500" {
+		t.Errorf("SHOW REPLICAS: %q", got)
 	}
 	run(t, src, "BAN 10.0.0.2:5432")
 	if !src.banned {

@@ -15,6 +15,7 @@ func MetricsHandler(src Source, clients func() int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		WriteMetrics(w, src.Pools(), src.Databases(), clients())
+		writeReplicaMetrics(w, src.Replicas())
 		writeProcessMetrics(w)
 	})
 }
@@ -37,6 +38,32 @@ func writeProcessMetrics(w io.Writer) {
 				fmt.Fprintf(w, "# HELP process_resident_memory_bytes Resident memory size in bytes.\n# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %d\n",
 					pages*int64(os.Getpagesize()))
 			}
+		}
+	}
+}
+
+// writeReplicaMetrics writes how far behind its primary each replica is, and whether it takes reads.
+func writeReplicaMetrics(w io.Writer, reps []ReplicaInfo) {
+	if len(reps) == 0 {
+		return
+	}
+	type metric struct {
+		name, help string
+		value      func(ReplicaInfo) float64
+	}
+	for _, m := range []metric{
+		{"pgshard_replica_lag_bytes", "WAL bytes of the primary the replica had not replayed at the last check.", func(r ReplicaInfo) float64 { return float64(r.LagBytes) }},
+		{"pgshard_replica_lag_seconds", "How far behind its primary the replica was at the last check.", func(r ReplicaInfo) float64 { return r.Lag.Seconds() }},
+		{"pgshard_replica_reads", "1 while the replica takes reads, 0 while it is banned or lagging.", func(r ReplicaInfo) float64 {
+			if r.State == "ok" {
+				return 1
+			}
+			return 0
+		}},
+	} {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n", m.name, m.help, m.name)
+		for _, r := range reps {
+			fmt.Fprintf(w, "%s{database=%q,shard=\"%d\",host=%q} %g\n", m.name, r.Database, r.Shard, r.Host, m.value(r))
 		}
 	}
 }

@@ -106,6 +106,12 @@ type Pool struct {
 	// "ban_time": how long a replica that failed (a connection or login that failed, a connection lost) takes
 	// no reads; they go to the other replicas, or to the primary.
 	BanTime time.Duration
+	// "replica_check_interval": how often each replica's replay position is compared with its primary's.
+	ReplicaCheckInterval time.Duration
+	// "max_replica_lag" and "max_replica_lag_bytes": a replica further behind its primary (in time, or in WAL
+	// bytes) takes no reads until it has caught up; 0 turns a limit off.
+	MaxReplicaLag      time.Duration
+	MaxReplicaLagBytes int
 }
 
 // Admin is the login of the admin database (AdminDatabase).
@@ -145,6 +151,9 @@ type Database struct {
 	// primary when every replica is banned), SplitReplicasAndPrimary to the replicas and the primary in turn,
 	// SplitOff to the primary.
 	ReadWriteSplit string
+	// ReadYourWrites is "read_your_writes": RYWSession makes a client's reads go only to replicas that have
+	// replayed its last write (else to the primary); RYWOff (the default) does not look.
+	ReadYourWrites string
 }
 
 // Shard is one shard: a primary and its read replicas.
@@ -185,6 +194,9 @@ const (
 
 	UnlistedReplicated = "replicated"
 	UnlistedError      = "error"
+
+	RYWOff     = "off"
+	RYWSession = "session"
 
 	SplitOff                = "off"
 	SplitReplicas           = "replicas"
@@ -243,6 +255,8 @@ func defaults() *Config {
 			MaxPreparedStatements: 1000,
 			ServerReuse:           true,
 			BanTime:               time.Minute,
+			ReplicaCheckInterval:  time.Second,
+			MaxReplicaLag:         30 * time.Second,
 		},
 		Admin: Admin{User: "admin"},
 	}

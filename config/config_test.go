@@ -88,6 +88,8 @@ func TestDefaults(t *testing.T) {
 			MaxPreparedStatements: 1000,
 			ServerReuse:           true,
 			BanTime:               time.Minute,
+			ReplicaCheckInterval:  time.Second,
+			MaxReplicaLag:         30 * time.Second,
 		},
 		TLS:   TLS{Mode: TLSDisable},
 		Admin: Admin{User: "admin"},
@@ -95,7 +97,7 @@ func TestDefaults(t *testing.T) {
 		Databases: []Database{{
 			Name:           "app",
 			Shards:         []Shard{{Primary: primary}},
-			UnlistedTables: UnlistedReplicated, CrossShard: CrossShardAllow, ReadWriteSplit: SplitReplicas,
+			UnlistedTables: UnlistedReplicated, CrossShard: CrossShardAllow, ReadWriteSplit: SplitReplicas, ReadYourWrites: RYWOff,
 		}},
 	}
 	if !reflect.DeepEqual(c, want) {

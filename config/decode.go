@@ -290,6 +290,9 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 				"max_prepared_statements": d.integer(&pl.MaxPreparedStatements),
 				"server_reuse":            d.boolean(&pl.ServerReuse),
 				"ban_time":                d.duration(&pl.BanTime),
+				"replica_check_interval":  d.duration(&pl.ReplicaCheckInterval),
+				"max_replica_lag":         d.duration(&pl.MaxReplicaLag),
+				"max_replica_lag_bytes":   d.size(&pl.MaxReplicaLagBytes),
 			})
 		},
 		"admin": func(n *yaml.Node, p string) {
@@ -332,7 +335,7 @@ func (d *decoder) user(n *yaml.Node, path string) User {
 }
 
 func (d *decoder) database(n *yaml.Node, path string) Database {
-	db := Database{UnlistedTables: UnlistedReplicated, CrossShard: CrossShardAllow, ReadWriteSplit: SplitReplicas}
+	db := Database{UnlistedTables: UnlistedReplicated, CrossShard: CrossShardAllow, ReadWriteSplit: SplitReplicas, ReadYourWrites: RYWOff}
 	d.mapping(n, path, map[string]field{
 		"name": d.str(&db.Name),
 		"shards": func(n *yaml.Node, p string) {
@@ -361,6 +364,7 @@ func (d *decoder) database(n *yaml.Node, path string) Database {
 		"two_phase_commit":  d.boolean(&db.TwoPhaseCommit),
 		"cross_shard":       d.str(&db.CrossShard),
 		"read_write_split":  d.str(&db.ReadWriteSplit),
+		"read_your_writes":  d.str(&db.ReadYourWrites),
 	})
 	return db
 }

@@ -90,7 +90,8 @@ func Compare(cur, next *Config) Changes {
 		case RoutingChanged(od, &nd):
 			ch.DatabasesChanged = append(ch.DatabasesChanged, nd.Name)
 			ch.Routing[nd.Name] = true
-		case od.TwoPhaseCommit != nd.TwoPhaseCommit || od.CrossShard != nd.CrossShard || od.ReadWriteSplit != nd.ReadWriteSplit:
+		case od.TwoPhaseCommit != nd.TwoPhaseCommit || od.CrossShard != nd.CrossShard || od.ReadWriteSplit != nd.ReadWriteSplit ||
+			od.ReadYourWrites != nd.ReadYourWrites:
 			ch.DatabasesChanged = append(ch.DatabasesChanged, nd.Name)
 		}
 	}

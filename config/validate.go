@@ -77,6 +77,10 @@ func validate(c *Config, d *decoder) {
 	v.nonNegative("pool.server_lifetime", p.ServerLifetime)
 	v.atLeast("pool.max_client_connections", p.MaxClientConnections, 1)
 	v.atLeast("pool.max_prepared_statements", p.MaxPreparedStatements, 0)
+	v.positive("pool.ban_time", p.BanTime)
+	v.positive("pool.replica_check_interval", p.ReplicaCheckInterval)
+	v.nonNegative("pool.max_replica_lag", p.MaxReplicaLag)
+	v.atLeast("pool.max_replica_lag_bytes", p.MaxReplicaLagBytes, 0)
 	if !p.ServerReuse && p.Mode != ModeSession && v.ok("pool.server_reuse") && v.ok("pool.mode") {
 		v.errorf("pool.server_reuse", "false needs pool.mode session (in transaction mode clients share server connections by design)")
 	}
@@ -186,6 +190,9 @@ func (v validator) database(p string, db Database, dbAt map[string]string) {
 	}
 	if s := db.ReadWriteSplit; s != SplitOff && s != SplitReplicas && s != SplitReplicasAndPrimary && v.ok(p+".read_write_split") {
 		v.errorf(p+".read_write_split", "must be %q, %q or %q, got %q", SplitOff, SplitReplicas, SplitReplicasAndPrimary, s)
+	}
+	if s := db.ReadYourWrites; s != RYWOff && s != RYWSession && v.ok(p+".read_your_writes") {
+		v.errorf(p+".read_your_writes", "must be %q or %q, got %q", RYWOff, RYWSession, s)
 	}
 	if db.CrossShard != CrossShardAllow && db.CrossShard != CrossShardWarn && db.CrossShard != CrossShardDeny && v.ok(p+".cross_shard") {
 		v.errorf(p+".cross_shard", "must be %q, %q or %q, got %q", CrossShardAllow, CrossShardWarn, CrossShardDeny, db.CrossShard)

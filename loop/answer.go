@@ -62,6 +62,9 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 		if r.head.keeps(keepCatalog) && s.client != nil {
 			s.client.catalogAnswer(catalogInt(msg))
 		}
+		if r.head.keeps(keepWriteLSN) && s.client != nil {
+			s.client.wroteUpTo(msg)
+		}
 	case codec.ParseComplete, codec.BindComplete, codec.CloseComplete:
 		if !s.completed(&r) {
 			return false

@@ -117,6 +117,10 @@ type client struct {
 	readPools       [][]*pool.Pool
 	waitsForPrimary bool
 	role, roleFrom  string
+	// Read-your-writes: the primary's WAL position after the client's last statements there, and whether
+	// statements ran there since it was asked.
+	writeLSN  uint64
+	lsnWanted bool
 
 	// Session state (session.go).
 	settings    map[string]string   // the client's settings: name -> statement that sets it
@@ -354,7 +358,7 @@ func (cl *client) forwardUnsharded() {
 		if cl.srv == nil && !cl.acquire() {
 			break // waiting: the bytes stay buffered until a server arrives
 		}
-		if cl.onReplica() && cl.srv.status == codec.TxIdle && startsUnit(m, cl.srv) && !cl.toReplica(buf[pos:]) {
+		if cl.readPools != nil && startsUnit(m, cl.srv) && !cl.unitMayGo(buf[pos:]) {
 			cl.holdForPrimary()
 			break
 		}

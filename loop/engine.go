@@ -284,6 +284,7 @@ func (e *Engine) Run() error {
 	if err := e.startTwoPhase(); err != nil {
 		return err
 	}
+	defer e.watchReplicas()()
 	if e.tpc != nil {
 		defer e.tpc.Close()
 	}

@@ -365,6 +365,7 @@ const (
 	keepCatalog                // the key's position for a sharded COPY or an INSERT without a column list: its one value
 	keepDrive                  // a statement ending a transaction (txdrive.go): its outcome
 	keepCopyEnd                // COMMIT or ROLLBACK of pgshard's transaction around a sharded COPY: its error
+	keepWriteLSN               // the primary's WAL position after a client's statements (read-your-writes): its value
 )
 
 type expectation struct {

@@ -40,6 +40,13 @@ type replica struct {
 	tls         pool.TLS
 	bannedUntil atomic.Int64           // unix nanoseconds; 0 when never banned
 	banReason   atomic.Pointer[string] // why it was banned last
+
+	// What the last check found (replicalag.go): how far it has replayed the primary's WAL, how far behind it
+	// is, and whether that is too far.
+	replayLSN atomic.Uint64
+	lagBytes  atomic.Uint64
+	lag       atomic.Int64 // a time.Duration
+	lagging   atomic.Bool
 }
 
 // replicasOf makes the replicas of shard sh.
@@ -55,7 +62,11 @@ func replicasOf(sh config.Shard) ([]*replica, error) {
 	return out, nil
 }
 
-func (r *replica) banned(now time.Time) bool { return now.UnixNano() < r.bannedUntil.Load() }
+// banned says whether r takes no reads now: banned, or lagging.
+func (r *replica) banned(now time.Time) bool { return r.inBan(now) || r.lagging.Load() }
+
+// inBan says whether r is banned (for failing, or by the admin console) now.
+func (r *replica) inBan(now time.Time) bool { return now.UnixNano() < r.bannedUntil.Load() }
 
 // splitsReads says whether d's clients send reads to replicas: transaction mode, a database of one shard that
 // has replicas, read_write_split not off.
@@ -120,7 +131,7 @@ func (cl *client) readPool(shard int) *pool.Pool {
 		if i == len(reps) {
 			return cl.pools[shard]
 		}
-		if !cl.db.replicas[shard][i].banned(now) {
+		if r := cl.db.replicas[shard][i]; !r.banned(now) && r.replayLSN.Load() >= cl.writeLSN {
 			return reps[i]
 		}
 	}
@@ -284,6 +295,42 @@ func bindStatement(body []byte) ([]byte, bool) {
 // onReplica reports a client whose server connection is a replica's.
 func (cl *client) onReplica() bool { return cl.srv != nil && cl.srv.pc.Pool().Replica > 0 }
 
+// unitMayGo says whether the unit of work at the start of buf, about to go to the client's server, may go
+// there: not when the server is a replica outside a transaction and the unit does not go to one (it is held
+// for the primary). One that goes to a primary is noted for read-your-writes.
+func (cl *client) unitMayGo(buf []byte) bool {
+	s := cl.srv
+	if s.pc.Pool().Replica > 0 {
+		return s.status != codec.TxIdle || cl.toReplica(buf)
+	}
+	cl.lsnWanted = cl.lsnWanted || cl.db.db.ReadYourWrites == config.RYWSession
+	return true
+}
+
+// askWriteLSN asks primary s, whose client cl ran statements on it, how far its WAL goes now: cl's reads go
+// only to replicas that have replayed that far (readPool). idleNow releases s once it has answered.
+func (s *server) askWriteLSN(cl *client) {
+	cl.lsnWanted = false
+	s.send(codec.AppendQuery(nil, "SELECT pg_catalog.pg_current_wal_insert_lsn()::text"))
+	s.expects.push(expectOwn(keepWriteLSN))
+}
+
+// wroteUpTo takes the answer of askWriteLSN, a DataRow.
+func (cl *client) wroteUpTo(msg []byte) {
+	row, err := codec.ParseDataRow(msg[codec.HeaderLen:])
+	if err != nil || row.NumColumns() != 1 {
+		return
+	}
+	var cols [1][]byte
+	vals, err := row.Columns(cols[:0])
+	if err != nil || vals[0] == nil {
+		return
+	}
+	if lsn, ok := parseLSN(string(vals[0])); ok && lsn > cl.writeLSN {
+		cl.writeLSN = lsn
+	}
+}
+
 // startsUnit says whether m, about to go to the client's server s, begins a new unit of work (a Query, or the
 // first message of an extended batch).
 func startsUnit(m codec.Message, s *server) bool {
@@ -309,7 +356,7 @@ func (cl *client) heldStatementGoes() {
 func (e *Engine) banReplica(p *pool.Pool, why string) {
 	r := p.Host.(*replica)
 	now := time.Now()
-	if r.banned(now) {
+	if r.inBan(now) {
 		return
 	}
 	e.ban(r, now, why)
@@ -334,15 +381,23 @@ func (e *Engine) eachReplica(f func(d *database, shard int, host string, r *repl
 	}
 }
 
-// Bans implements admin.Source.
-func (e *Engine) Bans() []admin.BanInfo {
-	var out []admin.BanInfo
+// Replicas implements admin.Source.
+func (e *Engine) Replicas() []admin.ReplicaInfo {
+	var out []admin.ReplicaInfo
 	now := time.Now()
 	e.eachReplica(func(d *database, shard int, host string, r *replica) {
-		if r.banned(now) {
-			out = append(out, admin.BanInfo{Database: d.db.Name, Shard: shard, Host: host,
-				Until: time.Unix(0, r.bannedUntil.Load()), Reason: *r.banReason.Load()})
+		if !e.splitsReads(d) {
+			return
 		}
+		ri := admin.ReplicaInfo{Database: d.db.Name, Shard: shard, Host: host, State: "ok", LagBytes: r.lagBytes.Load(),
+			Lag: time.Duration(r.lag.Load())}
+		switch {
+		case r.inBan(now):
+			ri.State, ri.Until, ri.Reason = "banned", time.Unix(0, r.bannedUntil.Load()), *r.banReason.Load()
+		case r.lagging.Load():
+			ri.State = "lagging"
+		}
+		out = append(out, ri)
 	})
 	sort.Slice(out, func(i, j int) bool {
 		a, b := out[i], out[j]

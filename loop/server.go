@@ -368,6 +368,10 @@ func (s *server) idleNow() {
 		return
 	}
 	if s.status == codec.TxIdle && s.e.cfg.Pool.Mode != "session" && cl.state == clientReady && !cl.pins.any() && cl.sh.drive == nil {
+		if cl.lsnWanted {
+			s.askWriteLSN(cl)
+			return
+		}
 		cl.detachServer(s)
 		s.release()
 	}

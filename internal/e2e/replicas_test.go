@@ -21,7 +21,13 @@ type replicaEnv struct {
 	proxy    *Proxy
 }
 
-func startReplicaEnv(t *testing.T, split string) *replicaEnv {
+// replicaOpts say what differs in a replicaEnv's config.
+type replicaOpts struct {
+	pool string            // more settings of pool:, as "key: value, ..."
+	dbs  map[string]string // pgshard's databases over the shard: name -> its settings, as "key: value" lines
+}
+
+func startReplicaEnv(t *testing.T, o replicaOpts) *replicaEnv {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts Postgres")
@@ -48,19 +54,28 @@ func startReplicaEnv(t *testing.T, split string) *replicaEnv {
 		urls = append(urls, fmt.Sprintf(`"postgres://127.0.0.1:%d/app_0"`, r.Port))
 	}
 	e.waitForReplay(t, ctx)
+	if o.dbs == nil {
+		o.dbs = map[string]string{"app": ""}
+	}
+	var dbs strings.Builder
+	for name, settings := range o.dbs {
+		fmt.Fprintf(&dbs, "  - name: %s\n", name)
+		for _, l := range strings.Split(settings, "\n") {
+			if l != "" {
+				fmt.Fprintf(&dbs, "    %s\n", l)
+			}
+		}
+		fmt.Fprintf(&dbs, "    shards:\n      - primary: \"postgres://127.0.0.1:%d/app_0\"\n        replicas: [%s]\n",
+			primary.Port, strings.Join(urls, ", "))
+	}
 	e.proxy = StartProxy(t, fmt.Sprintf(`
 listen: "127.0.0.1:%%PORT%%"
 event_loops: 2
-pool: {mode: transaction, size: 4, checkout_timeout: 5s, ban_time: 2s}
+pool: {mode: transaction, size: 4, checkout_timeout: 5s, ban_time: 2s, replica_check_interval: 200ms%s}
 admin: {user: admin, password: adminpw}
 users: [{name: app, password: secret}]
 databases:
-  - name: app
-    read_write_split: %s
-    shards:
-      - primary: "postgres://127.0.0.1:%d/app_0"
-        replicas: [%s]
-`, split, primary.Port, strings.Join(urls, ", ")))
+%s`, o.pool, dbs.String()))
 	return e
 }
 
@@ -103,7 +118,7 @@ func serverOf(t *testing.T, ctx context.Context, c *pgx.Conn, mode pgx.QueryExec
 }
 
 func TestReadWriteSplit(t *testing.T) {
-	e := startReplicaEnv(t, "replicas")
+	e := startReplicaEnv(t, replicaOpts{})
 	ctx := Ctx(t, 2*time.Minute)
 	c, err := pgx.Connect(ctx, e.proxy.DSN("app", "app", "secret"))
 	if err != nil {
@@ -332,7 +347,7 @@ func TestReadWriteSplit(t *testing.T) {
 }
 
 func TestReadWriteSplitOff(t *testing.T) {
-	e := startReplicaEnv(t, "off")
+	e := startReplicaEnv(t, replicaOpts{dbs: map[string]string{"app": "read_write_split: off"}})
 	ctx := Ctx(t, time.Minute)
 	c, err := pgx.Connect(ctx, e.proxy.DSN("app", "app", "secret"))
 	if err != nil {
@@ -349,7 +364,7 @@ func TestReadWriteSplitOff(t *testing.T) {
 // connections may fail the read in flight; after its ban none fails. A replica that is back is read from
 // again once its ban is over.
 func TestReplicaDownIsBanned(t *testing.T) {
-	e := startReplicaEnv(t, "replicas")
+	e := startReplicaEnv(t, replicaOpts{})
 	ctx := Ctx(t, 2*time.Minute)
 	c, err := pgx.Connect(ctx, e.proxy.DSN("app", "app", "secret"))
 	if err != nil {
@@ -436,4 +451,99 @@ func TestReplicaDownIsBanned(t *testing.T) {
 		t.Fatal("the replica that went down under open connections was not banned")
 	}
 	readsOnlyFrom("after the second ban", first)
+}
+
+// replay pauses (or resumes) the replay of WAL on replica r.
+func replay(t *testing.T, ctx context.Context, r *pgtest.Cluster, on bool) {
+	t.Helper()
+	rc, err := pgx.Connect(ctx, r.SuperDSN("app_0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close(context.Background())
+	f := "pg_wal_replay_pause"
+	if on {
+		f = "pg_wal_replay_resume"
+	}
+	if _, err := rc.Exec(ctx, "SELECT "+f+"()"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReplicaLagIsBanned pauses replay on one replica under writes: past max_replica_lag_bytes it takes no
+// reads, and after replay resumes it takes them again.
+func TestReplicaLagIsBanned(t *testing.T) {
+	e := startReplicaEnv(t, replicaOpts{pool: ", max_replica_lag_bytes: 64kB"})
+	ctx := Ctx(t, 2*time.Minute)
+	c, err := pgx.Connect(ctx, e.proxy.DSN("app", "app", "secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	behind, current := e.replicas[0], e.replicas[1]
+	replay(t, ctx, behind, false)
+	if _, err := c.Exec(ctx, "INSERT INTO t (v) SELECT g FROM generate_series(1, 20000) AS g"); err != nil {
+		t.Fatal(err)
+	}
+	if !waitFor(10*time.Second, func() bool { return strings.Contains(e.proxy.Log(), "replica lagging") }) {
+		t.Fatal("the replica whose replay is paused was not taken out of the reads")
+	}
+	for i := range 20 {
+		var port int
+		if err := c.QueryRow(ctx, "SELECT inet_server_port()").Scan(&port); err != nil {
+			t.Fatal(err)
+		}
+		if port != current.Port {
+			t.Fatalf("read %d ran on port %d, want the replica that is not behind (%d)", i, port, current.Port)
+		}
+	}
+	replay(t, ctx, behind, true)
+	if !waitFor(10*time.Second, func() bool { return strings.Contains(e.proxy.Log(), "replica caught up") }) {
+		t.Fatal("the replica did not take reads again after it caught up")
+	}
+	if !waitFor(10*time.Second, func() bool {
+		var port int
+		return c.QueryRow(ctx, "SELECT inet_server_port()").Scan(&port) == nil && port == behind.Port
+	}) {
+		t.Fatal("no read ran on the replica that caught up")
+	}
+}
+
+// TestReadYourWrites writes and at once reads back through replicas whose replay is paused: with
+// read_your_writes the read goes to the primary and sees the row; without, it goes to a replica and does not.
+func TestReadYourWrites(t *testing.T) {
+	e := startReplicaEnv(t, replicaOpts{pool: ", max_replica_lag: 5m", dbs: map[string]string{
+		"app":      "read_your_writes: session",
+		"eventual": "read_your_writes: off",
+	}})
+	ctx := Ctx(t, 2*time.Minute)
+	for _, r := range e.replicas {
+		replay(t, ctx, r, false)
+	}
+	for db, wantSeen := range map[string]bool{"app": true, "eventual": false} {
+		c, err := pgx.Connect(ctx, e.proxy.DSN(db, "app", "secret"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 5 {
+			var id int64
+			if err := c.QueryRow(ctx, "INSERT INTO t (v) VALUES (7) RETURNING id").Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			// Later than at once: pgshard has let go of the primary by then, so the read is routed afresh.
+			time.Sleep(100 * time.Millisecond)
+			var n int
+			var recovery bool
+			if err := c.QueryRow(ctx, "SELECT count(*), pg_is_in_recovery() FROM t WHERE id = $1", id).Scan(&n, &recovery); err != nil {
+				t.Fatal(err)
+			}
+			if seen := n == 1; seen != wantSeen {
+				t.Fatalf("database %s, write %d: the read right after it saw it: %v (on a replica: %v), want %v", db, i, seen, recovery, wantSeen)
+			}
+		}
+		c.Close(context.Background())
+	}
+	for _, r := range e.replicas {
+		replay(t, ctx, r, true)
+	}
 }
