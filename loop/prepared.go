@@ -360,12 +360,12 @@ const (
 type purpose uint8
 
 const (
-	keepNothing purpose = iota // a reset or setting: only a failure matters (the connection is then suspect)
-	keepReplay                 // the client's settings given to its server (replaySettings): its error
-	keepCatalog                // the key's position for a sharded COPY or an INSERT without a column list: its one value
-	keepDrive                  // a statement ending a transaction (txdrive.go): its outcome
-	keepCopyEnd                // COMMIT or ROLLBACK of pgshard's transaction around a sharded COPY: its error
-	keepWriteLSN               // the primary's WAL position after a client's statements (read-your-writes): its value
+	keepNothing  purpose = iota // a reset or setting: only a failure matters (the connection is then suspect)
+	keepReplay                  // the client's settings given to its server (replaySettings): its error
+	keepCatalog                 // the key's position for a sharded COPY or an INSERT without a column list: its one value
+	keepDrive                   // a statement ending a transaction (txdrive.go): its outcome
+	keepCopyEnd                 // COMMIT or ROLLBACK of pgshard's transaction around a sharded COPY: its error
+	keepWriteLSN                // the primary's WAL position after a client's statements (read-your-writes): its value
 )
 
 type expectation struct {
