@@ -102,16 +102,7 @@ func (e *Engine) Pools() []admin.PoolInfo {
 	var out []admin.PoolInfo
 	for _, d := range e.cat.Load().dbs {
 		d.mu.Lock()
-		for userName, ps := range d.pools {
-			for _, p := range ps {
-				out = append(out, e.poolInfo(d, userName, p))
-			}
-			for _, reps := range d.readPools[userName] {
-				for _, p := range reps {
-					out = append(out, e.poolInfo(d, userName, p))
-				}
-			}
-		}
+		d.eachPool("", func(userName string, p *pool.Pool) { out = append(out, e.poolInfo(d, userName, p)) })
 		d.mu.Unlock()
 	}
 	sort.Slice(out, func(i, j int) bool {

@@ -92,17 +92,15 @@ func (e *Engine) retireReplaced(old, cat *catalog, ch *config.Changes) (retired 
 	retireDB := func(d *database) {
 		d.retired.Store(true)
 		d.mu.Lock()
-		for _, ps := range d.pools {
-			for _, p := range ps {
-				p.Retire()
-				retired = append(retired, p)
-			}
-		}
+		d.eachPool("", func(_ string, p *pool.Pool) {
+			p.Retire()
+			retired = append(retired, p)
+		})
 		d.mu.Unlock()
 	}
 	for _, name := range ch.DatabasesChanged {
 		retireDB(old.dbs[name])
-		note := "database " + name + ": two_phase_commit changed"
+		note := "database " + name + ": its settings changed"
 		if ch.Routing[name] {
 			note = "database " + name + ": new routing (" + strconv.Itoa(len(old.dbs[name].db.Shards)) + " -> " +
 				strconv.Itoa(len(cat.dbs[name].db.Shards)) + " shards): its clients move to the new shards at their next transaction"
@@ -121,11 +119,12 @@ func (e *Engine) retireReplaced(old, cat *catalog, ch *config.Changes) (retired 
 		old.users[name].retired.Store(true)
 		for _, d := range cat.dbs {
 			d.mu.Lock()
-			for _, p := range d.pools[name] {
+			d.eachPool(name, func(_ string, p *pool.Pool) {
 				p.Retire()
 				retired = append(retired, p)
-			}
+			})
 			delete(d.pools, name)
+			delete(d.readPools, name)
 			d.mu.Unlock()
 		}
 	}

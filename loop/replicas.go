@@ -16,23 +16,26 @@ import (
 
 // The read/write split.
 //
-// A shard is a primary and its streaming replicas. In transaction mode, a client between transactions whose
-// next statement surely only reads (lex.IsRead: a SELECT without locking clauses or functions that write, SHOW,
-// VALUES; for a batch of the extended protocol, every statement it prepares or binds, up to its Sync) gets a
-// server connection of a replica, in turn (read_write_split: replicas, or replicas_and_primary, which counts the
-// primary among them); anything else gets the primary's. Each replica has its own pool per user.
+// A shard is a primary and its streaming replicas. In transaction mode, a client between transactions sends
+// its next unit of work (a Query, or an extended-protocol batch up to its Sync) to a replica when it goes to one
+// (toReplica): its role=primary|replica comment says so, else the session's pgshard.role, else lex.ReadAccess
+// finds that every statement in it surely only reads, or begins a read-only transaction. Replicas take the
+// reads in turn (read_write_split: replicas, or replicas_and_primary, which counts the primary among them);
+// anything else goes to the primary. Each replica has its own pool per user.
 //
-// A client holds a replica's connection only for its reads: a statement after them that is not surely a read
-// waits in pgshard until the replica has answered, and the connection is back in its pool, then goes to the
-// primary (holdForPrimary). A transaction block never starts on a replica (BEGIN is not a read), so it never
-// has to move: its statements, reads included, all run on the primary, which sees its own writes.
+// A client holds a replica's connection only for its reads: a statement after them that does not go to a
+// replica waits in pgshard until the replica has answered, and the connection is back in its pool, then goes to
+// the primary (holdForPrimary). A transaction block starts on a replica only when it says READ ONLY, and then
+// stays there; any other starts on the primary and never moves, its reads included, so it sees its own writes.
 //
-// A replica that fails (a connection or login that fails, a connection lost) is banned for pool.ban_time: reads
-// go to the other replicas, or to the primary when every replica is banned, and a read that was waiting for the
-// failed connection is sent elsewhere instead of failing.
+// A replica that fails (a connection or login that fails, a connection lost, a check it does not answer) is
+// banned for pool.ban_time, and one that lags too far is out until it catches up (replicalag.go): reads go to
+// the other replicas, or to the primary when none is left, and a read that was waiting for a failed connection
+// is sent elsewhere instead of failing. With read_your_writes, a client's reads go only to replicas that have
+// replayed its last statements on the primary (askWriteLSN).
 //
 // Not here: session mode (the client's session is one server's), sharded databases (their statements are
-// routed per shard to the primaries), routing overrides, lag and health checks, read-your-writes, failover.
+// routed per shard to the primaries), failover.
 
 // replica is one replica of a shard: how to reach it, and until when it is banned.
 type replica struct {
@@ -107,6 +110,24 @@ func (e *Engine) readPoolsFor(d *database, u *user) [][]*pool.Pool {
 	return ps
 }
 
+// eachPool calls f with each pool of d, its primaries' and its replicas', and the user it is for: every user's,
+// or only userName's when it is not "". Call it with d.mu held.
+func (d *database) eachPool(userName string, f func(userName string, p *pool.Pool)) {
+	for name, ps := range d.pools {
+		if userName != "" && name != userName {
+			continue
+		}
+		for _, p := range ps {
+			f(name, p)
+		}
+		for _, reps := range d.readPools[name] {
+			for _, p := range reps {
+				f(name, p)
+			}
+		}
+	}
+}
+
 // poolFor picks the pool of the unit of work at the start of buf (a Query, or an extended batch up to its Sync):
 // a replica's when it goes to one (toReplica), else the primary's.
 func (cl *client) poolFor(buf []byte) *pool.Pool {
@@ -116,8 +137,9 @@ func (cl *client) poolFor(buf []byte) *pool.Pool {
 	return cl.readPool(0)
 }
 
-// readPool picks the pool of a read on shard: the next replica that is not banned, in turn over the loop's
-// reads (the primary taking its turn among them with replicas_and_primary); the primary when all are banned.
+// readPool picks the pool of a read on shard: the next replica that is not banned or lagging, and has replayed
+// the client's last write (read-your-writes), in turn over the loop's reads (the primary taking its turn among
+// them with replicas_and_primary); the primary when none is left.
 func (cl *client) readPool(shard int) *pool.Pool {
 	reps := cl.readPools[shard]
 	n := len(reps)
