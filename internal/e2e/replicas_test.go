@@ -195,37 +195,8 @@ func TestReadWriteSplit(t *testing.T) {
 	})
 
 	t.Run("a write pipelined behind a read waits for the replica, then goes to the primary", func(t *testing.T) {
-		// Three Query messages in one write: pgshard has them all at once.
-		pc, err := pgx.Connect(ctx, e.proxy.DSN("app", "app", "secret"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		hc, err := pc.PgConn().Hijack()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer hc.Conn.Close()
-		fe := hc.Frontend
-		fe.Send(&pgproto3.Query{String: "SELECT pg_is_in_recovery()"})
-		fe.Send(&pgproto3.Query{String: "INSERT INTO t (v) VALUES (3) RETURNING pg_is_in_recovery()"})
-		fe.Send(&pgproto3.Query{String: "SELECT pg_is_in_recovery()"})
-		if err := fe.Flush(); err != nil {
-			t.Fatal(err)
-		}
-		_ = hc.Conn.SetDeadline(time.Now().Add(20 * time.Second))
-		var got []string
-		for len(got) < 3 {
-			m, err := fe.Receive()
-			if err != nil {
-				t.Fatalf("after %v: %v", got, err)
-			}
-			switch m := m.(type) {
-			case *pgproto3.DataRow:
-				got = append(got, string(m.Values[0]))
-			case *pgproto3.ErrorResponse:
-				t.Fatalf("after %v: %s %s", got, m.Code, m.Message)
-			}
-		}
+		got := pipelined(t, ctx, e.proxy.DSN("app", "app", "secret"), "SELECT pg_is_in_recovery()",
+			"INSERT INTO t (v) VALUES (3) RETURNING pg_is_in_recovery()", "SELECT pg_is_in_recovery()")
 		// The read after the write goes to the primary the client holds then, with the write.
 		if strings.Join(got, ",") != "t,f,f" {
 			t.Fatalf("in recovery: %v, want t,f,f (a replica, then the primary)", got)
@@ -252,38 +223,8 @@ func TestReadWriteSplit(t *testing.T) {
 	})
 
 	t.Run("a write pipelined in a read-only transaction fails there", func(t *testing.T) {
-		pc, err := pgx.Connect(ctx, e.proxy.DSN("app", "app", "secret"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		hc, err := pc.PgConn().Hijack()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer hc.Conn.Close()
-		fe := hc.Frontend
-		for _, q := range []string{"BEGIN READ ONLY", "SELECT pg_is_in_recovery()", "INSERT INTO t (v) VALUES (5)", "ROLLBACK"} {
-			fe.Send(&pgproto3.Query{String: q})
-		}
-		if err := fe.Flush(); err != nil {
-			t.Fatal(err)
-		}
-		_ = hc.Conn.SetDeadline(time.Now().Add(20 * time.Second))
-		var got []string
-		for ready := 0; ready < 4; {
-			m, err := fe.Receive()
-			if err != nil {
-				t.Fatalf("after %v: %v", got, err)
-			}
-			switch m := m.(type) {
-			case *pgproto3.DataRow:
-				got = append(got, string(m.Values[0]))
-			case *pgproto3.ErrorResponse:
-				got = append(got, m.Code)
-			case *pgproto3.ReadyForQuery:
-				ready++
-			}
-		}
+		got := pipelined(t, ctx, e.proxy.DSN("app", "app", "secret"), "BEGIN READ ONLY", "SELECT pg_is_in_recovery()",
+			"INSERT INTO t (v) VALUES (5)", "ROLLBACK")
 		if strings.Join(got, ",") != "t,25006" {
 			t.Fatalf("got %v, want t,25006 (the read and the write on the replica)", got)
 		}
@@ -546,4 +487,43 @@ func TestReadYourWrites(t *testing.T) {
 	for _, r := range e.replicas {
 		replay(t, ctx, r, true)
 	}
+}
+
+// pipelined sends queries to pgshard as Query messages in one write, and returns the first value of each row
+// and the SQLSTATE of each error they got, in order, once each was answered.
+func pipelined(t *testing.T, ctx context.Context, dsn string, queries ...string) []string {
+	t.Helper()
+	pc, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc, err := pc.PgConn().Hijack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hc.Conn.Close()
+	fe := hc.Frontend
+	for _, q := range queries {
+		fe.Send(&pgproto3.Query{String: q})
+	}
+	if err := fe.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	_ = hc.Conn.SetDeadline(time.Now().Add(20 * time.Second))
+	var got []string
+	for ready := 0; ready < len(queries); {
+		m, err := fe.Receive()
+		if err != nil {
+			t.Fatalf("after %v: %v", got, err)
+		}
+		switch m := m.(type) {
+		case *pgproto3.DataRow:
+			got = append(got, string(m.Values[0]))
+		case *pgproto3.ErrorResponse:
+			got = append(got, m.Code)
+		case *pgproto3.ReadyForQuery:
+			ready++
+		}
+	}
+	return got
 }

@@ -72,10 +72,17 @@ type Cluster struct {
 // Postgres cannot be found or started. Safe to call from parallel tests. In -short mode it skips the test.
 func Start(t testing.TB, opts Options) *Cluster {
 	t.Helper()
+	return startForTest(t, func() (*Cluster, error) { return startTemp(opts) })
+}
+
+// startForTest runs start for t (skipped in -short mode), and stops the cluster it started and removes its
+// directory when t ends (keeps it when PGTEST_KEEP is set), with the server's last log lines when t failed.
+func startForTest(t testing.TB, start func() (*Cluster, error)) *Cluster {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("pgtest: skipped in -short mode: starts a real Postgres")
 	}
-	c, err := startTemp(opts)
+	c, err := start()
 	if err != nil {
 		t.Fatal(err)
 	}

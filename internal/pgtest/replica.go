@@ -14,25 +14,7 @@ import (
 // removed when the test ends, and skipped in -short mode. Its users and databases are primary's, replicated.
 func StartReplica(t testing.TB, primary *Cluster) *Cluster {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("pgtest: skipped in -short mode: starts a real Postgres")
-	}
-	c, err := startReplica(primary)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("pgtest: server log of the replica on port %d (%s), last lines:\n%s", c.Port, c.LogFile, tail(c.LogFile, 30))
-		}
-		if err := c.Stop(); err != nil {
-			t.Errorf("pgtest: %v", err)
-		}
-		if os.Getenv("PGTEST_KEEP") == "" {
-			_ = os.RemoveAll(c.Dir)
-		}
-	})
-	return c
+	return startForTest(t, func() (*Cluster, error) { return startReplica(primary) })
 }
 
 func startReplica(primary *Cluster) (c *Cluster, err error) {
