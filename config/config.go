@@ -154,6 +154,10 @@ type Database struct {
 	// ReadYourWrites is "read_your_writes": RYWSession makes a client's reads go only to replicas that have
 	// replayed its last write (else to the primary); RYWOff (the default) does not look.
 	ReadYourWrites string
+	// LoadBalancing is "load_balancing": how reads are spread over the replicas: BalanceRoundRobin (the
+	// default: in turn, by weight) or BalanceLeastOutstanding (to the one with the fewest server connections in
+	// use for its weight).
+	LoadBalancing string
 }
 
 // Shard is one shard: a primary and its read replicas.
@@ -194,6 +198,9 @@ const (
 
 	UnlistedReplicated = "replicated"
 	UnlistedError      = "error"
+
+	BalanceRoundRobin       = "round_robin"
+	BalanceLeastOutstanding = "least_outstanding"
 
 	RYWOff     = "off"
 	RYWSession = "session"

@@ -98,6 +98,7 @@ func TestDefaults(t *testing.T) {
 			Name:           "app",
 			Shards:         []Shard{{Primary: primary}},
 			UnlistedTables: UnlistedReplicated, CrossShard: CrossShardAllow, ReadWriteSplit: SplitReplicas, ReadYourWrites: RYWOff,
+			LoadBalancing: BalanceRoundRobin,
 		}},
 	}
 	if !reflect.DeepEqual(c, want) {
@@ -536,6 +537,22 @@ databases:
 		{"cross shard", db("      - {column: a, type: text}\n    cross_shard: never\n"), []string{
 			`line 9: databases[0].cross_shard: must be "allow", "warn" or "deny", got "never"`,
 		}},
+		{"replicas", `users: [{name: a, password: p}]
+databases:
+  - name: d
+    read_write_split: sometimes
+    read_your_writes: always
+    load_balancing: random
+    shards:
+      - primary: postgres://h/d0
+        replicas: [{url: postgres://r/d0, weight: 0}, {url: postgres://r2/d0, weigth: 2}]
+`, []string{
+			`line 4: databases[0].read_write_split: must be "off", "replicas" or "replicas_and_primary", got "sometimes"`,
+			`line 5: databases[0].read_your_writes: must be "off" or "session", got "always"`,
+			`line 6: databases[0].load_balancing: must be "round_robin" or "least_outstanding", got "random"`,
+			`line 9: unknown key "databases[0].shards[0].replicas[1].weigth"`,
+			"line 9: databases[0].shards[0].replicas[0].weight: must be at least 1, got 0",
+		}},
 		{"bool", db("      - {column: a, type: text}\n    two_phase_commit: yes\n"), []string{
 			"line 9: databases[0].two_phase_commit: expected true or false, got a string",
 		}},
@@ -758,7 +775,7 @@ databases:
   - name: d
     shards:
       - primary: postgres://h/d0
-        replicas: [postgres://r1/d0, postgres://r2/d0]
+        replicas: [postgres://r1/d0, {url: postgres://r2/d0, weight: 3}]
       - primary: postgres://h/d1
     sharded_tables:
       - table: events
@@ -777,7 +794,7 @@ databases:
     shards: [{primary: postgres://h/plain}, {primary: postgres://h/plain2}]
 `)
 	db := c.Database("d")
-	if len(db.Shards[0].Replicas) != 2 || db.Shards[0].Replicas[1].Host != "r2" || !db.TwoPhaseCommit {
+	if r := db.Shards[0].Replicas; len(r) != 2 || r[1].Host != "r2" || r[0].Weight != 1 || r[1].Weight != 3 || !db.TwoPhaseCommit {
 		t.Errorf("database d = %+v", db)
 	}
 	if want := map[int][]string{0: {"eu", "uk"}, 1: {"us"}}; !reflect.DeepEqual(db.ShardedTables[0].Values, want) {

@@ -240,6 +240,22 @@ func (d *decoder) server(dst *Server) field {
 	}
 }
 
+// replica reads an entry of replicas: a postgres:// URL, or {url: URL, weight: N}.
+func (d *decoder) replica(n *yaml.Node, path string) Server {
+	var r Server
+	weight := 1
+	if n.Kind == yaml.MappingNode {
+		d.mapping(n, path, map[string]field{
+			"url":    d.server(&r),
+			"weight": d.integer(&weight),
+		})
+	} else {
+		d.server(&r)(n, path)
+	}
+	r.Weight = weight
+	return r
+}
+
 func (d *decoder) config(n *yaml.Node, c *Config) {
 	if isNull(resolve(n)) { // a file of only comments
 		return
@@ -335,7 +351,8 @@ func (d *decoder) user(n *yaml.Node, path string) User {
 }
 
 func (d *decoder) database(n *yaml.Node, path string) Database {
-	db := Database{UnlistedTables: UnlistedReplicated, CrossShard: CrossShardAllow, ReadWriteSplit: SplitReplicas, ReadYourWrites: RYWOff}
+	db := Database{UnlistedTables: UnlistedReplicated, CrossShard: CrossShardAllow, ReadWriteSplit: SplitReplicas, ReadYourWrites: RYWOff,
+		LoadBalancing: BalanceRoundRobin}
 	d.mapping(n, path, map[string]field{
 		"name": d.str(&db.Name),
 		"shards": func(n *yaml.Node, p string) {
@@ -345,9 +362,7 @@ func (d *decoder) database(n *yaml.Node, path string) Database {
 					"primary": d.server(&s.Primary),
 					"replicas": func(n *yaml.Node, p string) {
 						d.list(n, p, func(item *yaml.Node, p string) {
-							var r Server
-							d.server(&r)(item, p)
-							s.Replicas = append(s.Replicas, r)
+							s.Replicas = append(s.Replicas, d.replica(item, p))
 						})
 					},
 				})
@@ -365,6 +380,7 @@ func (d *decoder) database(n *yaml.Node, path string) Database {
 		"cross_shard":       d.str(&db.CrossShard),
 		"read_write_split":  d.str(&db.ReadWriteSplit),
 		"read_your_writes":  d.str(&db.ReadYourWrites),
+		"load_balancing":    d.str(&db.LoadBalancing),
 	})
 	return db
 }

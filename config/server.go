@@ -34,6 +34,9 @@ type Server struct {
 	// SSLRootCert is the PEM file of the CAs to trust (verify-ca, verify-full, and require, which then checks the
 	// CA as libpq does); empty: the system's.
 	SSLRootCert string
+	// Weight (a replica's, from the mapping form {url: ..., weight: N}) is its share of its shard's reads
+	// against the other replicas'; 1 by default.
+	Weight int
 }
 
 // SSL modes of a server URL, as libpq names them.

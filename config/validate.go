@@ -191,6 +191,14 @@ func (v validator) database(p string, db Database, dbAt map[string]string) {
 	if s := db.ReadWriteSplit; s != SplitOff && s != SplitReplicas && s != SplitReplicasAndPrimary && v.ok(p+".read_write_split") {
 		v.errorf(p+".read_write_split", "must be %q, %q or %q, got %q", SplitOff, SplitReplicas, SplitReplicasAndPrimary, s)
 	}
+	if s := db.LoadBalancing; s != BalanceRoundRobin && s != BalanceLeastOutstanding && v.ok(p+".load_balancing") {
+		v.errorf(p+".load_balancing", "must be %q or %q, got %q", BalanceRoundRobin, BalanceLeastOutstanding, s)
+	}
+	for i, sh := range db.Shards {
+		for j, r := range sh.Replicas {
+			v.atLeast(index(index(p+".shards", i)+".replicas", j)+".weight", r.Weight, 1)
+		}
+	}
 	if s := db.ReadYourWrites; s != RYWOff && s != RYWSession && v.ok(p+".read_your_writes") {
 		v.errorf(p+".read_your_writes", "must be %q or %q, got %q", RYWOff, RYWSession, s)
 	}

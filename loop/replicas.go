@@ -137,24 +137,67 @@ func (cl *client) poolFor(buf []byte) *pool.Pool {
 	return cl.readPool(0)
 }
 
-// readPool picks the pool of a read on shard: the next replica that is not banned or lagging, and has replayed
-// the client's last write (read-your-writes), in turn over the loop's reads (the primary taking its turn among
-// them with replicas_and_primary); the primary when none is left.
+// readPool picks the pool of a read on shard among the replicas that are not banned or lagging, and have
+// replayed the client's last write (read-your-writes), with the primary among them for replicas_and_primary:
+// in turn, each as often as its weight says, or the one with the fewest connections in use for its weight
+// (load_balancing: least_outstanding). The primary when none is left.
 func (cl *client) readPool(shard int) *pool.Pool {
 	reps := cl.readPools[shard]
-	n := len(reps)
+	hosts := len(reps) // the primary is hosts-th, when it takes reads
 	if cl.db.db.ReadWriteSplit == config.SplitReplicasAndPrimary {
-		n++
+		hosts++
 	}
 	now := time.Now()
-	for range n {
-		i := cl.ls.readTurn % n
-		cl.ls.readTurn++
+	poolOf := func(i int) *pool.Pool {
 		if i == len(reps) {
 			return cl.pools[shard]
 		}
-		if r := cl.db.replicas[shard][i]; !r.banned(now) && r.replayLSN.Load() >= cl.writeLSN {
-			return reps[i]
+		return reps[i]
+	}
+	eligible := func(i int) bool {
+		if i == len(reps) {
+			return true
+		}
+		r := cl.db.replicas[shard][i]
+		return !r.banned(now) && r.replayLSN.Load() >= cl.writeLSN
+	}
+	weight := func(i int) int {
+		if i == len(reps) {
+			return 1
+		}
+		return max(1, cl.db.replicas[shard][i].srv.Weight)
+	}
+	turn := cl.ls.readTurn
+	cl.ls.readTurn++
+	if cl.db.db.LoadBalancing == config.BalanceLeastOutstanding {
+		best, bestLoad := -1, 0
+		for k := range hosts {
+			i := (turn + k) % hosts // ties go round
+			if !eligible(i) {
+				continue
+			}
+			if load := poolOf(i).InUse() * 1000 / weight(i); best < 0 || load < bestLoad {
+				best, bestLoad = i, load
+			}
+		}
+		if best < 0 {
+			return cl.pools[shard]
+		}
+		return poolOf(best)
+	}
+	total := 0
+	for i := range hosts {
+		total += weight(i)
+	}
+	for k := range total {
+		t := (turn + k) % total
+		i := 0
+		for t >= weight(i) {
+			t -= weight(i)
+			i++
+		}
+		if eligible(i) {
+			return poolOf(i)
 		}
 	}
 	return cl.pools[shard]

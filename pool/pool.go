@@ -100,6 +100,17 @@ func (p *Pool) Role() string {
 	return "primary"
 }
 
+// InUse is the number of the pool's connections that are not idle: in use, or being dialed.
+func (p *Pool) InUse() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := p.total
+	for l := range p.idle {
+		n -= len(p.idle[l])
+	}
+	return n
+}
+
 // Settings returns the pool's limits.
 func (p *Pool) Settings() Settings { return p.set }
 
