@@ -14,10 +14,11 @@ import (
 // removed when the test ends, and skipped in -short mode. Its users and databases are primary's, replicated.
 func StartReplica(t testing.TB, primary *Cluster) *Cluster {
 	t.Helper()
-	return startForTest(t, func() (*Cluster, error) { return startReplica(primary) })
+	return startForTest(t, func() (*Cluster, error) { return NewReplica(primary) })
 }
 
-func startReplica(primary *Cluster) (c *Cluster, err error) {
+// NewReplica is StartReplica for tools: the caller stops the replica (Stop) and removes its Dir.
+func NewReplica(primary *Cluster) (c *Cluster, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*startTimeout)
 	defer cancel()
 	dir, err := newTempDir()

@@ -183,7 +183,7 @@ func bench(ctx context.Context, o options, list []Scenario, log io.Writer) (*Rep
 
 	needs := map[string]bool{}
 	maxClients := 0
-	sharded := false
+	sharded, replicas := false, false
 	for _, s := range list {
 		if s.Skip != "" {
 			continue
@@ -193,6 +193,7 @@ func bench(ctx context.Context, o options, list []Scenario, log io.Writer) (*Rep
 		}
 		maxClients = max(maxClients, slices.Max(s.Clients))
 		sharded = sharded || (s.Sharded && slices.Contains(s.Targets, Pgshard))
+		replicas = replicas || s.Replicas
 	}
 	if len(needs) == 0 { // only skipped scenarios: nothing to start
 		rep := &Report{Set: o.scenarios, Started: start, Finished: time.Now(), Machine: machineInfo(),
@@ -208,7 +209,7 @@ func bench(ctx context.Context, o options, list []Scenario, log io.Writer) (*Rep
 			return nil, err
 		}
 	}
-	if needs[Pgshard] {
+	if needs[Pgshard] || needs[PgshardPrimary] {
 		if o.pgshardBin != "" {
 			env.PgshardBin = o.pgshardBin
 		} else {
@@ -237,6 +238,12 @@ func bench(ctx context.Context, o options, list []Scenario, log io.Writer) (*Rep
 		}
 		fmt.Fprintf(log, "bench: shards hold %v accounts (aid %s), set up in %.1fs\n", env.Shards.Accounts,
 			env.Shards.AidType, env.Shards.SetupSeconds)
+	}
+	if replicas {
+		fmt.Fprintln(log, "bench: making two streaming replicas of the cluster (pg_basebackup -R)")
+		if err := env.setupReplicas(ctx); err != nil {
+			return nil, fmt.Errorf("setting up the replicas: %w", err)
+		}
 	}
 	if l := benchkit.LoadAvg1(); l > 1.5 {
 		fmt.Fprintf(log, "bench: warning: the machine is busy (1-minute load %.2f before any run): other processes "+
@@ -319,8 +326,8 @@ func (r *runner) scenario(ctx context.Context, s Scenario) ScenarioResult {
 		var p *Proc
 		var err error
 		switch t {
-		case Pgshard:
-			p, err = r.env.startPgshard(s)
+		case Pgshard, PgshardPrimary:
+			p, err = r.env.startPgshard(s, t)
 		case PgBouncer:
 			p, err = r.env.startPgBouncer(ctx, s.TLS)
 		default:

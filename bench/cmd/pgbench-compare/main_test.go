@@ -157,6 +157,12 @@ func TestPickScenarios(t *testing.T) {
 			t.Errorf("sharded set, %s: %+v", mode, s)
 		}
 	}
+	// make bench SCENARIO=replicas: pgshard reading from replicas, the same pgshard with the split off, PgBouncer.
+	rp, err := pickScenarios("replicas", false, nil, nil)
+	if err != nil || len(rp) != 2 || !rp[0].Replicas || !slices.Equal(rp[0].Targets, []string{PgBouncer, PgshardPrimary, Pgshard}) ||
+		!slices.Equal(rp[1].Clients, []int{32, 256}) {
+		t.Fatalf("replicas set: %+v, %v", rp, err)
+	}
 	all, _ := pickScenarios("all", false, nil, nil)
 	if !slices.ContainsFunc(all, func(s Scenario) bool { return s.Name == "sharded-extended" }) {
 		t.Error("set all lacks sharded-extended")

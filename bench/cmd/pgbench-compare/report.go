@@ -248,7 +248,7 @@ func (rep *Report) scenarioMarkdown(b *strings.Builder, sr ScenarioResult) {
 			fmt.Fprintf(b, "| %d | %s | %s |\n", c.Clients, tr.Target, rep.targetCells(sr, tr))
 		}
 		shard := by[Pgshard]
-		for _, other := range []string{PgBouncer, Direct} {
+		for _, other := range []string{PgBouncer, PgshardPrimary, Direct} {
 			o := by[other]
 			if shard == nil || o == nil {
 				continue
@@ -263,7 +263,7 @@ func (rep *Report) scenarioMarkdown(b *strings.Builder, sr ScenarioResult) {
 					ratio(shard.Median.LatencyP99Ms, o.Median.LatencyP99Ms),
 					"—", "—",
 				}
-				if other == PgBouncer {
+				if other != Direct { // a proxy: its CPU and memory are measured
 					cells[3] = "**" + ratio(shard.Median.CPUPer1kTx, o.Median.CPUPer1kTx) + "**"
 					cells[4] = ratio(shard.Median.PeakRSSKB, o.Median.PeakRSSKB)
 				}

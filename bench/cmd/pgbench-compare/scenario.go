@@ -29,6 +29,9 @@ type Scenario struct {
 	// TLS: pgshard and PgBouncer serve TLS (a certificate made for the run) and pgbench connects with
 	// sslmode=require; Postgres itself has no TLS, so there is no direct target.
 	TLS bool
+	// Replicas: pgshard's database has two streaming replicas of the cluster (on the same machine), and reads
+	// from them; the target pgshard-primary is the same pgshard with read_write_split off.
+	Replicas bool
 }
 
 // Default per-run durations: the default set keeps runs short so that it fits in 15 minutes on 2 cores; the
@@ -62,6 +65,20 @@ func shardedSelect(mode string) Scenario {
 	}
 }
 
+// replicasSelect is the replicas issue's scenario: pgbench -S through pgshard reading from two streaming
+// replicas, against the same pgshard with read_write_split off (every read on the primary) and PgBouncer.
+func replicasSelect(mode string) Scenario {
+	about := "`pgbench -S -M " + mode + "` through pgshard over the primary and two streaming replicas of it " +
+		"(`pg_basebackup -R`, on the same machine), reads going to the replicas in turn; `pgshard-primary` is the " +
+		"same pgshard and config with `read_write_split: off` (every read on the primary: what the read/write " +
+		"classification costs), PgBouncer serves the primary alone."
+	return Scenario{
+		Name: "replicas-" + mode, Title: "reads from 2 replicas, -M " + mode, About: about,
+		Select: true, Mode: mode, Clients: []int{32, 256}, Targets: []string{PgBouncer, PgshardPrimary, Pgshard},
+		Duration: matrixDuration, Replicas: true,
+	}
+}
+
 func scenarios() []Scenario {
 	return []Scenario{
 		selectOnly("simple"),
@@ -80,6 +97,8 @@ func scenarios() []Scenario {
 		},
 		shardedSelect("simple"),
 		shardedSelect("extended"),
+		replicasSelect("simple"),
+		replicasSelect("prepared"),
 		{
 			Name: "tls-select", Title: "TLS to clients, select-only, -M extended",
 			About: "`pgbench -S -M extended -c 32` with sslmode=require: TLS 1.3 between pgbench and the proxy " +
@@ -117,11 +136,13 @@ var scenarioSets = map[string][]string{
 	"select":     {"select-simple", "select-extended", "select-prepared"},
 	"sharded":    {"sharded-simple", "sharded-extended"},
 	"tls":        {"tls-select", "tls-connect"},
+	"replicas":   {"replicas-simple", "replicas-prepared"},
 }
 
 func init() {
 	all := append(slices.Clone(scenarioSets["default"]), "sharded-extended")
 	all = append(all, scenarioSets["tls"]...)
+	all = append(all, scenarioSets["replicas"]...)
 	scenarioSets["all"] = append(all, scenarioSets["foundation"]...)
 }
 
@@ -208,8 +229,8 @@ func parseTargets(s string) ([]string, error) {
 		if f == "" {
 			continue
 		}
-		if !slices.Contains(allTargets, f) {
-			return nil, fmt.Errorf("unknown target %q (want %s)", f, strings.Join(allTargets, ", "))
+		if !slices.Contains(allTargets, f) && f != PgshardPrimary {
+			return nil, fmt.Errorf("unknown target %q (want %s or %s)", f, strings.Join(allTargets, ", "), PgshardPrimary)
 		}
 		out = append(out, f)
 	}

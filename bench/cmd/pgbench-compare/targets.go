@@ -34,6 +34,8 @@ const (
 	Direct    = "direct"
 	PgBouncer = "pgbouncer"
 	Pgshard   = "pgshard"
+	// PgshardPrimary is pgshard with read_write_split off, in the replica scenarios.
+	PgshardPrimary = "pgshard-primary"
 )
 
 const (
@@ -56,8 +58,9 @@ type Env struct {
 	// ShardPoolSize is pgshard's pool.size in the sharded scenarios (per shard); 0 means PoolSize.
 	ShardPoolSize int
 	Keep          bool
-	PprofAddr     string      // pgshard --pprof, when set
-	Shards        *ShardSetup // the sharded scenarios' shard databases, once set up
+	PprofAddr     string            // pgshard --pprof, when set
+	Shards        *ShardSetup       // the sharded scenarios' shard databases, once set up
+	Replicas      []*pgtest.Cluster // the replica scenarios' streaming replicas of PG, once set up
 
 	pgUID, pgGID int
 	mu           sync.Mutex
@@ -179,7 +182,7 @@ func (e *Env) start(name string, port int, db string, asPostgres bool, bin strin
 // server connections, SCRAM to clients and to the server. For a sharded scenario, database app is the two shard
 // databases (pgbench_accounts sharded by aid, the other pgbench tables replicated) instead of the reference
 // database; for a TLS one, pgshard requires TLS of its clients.
-func (e *Env) startPgshard(s Scenario) (*Proc, error) {
+func (e *Env) startPgshard(s Scenario, target string) (*Proc, error) {
 	sharded := s.Sharded
 	port, err := pgtest.FreePort()
 	if err != nil {
@@ -206,10 +209,23 @@ databases:
 		cfg = strings.Replace(cfg, "users:\n", fmt.Sprintf("tls: {mode: require, cert: %s, key: %s}\nusers:\n", cert, key), 1)
 		name = "pgshard-tls.yaml"
 	}
-	if sharded {
+	switch {
+	case sharded:
 		cfg += e.shardedConfig()
 		name = "pgshard-sharded.yaml"
-	} else {
+	case s.Replicas:
+		split := "replicas"
+		if target == PgshardPrimary {
+			split = "off"
+		}
+		var urls []string
+		for _, r := range e.Replicas {
+			urls = append(urls, fmt.Sprintf("\"postgres://127.0.0.1:%d/%s\"", r.Port, shardDB))
+		}
+		cfg += fmt.Sprintf("  - name: %s\n    read_write_split: %s\n    shards:\n      - primary: \"postgres://127.0.0.1:%d/%s\"\n        replicas: [%s]\n",
+			appDB, split, e.PG.Port, shardDB, strings.Join(urls, ", "))
+		name = "pgshard-replicas-" + split + ".yaml"
+	default:
 		cfg += fmt.Sprintf("  - name: %s\n    shards:\n      - primary: \"postgres://127.0.0.1:%d/%s\"\n", appDB, e.PG.Port, shardDB)
 	}
 	path := filepath.Join(e.Dir, name)
@@ -221,7 +237,7 @@ databases:
 	if e.PprofAddr != "" {
 		args = append(args, "--pprof", e.PprofAddr)
 	}
-	return e.start(Pgshard, port, appDB, false, e.PgshardBin, args...)
+	return e.start(target, port, appDB, false, e.PgshardBin, args...)
 }
 
 // poolSize is pgshard's pool.size: PoolSize, or ShardPoolSize (when set) for the sharded scenarios.
@@ -330,6 +346,14 @@ func (e *Env) stopAll() {
 	for _, p := range procs {
 		p.Stop()
 	}
+	for _, r := range e.Replicas {
+		if err := r.Stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: stopping a replica: %v\n", err)
+		}
+		if !e.Keep {
+			_ = os.RemoveAll(r.Dir)
+		}
+	}
 	if e.PG != nil {
 		if err := e.PG.Stop(); err != nil {
 			fmt.Fprintf(os.Stderr, "bench: stopping Postgres: %v\n", err)
@@ -386,4 +410,46 @@ func (e *Env) tlsFiles() (cert, key string, err error) {
 		}
 	}
 	return cert, key, nil
+}
+
+// setupReplicas makes two streaming replicas of the cluster (pg_basebackup -R), once its data is in, and waits
+// until they have replayed all of it.
+func (e *Env) setupReplicas(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	for range 2 {
+		r, err := pgtest.NewReplica(e.PG)
+		if err != nil {
+			return err
+		}
+		e.Replicas = append(e.Replicas, r)
+	}
+	pc, err := pgx.Connect(ctx, e.PG.SuperDSN("postgres"))
+	if err != nil {
+		return err
+	}
+	defer pc.Close(context.Background())
+	var lsn string
+	if err := pc.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&lsn); err != nil {
+		return err
+	}
+	for _, r := range e.Replicas {
+		rc, err := pgx.Connect(ctx, r.SuperDSN("postgres"))
+		if err != nil {
+			return err
+		}
+		for {
+			var caught bool
+			err := rc.QueryRow(ctx, "SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn", lsn).Scan(&caught)
+			if err != nil || caught {
+				rc.Close(context.Background())
+				if err != nil {
+					return err
+				}
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	return nil
 }
