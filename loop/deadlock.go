@@ -80,16 +80,16 @@ func (w *deadlockWatch) look(e *Engine) {
 // longWait reports whether a client of any pool has been queued since before t.
 func (e *Engine) longWait(t time.Time) bool {
 	for _, d := range e.cat.Load().dbs {
+		long := false
 		d.mu.Lock()
-		for _, ps := range d.pools {
-			for _, p := range ps {
-				if o := p.OldestWait(); !o.IsZero() && o.Before(t) {
-					d.mu.Unlock()
-					return true
-				}
-			}
-		}
+		d.eachPool("", func(_ string, p *pool.Pool) {
+			o := p.OldestWait()
+			long = long || !o.IsZero() && o.Before(t)
+		})
 		d.mu.Unlock()
+		if long {
+			return true
+		}
 	}
 	return false
 }

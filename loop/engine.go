@@ -633,9 +633,7 @@ func (e *Engine) sweep(ls *loopState) {
 	for _, d := range e.cat.Load().dbs {
 		d.mu.Lock()
 		pools := make([]*pool.Pool, 0, len(d.pools))
-		for _, ps := range d.pools {
-			pools = append(pools, ps...)
-		}
+		d.eachPool("", func(_ string, p *pool.Pool) { pools = append(pools, p) })
 		d.mu.Unlock()
 		for _, p := range pools {
 			ls.expired = p.Expired(ls.idx, now, ls.expired[:0])

@@ -55,10 +55,10 @@ func (e *Engine) watchReplicas() (stop func()) {
 // checkReplicas runs one round of checks; conns are the connections kept between rounds, by server.
 func (e *Engine) checkReplicas(conns map[string]*checkConn) {
 	cat := e.cat.Load()
-	if len(e.cfg.Users) == 0 {
+	if len(cat.cfg.Users) == 0 {
 		return
 	}
-	u := cat.users[e.cfg.Users[0].Name]
+	u := cat.users[cat.cfg.Users[0].Name]
 	for _, d := range cat.dbs {
 		if !e.splitsReads(d) {
 			continue
