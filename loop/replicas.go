@@ -114,15 +114,18 @@ func (e *Engine) readPoolsFor(d *database, u *user) [][]*pool.Pool {
 // or only userName's when it is not "". Call it with d.mu held.
 func (d *database) eachPool(userName string, f func(userName string, p *pool.Pool)) {
 	for name, ps := range d.pools {
-		if userName != "" && name != userName {
-			continue
-		}
-		for _, p := range ps {
-			f(name, p)
-		}
-		for _, reps := range d.readPools[name] {
-			for _, p := range reps {
+		if userName == "" || name == userName {
+			for _, p := range ps {
 				f(name, p)
+			}
+		}
+	}
+	for name, byShard := range d.readPools {
+		if userName == "" || name == userName {
+			for _, reps := range byShard {
+				for _, p := range reps {
+					f(name, p)
+				}
 			}
 		}
 	}

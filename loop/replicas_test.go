@@ -99,3 +99,27 @@ func TestLeastOutstandingPicksTheLeastBusyReplicaForItsWeight(t *testing.T) {
 		t.Fatalf("picks %v, want r1 only", got)
 	}
 }
+
+func TestIdleReplicaServerPastIdleTimeoutIsClosedByTheSweep(t *testing.T) {
+	e := testEngine(t, `
+pool: {idle_timeout: 1ms}
+users: [{name: trusted, auth_method: trust}]
+databases:
+  - name: app
+    shards:
+      - primary: "postgres://127.0.0.1:5432/app_0"
+        replicas: ["postgres://127.0.0.1:5433/app_0"]
+`)
+	ls := newTestLoop(e)
+	cat := e.cat.Load()
+	p := e.readPoolsFor(cat.dbs["app"], cat.users["trusted"])[0][0]
+	s := openServer(t, ls, p, nil)
+	if s.state != serverIdle || p.Stats().Idle != 1 {
+		t.Fatalf("state %v, %d idle; want idle, 1", s.state, p.Stats().Idle)
+	}
+	time.Sleep(5 * time.Millisecond)
+	e.sweep(ls)
+	if s.state != serverGone || p.Stats().Total != 0 {
+		t.Fatalf("state %v, %d in the pool; want gone, 0", s.state, p.Stats().Total)
+	}
+}
