@@ -352,13 +352,15 @@ func (cl *client) forwardUnsharded() {
 			}
 			return
 		}
+		chosenReplica := false // the unit at pos was just given a replica's pool: it needs no second look
 		if cl.srv == nil && !cl.waiting {
 			cl.pool = cl.poolFor(buf[pos:])
+			chosenReplica = cl.pool.Replica > 0
 		}
 		if cl.srv == nil && !cl.acquire() {
 			break // waiting: the bytes stay buffered until a server arrives
 		}
-		if cl.readPools != nil && startsUnit(m, cl.srv) && !cl.unitMayGo(buf[pos:]) {
+		if cl.readPools != nil && !chosenReplica && startsUnit(m, cl.srv) && !cl.unitMayGo(buf[pos:]) {
 			cl.holdForPrimary()
 			break
 		}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/pgshard/pgshard/admin"
 	"github.com/pgshard/pgshard/codec"
@@ -249,13 +250,13 @@ func (cl *client) unitAccess(buf []byte) (a lex.Access, complete bool) {
 				return a, false
 			}
 			q, err := codec.ParseQuery(m.Body)
-			return lex.ReadAccess(string(q)), err == nil
+			return lex.ReadAccess(transient(q)), err == nil
 		case codec.Parse:
 			pm, err := codec.ParseParse(m.Body)
 			if err != nil {
 				return a, false
 			}
-			b := lex.ReadAccess(string(pm.Query))
+			b := lex.ReadAccess(transient(pm.Query))
 			if len(pm.Name) == 0 {
 				unnamed = b
 			}
@@ -291,8 +292,12 @@ func (cl *client) unnamedAccess() lex.Access {
 	if err != nil {
 		return lex.Access{}
 	}
-	return lex.ReadAccess(string(pm.Query))
+	return lex.ReadAccess(transient(pm.Query))
 }
+
+// transient views b as a string without copying it, for a call that keeps nothing of it (lex.ReadAccess keeps
+// no part of its argument), while b is not changed.
+func transient(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // access is st's access, worked out once.
 func (st *stmt) access() lex.Access {

@@ -449,7 +449,7 @@ func (r *runner) measure(ctx context.Context, s Scenario, t string, procs map[st
 	}
 	pmPid := r.env.postmasterPid()
 	nChildren := len(benchkit.Children(pmPid))
-	pg0 := benchkit.TreeCPU(pmPid)
+	pg0 := r.env.postgresCPU()
 	busy0, all0, merr := benchkit.MachineCPU()
 	res, err := run.execute(ctx)
 	res.Target, res.Rep = t, rep
@@ -458,7 +458,7 @@ func (r *runner) measure(ctx context.Context, s Scenario, t string, procs map[st
 		benchkit.WaitChildren(pmPid, nChildren, 10*time.Second)
 	}
 	busy1, all1, merr1 := benchkit.MachineCPU()
-	res.PostgresCPUSeconds = (benchkit.TreeCPU(pmPid) - pg0).Seconds()
+	res.PostgresCPUSeconds = (r.env.postgresCPU() - pg0).Seconds()
 	if merr == nil && merr1 == nil {
 		res.MachineBusySeconds, res.MachineSeconds = (busy1 - busy0).Seconds(), (all1 - all0).Seconds()
 	}

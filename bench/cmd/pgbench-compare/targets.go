@@ -121,9 +121,20 @@ func (e *Env) startPostgres(maxClients int) error {
 	return nil
 }
 
-// postmasterPid is the pid in the first line of postmaster.pid (0 when unknown).
-func (e *Env) postmasterPid() int {
-	b, err := os.ReadFile(filepath.Join(e.PG.DataDir, "postmaster.pid"))
+// postmasterPid is the pid in the first line of the cluster's postmaster.pid (0 when unknown).
+func (e *Env) postmasterPid() int { return postmasterPidOf(e.PG) }
+
+// postgresCPU is the CPU time the cluster's processes and its replicas' have used.
+func (e *Env) postgresCPU() time.Duration {
+	d := benchkit.TreeCPU(e.postmasterPid())
+	for _, r := range e.Replicas {
+		d += benchkit.TreeCPU(postmasterPidOf(r))
+	}
+	return d
+}
+
+func postmasterPidOf(c *pgtest.Cluster) int {
+	b, err := os.ReadFile(filepath.Join(c.DataDir, "postmaster.pid"))
 	if err != nil {
 		return 0
 	}
