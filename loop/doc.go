@@ -36,6 +36,8 @@
 //     sqlprepare.go (SQL-level PREPARE and EXECUTE).
 //   - Flow control: park.go (a server not read while its client cannot take more, and the other way round),
 //     outbox.go (what is sent to a server is queued and written once, when the loop's callback returns).
+//   - Replicas: replicas.go (the read/write split: which pool a unit of work goes to, bans, read-your-writes),
+//     replicalag.go (the replica checks: replay positions, lag).
 //   - Pool-wide: deadlock.go (cross-pool deadlocks), pause.go (PAUSE, RESUME), reload.go (RELOAD),
 //     memory.go (returning memory after bursts), admin.go (the console's SHOW commands).
 //
