@@ -352,17 +352,8 @@ func (cl *client) forwardUnsharded() {
 			}
 			return
 		}
-		chosenReplica := false // the unit at pos was just given a replica's pool: it needs no second look
-		if cl.srv == nil && !cl.waiting {
-			cl.pool = cl.poolFor(buf[pos:])
-			chosenReplica = cl.pool.Replica > 0
-		}
-		if cl.srv == nil && !cl.acquire() {
-			break // waiting: the bytes stay buffered until a server arrives
-		}
-		if cl.readPools != nil && !chosenReplica && startsUnit(m, cl.srv) && !cl.unitMayGo(buf[pos:]) {
-			cl.holdForPrimary()
-			break
+		if !cl.serverFor(buf[pos:], m) {
+			break // the bytes stay buffered until a server arrives, or the replica the client holds is done
 		}
 		if cl.srv.expects.len() > maxInFlight {
 			cl.outputHeld = true // the rest waits for answers (holdForOutput, after this batch is sent)
@@ -394,6 +385,25 @@ func (cl *client) forwardUnsharded() {
 	} else if cl.waiting {
 		cl.boundReadAhead(cl.notWaiting)
 	}
+}
+
+// serverFor makes sure that the message m at the start of buf has a server connection to go to: it checks one
+// out when the client has none, of the pool poolFor picks for the unit of work m begins, and holds a unit that
+// may not go to the replica the client holds (holdForPrimary). False: m waits.
+func (cl *client) serverFor(buf []byte, m codec.Message) bool {
+	chosenReplica := false // the unit was just given a replica's pool: it needs no second look
+	if cl.srv == nil && !cl.waiting {
+		cl.pool = cl.poolFor(buf)
+		chosenReplica = cl.pool.Replica > 0
+	}
+	if cl.srv == nil && !cl.acquire() {
+		return false
+	}
+	if cl.readPools != nil && !chosenReplica && startsUnit(m, cl.srv) && !cl.unitMayGo(buf) {
+		cl.holdForPrimary()
+		return false
+	}
+	return true
 }
 
 // notWaiting says when a client parked while it waited for a server (or for RESUME) comes back.

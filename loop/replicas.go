@@ -318,35 +318,12 @@ func (cl *client) sessionRole() string {
 	}
 	if replay != cl.roleFrom {
 		cl.roleFrom, cl.role = replay, ""
-		switch v := strings.ToLower(settingValue(replay)); v {
+		switch v := strings.ToLower(lex.SettingValue(replay)); v {
 		case "primary", "replica":
 			cl.role = v
 		}
 	}
 	return cl.role
-}
-
-// settingValue is the value that replay, a statement that sets a setting (SET name TO value, or the
-// set_config of a startup parameter), gives it.
-func settingValue(replay string) string {
-	if st := lex.Classify(replay); st.Kind == lex.StmtSet {
-		v := st.Value
-		if len(v) >= 2 && v[0] == '\'' {
-			v = strings.ReplaceAll(v[1:len(v)-1], "''", "'")
-		}
-		return v
-	}
-	var l lex.Lexer
-	l.Reset(replay)
-	strs := 0
-	for t := l.Next(); t.Kind != lex.EOF; t = l.Next() {
-		if t.Kind == lex.String {
-			if strs++; strs == 2 { // set_config('name', 'value', false)
-				return lex.Unquote(replay, t)
-			}
-		}
-	}
-	return ""
 }
 
 // bindStatement returns the statement name of a Bind's body (after its portal name).

@@ -138,3 +138,26 @@ func hasFoldAt(b []byte, i int, word string) bool {
 	}
 	return true
 }
+
+// SettingValue is the value that sql, a statement that sets a setting (SET name TO value, or a SELECT of
+// set_config('name', 'value', ...)), gives it, unquoted; "" for any other statement.
+func SettingValue(sql string) string {
+	if st := Classify(sql); st.Kind == StmtSet {
+		v := st.Value
+		if len(v) >= 2 && v[0] == '\'' {
+			v = unquoteDoubled(v[1:], '\'')
+		}
+		return v
+	}
+	var l Lexer
+	l.Reset(sql)
+	strs := 0
+	for t := l.Next(); t.Kind != EOF; t = l.Next() {
+		if t.Kind == String {
+			if strs++; strs == 2 { // set_config('name', 'value', ...)
+				return Unquote(sql, t)
+			}
+		}
+	}
+	return ""
+}

@@ -73,3 +73,18 @@ func TestPreparedStatementLooks(t *testing.T) {
 		}
 	}
 }
+
+func TestSettingValue(t *testing.T) {
+	for sql, want := range map[string]string{
+		"SET pgshard.role = 'primary'":                                    "primary",
+		"SET pgshard.role TO replica":                                     "replica",
+		"set pgshard.role = 'it''s'":                                      "it's",
+		"SELECT pg_catalog.set_config('pgshard.role', 'primary', false)":  "primary",
+		"SELECT pg_catalog.set_config('pgshard.role', 'o''clock', false)": "o'clock",
+		"SELECT 1": "",
+	} {
+		if got := SettingValue(sql); got != want {
+			t.Errorf("SettingValue(%q) = %q, want %q", sql, got, want)
+		}
+	}
+}
