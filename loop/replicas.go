@@ -237,7 +237,9 @@ func (cl *client) unitAccess(buf []byte) (a lex.Access, complete bool) {
 			a.Role = b.Role
 		}
 	}
-	unnamed := cl.unnamedAccess() // the unnamed statement as the batch's Parses leave it
+	// The unnamed statement as the batch's Parses leave it; an earlier batch's is looked at only when bound here.
+	var unnamed lex.Access
+	unnamedKnown := false
 	for pos := 0; pos < len(buf); {
 		m, n, err := codec.ReadMessage(buf[pos:], cl.e.cfg.Limits.MaxMessageSize)
 		if err != nil || n == 0 {
@@ -258,7 +260,7 @@ func (cl *client) unitAccess(buf []byte) (a lex.Access, complete bool) {
 			}
 			b := lex.ReadAccess(transient(pm.Query))
 			if len(pm.Name) == 0 {
-				unnamed = b
+				unnamed, unnamedKnown = b, true
 			}
 			add(b)
 		case codec.Bind:
@@ -267,6 +269,9 @@ func (cl *client) unitAccess(buf []byte) (a lex.Access, complete bool) {
 			case !ok:
 				return a, false
 			case len(name) == 0:
+				if !unnamedKnown {
+					unnamed, unnamedKnown = cl.unnamedAccess(), true
+				}
 				add(unnamed)
 			case st == nil:
 				add(lex.Access{})
