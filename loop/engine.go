@@ -444,25 +444,38 @@ func (e *Engine) poolsFor(d *database, u *user) []*pool.Pool {
 	ps := d.pools[u.cfg.Name]
 	if ps == nil || u.retired.Load() {
 		ps = nil
-		pc := e.cfg.Pool
 		for i := range d.db.Shards {
-			p := pool.New(d.db.Name+"/"+u.cfg.Name+"/shard"+strconv.Itoa(i), pool.Settings{
-				Size:            pc.Size,
-				CheckoutTimeout: pc.CheckoutTimeout,
-				IdleTimeout:     pc.IdleTimeout,
-				Lifetime:        pc.ServerLifetime,
-			}, e.nloops)
-			p.Shard = i
-			if d.retired.Load() || u.retired.Load() {
-				p.Retire()
-			}
-			ps = append(ps, p)
+			ps = append(ps, e.newPool(d, u, i, 0))
 		}
 		if !u.retired.Load() {
 			d.pools[u.cfg.Name] = ps
 		}
 	}
 	return ps
+}
+
+// newPool makes the pool of (d, u) for shard's primary (replica 0) or its replica-th replica, retired at once
+// when a RELOAD replaced d or u meanwhile.
+func (e *Engine) newPool(d *database, u *user, shard, replica int) *pool.Pool {
+	name := d.db.Name + "/" + u.cfg.Name + "/shard" + strconv.Itoa(shard)
+	if replica > 0 {
+		name += "/replica" + strconv.Itoa(replica)
+	}
+	pc := e.cfg.Pool
+	p := pool.New(name, pool.Settings{
+		Size:            pc.Size,
+		CheckoutTimeout: pc.CheckoutTimeout,
+		IdleTimeout:     pc.IdleTimeout,
+		Lifetime:        pc.ServerLifetime,
+	}, e.nloops)
+	p.Shard, p.Replica = shard, replica
+	if replica > 0 {
+		p.Host = d.replicas[shard][replica-1]
+	}
+	if d.retired.Load() || u.retired.Load() {
+		p.Retire()
+	}
+	return p
 }
 
 // router returns ls's router for a sharded database d.

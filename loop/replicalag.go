@@ -69,10 +69,7 @@ func (e *Engine) checkReplicas(conns map[string]*checkConn) {
 				e.log.Warn("replica check: the primary did not answer", "database", d.db.Name, "shard", shard, "err", err)
 				continue
 			}
-			primaryLSN, ok := uint64(0), false
-			if row[0] != nil {
-				primaryLSN, ok = parseLSN(*row[0])
-			}
+			primaryLSN, ok := lsnColumn(row[0])
 			if !ok {
 				continue
 			}
@@ -80,12 +77,7 @@ func (e *Engine) checkReplicas(conns map[string]*checkConn) {
 				row, err := e.checkQuery(conns, e.targetOf(d, u, shard, i+1),
 					"SELECT pg_last_wal_replay_lsn()::text, extract(epoch from now() - pg_last_xact_replay_timestamp())::float8::text")
 				if err != nil || len(row) != 2 {
-					if !r.inBan(time.Now()) {
-						_, addr := r.srv.Addr()
-						e.ban(r, time.Now(), "the replica check failed")
-						e.log.Warn("replica banned: reads go elsewhere", "database", d.db.Name, "shard", shard, "replica", addr,
-							"for", e.cfg.Pool.BanTime.String(), "reason", "the replica check failed", "err", err)
-					}
+					e.banReplica(r, "the replica check failed", "database", d.db.Name, "shard", shard, "err", err)
 					continue
 				}
 				e.noteLag(d, shard, r, primaryLSN, row)
@@ -98,10 +90,7 @@ func (e *Engine) checkReplicas(conns map[string]*checkConn) {
 // transaction, either NULL on a server that is no replica) and takes it out of the reads, or back, as its lag
 // says.
 func (e *Engine) noteLag(d *database, shard int, r *replica, primaryLSN uint64, row []*string) {
-	replay, ok := uint64(0), false
-	if row[0] != nil {
-		replay, ok = parseLSN(*row[0])
-	}
+	replay, ok := lsnColumn(row[0])
 	if !ok {
 		replay = primaryLSN // not in recovery: nothing to replay
 	}
@@ -129,6 +118,14 @@ func (e *Engine) noteLag(d *database, shard int, r *replica, primaryLSN uint64, 
 			e.log.Info("replica caught up: it takes reads again", "database", d.db.Name, "shard", shard, "replica", addr)
 		}
 	}
+}
+
+// lsnColumn reads a pg_lsn column of a check's row; false for NULL.
+func lsnColumn(v *string) (uint64, bool) {
+	if v == nil {
+		return 0, false
+	}
+	return parseLSN(*v)
 }
 
 // parseLSN reads a pg_lsn's text, "16/B374D848".

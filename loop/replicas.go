@@ -2,7 +2,6 @@ package loop
 
 import (
 	"sort"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -88,21 +87,10 @@ func (e *Engine) readPoolsFor(d *database, u *user) [][]*pool.Pool {
 	if ps != nil && !u.retired.Load() {
 		return ps
 	}
-	pc := e.cfg.Pool
 	ps = make([][]*pool.Pool, len(d.replicas))
 	for i, reps := range d.replicas {
 		for r := range reps {
-			p := pool.New(d.db.Name+"/"+u.cfg.Name+"/shard"+strconv.Itoa(i)+"/replica"+strconv.Itoa(r+1), pool.Settings{
-				Size:            pc.Size,
-				CheckoutTimeout: pc.CheckoutTimeout,
-				IdleTimeout:     pc.IdleTimeout,
-				Lifetime:        pc.ServerLifetime,
-			}, e.nloops)
-			p.Shard, p.Replica, p.Host = i, r+1, reps[r]
-			if d.retired.Load() || u.retired.Load() {
-				p.Retire()
-			}
-			ps[i] = append(ps[i], p)
+			ps[i] = append(ps[i], e.newPool(d, u, i, r+1))
 		}
 	}
 	if !u.retired.Load() {
@@ -407,16 +395,16 @@ func (cl *client) heldStatementGoes() {
 	}
 }
 
-// banReplica bans the replica of pool p (a replica's pool) for ban_time, for why.
-func (e *Engine) banReplica(p *pool.Pool, why string) {
-	r := p.Host.(*replica)
+// banReplica bans replica r for ban_time, for why, unless it is banned already, and logs it with where (the
+// pool or the check that saw it fail, as slog attributes).
+func (e *Engine) banReplica(r *replica, why string, where ...any) {
 	now := time.Now()
 	if r.inBan(now) {
 		return
 	}
 	e.ban(r, now, why)
 	_, addr := r.srv.Addr()
-	e.log.Warn("replica banned: reads go elsewhere", "pool", p.Name, "replica", addr, "for", e.cfg.Pool.BanTime.String(), "reason", why)
+	e.log.Warn("replica banned: reads go elsewhere", append(where, "replica", addr, "for", e.cfg.Pool.BanTime.String(), "reason", why)...)
 }
 
 func (e *Engine) ban(r *replica, now time.Time, why string) {

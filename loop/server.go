@@ -66,7 +66,7 @@ func (e *Engine) dialFailed(p *pool.Pool, cl *client, err error) {
 		e.slotFor(p, w.Handle.(*client))
 	}
 	if p.Replica > 0 {
-		e.banReplica(p, err.Error())
+		e.banReplica(p.Host.(*replica), err.Error(), "pool", p.Name)
 		if cl.readElsewhere(p) {
 			return
 		}
@@ -523,7 +523,7 @@ func (s *server) lost(err error) {
 		s.e.log.Warn("server connection closed", "pool", p.Name, "err", err)
 	}
 	if !expected && p.Replica > 0 {
-		s.e.banReplica(p, "a connection was lost")
+		s.e.banReplica(p.Host.(*replica), "a connection was lost", "pool", p.Name)
 	}
 	s.e.slotFreed(p)
 }
