@@ -82,33 +82,32 @@ databases:
 // waitForReplay waits until every replica has replayed what the primary has written so far.
 func (e *replicaEnv) waitForReplay(t *testing.T, ctx context.Context) {
 	t.Helper()
-	pc, err := pgx.Connect(ctx, e.primary.SuperDSN("app_0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close(context.Background())
-	var lsn string
-	if err := pc.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&lsn); err != nil {
-		t.Fatal(err)
-	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
 	for _, r := range e.replicas {
-		rc, err := pgx.Connect(ctx, r.SuperDSN("app_0"))
-		if err != nil {
+		if err := r.WaitReplayed(ctx, e.primary); err != nil {
 			t.Fatal(err)
-		}
-		ok := waitFor(30*time.Second, func() bool {
-			var caught bool
-			err := rc.QueryRow(ctx, "SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn", lsn).Scan(&caught)
-			return err == nil && caught
-		})
-		rc.Close(context.Background())
-		if !ok {
-			t.Fatalf("the replica on port %d did not replay the primary's WAL up to %s", r.Port, lsn)
 		}
 	}
 }
 
-// serverPort runs sql (which returns the serving backend's port and pg_is_in_recovery()) in mode.
+// connect logs in to database db through pgshard (the admin console for "pgshard") with the DSN parameters
+// extra ("&name=value..."), closed when the test ends.
+func (e *replicaEnv) connect(t *testing.T, ctx context.Context, db, extra string) *pgx.Conn {
+	t.Helper()
+	user, password := "app", "secret"
+	if db == "pgshard" {
+		user, password, extra = "admin", "adminpw", extra+"&default_query_exec_mode=simple_protocol"
+	}
+	c, err := pgx.Connect(ctx, e.proxy.DSN(db, user, password)+extra)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	return c
+}
+
+// serverOf runs sql (which returns the serving backend's port and pg_is_in_recovery()) in mode.
 func serverOf(t *testing.T, ctx context.Context, c *pgx.Conn, mode pgx.QueryExecMode, sql string) (port int, recovery bool) {
 	t.Helper()
 	if err := c.QueryRow(ctx, sql, mode).Scan(&port, &recovery); err != nil {
@@ -120,11 +119,7 @@ func serverOf(t *testing.T, ctx context.Context, c *pgx.Conn, mode pgx.QueryExec
 func TestReadWriteSplit(t *testing.T) {
 	e := startReplicaEnv(t, replicaOpts{})
 	ctx := Ctx(t, 2*time.Minute)
-	c, err := pgx.Connect(ctx, e.proxy.DSN("app", "app", "secret"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(context.Background())
+	c := e.connect(t, ctx, "app", "")
 	replicaPorts := map[int]bool{e.replicas[0].Port: true, e.replicas[1].Port: true}
 	const where = "SELECT inet_server_port(), pg_is_in_recovery()"
 
@@ -246,22 +241,14 @@ func TestReadWriteSplit(t *testing.T) {
 		if port, _ := serverOf(t, ctx, c, pgx.QueryExecModeExec, where); !replicaPorts[port] {
 			t.Fatalf("a read after RESET pgshard.role ran on port %d, want a replica", port)
 		}
-		oc, err := pgx.Connect(ctx, e.proxy.DSN("app", "app", "secret")+"&options=-c%20pgshard.role%3Dprimary")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer oc.Close(context.Background())
+		oc := e.connect(t, ctx, "app", "&options=-c%20pgshard.role%3Dprimary")
 		if port, _ := serverOf(t, ctx, oc, pgx.QueryExecModeSimpleProtocol, where); port != e.primary.Port {
 			t.Fatalf("a read of a session started with pgshard.role=primary ran on port %d, want the primary", port)
 		}
 	})
 
 	t.Run("the admin console shows the replicas' pools", func(t *testing.T) {
-		ac, err := pgx.Connect(ctx, e.proxy.DSN("pgshard", "admin", "adminpw")+"&default_query_exec_mode=simple_protocol")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ac.Close(context.Background())
+		ac := e.connect(t, ctx, "pgshard", "")
 		rows, err := ac.Query(ctx, "SHOW POOLS")
 		if err != nil {
 			t.Fatal(err)
@@ -290,11 +277,7 @@ func TestReadWriteSplit(t *testing.T) {
 func TestReadWriteSplitOff(t *testing.T) {
 	e := startReplicaEnv(t, replicaOpts{dbs: map[string]string{"app": "read_write_split: off"}})
 	ctx := Ctx(t, time.Minute)
-	c, err := pgx.Connect(ctx, e.proxy.DSN("app", "app", "secret"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(context.Background())
+	c := e.connect(t, ctx, "app", "")
 	if port, recovery := serverOf(t, ctx, c, pgx.QueryExecModeExec, "SELECT inet_server_port(), pg_is_in_recovery()"); recovery || port != e.primary.Port {
 		t.Fatalf("with read_write_split off a read ran on port %d, want the primary", port)
 	}
@@ -341,11 +324,7 @@ func TestReplicaDownIsBanned(t *testing.T) {
 	if n := strings.Count(e.proxy.Log(), "replica banned"); n != 1 {
 		t.Fatalf("%d bans logged, want 1", n)
 	}
-	ac, err := pgx.Connect(ctx, e.proxy.DSN("pgshard", "admin", "adminpw")+"&default_query_exec_mode=simple_protocol")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ac.Close(context.Background())
+	ac := e.connect(t, ctx, "pgshard", "")
 	bans := func() string {
 		rows, err := ac.Query(ctx, "SHOW BANS")
 		if err != nil {
@@ -416,11 +395,7 @@ func replay(t *testing.T, ctx context.Context, r *pgtest.Cluster, on bool) {
 func TestReplicaLagIsBanned(t *testing.T) {
 	e := startReplicaEnv(t, replicaOpts{pool: ", max_replica_lag_bytes: 64kB"})
 	ctx := Ctx(t, 2*time.Minute)
-	c, err := pgx.Connect(ctx, e.proxy.DSN("app", "app", "secret"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(context.Background())
+	c := e.connect(t, ctx, "app", "")
 	behind, current := e.replicas[0], e.replicas[1]
 	replay(t, ctx, behind, false)
 	if _, err := c.Exec(ctx, "INSERT INTO t (v) SELECT g FROM generate_series(1, 20000) AS g"); err != nil {
@@ -462,10 +437,7 @@ func TestReadYourWrites(t *testing.T) {
 		replay(t, ctx, r, false)
 	}
 	for db, wantSeen := range map[string]bool{"app": true, "eventual": false} {
-		c, err := pgx.Connect(ctx, e.proxy.DSN(db, "app", "secret"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := e.connect(t, ctx, db, "")
 		for i := range 5 {
 			var id int64
 			if err := c.QueryRow(ctx, "INSERT INTO t (v) VALUES (7) RETURNING id").Scan(&id); err != nil {
@@ -482,7 +454,6 @@ func TestReadYourWrites(t *testing.T) {
 				t.Fatalf("database %s, write %d: the read right after it saw it: %v (on a replica: %v), want %v", db, i, seen, recovery, wantSeen)
 			}
 		}
-		c.Close(context.Background())
 	}
 	for _, r := range e.replicas {
 		replay(t, ctx, r, true)

@@ -131,38 +131,44 @@ func startTemp(opts Options) (c *Cluster, err error) {
 			return nil, err
 		}
 	}
-	for attempt := 1; ; attempt++ {
-		if c.Port, err = FreePort(); err != nil {
+	err = c.startOnFreePort(ctx)
+	if err != nil && fromTemplate {
+		// Should not happen; distrust the template and make this cluster the slow way once.
+		_ = c.Stop()
+		if err := os.RemoveAll(c.DataDir); err != nil {
 			return nil, err
 		}
-		if err := c.writeConfig(); err != nil {
+		if err := c.initdb(ctx, true); err != nil {
 			return nil, err
 		}
-		err = c.pgctlStart(ctx)
-		if err == nil {
-			break
-		}
-		switch {
-		case errors.Is(err, errBind) && attempt < 8:
-			// Another process took the port between FreePort and the server's bind: pick another one.
-		case fromTemplate:
-			// Should not happen; distrust the template and make this cluster the slow way once.
-			fromTemplate = false
-			_ = c.Stop()
-			if err := os.RemoveAll(c.DataDir); err != nil {
-				return nil, err
-			}
-			if err := c.initdb(ctx, true); err != nil {
-				return nil, err
-			}
-		default:
-			return nil, err
-		}
+		err = c.startOnFreePort(ctx)
+	}
+	if err != nil {
+		return nil, err
 	}
 	if err := c.setup(ctx); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// startOnFreePort configures the cluster for a free loopback port and starts it, on another port when another
+// process took that one between FreePort and the server's bind (up to 8 tries).
+func (c *Cluster) startOnFreePort(ctx context.Context) error {
+	for attempt := 1; ; attempt++ {
+		port, err := FreePort()
+		if err != nil {
+			return err
+		}
+		c.Port = port
+		if err := c.writeConfig(); err != nil {
+			return err
+		}
+		err = c.pgctlStart(ctx)
+		if err == nil || !errors.Is(err, errBind) || attempt == 8 {
+			return err
+		}
+	}
 }
 
 // StartDir is Start for tools: the cluster lives in dir (created, and initdb'ed on first use, kept afterwards) and

@@ -2,11 +2,13 @@ package pgtest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // StartReplica starts a streaming replica of primary for a test: a base backup of it (pg_basebackup -R, so
@@ -39,16 +41,36 @@ func NewReplica(primary *Cluster) (c *Cluster, err error) {
 		"-h", "127.0.0.1", "-p", strconv.Itoa(primary.Port), "-U", Superuser); err != nil {
 		return nil, fmt.Errorf("pgtest: base backup of the primary on port %d: %w", primary.Port, err)
 	}
-	for attempt := 1; ; attempt++ {
-		if c.Port, err = FreePort(); err != nil {
-			return nil, err
+	if err := c.startOnFreePort(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// WaitReplayed waits until replica r has replayed the WAL primary had written when it was called.
+func (r *Cluster) WaitReplayed(ctx context.Context, primary *Cluster) error {
+	pc, err := pgx.Connect(ctx, primary.SuperDSN("postgres"))
+	if err != nil {
+		return err
+	}
+	defer pc.Close(context.Background())
+	var lsn string
+	if err := pc.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&lsn); err != nil {
+		return err
+	}
+	rc, err := pgx.Connect(ctx, r.SuperDSN("postgres"))
+	if err != nil {
+		return err
+	}
+	defer rc.Close(context.Background())
+	for {
+		var caught bool
+		if err := rc.QueryRow(ctx, "SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn", lsn).Scan(&caught); err != nil {
+			return fmt.Errorf("pgtest: the replica on port %d did not replay the primary's WAL up to %s: %w", r.Port, lsn, err)
 		}
-		if err := c.writeConfig(); err != nil {
-			return nil, err
+		if caught {
+			return nil
 		}
-		err = c.pgctlStart(ctx)
-		if err == nil || !errors.Is(err, errBind) || attempt == 8 {
-			return c, err
-		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -435,31 +435,9 @@ func (e *Env) setupReplicas(ctx context.Context) error {
 		}
 		e.Replicas = append(e.Replicas, r)
 	}
-	pc, err := pgx.Connect(ctx, e.PG.SuperDSN("postgres"))
-	if err != nil {
-		return err
-	}
-	defer pc.Close(context.Background())
-	var lsn string
-	if err := pc.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&lsn); err != nil {
-		return err
-	}
 	for _, r := range e.Replicas {
-		rc, err := pgx.Connect(ctx, r.SuperDSN("postgres"))
-		if err != nil {
+		if err := r.WaitReplayed(ctx, e.PG); err != nil {
 			return err
-		}
-		for {
-			var caught bool
-			err := rc.QueryRow(ctx, "SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn", lsn).Scan(&caught)
-			if err != nil || caught {
-				rc.Close(context.Background())
-				if err != nil {
-					return err
-				}
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
 		}
 	}
 	return nil
