@@ -107,6 +107,16 @@ func (e *replicaEnv) connect(t *testing.T, ctx context.Context, db, extra string
 	return c
 }
 
+// logged says whether pgshard logged a line with msg about replica r.
+func (e *replicaEnv) logged(msg string, r *pgtest.Cluster) bool {
+	for _, line := range strings.Split(e.proxy.Log(), "\n") {
+		if strings.Contains(line, msg) && strings.Contains(line, "replica="+r.Addr()) {
+			return true
+		}
+	}
+	return false
+}
+
 // serverOf runs sql (which returns the serving backend's port and pg_is_in_recovery()) in mode.
 func serverOf(t *testing.T, ctx context.Context, c *pgx.Conn, mode pgx.QueryExecMode, sql string) (port int, recovery bool) {
 	t.Helper()
@@ -401,8 +411,19 @@ func TestReplicaLagIsBanned(t *testing.T) {
 	if _, err := c.Exec(ctx, "INSERT INTO t (v) SELECT g FROM generate_series(1, 20000) AS g"); err != nil {
 		t.Fatal(err)
 	}
-	if !waitFor(10*time.Second, func() bool { return strings.Contains(e.proxy.Log(), "replica lagging") }) {
+	if !waitFor(10*time.Second, func() bool { return e.logged("replica lagging", behind) }) {
 		t.Fatal("the replica whose replay is paused was not taken out of the reads")
+	}
+	// The other replica may look behind too for a check or two while it replays the insert: reads go to the
+	// primary then. Once it has replayed everything, they go to it.
+	if err := current.WaitReplayed(ctx, e.primary); err != nil {
+		t.Fatal(err)
+	}
+	if !waitFor(10*time.Second, func() bool {
+		var port int
+		return c.QueryRow(ctx, "SELECT inet_server_port()").Scan(&port) == nil && port == current.Port
+	}) {
+		t.Fatal("no read ran on the replica that is not behind")
 	}
 	for i := range 20 {
 		var port int
@@ -414,7 +435,7 @@ func TestReplicaLagIsBanned(t *testing.T) {
 		}
 	}
 	replay(t, ctx, behind, true)
-	if !waitFor(10*time.Second, func() bool { return strings.Contains(e.proxy.Log(), "replica caught up") }) {
+	if !waitFor(10*time.Second, func() bool { return e.logged("replica caught up", behind) }) {
 		t.Fatal("the replica did not take reads again after it caught up")
 	}
 	if !waitFor(10*time.Second, func() bool {
