@@ -112,6 +112,10 @@ type Pool struct {
 	// bytes) takes no reads until it has caught up; 0 turns a limit off.
 	MaxReplicaLag      time.Duration
 	MaxReplicaLagBytes int
+	// "failover_buffer_timeout": how long a new transaction of a database with role auto waits for its shard's
+	// primary while there is none (the primary went down or into recovery, and no other host is one yet); past
+	// it the client gets an error.
+	FailoverBufferTimeout time.Duration
 }
 
 // Admin is the login of the admin database (AdminDatabase).
@@ -158,6 +162,10 @@ type Database struct {
 	// default: in turn, by weight) or BalanceLeastOutstanding (to the one with the fewest server connections in
 	// use for its weight).
 	LoadBalancing string
+	// Role is "role": RoleFixed (the default) takes each shard's primary and replicas as the config lists them;
+	// RoleAuto asks the hosts (pg_is_in_recovery) which is the primary, and follows it when another host is
+	// promoted, holding the shard's new transactions while it has none.
+	Role string
 }
 
 // Shard is one shard: a primary and its read replicas.
@@ -204,6 +212,9 @@ const (
 
 	RYWOff     = "off"
 	RYWSession = "session"
+
+	RoleFixed = "fixed"
+	RoleAuto  = "auto"
 
 	SplitOff                = "off"
 	SplitReplicas           = "replicas"
@@ -264,6 +275,7 @@ func defaults() *Config {
 			BanTime:               time.Minute,
 			ReplicaCheckInterval:  time.Second,
 			MaxReplicaLag:         30 * time.Second,
+			FailoverBufferTimeout: 10 * time.Second,
 		},
 		Admin: Admin{User: "admin"},
 	}

@@ -90,6 +90,7 @@ func TestDefaults(t *testing.T) {
 			BanTime:               time.Minute,
 			ReplicaCheckInterval:  time.Second,
 			MaxReplicaLag:         30 * time.Second,
+			FailoverBufferTimeout: 10 * time.Second,
 		},
 		TLS:   TLS{Mode: TLSDisable},
 		Admin: Admin{User: "admin"},
@@ -98,7 +99,7 @@ func TestDefaults(t *testing.T) {
 			Name:           "app",
 			Shards:         []Shard{{Primary: primary}},
 			UnlistedTables: UnlistedReplicated, CrossShard: CrossShardAllow, ReadWriteSplit: SplitReplicas, ReadYourWrites: RYWOff,
-			LoadBalancing: BalanceRoundRobin,
+			LoadBalancing: BalanceRoundRobin, Role: RoleFixed,
 		}},
 	}
 	if !reflect.DeepEqual(c, want) {
@@ -543,6 +544,7 @@ databases:
     read_write_split: sometimes
     read_your_writes: always
     load_balancing: random
+    role: primary
     shards:
       - primary: postgres://h/d0
         replicas: [{url: postgres://r/d0, weight: 0}, {url: postgres://r2/d0, weigth: 2}]
@@ -550,8 +552,9 @@ databases:
 			`line 4: databases[0].read_write_split: must be "off", "replicas" or "replicas_and_primary", got "sometimes"`,
 			`line 5: databases[0].read_your_writes: must be "off" or "session", got "always"`,
 			`line 6: databases[0].load_balancing: must be "round_robin" or "least_outstanding", got "random"`,
-			`line 9: unknown key "databases[0].shards[0].replicas[1].weigth"`,
-			"line 9: databases[0].shards[0].replicas[0].weight: must be at least 1, got 0",
+			`line 7: databases[0].role: must be "fixed" or "auto", got "primary"`,
+			`line 10: unknown key "databases[0].shards[0].replicas[1].weigth"`,
+			"line 10: databases[0].shards[0].replicas[0].weight: must be at least 1, got 0",
 		}},
 		{"bool", db("      - {column: a, type: text}\n    two_phase_commit: yes\n"), []string{
 			"line 9: databases[0].two_phase_commit: expected true or false, got a string",
@@ -777,6 +780,7 @@ databases:
       - primary: postgres://h/d0
         replicas: [postgres://r1/d0, {url: postgres://r2/d0, weight: 3}]
       - primary: postgres://h/d1
+    role: auto
     sharded_tables:
       - table: events
         column: region
@@ -794,7 +798,7 @@ databases:
     shards: [{primary: postgres://h/plain}, {primary: postgres://h/plain2}]
 `)
 	db := c.Database("d")
-	if r := db.Shards[0].Replicas; len(r) != 2 || r[1].Host != "r2" || r[0].Weight != 1 || r[1].Weight != 3 || !db.TwoPhaseCommit {
+	if r := db.Shards[0].Replicas; len(r) != 2 || r[1].Host != "r2" || r[0].Weight != 1 || r[1].Weight != 3 || !db.TwoPhaseCommit || db.Role != RoleAuto {
 		t.Errorf("database d = %+v", db)
 	}
 	if want := map[int][]string{0: {"eu", "uk"}, 1: {"us"}}; !reflect.DeepEqual(db.ShardedTables[0].Values, want) {

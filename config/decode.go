@@ -309,6 +309,7 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 				"replica_check_interval":  d.duration(&pl.ReplicaCheckInterval),
 				"max_replica_lag":         d.duration(&pl.MaxReplicaLag),
 				"max_replica_lag_bytes":   d.size(&pl.MaxReplicaLagBytes),
+				"failover_buffer_timeout": d.duration(&pl.FailoverBufferTimeout),
 			})
 		},
 		"admin": func(n *yaml.Node, p string) {
@@ -352,7 +353,7 @@ func (d *decoder) user(n *yaml.Node, path string) User {
 
 func (d *decoder) database(n *yaml.Node, path string) Database {
 	db := Database{UnlistedTables: UnlistedReplicated, CrossShard: CrossShardAllow, ReadWriteSplit: SplitReplicas, ReadYourWrites: RYWOff,
-		LoadBalancing: BalanceRoundRobin}
+		LoadBalancing: BalanceRoundRobin, Role: RoleFixed}
 	d.mapping(n, path, map[string]field{
 		"name": d.str(&db.Name),
 		"shards": func(n *yaml.Node, p string) {
@@ -381,6 +382,7 @@ func (d *decoder) database(n *yaml.Node, path string) Database {
 		"read_write_split":  d.str(&db.ReadWriteSplit),
 		"read_your_writes":  d.str(&db.ReadYourWrites),
 		"load_balancing":    d.str(&db.LoadBalancing),
+		"role":              d.str(&db.Role),
 	})
 	return db
 }

@@ -91,7 +91,7 @@ func Compare(cur, next *Config) Changes {
 			ch.DatabasesChanged = append(ch.DatabasesChanged, nd.Name)
 			ch.Routing[nd.Name] = true
 		case od.TwoPhaseCommit != nd.TwoPhaseCommit || od.CrossShard != nd.CrossShard || od.ReadWriteSplit != nd.ReadWriteSplit ||
-			od.ReadYourWrites != nd.ReadYourWrites || od.LoadBalancing != nd.LoadBalancing:
+			od.ReadYourWrites != nd.ReadYourWrites || od.LoadBalancing != nd.LoadBalancing || od.Role != nd.Role:
 			ch.DatabasesChanged = append(ch.DatabasesChanged, nd.Name)
 		}
 	}

@@ -81,6 +81,7 @@ func validate(c *Config, d *decoder) {
 	v.positive("pool.replica_check_interval", p.ReplicaCheckInterval)
 	v.nonNegative("pool.max_replica_lag", p.MaxReplicaLag)
 	v.atLeast("pool.max_replica_lag_bytes", p.MaxReplicaLagBytes, 0)
+	v.positive("pool.failover_buffer_timeout", p.FailoverBufferTimeout)
 	if !p.ServerReuse && p.Mode != ModeSession && v.ok("pool.server_reuse") && v.ok("pool.mode") {
 		v.errorf("pool.server_reuse", "false needs pool.mode session (in transaction mode clients share server connections by design)")
 	}
@@ -190,6 +191,9 @@ func (v validator) database(p string, db Database, dbAt map[string]string) {
 	}
 	if s := db.ReadWriteSplit; s != SplitOff && s != SplitReplicas && s != SplitReplicasAndPrimary && v.ok(p+".read_write_split") {
 		v.errorf(p+".read_write_split", "must be %q, %q or %q, got %q", SplitOff, SplitReplicas, SplitReplicasAndPrimary, s)
+	}
+	if s := db.Role; s != RoleFixed && s != RoleAuto && v.ok(p+".role") {
+		v.errorf(p+".role", "must be %q or %q, got %q", RoleFixed, RoleAuto, s)
 	}
 	if s := db.LoadBalancing; s != BalanceRoundRobin && s != BalanceLeastOutstanding && v.ok(p+".load_balancing") {
 		v.errorf(p+".load_balancing", "must be %q or %q, got %q", BalanceRoundRobin, BalanceLeastOutstanding, s)

@@ -86,7 +86,7 @@ type client struct {
 	admitted    admitKind // which connection limit counts it (admission.go)
 	adminBusy   bool      // an admin command runs off the loop, or a PAUSE waits; later messages wait
 	pausing     *pause    // the PAUSE this console connection waits for (pause.go)
-	pauseWait   bool      // held back by a PAUSE of its database until RESUME (with waiting set)
+	held        hold      // why it waits in pgshard for a server rather than in a pool's queue (with waiting set)
 
 	user   *user
 	db     *database
@@ -219,8 +219,10 @@ func (cl *client) stateName() string {
 		return "admin"
 	case cl.state < clientConnecting:
 		return "login"
-	case cl.pauseWait:
+	case cl.held == heldByPause:
 		return "paused"
+	case cl.held == heldByFailover:
+		return "failover"
 	case cl.waiting:
 		return "waiting"
 	case cl.attachedMask() != 0 && cl.pins.any():
@@ -821,7 +823,12 @@ func (cl *client) acquire() bool {
 	cl.waiter.Handle = cl
 	if cl.e.pausedN.Load() > 0 && cl.attachedMask() == 0 && cl.e.isPaused(cl.dbName) {
 		// A new transaction of a paused database: it waits for RESUME (pause.go).
-		cl.holdForPause()
+		cl.holdBack(heldByPause)
+		return false
+	}
+	if cl.db.followsPrimary && cl.pool.Replica == 0 && cl.attachedMask() == 0 && cl.db.primaryLost[cl.pool.Shard].Load() != 0 {
+		// A new transaction of a shard that has no primary now: it waits for one (failover.go).
+		cl.holdBack(heldByFailover)
 		return false
 	}
 	pc, outcome := cl.pool.Checkout(&cl.waiter)
@@ -951,7 +958,10 @@ func (cl *client) checkTimers(now time.Time) {
 	case cl.state < clientReady && cl.state != clientConnecting && now.After(cl.startBy):
 		cl.fatal(codec.NewFatal(codec.SQLStateProtocolViolation, "timed out waiting for the startup and authentication of the client").
 			WithHint("limits.client_startup_timeout bounds how long a client may take to log in"))
-	case cl.pauseWait && cl.waiter.Since.Add(cl.e.cfg.Pool.CheckoutTimeout).Before(now):
+	case cl.held == heldByFailover && cl.waiter.Since.Add(cl.e.cfg.Pool.FailoverBufferTimeout).Before(now):
+		cl.unhold()
+		cl.fatal(noPrimary(cl.dbName, cl.pool.Shard, cl.e.cfg.Pool.FailoverBufferTimeout))
+	case cl.held == heldByPause && cl.waiter.Since.Add(cl.e.cfg.Pool.CheckoutTimeout).Before(now):
 		cl.unhold()
 		cl.fatal(codec.NewFatal(codec.SQLStateTooManyConnections,
 			"timed out after "+cl.e.cfg.Pool.CheckoutTimeout.String()+" waiting for a server connection: database \""+cl.dbName+

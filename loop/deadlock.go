@@ -49,7 +49,7 @@ func (w *deadlockWatch) look(e *Engine) {
 	var queued []queuedClient
 	e.collect(func(ls *loopState, add func(any)) {
 		for cl := range ls.clients {
-			if cl.waiting && !cl.pauseWait && cl.pool != nil && cl.pool.Queued(&cl.waiter) {
+			if cl.waiting && cl.held == notHeld && cl.pool != nil && cl.pool.Queued(&cl.waiter) {
 				add(queuedClient{cl: cl, wait: pool.Wait{Waits: cl.pool, Since: cl.waiter.Since, Holds: cl.heldWaiting()}})
 			}
 		}

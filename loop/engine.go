@@ -38,7 +38,8 @@ type Engine struct {
 	nloops     int
 	configFile string                  // the file cfg came from, which RELOAD reads again ("" when none)
 	cat        atomic.Pointer[catalog] // users, admin login and databases: RELOAD replaces them
-	reloadMu   sync.Mutex              // one RELOAD at a time
+	reloadMu   sync.Mutex              // one RELOAD (or new primary: failover.go) at a time
+	checkNow   chan struct{}           // has the replica checks run now (kickChecks)
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -103,6 +104,11 @@ type database struct {
 	// replicas of each shard: how to reach them, whether they are banned, and their pools (replicas.go).
 	replicas  [][]*replica
 	readPools map[string][][]*pool.Pool // by user name, then shard, then replica
+	// followsPrimary (role: auto): the checks find each shard's primary, and a new one replaces this database
+	// (failover.go). primaryLost[shard] is when that shard was found without a primary (unix nanoseconds), 0
+	// while it has one.
+	followsPrimary bool
+	primaryLost    []atomic.Int64
 	// crossShard is the pgshard.cross_shard a session starts with (cross_shard in the config).
 	crossShard route.CrossShard
 	mu         sync.Mutex
@@ -133,7 +139,7 @@ type loopState struct {
 	described                 []byte // a ParameterDescription waiting for its RowDescription, to cache both
 	evicted                   []*stmt
 
-	paused  map[*client]struct{}        // clients held back by a PAUSE (pause.go)
+	held    map[*client]struct{}        // clients held back by a PAUSE or a failover (pause.go)
 	routers map[*database]*route.Router // plan caches of sharded databases, per loop (no locks)
 	rr      int                         // round robin over shards for statements any shard can serve
 	// readTurn takes the loop's reads to the replicas in turn (replicas.go).
@@ -145,13 +151,14 @@ type loopState struct {
 // New checks the configuration and prepares an engine; Run starts it.
 func New(cfg *config.Config, log *slog.Logger) (*Engine, error) {
 	e := &Engine{
-		cfg:     cfg,
-		log:     log,
-		nloops:  cfg.EventLoops,
-		byLoop:  map[gnet.EventLoop]*loopState{},
-		cancel:  map[uint32]*client{},
-		params:  map[string]map[string]string{},
-		started: make(chan struct{}),
+		cfg:      cfg,
+		log:      log,
+		nloops:   cfg.EventLoops,
+		byLoop:   map[gnet.EventLoop]*loopState{},
+		cancel:   map[uint32]*client{},
+		params:   map[string]map[string]string{},
+		started:  make(chan struct{}),
+		checkNow: make(chan struct{}, 1),
 	}
 	if e.nloops <= 0 {
 		e.nloops = max(1, runtime.GOMAXPROCS(0)/2)
@@ -219,34 +226,51 @@ func newCatalog(cfg *config.Config, old *catalog, ch *config.Changes) (*catalog,
 	}
 	for i := range cfg.Databases {
 		d := &cfg.Databases[i]
-		if old != nil && !changed["db "+d.Name] && old.dbs[d.Name] != nil {
-			c.dbs[d.Name] = old.dbs[d.Name]
+		var prev *database
+		if old != nil {
+			prev = old.dbs[d.Name]
+		}
+		if prev != nil && !changed["db "+d.Name] {
+			c.dbs[d.Name] = prev
 			continue
 		}
-		ed := &database{db: d, pools: map[string][]*pool.Pool{}, readPools: map[string][][]*pool.Pool{}}
-		ed.crossShard, _ = route.ParseCrossShard(d.CrossShard) // validated with the config
-		for i, sh := range d.Shards {
-			t, err := pool.ServerTLS(sh.Primary.SSLMode, sh.Primary.SSLRootCert, sh.Primary.Host)
-			if err != nil {
-				return nil, fmt.Errorf("database %q shard %d: %w", d.Name, i, err)
-			}
-			ed.tls = append(ed.tls, t)
-			reps, err := replicasOf(sh)
-			if err != nil {
-				return nil, fmt.Errorf("database %q shard %d: %w", d.Name, i, err)
-			}
-			ed.replicas = append(ed.replicas, reps)
+		if prev != nil && d.Role == config.RoleAuto {
+			d = primariesOf(prev, d) // the primaries found since start, not the file's
 		}
-		schema, err := route.NewSchema(d)
+		ed, err := newDatabase(d)
 		if err != nil {
-			return nil, fmt.Errorf("database %q: %w", d.Name, err)
-		}
-		if schema.Sharded() {
-			ed.schema = schema
+			return nil, err
 		}
 		c.dbs[d.Name] = ed
 	}
 	return c, nil
+}
+
+// newDatabase makes the database of d, with no pools yet.
+func newDatabase(d *config.Database) (*database, error) {
+	ed := &database{db: d, pools: map[string][]*pool.Pool{}, readPools: map[string][][]*pool.Pool{},
+		followsPrimary: d.Role == config.RoleAuto, primaryLost: make([]atomic.Int64, len(d.Shards))}
+	ed.crossShard, _ = route.ParseCrossShard(d.CrossShard) // validated with the config
+	for i, sh := range d.Shards {
+		t, err := pool.ServerTLS(sh.Primary.SSLMode, sh.Primary.SSLRootCert, sh.Primary.Host)
+		if err != nil {
+			return nil, fmt.Errorf("database %q shard %d: %w", d.Name, i, err)
+		}
+		ed.tls = append(ed.tls, t)
+		reps, err := replicasOf(sh)
+		if err != nil {
+			return nil, fmt.Errorf("database %q shard %d: %w", d.Name, i, err)
+		}
+		ed.replicas = append(ed.replicas, reps)
+	}
+	schema, err := route.NewSchema(d)
+	if err != nil {
+		return nil, fmt.Errorf("database %q: %w", d.Name, err)
+	}
+	if schema.Sharded() {
+		ed.schema = schema
+	}
+	return ed, nil
 }
 
 // SetConfigFile names the file the configuration came from: RELOAD (and SIGHUP) read it again, and SHOW
@@ -469,6 +493,7 @@ func (e *Engine) newPool(d *database, u *user, shard, replica int) *pool.Pool {
 		Lifetime:        pc.ServerLifetime,
 	}, e.nloops)
 	p.Shard, p.Replica = shard, replica
+	p.Host = d // a primary's: its database says whether the shard has one now (failover.go)
 	if replica > 0 {
 		p.Host = d.replicas[shard][replica-1]
 	}

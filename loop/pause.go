@@ -154,31 +154,49 @@ func (e *Engine) holdQueued(ls *loopState, db string) int {
 			continue
 		}
 		holds := cl.attachedMask() != 0
-		if cl.waiting && !cl.pauseWait && !holds && cl.pool.Cancel(&cl.waiter, false) {
-			cl.holdForPause()
+		if cl.waiting && cl.held == notHeld && !holds && cl.pool.Cancel(&cl.waiter, false) {
+			cl.holdBack(heldByPause)
 		}
-		if holds || (cl.waiting && !cl.pauseWait) {
+		if holds || (cl.waiting && cl.held == notHeld) {
 			busy++
 		}
 	}
 	return busy
 }
 
-// holdForPause makes a client that holds no server wait for RESUME (acquire, or a pool queue it left).
-func (cl *client) holdForPause() {
-	cl.waiting, cl.pauseWait = true, true
-	if cl.ls.paused == nil {
-		cl.ls.paused = map[*client]struct{}{}
+// hold is why a client that needs a server waits in pgshard, not in a pool's queue: until the reason is gone,
+// when wake lets it go on, or its time is up (checkTimers).
+type hold uint8
+
+const (
+	notHeld        hold = iota
+	heldByPause         // a PAUSE of its database, until RESUME, within pool.checkout_timeout
+	heldByFailover      // its shard has no primary, until it has one, within pool.failover_buffer_timeout (failover.go)
+)
+
+// holdBack makes a client that holds no server wait for why to be gone (acquire, or a pool queue it left).
+func (cl *client) holdBack(why hold) {
+	cl.waiting, cl.held = true, why
+	if cl.ls.held == nil {
+		cl.ls.held = map[*client]struct{}{}
 	}
-	cl.ls.paused[cl] = struct{}{}
+	cl.ls.held[cl] = struct{}{}
 }
 
-// unhold forgets that cl waits for RESUME.
+// unhold forgets that cl is held back.
 func (cl *client) unhold() {
-	if cl.pauseWait {
-		delete(cl.ls.paused, cl)
-		cl.waiting, cl.pauseWait = false, false
+	if cl.held != notHeld {
+		delete(cl.ls.held, cl)
+		cl.waiting, cl.held = false, notHeld
 	}
+}
+
+// stillHeld says whether what holds cl back is still there.
+func (cl *client) stillHeld() bool {
+	if cl.held == heldByFailover {
+		return !cl.db.retired.Load() && cl.db.primaryLost[cl.pool.Shard].Load() != 0
+	}
+	return cl.e.isPaused(cl.dbName)
 }
 
 // pauseAnswered runs on the console connection's loop when its PAUSE is done.
@@ -308,8 +326,8 @@ func (e *Engine) Resume(db string) (string, *codec.Error) {
 	return "", nil
 }
 
-// wakeHeld lets the held-back clients whose database is no longer paused go on, on their own loops, without
-// waiting for them.
+// wakeHeld lets the held-back clients whose database is no longer paused, or whose shard has a primary again,
+// go on, on their own loops, without waiting for them.
 func (e *Engine) wakeHeld() {
 	e.loopsMu.Lock()
 	loops := append([]*loopState(nil), e.loops...)
@@ -319,22 +337,25 @@ func (e *Engine) wakeHeld() {
 	}
 }
 
-// wake runs on ls: its held-back clients whose database is not paused go on, longest waiting first.
+// wake runs on ls: its held-back clients that are held no more go on, longest waiting first.
 func (e *Engine) wake(ls *loopState) {
 	var ready []*client
-	for cl := range ls.paused {
-		if !e.isPaused(cl.dbName) {
+	for cl := range ls.held {
+		if !cl.stillHeld() {
 			ready = append(ready, cl)
 		}
 	}
 	sort.Slice(ready, func(i, j int) bool { return ready[i].waiter.Since.Before(ready[j].waiter.Since) })
 	for _, cl := range ready {
-		if !cl.pauseWait || cl.state == clientClosed {
+		if cl.held == notHeld || cl.state == clientClosed {
 			continue
 		}
 		cl.unhold()
 		switch cl.state {
 		case clientConnecting:
+			if (cl.db.retired.Load() || cl.user.retired.Load()) && !cl.rebind() {
+				continue
+			}
 			if cl.acquire() {
 				cl.resume()
 			}

@@ -89,17 +89,8 @@ func (e *Engine) Reload() ([]string, *codec.Error) {
 // retireReplaced retires the databases and pools that a reload replaced or removed (their clients finish
 // what they are doing on them), and says what changed for databases.
 func (e *Engine) retireReplaced(old, cat *catalog, ch *config.Changes) (retired []*pool.Pool, notices []string) {
-	retireDB := func(d *database) {
-		d.retired.Store(true)
-		d.mu.Lock()
-		d.eachPool("", func(_ string, p *pool.Pool) {
-			p.Retire()
-			retired = append(retired, p)
-		})
-		d.mu.Unlock()
-	}
 	for _, name := range ch.DatabasesChanged {
-		retireDB(old.dbs[name])
+		retired = append(retired, e.retireDatabase(old.dbs[name])...)
 		note := "database " + name + ": its settings changed"
 		if ch.Routing[name] {
 			note = "database " + name + ": new routing (" + strconv.Itoa(len(old.dbs[name].db.Shards)) + " -> " +
@@ -108,7 +99,7 @@ func (e *Engine) retireReplaced(old, cat *catalog, ch *config.Changes) (retired 
 		notices = append(notices, note)
 	}
 	for _, name := range ch.DatabasesRemoved {
-		retireDB(old.dbs[name])
+		retired = append(retired, e.retireDatabase(old.dbs[name])...)
 		e.dropPause(name)
 		notices = append(notices, "database "+name+" removed: new connections to it are refused, and its clients are closed between transactions")
 	}
@@ -129,6 +120,18 @@ func (e *Engine) retireReplaced(old, cat *catalog, ch *config.Changes) (retired 
 		}
 	}
 	return retired, notices
+}
+
+// retireDatabase retires d, replaced or removed, and its pools, which it returns.
+func (e *Engine) retireDatabase(d *database) (retired []*pool.Pool) {
+	d.retired.Store(true)
+	d.mu.Lock()
+	d.eachPool("", func(_ string, p *pool.Pool) {
+		p.Retire()
+		retired = append(retired, p)
+	})
+	d.mu.Unlock()
+	return retired
 }
 
 // reloadError is the console's error for a config file RELOAD cannot use: the first problem in the message,
@@ -182,7 +185,7 @@ func removedDatabase(name string) *codec.Error {
 // betweenTransactions reports a client that holds no server for a transaction (in session mode: whose
 // servers are idle) and is not about to get one.
 func (cl *client) betweenTransactions() bool {
-	if cl.waiting && !cl.pauseWait {
+	if cl.waiting && cl.held == notHeld {
 		return false
 	}
 	for _, s := range cl.srvs {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pgshard/pgshard/codec"
@@ -15,92 +16,126 @@ import (
 
 // The replica checks.
 //
-// Every replica_check_interval a goroutine asks each shard's primary how far its WAL goes
-// (pg_current_wal_lsn) and each of its replicas how far it has replayed (pg_last_wal_replay_lsn, and when the
-// last replayed transaction committed), over connections of its own that it keeps open, logged in as the
-// first user of users:. A replica further behind than max_replica_lag (time) or max_replica_lag_bytes takes no
-// reads until a later check finds it caught up; one that does not answer is banned like one whose connection
-// failed. The replay positions also serve read-your-writes: a client that wrote reads only from replicas that
-// have replayed its write (readPool).
+// Every replica_check_interval a goroutine asks every host of each shard whose reads go to replicas, or whose
+// database follows its primary (failover.go), how it is (hostCheckSQL: in recovery or not, how far its WAL
+// goes, how old its last replayed transaction is, its timeline), all hosts of a shard at once, over
+// connections of its own that it keeps open, logged in as the first user of users:. A replica further behind
+// the primary's WAL than max_replica_lag (time) or max_replica_lag_bytes takes no reads until a later check
+// finds it caught up; one that does not answer is banned like one whose connection failed. The replay
+// positions also serve read-your-writes: a client that wrote reads only from replicas that have replayed its
+// write (readPool).
 //
 // The time behind is 0 when the replica has replayed all the primary's WAL, else the age of the last
 // transaction it replayed: after a long quiet spell a write may make a replica look old for one check, which
 // costs its reads one interval at most.
 
-// watchReplicas starts the checks of the replicas of databases whose reads go to them; stop ends them.
+// watchReplicas starts the checks of the replicas of databases whose reads go to them, and of the hosts of
+// databases that follow their primary (failover.go); stop ends them.
 func (e *Engine) watchReplicas() (stop func()) {
 	done, finished := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(finished)
-		conns := map[string]*checkConn{}
-		defer func() {
-			for _, c := range conns {
-				c.close()
-			}
-		}()
-		t := time.NewTicker(e.cfg.Pool.ReplicaCheckInterval)
-		defer t.Stop()
+		conns := &checkConns{m: map[string]*checkConn{}}
+		defer conns.closeAll()
+		interval := e.cfg.Pool.ReplicaCheckInterval
+		next := time.NewTimer(interval)
+		defer next.Stop()
 		for {
 			select {
 			case <-done:
 				return
-			case <-t.C:
-				e.checkReplicas(conns)
+			case <-next.C:
+			case <-e.checkNow:
 			}
+			wait := interval
+			if e.checkReplicas(conns) {
+				wait = min(wait, failoverCheckEvery)
+			}
+			next.Reset(wait)
 		}
 	}()
 	return func() { close(done); <-finished }
 }
 
-// checkReplicas runs one round of checks; conns are the connections kept between rounds, by server.
-func (e *Engine) checkReplicas(conns map[string]*checkConn) {
+// checkReplicas runs one round of checks, and says whether a shard has no primary.
+func (e *Engine) checkReplicas(conns *checkConns) (primaryLost bool) {
 	cat := e.cat.Load()
 	if len(cat.cfg.Users) == 0 {
-		return
+		return false
 	}
 	u := cat.users[cat.cfg.Users[0].Name]
 	for _, d := range cat.dbs {
-		if !e.splitsReads(d) {
+		if !e.splitsReads(d) && !d.followsPrimary {
 			continue
 		}
-		for shard, reps := range d.replicas {
-			row, err := e.checkQuery(conns, e.target(d, u, shard), "SELECT pg_current_wal_lsn()::text")
-			if err != nil || len(row) != 1 {
-				e.log.Warn("replica check: the primary did not answer", "database", d.db.Name, "shard", shard, "err", err)
-				continue
+		for shard := range d.replicas {
+			probes := e.probeShard(conns, d, u, shard)
+			if d.followsPrimary && e.followPrimary(d, shard, probes) {
+				break // d was replaced: the next round checks the new one
 			}
-			primaryLSN, ok := lsnColumn(row[0])
-			if !ok {
-				continue
-			}
-			for i, r := range reps {
-				row, err := e.checkQuery(conns, e.targetOf(d, u, shard, i+1),
-					"SELECT pg_last_wal_replay_lsn()::text, extract(epoch from now() - pg_last_xact_replay_timestamp())::float8::text")
-				if err != nil || len(row) != 2 {
-					e.banReplica(r, "the replica check failed", "database", d.db.Name, "shard", shard, "err", err)
-					continue
-				}
-				e.noteLag(d, shard, r, primaryLSN, row)
-			}
+			primaryLost = primaryLost || d.primaryLost[shard].Load() != 0
+			e.noteLags(d, shard, probes)
+		}
+	}
+	return primaryLost
+}
+
+// probeShard asks every host of shard of d, the primary first, at once, how it is (hostCheckSQL).
+func (e *Engine) probeShard(conns *checkConns, d *database, u *user, shard int) []probe {
+	probes := make([]probe, 1+len(d.replicas[shard]))
+	var wg sync.WaitGroup
+	for i := range probes {
+		wg.Go(func() { probes[i] = probeOf(e.checkQuery(conns, e.targetOf(d, u, shard, i), hostCheckSQL)) })
+	}
+	wg.Wait()
+	return probes
+}
+
+// noteLags keeps what the probes of a shard found of its replicas, as lag behind its primary's WAL, or as a ban
+// for one that did not answer, or (role auto) does not replay the primary's WAL.
+func (e *Engine) noteLags(d *database, shard int, probes []probe) {
+	if !e.splitsReads(d) {
+		return
+	}
+	primary := probes[0]
+	if primary.err != nil || primary.inRecovery {
+		if !d.followsPrimary { // followPrimary said what it found
+			e.log.Warn("replica check: the primary did not answer", "database", d.db.Name, "shard", shard, "err", primary.err)
+		}
+		return
+	}
+	primaryLSN, ok := lsnColumn(primary.lsn)
+	if !ok {
+		return
+	}
+	for i, r := range d.replicas[shard] {
+		switch p := probes[i+1]; {
+		case p.err != nil:
+			e.banReplica(r, "the replica check failed", "database", d.db.Name, "shard", shard, "err", p.err)
+		case !p.inRecovery && d.followsPrimary:
+			e.banReplica(r, "it is not in recovery: it does not replay the primary's WAL", "database", d.db.Name, "shard", shard)
+		case !p.inRecovery:
+			e.noteLag(d, shard, r, primaryLSN, nil, nil) // listed as a replica: a primary has nothing to replay
+		default:
+			e.noteLag(d, shard, r, primaryLSN, p.lsn, p.age)
 		}
 	}
 }
 
 // noteLag keeps what a check found of replica r (its replay position, and the age of its last replayed
-// transaction, either NULL on a server that is no replica) and takes it out of the reads, or back, as its lag
-// says.
-func (e *Engine) noteLag(d *database, shard int, r *replica, primaryLSN uint64, row []*string) {
-	replay, ok := lsnColumn(row[0])
+// transaction, either NULL when it replayed nothing) and takes it out of the reads, or back, as its lag says.
+func (e *Engine) noteLag(d *database, shard int, r *replica, primaryLSN uint64, replayed, age *string) {
+	replay, ok := lsnColumn(replayed)
 	if !ok {
-		replay = primaryLSN // not in recovery: nothing to replay
+		replay = primaryLSN
 	}
 	lagBytes := uint64(0)
 	if primaryLSN > replay {
 		lagBytes = primaryLSN - replay
 	}
 	lag := time.Duration(0)
-	if lagBytes > 0 && row[1] != nil {
-		if secs, err := strconv.ParseFloat(*row[1], 64); err == nil && secs > 0 {
+	if lagBytes > 0 && age != nil {
+		if secs, err := strconv.ParseFloat(*age, 64); err == nil && secs > 0 {
 			lag = time.Duration(secs * float64(time.Second))
 		}
 	}
@@ -148,28 +183,61 @@ type checkConn struct {
 
 func (c *checkConn) close() { _ = c.nc.Close() }
 
+// checkConns are the check connections kept between rounds, by server. A connection in use is out of the
+// map, so that two checks at once never share one.
+type checkConns struct {
+	mu sync.Mutex
+	m  map[string]*checkConn
+}
+
+func (cs *checkConns) take(key string) *checkConn {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	c := cs.m[key]
+	delete(cs.m, key)
+	return c
+}
+
+func (cs *checkConns) put(key string, c *checkConn) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.m[key] != nil {
+		c.close() // another check made one meanwhile
+		return
+	}
+	cs.m[key] = c
+}
+
+func (cs *checkConns) closeAll() {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	for _, c := range cs.m {
+		c.close()
+	}
+}
+
 // checkQuery runs sql, which returns one row, on the server of t, over the check connection to it (made when
 // there is none), and returns the row's values (nil for NULL). A connection that failed is closed and
 // forgotten.
-func (e *Engine) checkQuery(conns map[string]*checkConn, t pool.Target, sql string) ([]*string, error) {
+func (e *Engine) checkQuery(conns *checkConns, t pool.Target, sql string) ([]*string, error) {
 	key := t.Network + "|" + t.Address + "|" + t.Database
 	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.Limits.ServerConnectTimeout)
 	defer cancel()
-	c := conns[key]
+	c := conns.take(key)
 	if c == nil {
 		nc, _, err := pool.Dial(ctx, t)
 		if err != nil {
 			return nil, err
 		}
 		c = &checkConn{nc: nc, r: bufio.NewReader(nc)}
-		conns[key] = c
 	}
 	row, err := c.query(ctx, sql)
 	if err != nil {
 		c.close()
-		delete(conns, key)
+		return nil, err
 	}
-	return row, err
+	conns.put(key, c)
+	return row, nil
 }
 
 func (c *checkConn) query(ctx context.Context, sql string) ([]*string, error) {

@@ -35,7 +35,7 @@ import (
 // replayed its last statements on the primary (askWriteLSN).
 //
 // Not here: session mode (the client's session is one server's), sharded databases (their statements are
-// routed per shard to the primaries), failover.
+// routed per shard to the primaries). Following a new primary is failover.go's.
 
 // replica is one replica of a shard: how to reach it, and until when it is banned.
 type replica struct {

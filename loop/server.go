@@ -70,6 +70,11 @@ func (e *Engine) dialFailed(p *pool.Pool, cl *client, err error) {
 		if cl.readElsewhere(p) {
 			return
 		}
+	} else if d, ok := p.Host.(*database); ok && d.followsPrimary && serverDown(err) {
+		e.primaryDown(d, p.Shard, err.Error())
+		if cl.holdForFailover(p) {
+			return
+		}
 	}
 	var pgErr *codec.Error
 	if !errors.As(err, &pgErr) {
@@ -524,6 +529,9 @@ func (s *server) lost(err error) {
 	}
 	if !expected && p.Replica > 0 {
 		s.e.banReplica(p.Host.(*replica), "a connection was lost", "pool", p.Name)
+	}
+	if d, ok := p.Host.(*database); ok && !expected && d.followsPrimary {
+		s.e.kickChecks() // the primary may be gone: the shard's new transactions should wait for the next
 	}
 	s.e.slotFreed(p)
 }

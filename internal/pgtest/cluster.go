@@ -251,6 +251,10 @@ func newCluster(dir, binDir string, opts Options) *Cluster {
 // not an error.
 func (c *Cluster) Stop() error { return c.stop(c.stopMode) }
 
+// StopFast stops the server as an operator does before a switchover (`pg_ctl stop -m fast`): its sessions are
+// ended with 57P01, and its replicas have all its WAL, committed transactions included, before it is down.
+func (c *Cluster) StopFast() error { return c.stop("fast") }
+
 // Crash stops the server the way a power cut would (`pg_ctl stop -m immediate`): no checkpoint, connections cut
 // without a goodbye. With the default synchronous_commit=off the last few hundred milliseconds of commits are
 // lost; set Settings["synchronous_commit"] = "on" in tests that count on committed data surviving a crash.

@@ -74,3 +74,14 @@ func (r *Cluster) WaitReplayed(ctx context.Context, primary *Cluster) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// Promote ends the recovery of replica r (`pg_ctl promote`, waiting for it): it becomes a primary, writing on a
+// new timeline.
+func (r *Cluster) Promote() error {
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	if _, err := runPG(ctx, r.bin("pg_ctl"), "promote", "-D", r.DataDir, "-w", "-t", "60", "-s"); err != nil {
+		return fmt.Errorf("pgtest: promoting the replica on port %d: %w", r.Port, err)
+	}
+	return nil
+}
