@@ -103,6 +103,10 @@ type Pool struct {
 	// with Postgres directly (what DISCARD ALL cannot undo: libraries loaded, the temporary schema, per-backend
 	// statistics), at the cost of a Postgres login per client. True (the default) pools them.
 	ServerReuse bool
+	// "health_check_interval": a server connection idle in its pool this long is checked (an empty query) before
+	// a client gets it; one that fails the check, or does not answer it within limits.server_connect_timeout,
+	// is closed, and its host, a replica, banned. 0 turns the checks off.
+	HealthCheckInterval time.Duration
 	// "ban_time": how long a replica that failed (a connection or login that failed, a connection lost) takes
 	// no reads; they go to the other replicas, or to the primary.
 	BanTime time.Duration
@@ -273,6 +277,7 @@ func defaults() *Config {
 			MaxPreparedStatements: 1000,
 			ServerReuse:           true,
 			BanTime:               time.Minute,
+			HealthCheckInterval:   30 * time.Second,
 			ReplicaCheckInterval:  time.Second,
 			MaxReplicaLag:         30 * time.Second,
 			FailoverBufferTimeout: 10 * time.Second,

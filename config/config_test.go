@@ -88,6 +88,7 @@ func TestDefaults(t *testing.T) {
 			MaxPreparedStatements: 1000,
 			ServerReuse:           true,
 			BanTime:               time.Minute,
+			HealthCheckInterval:   30 * time.Second,
 			ReplicaCheckInterval:  time.Second,
 			MaxReplicaLag:         30 * time.Second,
 			FailoverBufferTimeout: 10 * time.Second,

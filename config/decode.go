@@ -306,6 +306,7 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 				"max_prepared_statements": d.integer(&pl.MaxPreparedStatements),
 				"server_reuse":            d.boolean(&pl.ServerReuse),
 				"ban_time":                d.duration(&pl.BanTime),
+				"health_check_interval":   d.duration(&pl.HealthCheckInterval),
 				"replica_check_interval":  d.duration(&pl.ReplicaCheckInterval),
 				"max_replica_lag":         d.duration(&pl.MaxReplicaLag),
 				"max_replica_lag_bytes":   d.size(&pl.MaxReplicaLagBytes),

@@ -68,6 +68,12 @@ func restartSettings(c *Config) [][2]string {
 		{"pool.max_client_connections", n(c.Pool.MaxClientConnections)},
 		{"pool.max_prepared_statements", n(c.Pool.MaxPreparedStatements)},
 		{"pool.server_reuse", strconv.FormatBool(c.Pool.ServerReuse)},
+		{"pool.ban_time", d(c.Pool.BanTime)},
+		{"pool.health_check_interval", d(c.Pool.HealthCheckInterval)},
+		{"pool.replica_check_interval", d(c.Pool.ReplicaCheckInterval)},
+		{"pool.max_replica_lag", d(c.Pool.MaxReplicaLag)},
+		{"pool.max_replica_lag_bytes", n(c.Pool.MaxReplicaLagBytes)},
+		{"pool.failover_buffer_timeout", d(c.Pool.FailoverBufferTimeout)},
 	}
 }
 

@@ -78,6 +78,7 @@ func validate(c *Config, d *decoder) {
 	v.atLeast("pool.max_client_connections", p.MaxClientConnections, 1)
 	v.atLeast("pool.max_prepared_statements", p.MaxPreparedStatements, 0)
 	v.positive("pool.ban_time", p.BanTime)
+	v.nonNegative("pool.health_check_interval", p.HealthCheckInterval)
 	v.positive("pool.replica_check_interval", p.ReplicaCheckInterval)
 	v.nonNegative("pool.max_replica_lag", p.MaxReplicaLag)
 	v.atLeast("pool.max_replica_lag_bytes", p.MaxReplicaLagBytes, 0)

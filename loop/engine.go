@@ -139,9 +139,11 @@ type loopState struct {
 	described                 []byte // a ParameterDescription waiting for its RowDescription, to cache both
 	evicted                   []*stmt
 
-	held    map[*client]struct{}        // clients held back by a PAUSE or a failover (pause.go)
-	routers map[*database]*route.Router // plan caches of sharded databases, per loop (no locks)
-	rr      int                         // round robin over shards for statements any shard can serve
+	held map[*client]struct{} // clients held back by a PAUSE or a failover (pause.go)
+	// checking are the idle servers whose health check is in flight, and when it was sent (healthcheck.go).
+	checking map[*server]time.Time
+	routers  map[*database]*route.Router // plan caches of sharded databases, per loop (no locks)
+	rr       int                         // round robin over shards for statements any shard can serve
 	// readTurn takes the loop's reads to the replicas in turn (replicas.go).
 	readTurn int
 	params   [][]byte // a Bind's values and formats, for routing
@@ -491,6 +493,7 @@ func (e *Engine) newPool(d *database, u *user, shard, replica int) *pool.Pool {
 		CheckoutTimeout: pc.CheckoutTimeout,
 		IdleTimeout:     pc.IdleTimeout,
 		Lifetime:        pc.ServerLifetime,
+		CheckAfter:      pc.HealthCheckInterval,
 	}, e.nloops)
 	p.Shard, p.Replica = shard, replica
 	p.Host = d // a primary's: its database says whether the shard has one now (failover.go)
@@ -678,8 +681,10 @@ func (e *Engine) sweep(ls *loopState) {
 			for _, pc := range ls.expired {
 				pc.Handle.(*server).closeExpected()
 			}
+			ls.checkIdleServers(p, now)
 		}
 	}
+	e.failSilentChecks(ls, now, e.cfg.Limits.ServerConnectTimeout)
 }
 
 // Shutdown stops taking new clients, lets transactions in flight finish for up to timeout, then ends every

@@ -365,6 +365,7 @@ func (cl *client) wakeHeld() {
 func (s *server) idleNow() {
 	cl := s.client
 	if cl == nil {
+		s.checkAnswered() // a health check's answer, or a reset's
 		if s.status == codec.TxIdle {
 			s.release()
 		} else {
@@ -527,11 +528,9 @@ func (s *server) lost(err error) {
 	if !expected && err != nil {
 		s.e.log.Warn("server connection closed", "pool", p.Name, "err", err)
 	}
-	if !expected && p.Replica > 0 {
-		s.e.banReplica(p.Host.(*replica), "a connection was lost", "pool", p.Name)
-	}
-	if d, ok := p.Host.(*database); ok && !expected && d.followsPrimary {
-		s.e.kickChecks() // the primary may be gone: the shard's new transactions should wait for the next
+	s.checkAnswered()
+	if !expected {
+		s.e.serverFailed(p)
 	}
 	s.e.slotFreed(p)
 }

@@ -7,8 +7,8 @@ import "fmt"
 // parked) are details of its state, in fields of their own.
 //
 //	new ──▶ idle ◀──▶ active ──▶ detached ──▶ idle
-//	         │ ▲                    │ (ROLLBACK / DISCARD ALL in flight, then idle)
-//	         ▼ │
+//	         │ ▲ │                  ▲ │ (ROLLBACK / DISCARD ALL in flight, then idle)
+//	         ▼ │ └──────────────────┘   (idle ──▶ detached: a health check in flight, then idle)
 //	        moving ──▶ active
 //
 //	new, idle, detached ──▶ closing ──▶ gone   (closed on purpose; an active server is detached first)
@@ -19,7 +19,7 @@ const (
 	serverNew      serverState = iota // dialled and logged in, not yet in a loop's books
 	serverIdle                        // in its pool, free for any client
 	serverActive                      // attached to a client
-	serverDetached                    // its client let go of it; not back in the pool yet (pgshard's cleanup in flight)
+	serverDetached                    // out of its pool for pgshard's own statements: cleanup after a client, a health check
 	serverMoving                      // its socket on the way to another loop (moveTo): its close here is no loss
 	serverClosing                     // being closed on purpose (expired, dirty, shutdown)
 	serverGone                        // closed; its slot is free
@@ -37,7 +37,7 @@ func (st serverState) String() string {
 // serverTransitions[from] has bit 1<<to set for each state from can go to.
 var serverTransitions = [...]uint8{
 	serverNew:      1<<serverIdle | 1<<serverActive | 1<<serverClosing,
-	serverIdle:     1<<serverActive | 1<<serverMoving | 1<<serverClosing | 1<<serverGone,
+	serverIdle:     1<<serverActive | 1<<serverMoving | 1<<serverDetached | 1<<serverClosing | 1<<serverGone,
 	serverActive:   1<<serverDetached | 1<<serverGone,
 	serverDetached: 1<<serverIdle | 1<<serverClosing | 1<<serverGone,
 	serverMoving:   1<<serverIdle | 1<<serverActive | 1<<serverGone,

@@ -237,7 +237,7 @@ func TestImpossibleServerTransitionsPanicInTests(t *testing.T) {
 	for _, tc := range []struct{ from, to serverState }{
 		{serverGone, serverActive}, {serverGone, serverIdle}, {serverClosing, serverIdle},
 		{serverActive, serverIdle}, {serverActive, serverMoving}, {serverDetached, serverActive},
-		{serverMoving, serverDetached}, {serverIdle, serverDetached}, {serverActive, serverClosing}, {serverNew, serverGone},
+		{serverMoving, serverDetached}, {serverIdle, serverNew}, {serverActive, serverClosing}, {serverNew, serverGone},
 	} {
 		func() {
 			defer func() {

@@ -12,6 +12,7 @@ type Settings struct {
 	CheckoutTimeout time.Duration
 	IdleTimeout     time.Duration // 0: never
 	Lifetime        time.Duration // 0: never
+	CheckAfter      time.Duration // idle this long, a connection is checked before more use (Unchecked); 0: never
 	// CrossLoopAfter is how much longer a waiter on another loop must have waited than the oldest one on the
 	// check-in's loop before it gets the connection (moving a connection between loops costs a few syscalls).
 	CrossLoopAfter time.Duration
@@ -287,13 +288,29 @@ func (p *Pool) Cancel(w *Waiter, timedOut bool) bool {
 // Expired takes from loop's idle stack the connections past IdleTimeout or Lifetime; the caller closes each
 // and calls Remove.
 func (p *Pool) Expired(loop int, now time.Time, dst []*Conn) []*Conn {
+	return p.takeIdleIf(loop, dst, func(c *Conn) bool {
+		return (p.set.IdleTimeout > 0 && now.Sub(c.LastUsed) >= p.set.IdleTimeout) ||
+			(p.set.Lifetime > 0 && now.Sub(c.Created) >= p.set.Lifetime)
+	})
+}
+
+// Unchecked takes from loop's idle stack the connections idle for CheckAfter or longer; the caller checks each
+// and checks it back in (Checkin), or closes it and calls Remove.
+func (p *Pool) Unchecked(loop int, now time.Time, dst []*Conn) []*Conn {
+	if p.set.CheckAfter <= 0 {
+		return dst
+	}
+	return p.takeIdleIf(loop, dst, func(c *Conn) bool { return now.Sub(c.LastUsed) >= p.set.CheckAfter })
+}
+
+// takeIdleIf takes from loop's idle stack the connections take says to, appended to dst.
+func (p *Pool) takeIdleIf(loop int, dst []*Conn, take func(*Conn) bool) []*Conn {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := p.idle[loop]
 	kept := s[:0]
 	for _, c := range s {
-		if (p.set.IdleTimeout > 0 && now.Sub(c.LastUsed) >= p.set.IdleTimeout) ||
-			(p.set.Lifetime > 0 && now.Sub(c.Created) >= p.set.Lifetime) {
+		if take(c) {
 			dst = append(dst, c)
 			continue
 		}

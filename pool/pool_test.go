@@ -156,6 +156,27 @@ func TestExpired(t *testing.T) {
 	}
 }
 
+func TestUnchecked(t *testing.T) {
+	p := New("t", Settings{Size: 2, CheckoutTimeout: time.Second, CheckAfter: 30 * time.Second}, 1)
+	t0 := time.Unix(1000, 0)
+	for range 2 {
+		p.Checkout(&Waiter{Loop: 0, Since: t0})
+	}
+	quiet, busy := p.NewConn(0, "quiet", t0), p.NewConn(0, "busy", t0)
+	p.Checkin(quiet, t0.Add(-31*time.Second))
+	p.Checkin(busy, t0.Add(-time.Second))
+	if got := p.Unchecked(0, t0, nil); len(got) != 1 || got[0] != quiet {
+		t.Fatalf("unchecked %v, want the connection idle past CheckAfter", got)
+	}
+	if st := p.Stats(); st.Idle != 1 {
+		t.Fatalf("idle %d, want 1 (the one being checked is out of the pool)", st.Idle)
+	}
+	p.Checkin(quiet, t0) // its check passed
+	if got := p.Unchecked(0, t0.Add(time.Second), nil); len(got) != 0 {
+		t.Fatalf("unchecked %d right after a check, want 0", len(got))
+	}
+}
+
 func TestRetireAndDrain(t *testing.T) {
 	p := New("t", Settings{Size: 3, CheckoutTimeout: time.Second}, 2)
 	now := time.Now()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -398,6 +399,60 @@ func replay(t *testing.T, ctx context.Context, r *pgtest.Cluster, on bool) {
 	}
 	if _, err := rc.Exec(ctx, "SELECT "+f+"()"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestHungReplicaIsFoundByHealthChecks stops (SIGSTOP) the backends of pgshard's idle connections to a
+// replica: they neither answer nor close, as with a host that hung or a flow a firewall dropped. The health
+// check of those idle connections gets no answer: they are closed and the replica banned, and no read is sent
+// to one of them (it would hang). The replica check's own connection is left running, so that the health
+// checks alone find the fault.
+func TestHungReplicaIsFoundByHealthChecks(t *testing.T) {
+	e := startReplicaEnv(t, replicaOpts{pool: ", health_check_interval: 300ms"})
+	ctx := Ctx(t, 2*time.Minute)
+	c := e.connect(t, ctx, "app", "")
+	hung, up := e.replicas[0], e.replicas[1]
+	for range 8 { // both replicas' pools get idle connections
+		var port int
+		if err := c.QueryRow(ctx, "SELECT inet_server_port()").Scan(&port); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rc, err := pgx.Connect(ctx, hung.SuperDSN("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close(context.Background())
+	rows, err := rc.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend' AND datname = 'app_0' AND pid <> pg_backend_pid()
+		AND query NOT LIKE '%pg_is_in_recovery%'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil || len(pids) == 0 {
+		t.Fatalf("pgshard's connections to the replica: %v (%v)", pids, err)
+	}
+	for _, pid := range pids {
+		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = syscall.Kill(pid, syscall.SIGCONT) }()
+	}
+	// Checked after 300 ms idle, unanswered for server_connect_timeout (5 s): closed, and the replica banned.
+	if !waitFor(15*time.Second, func() bool { return e.logged("replica banned", hung) }) {
+		t.Fatalf("the replica whose %d connections hung was not banned", len(pids))
+	}
+	if !strings.Contains(e.proxy.Log(), "health check: an idle server connection did not answer") {
+		t.Fatal("no health check found the hung connections")
+	}
+	for i := range 10 {
+		rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		var port int
+		err := c.QueryRow(rctx, "SELECT inet_server_port()").Scan(&port)
+		cancel()
+		if err != nil || port != up.Port {
+			t.Fatalf("read %d: port %d, %v; want the replica that is up (%d)", i, port, err, up.Port)
+		}
 	}
 }
 
