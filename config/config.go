@@ -162,6 +162,9 @@ type Database struct {
 	// ReadYourWrites is "read_your_writes": RYWSession makes a client's reads go only to replicas that have
 	// replayed its last write (else to the primary); RYWOff (the default) does not look.
 	ReadYourWrites string
+	// ReadYourWritesTimeout is "read_your_writes_timeout": how long a client's read waits for a replica to
+	// replay its last write before it goes to the primary; 0 (the default) sends it to the primary at once.
+	ReadYourWritesTimeout time.Duration
 	// LoadBalancing is "load_balancing": how reads are spread over the replicas: BalanceRoundRobin (the
 	// default: in turn, by weight) or BalanceLeastOutstanding (to the one with the fewest server connections in
 	// use for its weight).

@@ -376,14 +376,15 @@ func (d *decoder) database(n *yaml.Node, path string) Database {
 				db.ShardedTables = append(db.ShardedTables, d.shardedTable(item, p))
 			})
 		},
-		"replicated_tables": d.strs(&db.ReplicatedTables),
-		"unlisted_tables":   d.str(&db.UnlistedTables),
-		"two_phase_commit":  d.boolean(&db.TwoPhaseCommit),
-		"cross_shard":       d.str(&db.CrossShard),
-		"read_write_split":  d.str(&db.ReadWriteSplit),
-		"read_your_writes":  d.str(&db.ReadYourWrites),
-		"load_balancing":    d.str(&db.LoadBalancing),
-		"role":              d.str(&db.Role),
+		"replicated_tables":        d.strs(&db.ReplicatedTables),
+		"unlisted_tables":          d.str(&db.UnlistedTables),
+		"two_phase_commit":         d.boolean(&db.TwoPhaseCommit),
+		"cross_shard":              d.str(&db.CrossShard),
+		"read_write_split":         d.str(&db.ReadWriteSplit),
+		"read_your_writes":         d.str(&db.ReadYourWrites),
+		"read_your_writes_timeout": d.duration(&db.ReadYourWritesTimeout),
+		"load_balancing":           d.str(&db.LoadBalancing),
+		"role":                     d.str(&db.Role),
 	})
 	return db
 }

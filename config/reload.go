@@ -97,7 +97,8 @@ func Compare(cur, next *Config) Changes {
 			ch.DatabasesChanged = append(ch.DatabasesChanged, nd.Name)
 			ch.Routing[nd.Name] = true
 		case od.TwoPhaseCommit != nd.TwoPhaseCommit || od.CrossShard != nd.CrossShard || od.ReadWriteSplit != nd.ReadWriteSplit ||
-			od.ReadYourWrites != nd.ReadYourWrites || od.LoadBalancing != nd.LoadBalancing || od.Role != nd.Role:
+			od.ReadYourWrites != nd.ReadYourWrites || od.LoadBalancing != nd.LoadBalancing || od.Role != nd.Role ||
+			od.ReadYourWritesTimeout != nd.ReadYourWritesTimeout:
 			ch.DatabasesChanged = append(ch.DatabasesChanged, nd.Name)
 		}
 	}

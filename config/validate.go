@@ -204,6 +204,7 @@ func (v validator) database(p string, db Database, dbAt map[string]string) {
 			v.atLeast(index(index(p+".shards", i)+".replicas", j)+".weight", r.Weight, 1)
 		}
 	}
+	v.nonNegative(p+".read_your_writes_timeout", db.ReadYourWritesTimeout)
 	if s := db.ReadYourWrites; s != RYWOff && s != RYWSession && v.ok(p+".read_your_writes") {
 		v.errorf(p+".read_your_writes", "must be %q or %q, got %q", RYWOff, RYWSession, s)
 	}

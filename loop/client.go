@@ -117,10 +117,12 @@ type client struct {
 	readPools       [][]*pool.Pool
 	waitsForPrimary bool
 	role, roleFrom  string
-	// Read-your-writes: the primary's WAL position after the client's last statements there, and whether
-	// statements ran there since it was asked.
+	// Read-your-writes: the primary's WAL position after the client's last statements there, whether
+	// statements ran there since it was asked, and the position a read stopped waiting for a replica to reach
+	// (read_your_writes_timeout): reads go to the primary at once until a later write.
 	writeLSN  uint64
 	lsnWanted bool
+	gaveUpAt  uint64
 
 	// Session state (session.go).
 	settings    map[string]string   // the client's settings: name -> statement that sets it
@@ -223,6 +225,8 @@ func (cl *client) stateName() string {
 		return "paused"
 	case cl.held == heldByFailover:
 		return "failover"
+	case cl.held == heldForReplay:
+		return "replay"
 	case cl.waiting:
 		return "waiting"
 	case cl.attachedMask() != 0 && cl.pins.any():
@@ -348,8 +352,10 @@ func (cl *client) forwardUnsharded() {
 			// pgshard answered what came before; the rest needs a server. (It used to wait here for the
 			// client's next bytes, which a client waiting for its answers never sends.)
 			cl.sendToServer(nil, pos)
-			cl.pool = cl.poolFor(buf[pos:])
-			if cl.acquire() {
+			var wait bool
+			if cl.pool, wait = cl.poolFor(buf[pos:]); wait {
+				cl.waitForReplay()
+			} else if cl.acquire() {
 				cl.forward()
 			}
 			return
@@ -395,7 +401,11 @@ func (cl *client) forwardUnsharded() {
 func (cl *client) serverFor(buf []byte, m codec.Message) bool {
 	chosenReplica := false // the unit was just given a replica's pool: it needs no second look
 	if cl.srv == nil && !cl.waiting {
-		cl.pool = cl.poolFor(buf)
+		var wait bool
+		if cl.pool, wait = cl.poolFor(buf); wait {
+			cl.waitForReplay()
+			return false
+		}
 		chosenReplica = cl.pool.Replica > 0
 	}
 	if cl.srv == nil && !cl.acquire() {
@@ -961,6 +971,8 @@ func (cl *client) checkTimers(now time.Time) {
 	case cl.held == heldByFailover && cl.waiter.Since.Add(cl.e.cfg.Pool.FailoverBufferTimeout).Before(now):
 		cl.unhold()
 		cl.fatal(noPrimary(cl.dbName, cl.pool.Shard, cl.e.cfg.Pool.FailoverBufferTimeout))
+	case cl.held == heldForReplay && cl.waiter.Since.Add(cl.db.db.ReadYourWritesTimeout).Before(now):
+		cl.replayWaitOver()
 	case cl.held == heldByPause && cl.waiter.Since.Add(cl.e.cfg.Pool.CheckoutTimeout).Before(now):
 		cl.unhold()
 		cl.fatal(codec.NewFatal(codec.SQLStateTooManyConnections,

@@ -40,6 +40,8 @@ type Engine struct {
 	cat        atomic.Pointer[catalog] // users, admin login and databases: RELOAD replaces them
 	reloadMu   sync.Mutex              // one RELOAD (or new primary: failover.go) at a time
 	checkNow   chan struct{}           // has the replica checks run now (kickChecks)
+	// replayWaits counts the reads waiting for a replica to replay their client's write (replicas.go).
+	replayWaits atomic.Int64
 
 	shutdownOnce sync.Once
 	shutdownErr  error

@@ -172,10 +172,14 @@ const (
 	notHeld        hold = iota
 	heldByPause         // a PAUSE of its database, until RESUME, within pool.checkout_timeout
 	heldByFailover      // its shard has no primary, until it has one, within pool.failover_buffer_timeout (failover.go)
+	heldForReplay       // its read waits for a replica to replay its write, within read_your_writes_timeout (replicas.go)
 )
 
 // holdBack makes a client that holds no server wait for why to be gone (acquire, or a pool queue it left).
 func (cl *client) holdBack(why hold) {
+	if why == heldForReplay {
+		cl.e.replayWaits.Add(1)
+	}
 	cl.waiting, cl.held = true, why
 	if cl.ls.held == nil {
 		cl.ls.held = map[*client]struct{}{}
@@ -186,6 +190,9 @@ func (cl *client) holdBack(why hold) {
 // unhold forgets that cl is held back.
 func (cl *client) unhold() {
 	if cl.held != notHeld {
+		if cl.held == heldForReplay {
+			cl.e.replayWaits.Add(-1)
+		}
 		delete(cl.ls.held, cl)
 		cl.waiting, cl.held = false, notHeld
 	}
@@ -193,8 +200,11 @@ func (cl *client) unhold() {
 
 // stillHeld says whether what holds cl back is still there.
 func (cl *client) stillHeld() bool {
-	if cl.held == heldByFailover {
+	switch cl.held {
+	case heldByFailover:
 		return !cl.db.retired.Load() && cl.db.primaryLost[cl.pool.Shard].Load() != 0
+	case heldForReplay:
+		return !cl.db.retired.Load() && !cl.replicaHasReplayed(time.Now())
 	}
 	return cl.e.isPaused(cl.dbName)
 }

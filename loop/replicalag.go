@@ -48,8 +48,11 @@ func (e *Engine) watchReplicas() (stop func()) {
 			case <-e.checkNow:
 			}
 			wait := interval
-			if e.checkReplicas(conns) {
+			if e.checkReplicas(conns) || e.replayWaits.Load() > 0 {
 				wait = min(wait, failoverCheckEvery)
+			}
+			if e.replayWaits.Load() > 0 {
+				e.wakeHeld() // reads waiting for a replica to replay their writes look again
 			}
 			next.Reset(wait)
 		}

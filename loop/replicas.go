@@ -121,12 +121,55 @@ func (d *database) eachPool(userName string, f func(userName string, p *pool.Poo
 }
 
 // poolFor picks the pool of the unit of work at the start of buf (a Query, or an extended batch up to its Sync):
-// a replica's when it goes to one (toReplica), else the primary's.
-func (cl *client) poolFor(buf []byte) *pool.Pool {
+// a replica's when it goes to one (toReplica), else the primary's. wait: it is a read that should wait for a
+// replica to replay the client's last write (waitForReplay) rather than go to the primary now.
+func (cl *client) poolFor(buf []byte) (p *pool.Pool, wait bool) {
 	if cl.readPools == nil || cl.pins.any() || !cl.toReplica(buf) {
-		return cl.pools[0]
+		return cl.pools[0], false
 	}
-	return cl.readPool(0)
+	p = cl.readPool(0)
+	d := cl.db.db // with replicas_and_primary the primary is a read's place like any replica, not a fallback
+	return p, p.Replica == 0 && d.ReadYourWritesTimeout > 0 && d.ReadWriteSplit != config.SplitReplicasAndPrimary &&
+		cl.writeLSN > cl.gaveUpAt && cl.replicaUpButBehind()
+}
+
+// replicaUpButBehind says whether a replica of the client's shard takes reads but has not replayed its last
+// write yet: one a read could wait for.
+func (cl *client) replicaUpButBehind() bool {
+	now := time.Now()
+	for _, r := range cl.db.replicas[0] {
+		if !r.banned(now) && r.replayLSN.Load() < cl.writeLSN {
+			return true
+		}
+	}
+	return false
+}
+
+// replicaHasReplayed says whether a replica of the client's shard takes reads and has replayed its last write.
+func (cl *client) replicaHasReplayed(now time.Time) bool {
+	for _, r := range cl.db.replicas[0] {
+		if !r.banned(now) && r.replayLSN.Load() >= cl.writeLSN {
+			return true
+		}
+	}
+	return false
+}
+
+// waitForReplay holds a read until a replica has replayed the client's last write: the replica checks wake it
+// (they run every failoverCheckEvery while a read waits), or read_your_writes_timeout ends the wait and the
+// read goes to the primary (replayWaitOver).
+func (cl *client) waitForReplay() {
+	cl.waiter.Since = time.Now()
+	cl.holdBack(heldForReplay)
+}
+
+// replayWaitOver sends a read that waited read_your_writes_timeout for a replica to the primary, and the
+// client's reads after it, until its next write.
+func (cl *client) replayWaitOver() {
+	cl.gaveUpAt = cl.writeLSN
+	cl.unhold()
+	cl.forward()
+	cl.flush()
 }
 
 // readPool picks the pool of a read on shard among the replicas that are not banned or lagging, and have

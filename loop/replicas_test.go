@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pgshard/pgshard/codec"
 	"github.com/pgshard/pgshard/pool"
 )
 
@@ -121,5 +122,38 @@ databases:
 	e.sweep(ls)
 	if s.state != serverGone || p.Stats().Total != 0 {
 		t.Fatalf("state %v, %d in the pool; want gone, 0", s.state, p.Stats().Total)
+	}
+}
+
+func TestReadWaitsForReplayOnlyWhenAReplicaCanCatchUp(t *testing.T) {
+	read := codec.AppendQuery(nil, "SELECT 1")
+	waits := func(cl *client) bool { _, wait := cl.poolFor(read); return wait }
+	cl := replicaClient(t, "    read_your_writes: session\n    read_your_writes_timeout: 1s\n")
+	r1, r2 := cl.db.replicas[0][0], cl.db.replicas[0][1]
+	r1.replayLSN.Store(100)
+	r2.replayLSN.Store(100)
+	cl.writeLSN = 150
+	if !waits(cl) {
+		t.Fatal("a read after a write no replica replayed yet does not wait")
+	}
+	r2.replayLSN.Store(200)
+	if p, wait := cl.poolFor(read); wait || p.Replica != 2 {
+		t.Fatalf("with r2 caught up: pool %s, wait %v; want r2 at once", p.Name, wait)
+	}
+	r2.replayLSN.Store(100)
+	cl.e.ban(r1, time.Now(), "test")
+	cl.e.ban(r2, time.Now(), "test")
+	if waits(cl) {
+		t.Fatal("a read waits with every replica banned: none will catch up")
+	}
+	r1.bannedUntil.Store(0)
+	cl.gaveUpAt = 150
+	if waits(cl) {
+		t.Fatal("a read waits for a write it gave up waiting for")
+	}
+	cl = replicaClient(t, "    read_your_writes: session\n    read_your_writes_timeout: 1s\n    read_write_split: replicas_and_primary\n")
+	cl.writeLSN = 150
+	if waits(cl) {
+		t.Fatal("with replicas_and_primary a read waits instead of going to the primary")
 	}
 }

@@ -502,6 +502,49 @@ func TestReplicaLagIsBanned(t *testing.T) {
 	}
 }
 
+// TestReadYourWritesTimeout reads back a write at once with read_your_writes_timeout: the read waits for a
+// replica to replay the write and runs there; with replay paused it waits out the timeout and runs on the
+// primary, and the client's next reads go to the primary at once until it writes again.
+func TestReadYourWritesTimeout(t *testing.T) {
+	e := startReplicaEnv(t, replicaOpts{dbs: map[string]string{"app": "read_your_writes: session\nread_your_writes_timeout: 1s"}})
+	ctx := Ctx(t, 2*time.Minute)
+	c := e.connect(t, ctx, "app", "")
+	replicaPorts := map[int]bool{e.replicas[0].Port: true, e.replicas[1].Port: true}
+	writeThenRead := func() (port int, seen bool, took time.Duration) {
+		t.Helper()
+		var id int64
+		if err := c.QueryRow(ctx, "INSERT INTO t (v) VALUES (8) RETURNING id").Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond) // pgshard has let go of the primary: the read is routed afresh
+		began := time.Now()
+		var n int
+		if err := c.QueryRow(ctx, "SELECT inet_server_port(), count(*) FROM t WHERE id = $1", id).Scan(&port, &n); err != nil {
+			t.Fatal(err)
+		}
+		return port, n == 1, time.Since(began)
+	}
+	for i := range 5 {
+		port, seen, took := writeThenRead()
+		t.Logf("read %d after its write: port %d, waited %v", i, port, took.Round(time.Millisecond))
+		if !seen || !replicaPorts[port] {
+			t.Fatalf("read %d ran on port %d and saw the write: %v; want a replica that replayed it", i, port, seen)
+		}
+	}
+	for _, r := range e.replicas {
+		replay(t, ctx, r, false)
+	}
+	port, seen, took := writeThenRead()
+	if !seen || port != e.primary.Port || took < time.Second {
+		t.Fatalf("with replay paused the read ran on port %d after %v, saw the write: %v; want the primary after the 1s timeout", port, took, seen)
+	}
+	began := time.Now()
+	var again int
+	if err := c.QueryRow(ctx, "SELECT inet_server_port()").Scan(&again); err != nil || again != e.primary.Port || time.Since(began) > 500*time.Millisecond {
+		t.Fatalf("the next read ran on port %d after %v (%v); want the primary at once", again, time.Since(began), err)
+	}
+}
+
 // TestReadYourWrites writes and at once reads back through replicas whose replay is paused: with
 // read_your_writes the read goes to the primary and sees the row; without, it goes to a replica and does not.
 func TestReadYourWrites(t *testing.T) {
