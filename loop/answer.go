@@ -63,7 +63,7 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 			s.client.catalogAnswer(catalogInt(msg))
 		}
 		if r.head.keeps(keepWriteLSN) && s.client != nil {
-			s.client.wroteUpTo(msg)
+			s.client.wroteUpTo(s.shard, msg)
 		}
 	case codec.ParseComplete, codec.BindComplete, codec.CloseComplete:
 		if !s.completed(&r) {

@@ -117,11 +117,11 @@ type client struct {
 	readPools       [][]*pool.Pool
 	waitsForPrimary bool
 	role, roleFrom  string
-	// Read-your-writes: the primary's WAL position after the client's last statements there, whether
-	// statements ran there since it was asked, and the position a read stopped waiting for a replica to reach
-	// (read_your_writes_timeout): reads go to the primary at once until a later write.
-	writeLSN  uint64
-	lsnWanted bool
+	// Read-your-writes: each shard's primary's WAL position after the client's last statements there (wrote),
+	// the shards where statements ran since it was asked, and the position a read stopped waiting for a
+	// replica to reach (read_your_writes_timeout): reads go to the primary at once until a later write.
+	writeLSN  []uint64
+	lsnWanted uint64
 	gaveUpAt  uint64
 
 	// Session state (session.go).

@@ -1,6 +1,7 @@
 package loop
 
 import (
+	"math/bits"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -71,11 +72,18 @@ func (r *replica) banned(now time.Time) bool { return r.inBan(now) || r.lagging.
 // inBan says whether r is banned (for failing, or by the admin console) now.
 func (r *replica) inBan(now time.Time) bool { return now.UnixNano() < r.bannedUntil.Load() }
 
-// splitsReads says whether d's clients send reads to replicas: transaction mode, a database of one shard that
-// has replicas, read_write_split not off.
+// splitsReads says whether d's clients send reads to replicas: transaction mode, a shard that has replicas,
+// read_write_split not off.
 func (e *Engine) splitsReads(d *database) bool {
-	return e.cfg.Pool.Mode == config.ModeTransaction && d.schema == nil && len(d.replicas) == 1 && len(d.replicas[0]) > 0 &&
-		d.db.ReadWriteSplit != config.SplitOff
+	if e.cfg.Pool.Mode != config.ModeTransaction || d.db.ReadWriteSplit == config.SplitOff {
+		return false
+	}
+	for _, reps := range d.replicas {
+		if len(reps) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // readPoolsFor returns the pools of the replicas of (d, u), by shard then replica, made on first use (see
@@ -130,7 +138,55 @@ func (cl *client) poolFor(buf []byte) (p *pool.Pool, wait bool) {
 	p = cl.readPool(0)
 	d := cl.db.db // with replicas_and_primary the primary is a read's place like any replica, not a fallback
 	return p, p.Replica == 0 && d.ReadYourWritesTimeout > 0 && d.ReadWriteSplit != config.SplitReplicasAndPrimary &&
-		cl.writeLSN > cl.gaveUpAt && cl.replicaUpButBehind()
+		cl.wrote(0) > cl.gaveUpAt && cl.replicaUpButBehind()
+}
+
+// unitStarts decides, for a sharded database, where the unit of work that m, at the start of buf, may begin
+// goes: a Query always begins one, an extended message one when none is under way. In a transaction block,
+// to replicas when its BEGIN said READ ONLY (or the session's pgshard.role says replica); otherwise as
+// toReplica says. Its statements then go to a replica of each shard they run on (shardPool), and a unit that
+// does not go to replicas waits for the replicas the client still holds (leaveReplicas).
+func (cl *client) unitStarts(buf []byte, m codec.Message) {
+	if m.Type != codec.Query && (cl.sh.inBatch || m.Type == codec.Sync || m.Type == codec.Flush) {
+		return
+	}
+	switch {
+	case cl.pins.any():
+		cl.sh.reads = false
+	case cl.sh.txOpen && cl.sessionRole() != "":
+		cl.sh.reads = cl.sessionRole() == "replica"
+	case cl.sh.txOpen:
+		cl.sh.reads = lex.ReadAccess(cl.sh.beginSQL).Read
+	default:
+		cl.sh.reads = cl.toReplica(buf)
+	}
+}
+
+// shardPool is the pool a statement of a sharded database's client takes its server of shard i from: a
+// replica's for a unit of work that goes to replicas (readPool), else the primary's.
+func (cl *client) shardPool(i int) *pool.Pool {
+	if cl.readPools != nil && cl.sh.reads {
+		return cl.readPool(i)
+	}
+	return cl.pools[i]
+}
+
+// leaveReplicas lets go of the replicas' servers the client holds on the shards of mask, for a unit of work
+// that does not go to replicas: one that has answered everything goes back to its pool now; false when one
+// is still answering the unit before (the client stalls until it has: the server then goes back by itself).
+func (cl *client) leaveReplicas(mask uint64) bool {
+	for m := mask; m != 0; m &= m - 1 {
+		s := cl.srvs[bits.TrailingZeros64(m)]
+		if s == nil || s.pc.Pool().Replica == 0 {
+			continue
+		}
+		if !s.quiet() {
+			return false
+		}
+		cl.detachServer(s)
+		s.release()
+	}
+	return true
 }
 
 // replicaUpButBehind says whether a replica of the client's shard takes reads but has not replayed its last
@@ -138,7 +194,7 @@ func (cl *client) poolFor(buf []byte) (p *pool.Pool, wait bool) {
 func (cl *client) replicaUpButBehind() bool {
 	now := time.Now()
 	for _, r := range cl.db.replicas[0] {
-		if !r.banned(now) && r.replayLSN.Load() < cl.writeLSN {
+		if !r.banned(now) && r.replayLSN.Load() < cl.wrote(0) {
 			return true
 		}
 	}
@@ -148,7 +204,7 @@ func (cl *client) replicaUpButBehind() bool {
 // replicaHasReplayed says whether a replica of the client's shard takes reads and has replayed its last write.
 func (cl *client) replicaHasReplayed(now time.Time) bool {
 	for _, r := range cl.db.replicas[0] {
-		if !r.banned(now) && r.replayLSN.Load() >= cl.writeLSN {
+		if !r.banned(now) && r.replayLSN.Load() >= cl.wrote(0) {
 			return true
 		}
 	}
@@ -166,7 +222,7 @@ func (cl *client) waitForReplay() {
 // replayWaitOver sends a read that waited read_your_writes_timeout for a replica to the primary, and the
 // client's reads after it, until its next write.
 func (cl *client) replayWaitOver() {
-	cl.gaveUpAt = cl.writeLSN
+	cl.gaveUpAt = cl.wrote(0)
 	cl.unhold()
 	cl.forward()
 	cl.flush()
@@ -194,7 +250,7 @@ func (cl *client) readPool(shard int) *pool.Pool {
 			return true
 		}
 		r := cl.db.replicas[shard][i]
-		return !r.banned(now) && r.replayLSN.Load() >= cl.writeLSN
+		return !r.banned(now) && r.replayLSN.Load() >= cl.wrote(shard)
 	}
 	weight := func(i int) int {
 		if i == len(reps) {
@@ -389,20 +445,36 @@ func (cl *client) unitMayGo(buf []byte) bool {
 	if s.pc.Pool().Replica > 0 {
 		return s.status != codec.TxIdle || cl.toReplica(buf)
 	}
-	cl.lsnWanted = cl.lsnWanted || cl.db.db.ReadYourWrites == config.RYWSession
+	cl.noteWrite(1)
 	return true
 }
 
 // askWriteLSN asks primary s, whose client cl ran statements on it, how far its WAL goes now: cl's reads go
 // only to replicas that have replayed that far (readPool). idleNow releases s once it has answered.
 func (s *server) askWriteLSN(cl *client) {
-	cl.lsnWanted = false
+	cl.lsnWanted &^= 1 << s.shard
 	s.send(codec.AppendQuery(nil, "SELECT pg_catalog.pg_current_wal_insert_lsn()::text"))
 	s.expects.push(expectOwn(keepWriteLSN))
 }
 
-// wroteUpTo takes the answer of askWriteLSN, a DataRow.
-func (cl *client) wroteUpTo(msg []byte) {
+// noteWrite notes that statements go to the primaries of the shards of mask: with read_your_writes, pgshard
+// asks each how far its WAL goes once they are done (askWriteLSN).
+func (cl *client) noteWrite(mask uint64) {
+	if cl.db.db.ReadYourWrites == config.RYWSession {
+		cl.lsnWanted |= mask
+	}
+}
+
+// wrote is how far the WAL of shard's primary went after the client's last statements there (0: none known).
+func (cl *client) wrote(shard int) uint64 {
+	if shard < len(cl.writeLSN) {
+		return cl.writeLSN[shard]
+	}
+	return 0
+}
+
+// wroteUpTo takes the answer of askWriteLSN on shard's primary, a DataRow.
+func (cl *client) wroteUpTo(shard int, msg []byte) {
 	row, err := codec.ParseDataRow(msg[codec.HeaderLen:])
 	if err != nil || row.NumColumns() != 1 {
 		return
@@ -412,8 +484,11 @@ func (cl *client) wroteUpTo(msg []byte) {
 	if err != nil || vals[0] == nil {
 		return
 	}
-	if lsn, ok := parseLSN(string(vals[0])); ok && lsn > cl.writeLSN {
-		cl.writeLSN = lsn
+	if lsn, ok := parseLSN(string(vals[0])); ok && lsn > cl.wrote(shard) {
+		if shard >= len(cl.writeLSN) {
+			cl.writeLSN = append(cl.writeLSN, make([]uint64, shard+1-len(cl.writeLSN))...)
+		}
+		cl.writeLSN[shard] = lsn
 	}
 }
 

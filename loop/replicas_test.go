@@ -70,11 +70,11 @@ func TestReadsLeaveOutBannedLaggingAndBehindReplicas(t *testing.T) {
 	r2.bannedUntil.Store(0)
 	r1.replayLSN.Store(100)
 	r2.replayLSN.Store(200)
-	cl.writeLSN = 150 // read-your-writes: r1 has not replayed the client's write
+	cl.writeLSN = []uint64{150} // read-your-writes: r1 has not replayed the client's write
 	if got := picks(cl, 10); got["r2"] != 10 {
 		t.Fatalf("with the client's write replayed by r2 only: picks %v, want r2 only", got)
 	}
-	cl.writeLSN = 300
+	cl.writeLSN = []uint64{300}
 	if got := picks(cl, 10); got["primary"] != 10 {
 		t.Fatalf("with the client's write replayed by none: picks %v, want the primary only", got)
 	}
@@ -132,7 +132,7 @@ func TestReadWaitsForReplayOnlyWhenAReplicaCanCatchUp(t *testing.T) {
 	r1, r2 := cl.db.replicas[0][0], cl.db.replicas[0][1]
 	r1.replayLSN.Store(100)
 	r2.replayLSN.Store(100)
-	cl.writeLSN = 150
+	cl.writeLSN = []uint64{150}
 	if !waits(cl) {
 		t.Fatal("a read after a write no replica replayed yet does not wait")
 	}
@@ -152,7 +152,7 @@ func TestReadWaitsForReplayOnlyWhenAReplicaCanCatchUp(t *testing.T) {
 		t.Fatal("a read waits for a write it gave up waiting for")
 	}
 	cl = replicaClient(t, "    read_your_writes: session\n    read_your_writes_timeout: 1s\n    read_write_split: replicas_and_primary\n")
-	cl.writeLSN = 150
+	cl.writeLSN = []uint64{150}
 	if waits(cl) {
 		t.Fatal("with replicas_and_primary a read waits instead of going to the primary")
 	}

@@ -374,7 +374,7 @@ func (s *server) idleNow() {
 		return
 	}
 	if s.status == codec.TxIdle && s.e.cfg.Pool.Mode != "session" && cl.state == clientReady && !cl.pins.any() && cl.sh.drive == nil {
-		if cl.lsnWanted {
+		if cl.lsnWanted&(1<<s.shard) != 0 {
 			s.askWriteLSN(cl)
 			return
 		}

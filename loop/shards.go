@@ -52,6 +52,10 @@ type sharding struct {
 	copy       *copyIn    // a COPY FROM STDIN into a sharded table in progress
 	copyTx     bool       // the COPY being sent runs in a transaction of pgshard's own on each shard (copyin.go)
 
+	// The read/write split (replicas.go): the unit of work being routed (a Query, or an extended batch up to
+	// its Sync) goes to the shards' replicas; inBatch: extended messages were routed since the last Sync.
+	reads, inBatch bool
+
 	// The statement being sent is one whose rows pgshard merges: how (taken by the fan-out it starts), and
 	// the message the servers get in place of the client's (a rewritten Query or Bind), if any.
 	merge        *route.Merge
@@ -123,6 +127,9 @@ func (cl *client) forwardSharded() {
 			pos += n
 			continue
 		}
+		if cl.readPools != nil {
+			cl.unitStarts(buf[pos:], m)
+		}
 		ok, perr := cl.route(&r, buf, pos, m, n)
 		if perr != nil {
 			cl.endRun(&r, buf, pos)
@@ -131,6 +138,9 @@ func (cl *client) forwardSharded() {
 		}
 		if !ok {
 			break
+		}
+		if cl.readPools != nil {
+			cl.sh.inBatch = m.Type != codec.Query && m.Type != codec.Sync && (m.Type != codec.Flush || cl.sh.inBatch)
 		}
 		cl.sh.messageDone()
 		pos += n
@@ -729,6 +739,14 @@ func (o sendOpts) with(flag sendOpts, on bool) sendOpts {
 // send forwards the message at buf[at:at+n] to the servers of mask, as opts say.
 func (cl *client) send(r *run, buf []byte, at int, m codec.Message, n int, mask uint64, opts sendOpts) (bool, *codec.Error) {
 	fresh := opts&sendFresh != 0
+	if cl.readPools != nil && !cl.sh.reads {
+		if !cl.leaveReplicas(mask) {
+			return cl.stall(r, buf, at), nil // the replica answers first, then goes back to its pool
+		}
+		if m.Type == codec.Query || m.Type == codec.Execute || m.Type == codec.FunctionCall {
+			cl.noteWrite(mask) // a statement runs there (a Describe or a Sync changes nothing)
+		}
+	}
 	if ok := cl.ensureServers(r, buf, at, mask); !ok {
 		return false, nil
 	}
@@ -913,7 +931,7 @@ func (cl *client) ensureServers(r *run, buf []byte, at int, mask uint64) bool {
 		if cl.srvs[i] != nil {
 			continue
 		}
-		cl.pool = cl.pools[i]
+		cl.pool = cl.shardPool(i)
 		if !cl.acquire() {
 			cl.startRun(r, buf, at, nil)
 			r.s = nil

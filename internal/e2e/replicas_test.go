@@ -388,7 +388,13 @@ func TestReplicaDownIsBanned(t *testing.T) {
 // replay pauses (or resumes) the replay of WAL on replica r.
 func replay(t *testing.T, ctx context.Context, r *pgtest.Cluster, on bool) {
 	t.Helper()
-	rc, err := pgx.Connect(ctx, r.SuperDSN("app_0"))
+	replayOn(t, ctx, r, "app_0", on)
+}
+
+// replayOn pauses (or resumes) the replay of WAL on replica r, connected to its database db.
+func replayOn(t *testing.T, ctx context.Context, r *pgtest.Cluster, db string, on bool) {
+	t.Helper()
+	rc, err := pgx.Connect(ctx, r.SuperDSN(db))
 	if err != nil {
 		t.Fatal(err)
 	}
