@@ -35,8 +35,11 @@ import (
 // is sent elsewhere instead of failing. With read_your_writes, a client's reads go only to replicas that have
 // replayed its last statements on the primary (askWriteLSN).
 //
-// Not here: session mode (the client's session is one server's), sharded databases (their statements are
-// routed per shard to the primaries). Following a new primary is failover.go's.
+// A sharded database's client decides where each unit of work goes when it begins (unitStarts) and takes each
+// shard's server from a replica's pool for a unit that reads (shardPool); a unit that does not waits until the
+// replicas the client still holds have answered (leaveReplicas).
+//
+// Not here: session mode (the client's session is one server's). Following a new primary is failover.go's.
 
 // replica is one replica of a shard: how to reach it, and until when it is banned.
 type replica struct {
