@@ -42,6 +42,7 @@ type ClientInfo struct {
 // ServerInfo is one server connection.
 type ServerInfo struct {
 	Database, User, Addr, State string
+	Role                        string // primary or replica
 	Shard, Loop                 int
 	PID                         uint32
 	ConnectedAt                 time.Time
@@ -314,10 +315,10 @@ func Run(dst []byte, c Command, src Source) []byte {
 				itoa(c.Loop), u32(c.PID), u32(c.ServerPID), c.TLS})
 		}
 	case "SHOW SERVERS":
-		t = table{cols: []string{"database", "user", "shard", "addr", "state", "connect_time", "loop", "pid", "client_pid"}}
+		t = table{cols: []string{"database", "user", "shard", "addr", "state", "connect_time", "loop", "pid", "client_pid", "role"}}
 		for _, s := range src.Servers() {
 			t.rows = append(t.rows, []string{s.Database, s.User, itoa(s.Shard), s.Addr, s.State, stamp(s.ConnectedAt),
-				itoa(s.Loop), u32(s.PID), u32(s.ClientPID)})
+				itoa(s.Loop), u32(s.PID), u32(s.ClientPID), s.Role})
 		}
 	case "SHOW DATABASES":
 		t = table{cols: []string{"name", "shard", "primary", "pool_size", "pool_mode", "paused", "pause_state"}}

@@ -172,10 +172,14 @@ func (e *Engine) Servers() []admin.ServerInfo {
 	e.collect(func(ls *loopState, add func(any)) {
 		for s := range ls.servers {
 			si := admin.ServerInfo{Addr: s.target.Address, Loop: ls.idx, PID: s.backend.PID, ConnectedAt: s.pc.Created,
-				Database: s.target.Database, User: s.target.User, State: "idle"}
-			if s.client != nil {
+				Database: s.target.Database, User: s.target.User, State: "idle", Role: s.pc.Pool().Role()}
+			_, checking := ls.checking[s]
+			switch {
+			case s.client != nil:
 				si.State, si.ClientPID = "active", s.client.pid
-			} else if s.inUse() {
+			case checking:
+				si.State = "checking" // a health check in flight (healthcheck.go)
+			case s.inUse():
 				si.State = "resetting"
 			}
 			if s.park.parked {

@@ -111,6 +111,8 @@ type database struct {
 	// while it has one.
 	followsPrimary bool
 	primaryLost    []atomic.Int64
+	// readTurn[shard] takes the reads of a shard to its replicas in turn (readPool).
+	readTurn []atomic.Uint32
 	// crossShard is the pgshard.cross_shard a session starts with (cross_shard in the config).
 	crossShard route.CrossShard
 	mu         sync.Mutex
@@ -146,9 +148,7 @@ type loopState struct {
 	checking map[*server]time.Time
 	routers  map[*database]*route.Router // plan caches of sharded databases, per loop (no locks)
 	rr       int                         // round robin over shards for statements any shard can serve
-	// readTurn takes the loop's reads to the replicas in turn (replicas.go).
-	readTurn int
-	params   [][]byte // a Bind's values and formats, for routing
+	params   [][]byte                    // a Bind's values and formats, for routing
 	formats  []int16
 }
 
@@ -253,7 +253,8 @@ func newCatalog(cfg *config.Config, old *catalog, ch *config.Changes) (*catalog,
 // newDatabase makes the database of d, with no pools yet.
 func newDatabase(d *config.Database) (*database, error) {
 	ed := &database{db: d, pools: map[string][]*pool.Pool{}, readPools: map[string][][]*pool.Pool{},
-		followsPrimary: d.Role == config.RoleAuto, primaryLost: make([]atomic.Int64, len(d.Shards))}
+		followsPrimary: d.Role == config.RoleAuto, primaryLost: make([]atomic.Int64, len(d.Shards)),
+		readTurn: make([]atomic.Uint32, len(d.Shards))}
 	ed.crossShard, _ = route.ParseCrossShard(d.CrossShard) // validated with the config
 	for i, sh := range d.Shards {
 		t, err := pool.ServerTLS(sh.Primary.SSLMode, sh.Primary.SSLRootCert, sh.Primary.Host)

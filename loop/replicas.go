@@ -261,8 +261,7 @@ func (cl *client) readPool(shard int) *pool.Pool {
 		}
 		return max(1, cl.db.replicas[shard][i].srv.Weight)
 	}
-	turn := cl.ls.readTurn
-	cl.ls.readTurn++
+	turn := int(cl.db.readTurn[shard].Add(1) - 1)
 	if cl.db.db.LoadBalancing == config.BalanceLeastOutstanding {
 		best, bestLoad := -1, 0
 		for k := range hosts {

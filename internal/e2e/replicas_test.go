@@ -282,6 +282,27 @@ func TestReadWriteSplit(t *testing.T) {
 				t.Errorf("SHOW POOLS has no pool %q: %v", want, roles)
 			}
 		}
+		rows, err = ac.Query(ctx, "SHOW SERVERS")
+		if err != nil {
+			t.Fatal(err)
+		}
+		servers := map[string]bool{}
+		for rows.Next() {
+			v, err := rows.Values()
+			if err != nil {
+				t.Fatal(err)
+			}
+			row := map[string]string{}
+			for i, f := range rows.FieldDescriptions() {
+				row[f.Name] = fmt.Sprint(v[i])
+			}
+			servers[row["role"]+" "+row["addr"]] = true
+		}
+		for _, want := range []string{"primary " + e.primary.Addr(), "replica " + e.replicas[0].Addr(), "replica " + e.replicas[1].Addr()} {
+			if !servers[want] {
+				t.Errorf("SHOW SERVERS has no connection %q: %v", want, servers)
+			}
+		}
 	})
 }
 

@@ -47,7 +47,9 @@ func NewReplica(primary *Cluster) (c *Cluster, err error) {
 	return c, nil
 }
 
-// WaitReplayed waits until replica r has replayed the WAL primary had written when it was called.
+// WaitReplayed waits until replica r has replayed the WAL primary had inserted when it was called: every
+// transaction committed by then, also those whose commit record the primary had not written out yet
+// (synchronous_commit off, the default of Start's clusters).
 func (r *Cluster) WaitReplayed(ctx context.Context, primary *Cluster) error {
 	pc, err := pgx.Connect(ctx, primary.SuperDSN("postgres"))
 	if err != nil {
@@ -55,7 +57,7 @@ func (r *Cluster) WaitReplayed(ctx context.Context, primary *Cluster) error {
 	}
 	defer pc.Close(context.Background())
 	var lsn string
-	if err := pc.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&lsn); err != nil {
+	if err := pc.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&lsn); err != nil {
 		return err
 	}
 	rc, err := pgx.Connect(ctx, r.SuperDSN("postgres"))
