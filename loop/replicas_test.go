@@ -157,3 +157,35 @@ func TestReadWaitsForReplayOnlyWhenAReplicaCanCatchUp(t *testing.T) {
 		t.Fatal("with replicas_and_primary a read waits instead of going to the primary")
 	}
 }
+
+func TestReadsAlternatingBetweenShardsTakeEachShardsReplicasInTurn(t *testing.T) {
+	e := testEngine(t, `
+users: [{name: trusted, auth_method: trust}]
+databases:
+  - name: app
+    shards:
+      - primary: "postgres://127.0.0.1:5432/app_0"
+        replicas: ["postgres://127.0.0.1:5433/app_0", "postgres://127.0.0.1:5434/app_0"]
+      - primary: "postgres://127.0.0.1:5432/app_1"
+        replicas: ["postgres://127.0.0.1:5433/app_1", "postgres://127.0.0.1:5434/app_1"]
+    sharded_tables: [{table: t, column: id, type: bigint}]
+`)
+	cat := e.cat.Load()
+	e.rememberParams(e.paramsKey(cat.dbs["app"], cat.users["trusted"]), map[string]string{"server_version": "17.2"})
+	cl := newTestClient(t, e)
+	clientSends(cl, startupBytes("trusted", "app"))
+	if cl.state != clientReady || len(cl.readPools) != 2 {
+		t.Fatalf("state %v, read pools %v; want ready, two shards' replicas", cl.state, cl.readPools)
+	}
+	got := map[string]int{}
+	for range 4 {
+		for shard := range 2 {
+			got[cl.readPool(shard).Name]++
+		}
+	}
+	for _, p := range append(cl.readPools[0], cl.readPools[1]...) {
+		if got[p.Name] != 2 {
+			t.Fatalf("picks %v, want each shard's two replicas twice", got)
+		}
+	}
+}
