@@ -123,6 +123,9 @@ type client struct {
 	writeLSN  []uint64
 	lsnWanted uint64
 	gaveUpAt  uint64
+	// deferredBegin is a plain BEGIN pgshard answered and holds back until the next statement says whether the
+	// transaction is read only (deferBegin): it goes in front of that statement, to the server it goes to.
+	deferredBegin string
 
 	// Session state (session.go).
 	settings    map[string]string   // the client's settings: name -> statement that sets it
@@ -341,23 +344,16 @@ func (cl *client) forwardUnsharded() {
 			cl.ls.closeConn(cl.c)
 			return
 		}
-		if cl.srv == nil && cl.mapped && cl.state == clientReady {
-			if used := cl.answerLocally(buf[pos:]); used > 0 {
+		if cl.srv == nil && cl.state == clientReady {
+			if used := cl.answerWithoutServer(buf[pos:]); used > 0 {
 				sp.drop(pos, pos+used)
 				pos += used
 				continue
 			}
 		}
 		if cl.srv == nil && pos > 0 {
-			// pgshard answered what came before; the rest needs a server. (It used to wait here for the
-			// client's next bytes, which a client waiting for its answers never sends.)
 			cl.sendToServer(nil, pos)
-			var wait bool
-			if cl.pool, wait = cl.poolFor(buf[pos:]); wait {
-				cl.waitForReplay()
-			} else if cl.acquire() {
-				cl.forward()
-			}
+			cl.checkOutFor(buf[pos:])
 			return
 		}
 		if !cl.serverFor(buf[pos:], m) {
@@ -372,6 +368,9 @@ func (cl *client) forwardUnsharded() {
 			if cl.srv.replaySettings(cl) {
 				break // the client's bytes wait for the replay's answer (pos is 0: the server was quiet)
 			}
+		}
+		if cl.deferredBegin != "" {
+			cl.beginHeldBack(&sp, pos)
 		}
 		if perr := cl.message(&sp, m, pos, n); perr != nil {
 			cl.sendToServer(sp.result(pos), pos)
@@ -392,6 +391,36 @@ func (cl *client) forwardUnsharded() {
 		cl.holdForOutput()
 	} else if cl.waiting {
 		cl.boundReadAhead(cl.notWaiting)
+	}
+}
+
+// answerWithoutServer answers what the client sent at the start of buf, while it holds no server, when pgshard
+// can: a plain BEGIN it holds back (deferBegin), the messages of named statements it knows (answerLocally). It
+// returns the bytes it used. Nothing is answered here while a BEGIN is held back: what follows goes to the
+// server that gets the BEGIN.
+func (cl *client) answerWithoutServer(buf []byte) int {
+	switch {
+	case cl.deferredBegin != "":
+		return 0
+	case cl.readPools != nil:
+		if used := cl.deferBegin(buf); used > 0 {
+			return used
+		}
+	}
+	if cl.mapped {
+		return cl.answerLocally(buf)
+	}
+	return 0
+}
+
+// checkOutFor checks out a server for the unit of work at the start of buf, after pgshard answered what came
+// before it. (It used to wait for the client's next bytes, which a client waiting for its answers never sends.)
+func (cl *client) checkOutFor(buf []byte) {
+	var wait bool
+	if cl.pool, wait = cl.poolFor(buf); wait {
+		cl.waitForReplay()
+	} else if cl.acquire() {
+		cl.forward()
 	}
 }
 

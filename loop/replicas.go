@@ -135,7 +135,16 @@ func (d *database) eachPool(userName string, f func(userName string, p *pool.Poo
 // a replica's when it goes to one (toReplica), else the primary's. wait: it is a read that should wait for a
 // replica to replay the client's last write (waitForReplay) rather than go to the primary now.
 func (cl *client) poolFor(buf []byte) (p *pool.Pool, wait bool) {
-	if cl.readPools == nil || cl.pins.any() || !cl.toReplica(buf) {
+	if cl.readPools == nil || cl.pins.any() {
+		return cl.pools[0], false
+	}
+	if cl.deferredBegin != "" {
+		if cl.makesReadOnly(buf) {
+			return cl.readPool(0), false
+		}
+		return cl.pools[0], false
+	}
+	if !cl.toReplica(buf) {
 		return cl.pools[0], false
 	}
 	p = cl.readPool(0)
@@ -190,6 +199,43 @@ func (cl *client) leaveReplicas(mask uint64) bool {
 		s.release()
 	}
 	return true
+}
+
+// deferBegin answers a plain BEGIN (lex.PlainBegin) at the start of buf itself and holds it back: whether the
+// transaction runs on a replica depends on its next statement, a SET TRANSACTION READ ONLY or not (poolFor,
+// beginHeldBack). It returns the bytes it used; 0 when buf does not start with one, or the session's
+// pgshard.role decides for it.
+func (cl *client) deferBegin(buf []byte) int {
+	m, n, err := codec.ReadMessage(buf, cl.e.cfg.Limits.MaxMessageSize)
+	if err != nil || n == 0 || m.Type != codec.Query || cl.pins.any() || cl.sessionRole() != "" {
+		return 0
+	}
+	q, err := codec.ParseQuery(m.Body)
+	if err != nil || !lex.PlainBegin(transient(q)) {
+		return 0
+	}
+	cl.deferredBegin = string(q)
+	cl.out = codec.AppendReadyForQuery(codec.AppendCommandComplete(cl.out, "BEGIN"), codec.TxActive)
+	return n
+}
+
+// makesReadOnly says whether the unit of work at the start of buf, the first after a held-back BEGIN, makes
+// the transaction read only: a Query that is one SET TRANSACTION ... READ ONLY.
+func (cl *client) makesReadOnly(buf []byte) bool {
+	m, n, err := codec.ReadMessage(buf, cl.e.cfg.Limits.MaxMessageSize)
+	if err != nil || n == 0 || m.Type != codec.Query {
+		return false
+	}
+	q, err := codec.ParseQuery(m.Body)
+	return err == nil && lex.SetsReadOnly(transient(q))
+}
+
+// beginHeldBack sends the BEGIN deferBegin held back in front of the client's message at at, to the server
+// the message goes to; its answers are pgshard's (the client had them).
+func (cl *client) beginHeldBack(sp *splice, at int) {
+	sp.insert(at, codec.AppendQuery(cl.ls.synth[:0], cl.deferredBegin))
+	cl.srv.expects.push(expectOwn(keepNothing))
+	cl.deferredBegin = ""
 }
 
 // replicaUpButBehind says whether a replica of the client's shard takes reads but has not replayed its last

@@ -128,6 +128,28 @@ func TestShardedReadWriteSplit(t *testing.T) {
 		shardOfID[id] = shard
 	}
 	e.waitForReplay(t, ctx)
+	// The replicas have every row (a read through pgshard that misses one is then pgshard's fault).
+	for i, reps := range e.replicas {
+		for _, r := range reps {
+			rc, err := pgx.Connect(ctx, r.SuperDSN(fmt.Sprintf("app_%d", i)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var n int
+			var lsn string
+			err = rc.QueryRow(ctx, "SELECT count(*), pg_last_wal_replay_lsn()::text FROM items").Scan(&n, &lsn)
+			rc.Close(context.Background())
+			want := 0
+			for _, s := range shardOfID {
+				if s == i {
+					want++
+				}
+			}
+			if err != nil || n != want {
+				t.Fatalf("the replica on port %d of shard %d has %d rows, replayed up to %s (%v); want %d", r.Port, i, n, lsn, err, want)
+			}
+		}
+	}
 	const where = "SELECT inet_server_port(), pg_is_in_recovery() FROM items WHERE id = $1"
 
 	t.Run("a read of one shard goes to that shard's replicas", func(t *testing.T) {

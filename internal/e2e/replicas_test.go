@@ -228,6 +228,56 @@ func TestReadWriteSplit(t *testing.T) {
 		}
 	})
 
+	t.Run("a plain BEGIN waits for its next statement: SET TRANSACTION READ ONLY takes it to a replica", func(t *testing.T) {
+		exec := func(sql string) error {
+			_, err := c.Exec(ctx, sql, pgx.QueryExecModeSimpleProtocol)
+			return err
+		}
+		if err := exec("BEGIN"); err != nil {
+			t.Fatal(err)
+		}
+		if err := exec("SET TRANSACTION READ ONLY"); err != nil {
+			t.Fatal(err)
+		}
+		port, recovery := serverOf(t, ctx, c, pgx.QueryExecModeExec, where)
+		if !recovery || !replicaPorts[port] {
+			t.Fatalf("a read after BEGIN; SET TRANSACTION READ ONLY ran on port %d (in recovery: %v), want a replica", port, recovery)
+		}
+		if again, _ := serverOf(t, ctx, c, pgx.QueryExecModeExec, where); again != port {
+			t.Fatalf("the transaction's second read ran on port %d, its first on %d", again, port)
+		}
+		wantCode(t, "a write in a transaction made read only", exec("INSERT INTO t (v) VALUES (6)"), "25006")
+		if err := exec("ROLLBACK"); err != nil {
+			t.Fatal(err)
+		}
+		for _, next := range []string{where, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"} {
+			if err := exec("BEGIN"); err != nil {
+				t.Fatal(err)
+			}
+			if next != where {
+				if err := exec(next); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if port, recovery := serverOf(t, ctx, c, pgx.QueryExecModeSimpleProtocol, where); recovery || port != e.primary.Port {
+				t.Fatalf("after BEGIN (then %q) a read ran on port %d, want the primary", next, port)
+			}
+			if err := exec("COMMIT"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := exec("BEGIN"); err != nil {
+			t.Fatal(err)
+		}
+		if err := exec("COMMIT"); err != nil { // an empty transaction
+			t.Fatal(err)
+		}
+		var status string
+		if err := c.QueryRow(ctx, "SELECT 'after'").Scan(&status); err != nil || c.PgConn().TxStatus() != 'I' {
+			t.Fatalf("after BEGIN; COMMIT: %v, transaction status %c; want idle", err, c.PgConn().TxStatus())
+		}
+	})
+
 	t.Run("a write pipelined in a read-only transaction fails there", func(t *testing.T) {
 		got := pipelined(t, ctx, e.proxy.DSN("app", "app", "secret"), "BEGIN READ ONLY", "SELECT pg_is_in_recovery()",
 			"INSERT INTO t (v) VALUES (5)", "ROLLBACK")

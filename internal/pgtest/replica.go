@@ -47,17 +47,22 @@ func NewReplica(primary *Cluster) (c *Cluster, err error) {
 	return c, nil
 }
 
-// WaitReplayed waits until replica r has replayed the WAL primary had inserted when it was called: every
-// transaction committed by then, also those whose commit record the primary had not written out yet
-// (synchronous_commit off, the default of Start's clusters).
+// WaitReplayed waits until replica r has replayed every transaction primary had committed when it was called,
+// also those whose commit record the primary had not written out yet (synchronous_commit off, the default of
+// Start's clusters): a transaction of its own that writes WAL (a temporary table) and commits synchronously
+// writes them out first. (One that only takes a transaction id, txid_current(), writes no WAL of its own and so
+// is not flushed at commit, synchronous or not.)
 func (r *Cluster) WaitReplayed(ctx context.Context, primary *Cluster) error {
 	pc, err := pgx.Connect(ctx, primary.SuperDSN("postgres"))
 	if err != nil {
 		return err
 	}
 	defer pc.Close(context.Background())
+	if _, err := pc.Exec(ctx, "SET synchronous_commit = on; CREATE TEMPORARY TABLE pgtest_flush ()"); err != nil {
+		return err
+	}
 	var lsn string
-	if err := pc.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&lsn); err != nil {
+	if err := pc.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&lsn); err != nil {
 		return err
 	}
 	rc, err := pgx.Connect(ctx, r.SuperDSN("postgres"))

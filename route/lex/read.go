@@ -1,5 +1,7 @@
 package lex
 
+import "strings"
+
 // Access is what a read/write split needs to know of a query string.
 type Access struct {
 	// Read: every statement surely only reads, so that the string may run on a replica: a SELECT, VALUES,
@@ -141,4 +143,59 @@ func writeFunc(name []byte) bool {
 		}
 	}
 	return false
+}
+
+// PlainBegin reports a BEGIN or START TRANSACTION without options or comments, alone in sql: a transaction
+// whose access its next statement may still set (SET TRANSACTION READ ONLY), so that a read/write split can
+// hold it back until then.
+func PlainBegin(sql string) bool {
+	w, ok := statementWords(sql, 3)
+	if !ok {
+		return false
+	}
+	switch strings.Join(w, " ") {
+	case "begin", "begin work", "begin transaction", "start transaction":
+		return true
+	}
+	return false
+}
+
+// SetsReadOnly reports a SET TRANSACTION that makes the transaction READ ONLY, alone in sql (other modes,
+// an isolation level or DEFERRABLE, may come with it).
+func SetsReadOnly(sql string) bool {
+	w, ok := statementWords(sql, 16)
+	if !ok || len(w) < 4 || w[0] != "set" || w[1] != "transaction" {
+		return false
+	}
+	for i := 2; i+1 < len(w); i++ {
+		if w[i] == "read" && w[i+1] == "only" {
+			return true
+		}
+	}
+	return false
+}
+
+// statementWords returns the words (lower case) of the one statement in sql, up to max of them, and the
+// punctuation commas of a mode list skipped; false when sql holds more than one statement, a comment, any
+// other token, or more words.
+func statementWords(sql string, max int) ([]string, bool) {
+	var l Lexer
+	l.KeepComments = true
+	l.Reset(sql)
+	var words []string
+	ended := false
+	for t := l.Next(); t.Kind != EOF; t = l.Next() {
+		switch {
+		case ended:
+			return nil, false
+		case t.Kind == Ident && len(words) < max:
+			words = append(words, strings.ToLower(sql[t.Start:t.End]))
+		case t.Kind == Punct && sql[t.Start] == ';':
+			ended = true
+		case t.Kind == Punct && sql[t.Start] == ',':
+		default:
+			return nil, false
+		}
+	}
+	return words, l.Err() == nil && len(words) > 0
 }

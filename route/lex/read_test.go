@@ -77,3 +77,26 @@ func TestReadAccessRoleComments(t *testing.T) {
 		}
 	}
 }
+
+func TestPlainBeginAndSetsReadOnly(t *testing.T) {
+	for sql, want := range map[string]bool{
+		"BEGIN": true, "begin;": true, "BEGIN WORK": true, " start  transaction ": true, "BEGIN TRANSACTION;": true,
+		"BEGIN READ ONLY": false, "BEGIN ISOLATION LEVEL SERIALIZABLE": false, "BEGIN; SELECT 1": false,
+		"/* pgshard: role=primary */ BEGIN": false, "COMMIT": false, "": false, "BEGIN; BEGIN": false,
+	} {
+		if got := PlainBegin(sql); got != want {
+			t.Errorf("PlainBegin(%q) = %v, want %v", sql, got, want)
+		}
+	}
+	for sql, want := range map[string]bool{
+		"SET TRANSACTION READ ONLY": true, "set transaction isolation level repeatable read, read only;": true,
+		"SET TRANSACTION READ ONLY, DEFERRABLE": true, "SET TRANSACTION READ WRITE": false,
+		"SET TRANSACTION ISOLATION LEVEL SERIALIZABLE": false, "SET TRANSACTION SNAPSHOT '00000003-1'": false,
+		"SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY": false, "SET TRANSACTION READ ONLY; INSERT INTO t VALUES (1)": false,
+		"SET transaction_read_only = on": false,
+	} {
+		if got := SetsReadOnly(sql); got != want {
+			t.Errorf("SetsReadOnly(%q) = %v, want %v", sql, got, want)
+		}
+	}
+}
