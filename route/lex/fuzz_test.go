@@ -201,7 +201,13 @@ func FuzzReadAccess(f *testing.F) {
 	addSeeds(f)
 	f.Add("SELECT * FROM t FOR UPDATE")
 	f.Add("WITH d AS (DELETE FROM t RETURNING *) SELECT 1")
+	f.Add("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE, READ ONLY")
+	f.Add("begin work;")
 	f.Fuzz(func(t *testing.T, sql string) {
+		// A plain BEGIN or a SET TRANSACTION READ ONLY is one statement: another after it makes it neither.
+		if PlainBegin(sql+"\n;SELECT 1") || SetsReadOnly(sql+"\n;INSERT INTO t VALUES (1)") {
+			t.Fatalf("%q with a statement after it is a plain BEGIN or a SET TRANSACTION READ ONLY", sql)
+		}
 		if !ReadAccess(sql).Read {
 			return
 		}
