@@ -22,8 +22,8 @@ databases:
 `)
 }
 
-// idleReplicaServer opens a server of the replica's pool on a new loop of e, idle in its pool, and waits until
-// it is due for a check.
+// idleReplicaServer opens a server of the pool of database app's first replica on a new loop of e, idle in its
+// pool, and lets 5 ms pass (past the 1 ms health check interval or idle timeout of the tests' configs).
 func idleReplicaServer(t *testing.T, e *Engine) (*server, *pool.Pool, *replica) {
 	ls := newTestLoop(e)
 	cat := e.cat.Load()

@@ -111,15 +111,8 @@ databases:
       - primary: "postgres://127.0.0.1:5432/app_0"
         replicas: ["postgres://127.0.0.1:5433/app_0"]
 `)
-	ls := newTestLoop(e)
-	cat := e.cat.Load()
-	p := e.readPoolsFor(cat.dbs["app"], cat.users["trusted"])[0][0]
-	s := openServer(t, ls, p, nil)
-	if s.state != serverIdle || p.Stats().Idle != 1 {
-		t.Fatalf("state %v, %d idle; want idle, 1", s.state, p.Stats().Idle)
-	}
-	time.Sleep(5 * time.Millisecond)
-	e.sweep(ls)
+	s, p, _ := idleReplicaServer(t, e)
+	e.sweep(s.ls)
 	if s.state != serverGone || p.Stats().Total != 0 {
 		t.Fatalf("state %v, %d in the pool; want gone, 0", s.state, p.Stats().Total)
 	}
