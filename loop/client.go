@@ -118,11 +118,11 @@ type client struct {
 	waitsForPrimary bool
 	role, roleFrom  string
 	// Read-your-writes: each shard's primary's WAL position after the client's last statements there (wrote),
-	// the shards where statements ran since it was asked, and the position a read stopped waiting for a
-	// replica to reach (read_your_writes_timeout): reads go to the primary at once until a later write.
+	// the shards where statements ran since it was asked, and those where reads go to the primary at once
+	// until a later write.
 	writeLSN  []uint64
 	lsnWanted uint64
-	gaveUpAt  uint64
+	gaveUp    uint64 // the shards where a read gave up waiting for the client's last write (read_your_writes_timeout)
 	// deferredBegin is a plain BEGIN pgshard answered and holds back until the next statement says whether the
 	// transaction is read only (deferBegin): it goes in front of that statement, to the server it goes to.
 	deferredBegin string

@@ -204,7 +204,7 @@ func (cl *client) stillHeld() bool {
 	case heldByFailover:
 		return !cl.db.retired.Load() && cl.db.primaryLost[cl.pool.Shard].Load() != 0
 	case heldForReplay:
-		return !cl.db.retired.Load() && !cl.replicaHasReplayed(time.Now())
+		return !cl.db.retired.Load() && !cl.replicaHasReplayed(cl.pool.Shard, time.Now())
 	}
 	return cl.e.isPaused(cl.dbName)
 }

@@ -147,10 +147,17 @@ func (cl *client) poolFor(buf []byte) (p *pool.Pool, wait bool) {
 	if !cl.toReplica(buf) {
 		return cl.pools[0], false
 	}
-	p = cl.readPool(0)
+	return cl.readPoolOrWait(0)
+}
+
+// readPoolOrWait is readPool for a read on shard, and whether the read should rather wait for a replica to
+// replay the client's last write there (waitForReplay) than go to the primary now: read_your_writes_timeout is
+// set, a replica that takes reads is behind that write, and no earlier read gave up waiting for it.
+func (cl *client) readPoolOrWait(shard int) (p *pool.Pool, wait bool) {
+	p = cl.readPool(shard)
 	d := cl.db.db // with replicas_and_primary the primary is a read's place like any replica, not a fallback
 	return p, p.Replica == 0 && d.ReadYourWritesTimeout > 0 && d.ReadWriteSplit != config.SplitReplicasAndPrimary &&
-		cl.wrote(0) > cl.gaveUpAt && cl.replicaUpButBehind()
+		cl.gaveUp&(1<<shard) == 0 && cl.wrote(shard) > 0 && cl.replicaUpButBehind(shard)
 }
 
 // unitStarts decides, for a sharded database, where the unit of work that m, at the start of buf, may begin
@@ -168,19 +175,39 @@ func (cl *client) unitStarts(buf []byte, m codec.Message) {
 	case cl.sh.txOpen && cl.sessionRole() != "":
 		cl.sh.reads = cl.sessionRole() == "replica"
 	case cl.sh.txOpen:
-		cl.sh.reads = lex.ReadAccess(cl.sh.beginSQL).Read
+		cl.sh.reads = readOnlyBegin(cl.sh.beginSQL)
 	default:
 		cl.sh.reads = cl.toReplica(buf)
 	}
 }
 
-// shardPool is the pool a statement of a sharded database's client takes its server of shard i from: a
-// replica's for a unit of work that goes to replicas (readPool), else the primary's.
-func (cl *client) shardPool(i int) *pool.Pool {
-	if cl.readPools != nil && cl.sh.reads {
-		return cl.readPool(i)
+// heldWithBegin answers a SET TRANSACTION ... READ ONLY that comes before any shard joined the transaction
+// (sharded databases): it goes with the held-back BEGIN to every shard that joins, on a replica (unitStarts).
+func (cl *client) heldWithBegin(r *run, buf []byte, at, n int, sql string) (bool, *codec.Error) {
+	ok, perr := cl.answerLocal(r, buf, at, n, expectation{answers: reqQuery, handling: synthesized, tag: "SET"})
+	if ok {
+		cl.sh.beginSQL += "; " + strings.TrimRight(strings.TrimSpace(sql), ";")
 	}
-	return cl.pools[i]
+	return ok, perr
+}
+
+// readOnlyBegin says whether a sharded database's transaction that begin opened (its BEGIN, and a SET
+// TRANSACTION held with it: heldWithBegin) is read only.
+func readOnlyBegin(begin string) bool {
+	if i := strings.LastIndex(begin, "; "); i >= 0 && lex.SetsReadOnly(begin[i+2:]) {
+		return true
+	}
+	return lex.ReadAccess(begin).Read
+}
+
+// shardPool is the pool a statement of a sharded database's client takes its server of shard i from: a
+// replica's for a unit of work that goes to replicas (readPoolOrWait), else the primary's. wait: as
+// readPoolOrWait's.
+func (cl *client) shardPool(i int) (p *pool.Pool, wait bool) {
+	if cl.readPools != nil && cl.sh.reads {
+		return cl.readPoolOrWait(i)
+	}
+	return cl.pools[i], false
 }
 
 // leaveReplicas lets go of the replicas' servers the client holds on the shards of mask, for a unit of work
@@ -238,22 +265,22 @@ func (cl *client) beginHeldBack(sp *splice, at int) {
 	cl.deferredBegin = ""
 }
 
-// replicaUpButBehind says whether a replica of the client's shard takes reads but has not replayed its last
-// write yet: one a read could wait for.
-func (cl *client) replicaUpButBehind() bool {
+// replicaUpButBehind says whether a replica of shard takes reads but has not replayed the client's last write
+// there yet: one a read could wait for.
+func (cl *client) replicaUpButBehind(shard int) bool {
 	now := time.Now()
-	for _, r := range cl.db.replicas[0] {
-		if !r.banned(now) && r.replayLSN.Load() < cl.wrote(0) {
+	for _, r := range cl.db.replicas[shard] {
+		if !r.banned(now) && r.replayLSN.Load() < cl.wrote(shard) {
 			return true
 		}
 	}
 	return false
 }
 
-// replicaHasReplayed says whether a replica of the client's shard takes reads and has replayed its last write.
-func (cl *client) replicaHasReplayed(now time.Time) bool {
-	for _, r := range cl.db.replicas[0] {
-		if !r.banned(now) && r.replayLSN.Load() >= cl.wrote(0) {
+// replicaHasReplayed says whether a replica of shard takes reads and has replayed the client's last write there.
+func (cl *client) replicaHasReplayed(shard int, now time.Time) bool {
+	for _, r := range cl.db.replicas[shard] {
+		if !r.banned(now) && r.replayLSN.Load() >= cl.wrote(shard) {
 			return true
 		}
 	}
@@ -269,9 +296,9 @@ func (cl *client) waitForReplay() {
 }
 
 // replayWaitOver sends a read that waited read_your_writes_timeout for a replica to the primary, and the
-// client's reads after it, until its next write.
+// client's reads of that shard after it, until its next write there (wroteUpTo).
 func (cl *client) replayWaitOver() {
-	cl.gaveUpAt = cl.wrote(0)
+	cl.gaveUp |= 1 << cl.pool.Shard
 	cl.unhold()
 	cl.forward()
 	cl.flush()
@@ -537,6 +564,7 @@ func (cl *client) wroteUpTo(shard int, msg []byte) {
 			cl.writeLSN = append(cl.writeLSN, make([]uint64, shard+1-len(cl.writeLSN))...)
 		}
 		cl.writeLSN[shard] = lsn
+		cl.gaveUp &^= 1 << shard // a new write: its reads wait for it again
 	}
 }
 

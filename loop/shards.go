@@ -931,8 +931,11 @@ func (cl *client) ensureServers(r *run, buf []byte, at int, mask uint64) bool {
 		if cl.srvs[i] != nil {
 			continue
 		}
-		cl.pool = cl.shardPool(i)
-		if !cl.acquire() {
+		var wait bool
+		if cl.pool, wait = cl.shardPool(i); wait {
+			cl.waitForReplay()
+		}
+		if wait || !cl.acquire() {
 			cl.startRun(r, buf, at, nil)
 			r.s = nil
 			cl.yieldIdleServers()
@@ -995,6 +998,9 @@ func (cl *client) routeQuery(r *run, buf []byte, at int, m codec.Message, n int)
 	sql := string(q)
 	if tc := txCommandOf(sql); tc.kind != txNone {
 		return cl.routeTxCommand(r, buf, at, m, n, tc)
+	}
+	if cl.readPools != nil && cl.sh.txOpen && cl.sh.txShards == 0 && lex.SetsReadOnly(sql) {
+		return cl.heldWithBegin(r, buf, at, n, sql)
 	}
 	d := cl.rt.Query(sql, cl.session())
 	if d.Err != nil {

@@ -63,6 +63,7 @@ databases:
       - {table: items, column: id, type: bigint}
   - name: ryw
     read_your_writes: session
+    read_your_writes_timeout: 2s
     shards:
 %[1]s    sharded_tables:
       - {table: items, column: id, type: bigint}
@@ -248,6 +249,29 @@ func TestShardedReadWriteSplit(t *testing.T) {
 		if err := tx.Rollback(ctx); err != nil {
 			t.Fatal(err)
 		}
+		// The same made read only by SET TRANSACTION after a plain BEGIN.
+		tx, err = c.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(ctx, "SET TRANSACTION READ ONLY"); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range []int64{1, 2, 3, 4} {
+			var port int
+			var recovery bool
+			if err := tx.QueryRow(ctx, where, id).Scan(&port, &recovery); err != nil {
+				t.Fatal(err)
+			}
+			if _, replica := e.shardOf(port); !replica || !recovery {
+				t.Fatalf("a read after BEGIN; SET TRANSACTION READ ONLY ran on port %d, want a replica", port)
+			}
+		}
+		_, err = tx.Exec(ctx, "UPDATE items SET v = 1 WHERE id = 2")
+		wantCode(t, "a write in a transaction made read only", err, "25006")
+		if err := tx.Rollback(ctx); err != nil {
+			t.Fatal(err)
+		}
 	})
 
 	t.Run("read-your-writes: a read after a write goes where the write is replayed", func(t *testing.T) {
@@ -274,6 +298,18 @@ func TestShardedReadWriteSplit(t *testing.T) {
 		}
 		if v != 7 {
 			t.Fatalf("the read after the write saw v = %d on port %d, want 7", v, port)
+		}
+		// With replay resumed, a read right after a write waits for a replica of its shard to replay it.
+		e.replay(t, ctx, shard, true)
+		if _, err := rc.Exec(ctx, "UPDATE items SET v = 8 WHERE id = $1", id); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+		if err := rc.QueryRow(ctx, "SELECT inet_server_port(), v FROM items WHERE id = $1", id).Scan(&port, &v); err != nil {
+			t.Fatal(err)
+		}
+		if s, replica := e.shardOf(port); v != 8 || s != shard || !replica {
+			t.Fatalf("the read after the write saw v = %d on port %d; want 8 on a replica of shard %d that replayed it", v, port, shard)
 		}
 		// The other shard's replicas replayed everything of this client there: its reads go to them.
 		other := int64(1)
