@@ -112,9 +112,8 @@ func (e *Engine) primaryDown(d *database, shard int, why string) {
 	e.kickChecks()
 	go e.forEachLoop(func(ls *loopState) { // not on a loop: dialFailed calls this on one
 		for cl := range ls.clients {
-			if cl.waiting && cl.held == notHeld && cl.db == d && cl.pool.Replica == 0 && cl.pool.Shard == shard &&
-				cl.attachedMask() == 0 && cl.pool.Cancel(&cl.waiter, false) {
-				cl.holdBack(heldByFailover)
+			if cl.waiting && cl.db == d && cl.pool.Replica == 0 && cl.pool.Shard == shard {
+				cl.holdIfQueued(heldByFailover)
 			}
 		}
 	})

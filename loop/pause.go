@@ -153,11 +153,8 @@ func (e *Engine) holdQueued(ls *loopState, db string) int {
 		if (cl.state != clientReady && cl.state != clientConnecting) || (db != "" && cl.dbName != db) {
 			continue
 		}
-		holds := cl.attachedMask() != 0
-		if cl.waiting && cl.held == notHeld && !holds && cl.pool.Cancel(&cl.waiter, false) {
-			cl.holdBack(heldByPause)
-		}
-		if holds || (cl.waiting && cl.held == notHeld) {
+		cl.holdIfQueued(heldByPause)
+		if cl.attachedMask() != 0 || (cl.waiting && cl.held == notHeld) {
 			busy++
 		}
 	}
@@ -174,6 +171,14 @@ const (
 	heldByFailover      // its shard has no primary, until it has one, within pool.failover_buffer_timeout (failover.go)
 	heldForReplay       // its read waits for a replica to replay its write, within read_your_writes_timeout (replicas.go)
 )
+
+// holdIfQueued takes a client that holds no server out of the pool queue it waits in, and holds it back for
+// why instead (a client being dialled for stays: its dial's outcome finds it).
+func (cl *client) holdIfQueued(why hold) {
+	if cl.waiting && cl.held == notHeld && cl.attachedMask() == 0 && cl.pool.Cancel(&cl.waiter, false) {
+		cl.holdBack(why)
+	}
+}
 
 // holdBack makes a client that holds no server wait for why to be gone (acquire, or a pool queue it left).
 func (cl *client) holdBack(why hold) {
