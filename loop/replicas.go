@@ -233,12 +233,8 @@ func (cl *client) leaveReplicas(mask uint64) bool {
 // beginHeldBack). It returns the bytes it used; 0 when buf does not start with one, or the session's
 // pgshard.role decides for it.
 func (cl *client) deferBegin(buf []byte) int {
-	m, n, err := codec.ReadMessage(buf, cl.e.cfg.Limits.MaxMessageSize)
-	if err != nil || n == 0 || m.Type != codec.Query || cl.pins.any() || cl.sessionRole() != "" {
-		return 0
-	}
-	q, err := codec.ParseQuery(m.Body)
-	if err != nil || !lex.PlainBegin(transient(q)) {
+	q, n := cl.leadingQuery(buf)
+	if n == 0 || cl.pins.any() || cl.sessionRole() != "" || !lex.PlainBegin(transient(q)) {
 		return 0
 	}
 	cl.deferredBegin = string(q)
@@ -249,12 +245,21 @@ func (cl *client) deferBegin(buf []byte) int {
 // makesReadOnly says whether the unit of work at the start of buf, the first after a held-back BEGIN, makes
 // the transaction read only: a Query that is one SET TRANSACTION ... READ ONLY.
 func (cl *client) makesReadOnly(buf []byte) bool {
+	q, n := cl.leadingQuery(buf)
+	return n > 0 && lex.SetsReadOnly(transient(q))
+}
+
+// leadingQuery returns the text of the Query message at the start of buf and the message's length; n is 0
+// when buf does not start with a complete, valid Query.
+func (cl *client) leadingQuery(buf []byte) (q []byte, n int) {
 	m, n, err := codec.ReadMessage(buf, cl.e.cfg.Limits.MaxMessageSize)
 	if err != nil || n == 0 || m.Type != codec.Query {
-		return false
+		return nil, 0
 	}
-	q, err := codec.ParseQuery(m.Body)
-	return err == nil && lex.SetsReadOnly(transient(q))
+	if q, err = codec.ParseQuery(m.Body); err != nil {
+		return nil, 0
+	}
+	return q, n
 }
 
 // beginHeldBack sends the BEGIN deferBegin held back in front of the client's message at at, to the server
