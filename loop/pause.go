@@ -209,7 +209,8 @@ func (cl *client) stillHeld() bool {
 	case heldByFailover:
 		return !cl.db.retired.Load() && cl.db.primaryLost[cl.pool.Shard].Load() != 0
 	case heldForReplay:
-		return !cl.db.retired.Load() && !cl.replicaHasReplayed(cl.pool.Shard, time.Now())
+		caughtUp, _ := cl.replayOf(cl.pool.Shard, time.Now())
+		return !cl.db.retired.Load() && !caughtUp
 	}
 	return cl.e.isPaused(cl.dbName)
 }

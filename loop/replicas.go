@@ -156,8 +156,12 @@ func (cl *client) poolFor(buf []byte) (p *pool.Pool, wait bool) {
 func (cl *client) readPoolOrWait(shard int) (p *pool.Pool, wait bool) {
 	p = cl.readPool(shard)
 	d := cl.db.db // with replicas_and_primary the primary is a read's place like any replica, not a fallback
-	return p, p.Replica == 0 && d.ReadYourWritesTimeout > 0 && d.ReadWriteSplit != config.SplitReplicasAndPrimary &&
-		cl.gaveUp&(1<<shard) == 0 && cl.wrote(shard) > 0 && cl.replicaUpButBehind(shard)
+	if p.Replica > 0 || d.ReadYourWritesTimeout == 0 || d.ReadWriteSplit == config.SplitReplicasAndPrimary ||
+		cl.gaveUp&(1<<shard) != 0 || cl.wrote(shard) == 0 {
+		return p, false
+	}
+	_, behind := cl.replayOf(shard, time.Now())
+	return p, behind
 }
 
 // unitStarts decides, for a sharded database, where the unit of work that m, at the start of buf, may begin
@@ -270,26 +274,16 @@ func (cl *client) beginHeldBack(sp *splice, at int) {
 	cl.deferredBegin = ""
 }
 
-// replicaUpButBehind says whether a replica of shard takes reads but has not replayed the client's last write
-// there yet: one a read could wait for.
-func (cl *client) replicaUpButBehind(shard int) bool {
-	now := time.Now()
+// replayOf says, of the replicas of shard that take reads, whether one has replayed the client's last write
+// there (caughtUp: a waiting read can go) and whether one has not yet (behind: one a read could wait for).
+func (cl *client) replayOf(shard int, now time.Time) (caughtUp, behind bool) {
 	for _, r := range cl.db.replicas[shard] {
-		if !r.banned(now) && r.replayLSN.Load() < cl.wrote(shard) {
-			return true
+		if !r.banned(now) {
+			done := r.replayLSN.Load() >= cl.wrote(shard)
+			caughtUp, behind = caughtUp || done, behind || !done
 		}
 	}
-	return false
-}
-
-// replicaHasReplayed says whether a replica of shard takes reads and has replayed the client's last write there.
-func (cl *client) replicaHasReplayed(shard int, now time.Time) bool {
-	for _, r := range cl.db.replicas[shard] {
-		if !r.banned(now) && r.replayLSN.Load() >= cl.wrote(shard) {
-			return true
-		}
-	}
-	return false
+	return caughtUp, behind
 }
 
 // waitForReplay holds a read until a replica has replayed the client's last write: the replica checks wake it
