@@ -150,9 +150,6 @@ func (e *Engine) switchPrimary(d *database, shard, to int) bool {
 	next.dbs[d.db.Name] = nd
 	e.cat.Store(&next)
 	retired := e.retireDatabase(d)
-	if e.tpc != nil {
-		e.setTwoPhaseTargets(e.twoPhaseTargets(&next))
-	}
 	lost := d.primaryLost[shard].Load()
 	e.log.Warn("failover: a new primary; the shard's transactions go to it", "database", d.db.Name, "shard", shard,
 		"primary", hostOf(nd.db.Shards[shard].Primary), "was", hostOf(d.db.Shards[shard].Primary))
@@ -160,7 +157,7 @@ func (e *Engine) switchPrimary(d *database, shard, to int) bool {
 		e.log.Info("failover: the shard was without a primary", "database", d.db.Name, "shard", shard,
 			"for", time.Since(time.Unix(0, lost)).Round(time.Millisecond).String())
 	}
-	e.forEachLoop(func(ls *loopState) { e.afterReload(ls, retired) })
+	e.published(&next, retired)
 	e.wakeHeld()
 	return true
 }

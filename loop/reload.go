@@ -73,10 +73,7 @@ func (e *Engine) Reload() ([]string, *codec.Error) {
 	if ch.AdminChanged {
 		notices = append(notices, "admin login changed (for new console connections)")
 	}
-	if e.tpc != nil {
-		e.setTwoPhaseTargets(e.twoPhaseTargets(cat))
-	}
-	e.forEachLoop(func(ls *loopState) { e.afterReload(ls, retired) })
+	e.published(cat, retired)
 	if len(notices) == 0 {
 		notices = append(notices, "the config file changes nothing")
 	}
@@ -120,6 +117,16 @@ func (e *Engine) retireReplaced(old, cat *catalog, ch *config.Changes) (retired 
 		}
 	}
 	return retired, notices
+}
+
+// published brings the engine up to a catalog just published in place of one whose pools retired were
+// retired (a RELOAD, a new primary): the two-phase commit resolver's servers, and each loop's plan caches and
+// idle servers (afterReload).
+func (e *Engine) published(cat *catalog, retired []*pool.Pool) {
+	if e.tpc != nil {
+		e.setTwoPhaseTargets(e.twoPhaseTargets(cat))
+	}
+	e.forEachLoop(func(ls *loopState) { e.afterReload(ls, retired) })
 }
 
 // retireDatabase retires d, replaced or removed, and its pools, which it returns.
