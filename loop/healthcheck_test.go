@@ -8,11 +8,10 @@ import (
 	"github.com/pgshard/pgshard/pool"
 )
 
-// healthEngine is an engine whose idle server connections are checked after 1 ms, over a primary and one
-// replica, with the given limits: line.
-func healthEngine(t *testing.T, limits string) *Engine {
-	return testEngine(t, limits+`
-pool: {health_check_interval: 1ms}
+// oneReplicaEngine is an engine over database app, a primary and one replica, with the settings top (a pool:
+// line, a limits: line).
+func oneReplicaEngine(t *testing.T, top string) *Engine {
+	return testEngine(t, top+`
 users: [{name: trusted, auth_method: trust}]
 databases:
   - name: app
@@ -21,6 +20,9 @@ databases:
         replicas: ["postgres://127.0.0.1:5433/app_0"]
 `)
 }
+
+// healthCheckEvery1ms is the pool: line of the health check tests: idle connections are checked after 1 ms.
+const healthCheckEvery1ms = "pool: {health_check_interval: 1ms}\n"
 
 // idleReplicaServer opens a server of the pool of database app's first replica on a new loop of e, idle in its
 // pool, and lets 5 ms pass (past the 1 ms health check interval or idle timeout of the tests' configs).
@@ -37,7 +39,7 @@ func idleReplicaServer(t *testing.T, e *Engine) (*server, *pool.Pool, *replica) 
 }
 
 func TestIdleServerIsCheckedThenPooledAgain(t *testing.T) {
-	e := healthEngine(t, "")
+	e := oneReplicaEngine(t, healthCheckEvery1ms)
 	s, p, r := idleReplicaServer(t, e)
 	e.sweep(s.ls)
 	if s.state != serverDetached || p.Stats().Idle != 0 {
@@ -54,7 +56,7 @@ func TestIdleServerIsCheckedThenPooledAgain(t *testing.T) {
 }
 
 func TestServerLostDuringItsHealthCheckBansItsReplica(t *testing.T) {
-	e := healthEngine(t, "")
+	e := oneReplicaEngine(t, healthCheckEvery1ms)
 	s, p, r := idleReplicaServer(t, e)
 	e.sweep(s.ls)
 	s.ls.closeConn(s.c) // the server was gone: the check's write or read fails
@@ -65,7 +67,7 @@ func TestServerLostDuringItsHealthCheckBansItsReplica(t *testing.T) {
 }
 
 func TestUnansweredHealthCheckClosesTheServer(t *testing.T) {
-	e := healthEngine(t, "limits: {server_connect_timeout: 2ms}\n")
+	e := oneReplicaEngine(t, healthCheckEvery1ms+"limits: {server_connect_timeout: 2ms}\n")
 	s, p, r := idleReplicaServer(t, e)
 	e.sweep(s.ls)
 	e.sweep(s.ls)

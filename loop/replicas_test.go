@@ -102,15 +102,7 @@ func TestLeastOutstandingPicksTheLeastBusyReplicaForItsWeight(t *testing.T) {
 }
 
 func TestIdleReplicaServerPastIdleTimeoutIsClosedByTheSweep(t *testing.T) {
-	e := testEngine(t, `
-pool: {idle_timeout: 1ms}
-users: [{name: trusted, auth_method: trust}]
-databases:
-  - name: app
-    shards:
-      - primary: "postgres://127.0.0.1:5432/app_0"
-        replicas: ["postgres://127.0.0.1:5433/app_0"]
-`)
+	e := oneReplicaEngine(t, "pool: {idle_timeout: 1ms}\n")
 	s, p, _ := idleReplicaServer(t, e)
 	e.sweep(s.ls)
 	if s.state != serverGone || p.Stats().Total != 0 {
