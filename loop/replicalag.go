@@ -48,10 +48,11 @@ func (e *Engine) watchReplicas() (stop func()) {
 			case <-e.checkNow:
 			}
 			wait := interval
-			if e.checkReplicas(conns) || e.replayWaits.Load() > 0 {
+			primaryLost, readsWait := e.checkReplicas(conns), e.replayWaits.Load() > 0
+			if primaryLost || readsWait {
 				wait = min(wait, failoverCheckEvery)
 			}
-			if e.replayWaits.Load() > 0 {
+			if readsWait {
 				e.wakeHeld() // reads waiting for a replica to replay their writes look again
 			}
 			next.Reset(wait)
@@ -71,7 +72,10 @@ func (e *Engine) checkReplicas(conns *checkConns) (primaryLost bool) {
 		if !e.splitsReads(d) && !d.followsPrimary {
 			continue
 		}
-		for shard := range d.replicas {
+		for shard, reps := range d.replicas {
+			if len(reps) == 0 && !d.followsPrimary {
+				continue // nothing to compare its primary with
+			}
 			probes := e.probeShard(conns, d, u, shard)
 			if d.followsPrimary && e.followPrimary(d, shard, probes) {
 				break // d was replaced: the next round checks the new one
