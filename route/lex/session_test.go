@@ -88,3 +88,31 @@ func TestSettingValue(t *testing.T) {
 		}
 	}
 }
+
+// FuzzWordSet holds the word sets' scan to its definition: a word, in any ASCII case, anywhere in the bytes.
+func FuzzWordSet(f *testing.F) {
+	for _, s := range []string{"SELECT abalance FROM pgbench_accounts WHERE aid = 1", "SeT x", "xunlisten", "pg_temp.t",
+		"execut", "DEALLOCATE", "\xffset", "s", ""} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, q []byte) {
+		lower := make([]byte, len(q))
+		for i, c := range q {
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			lower[i] = c
+		}
+		for _, w := range []*wordSet{sessionWords, preparedWords} {
+			want := false
+			for _, words := range w.words {
+				for _, word := range words {
+					want = want || strings.Contains(string(lower), word)
+				}
+			}
+			if got := w.in(q); got != want {
+				t.Fatalf("in(%q) = %v, want %v (words %v)", q, got, want, w.words)
+			}
+		}
+	})
+}
