@@ -69,6 +69,9 @@ type Limits struct {
 	QueryTimeout           time.Duration
 	IdleTransactionTimeout time.Duration
 	ClientIdleTimeout      time.Duration
+	// "max_intermediate_result", bytes: the rows one cross-shard SELECT gathers for the coordinator step
+	// (docs/cross-shard.md); past it the statement gets 54000.
+	MaxIntermediateResult int
 }
 
 // TLS is how clients may or must encrypt their connections. RELOAD (and SIGHUP) reads the files again and applies
@@ -269,6 +272,7 @@ func defaults() *Config {
 			ClientOutboundBuffer:     8 << 20,
 			ServerConnectTimeout:     5 * time.Second,
 			ClientPreparedStatements: 10000,
+			MaxIntermediateResult:    256 << 20,
 		},
 		Pool: Pool{
 			Mode:                  ModeTransaction,

@@ -283,6 +283,7 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 				"query_timeout":              d.duration(&l.QueryTimeout),
 				"idle_transaction_timeout":   d.duration(&l.IdleTransactionTimeout),
 				"client_idle_timeout":        d.duration(&l.ClientIdleTimeout),
+				"max_intermediate_result":    d.size(&l.MaxIntermediateResult),
 			})
 		},
 		"tls": func(n *yaml.Node, p string) {

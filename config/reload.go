@@ -59,6 +59,7 @@ func restartSettings(c *Config) [][2]string {
 		{"limits.query_timeout", d(c.Limits.QueryTimeout)},
 		{"limits.idle_transaction_timeout", d(c.Limits.IdleTransactionTimeout)},
 		{"limits.client_idle_timeout", d(c.Limits.ClientIdleTimeout)},
+		{"limits.max_intermediate_result", n(c.Limits.MaxIntermediateResult)},
 		{"pool.mode", c.Pool.Mode},
 		{"pool.size", n(c.Pool.Size)},
 		{"pool.min_idle", n(c.Pool.MinIdle)},

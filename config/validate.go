@@ -34,6 +34,7 @@ func validate(c *Config, d *decoder) {
 	v.positive("limits.client_startup_timeout", l.ClientStartupTimeout)
 	v.atLeast("limits.max_pending_logins", l.MaxPendingLogins, 1)
 	v.atLeast("limits.client_outbound_buffer", l.ClientOutboundBuffer, 1)
+	v.atLeast("limits.max_intermediate_result", l.MaxIntermediateResult, 1)
 	v.atLeast("limits.client_prepared_statements", l.ClientPreparedStatements, 1)
 	v.positive("limits.server_connect_timeout", l.ServerConnectTimeout)
 	v.nonNegative("limits.query_timeout", l.QueryTimeout)

@@ -65,6 +65,9 @@ func (s *server) answer(sp *splice, msg []byte, at int) bool {
 		if r.head.keeps(keepWriteLSN) && s.client != nil {
 			s.client.wroteUpTo(s.shard, msg)
 		}
+		if r.head.keeps(keepGather) && s.client != nil && s.client.sh.gathered != nil {
+			s.client.sh.gathered.row(msg)
+		}
 	case codec.ParseComplete, codec.BindComplete, codec.CloseComplete:
 		if !s.completed(&r) {
 			return false
@@ -248,6 +251,13 @@ func (s *server) ownQueryFailed(r *reply) {
 	case r.head.keeps(keepDrive):
 		if cl := s.client; cl != nil && cl.sh.drive != nil {
 			cl.sh.drive.failedOn(s.shard, r.msg)
+		}
+		return
+	case r.head.keeps(keepGather):
+		// The client's SELECT failed on this shard (a missing table, a privilege, its transaction already
+		// failed): the client gets the error, the connection is as it would be after the client's own query.
+		if cl := s.client; cl != nil && cl.sh.gathered != nil {
+			cl.sh.gathered.failedOn(r.msg)
 		}
 		return
 	case r.copyEnd:

@@ -366,6 +366,7 @@ const (
 	keepDrive                   // a statement ending a transaction (txdrive.go): its outcome
 	keepCopyEnd                 // COMMIT or ROLLBACK of pgshard's transaction around a sharded COPY: its error
 	keepWriteLSN                // the primary's WAL position after a client's statements (read-your-writes): its value
+	keepGather                  // the rows of the coordinator step's gather query (gather.go): each, and its error
 )
 
 type expectation struct {

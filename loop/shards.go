@@ -41,6 +41,7 @@ type sharding struct {
 	local      *route.Session     // SET LOCAL pgshard.*: until the transaction ends
 	warned     bool               // the message being routed had its cross-shard WARNING sent (warnFirst)
 	keyAt      *route.KeyPosition // for the message being routed: its key's position, asked of a shard (lookUpKey)
+	gathered   *gathering         // for the message being routed: the rows of its coordinator step (gather.go)
 	unnamed    []byte             // the client's unnamed Parse, held until a Bind says where it goes
 	unnamedSQL string
 	unnamedPl  *route.Plan
@@ -253,7 +254,7 @@ func (cl *client) unstall() {
 
 // messageDone ends what the routing of one client message kept while it could be routed again (after a
 // stall or a wait): its WARNING sent, its key's position asked.
-func (sh *sharding) messageDone() { sh.warned, sh.keyAt = false, nil }
+func (sh *sharding) messageDone() { sh.warned, sh.keyAt, sh.gathered = false, nil, nil }
 
 // session is what SET pgshard.* says now.
 func (cl *client) session() route.Session {
@@ -262,6 +263,9 @@ func (cl *client) session() route.Session {
 		rs = *cl.sh.local
 	}
 	rs.KeyAt = cl.sh.keyAt
+	if g := cl.sh.gathered; g != nil {
+		rs.Gathered, rs.GatherErr = g.tables, g.err
+	}
 	return rs
 }
 
@@ -517,6 +521,12 @@ func (cl *client) routeBind(r *run, buf []byte, at int, m codec.Message, n int) 
 	}
 	if !cl.warnFirst(r, buf, at, d) {
 		return false, nil
+	}
+	if d.Gather != nil {
+		return cl.gather(r, buf, at, d.Gather, d.Shards)
+	}
+	if d.Coordinated != "" {
+		cl.coordinated(&d, len(cl.ls.params))
 	}
 	if d.Copy != nil {
 		// pgshard splits the rows of a COPY into a sharded table only when it comes as a Query (the way
@@ -1011,6 +1021,12 @@ func (cl *client) routeQuery(r *run, buf []byte, at int, m codec.Message, n int)
 	}
 	if !cl.warnFirst(r, buf, at, d) {
 		return false, nil
+	}
+	if d.Gather != nil {
+		return cl.gather(r, buf, at, d.Gather, d.Shards)
+	}
+	if d.Coordinated != "" {
+		cl.coordinated(&d, 0)
 	}
 	mask := cl.inTxMask(d)
 	if d.Copy != nil && cl.failedShards() == 0 {

@@ -16,6 +16,11 @@ type Session struct {
 	CrossShard CrossShard // from pgshard.cross_shard (crossshard.go)
 	// KeyAt is the answer to a Decision.NeedKey, for routing the statement that asked again.
 	KeyAt *KeyPosition
+	// Gathered is the answer to a Decision.Gather, for routing the statement that asked again: for each table
+	// of Gather.SQL, the rows the shards returned as elements of an array literal ("(1,a)","(2,b)" without
+	// the braces). GatherErr instead when the shards refused Gather.SQL (or their rows passed the limit).
+	Gathered  [][]byte
+	GatherErr *codec.Error
 }
 
 // NoSession is a session with no routing settings.
@@ -66,6 +71,20 @@ type Decision struct {
 	// Copy, for a COPY ... FROM STDIN into a sharded table (Shards then has every shard): how the proxy
 	// splits the rows among the shards.
 	Copy *CopyIn
+	// Gather, for a SELECT that the coordinator step answers (coordinate.go): the query whose rows the proxy
+	// gathers from every shard of Shards before the statement is routed again with them (Session.Gathered).
+	Gather *Gather
+	// Coordinated, then: the statement to run instead, on one shard of Shards (any: the proxy picks, as for
+	// Any), with the gathered rows in its text. A Bind's parameters are its parameters.
+	Coordinated string
+}
+
+// Gather is the first step of a coordinated SELECT: SQL returns (table number, row text) pairs for Tables
+// tables.
+type Gather struct {
+	SQL    string
+	Tables int
+	Why    string // the refusal the coordinator step takes over from: what no merge of the shards' rows computes
 }
 
 // CopyOut is a COPY ... TO STDOUT's format: with HEADER the client gets one header line; in binary format one

@@ -50,6 +50,8 @@ type builder struct {
 
 	copyPlan *CopyIn // COPY FROM STDIN into a sharded table
 
+	refs []tableRef // every mention of a sharded table in a FROM list, for the coordinator step (coordinate.go)
+
 	top         *pg.SelectStmt // the statement's own SELECT, whose rows merging across shards can combine
 	innerShapes bool           // shapes in derived tables or WITH queries: no merging
 	cursor      bool           // DECLARE CURSOR, COPY (query) TO: rows never merged
@@ -331,6 +333,10 @@ func (b *builder) finish() *Plan {
 			"come from a sharded table (it reads "+firstSharded+" only in a subquery) is not supported yet: add "+
 			key+fix)
 	}
+	if p.multi != nil && b.word == "SELECT" && !b.write && !b.cursor && b.copyOut == nil && len(b.refs) > 0 {
+		// A read no merge of the shards' rows answers exactly: the coordinator step answers it instead.
+		p.coordinate = &coordination{sql: b.sql, refs: b.refs}
+	}
 	return p
 }
 
@@ -464,6 +470,7 @@ func (b *builder) relation(sc *scope, rv *pg.RangeVar, write bool) int {
 			b.replWrite = rv.Relname
 		}
 	case relSharded, relColumn:
+		b.refs = append(b.refs, tableRef{at: rv.Location, aliased: rv.Alias != nil, only: !rv.Inh})
 		it.inst = len(b.insts)
 		b.insts = append(b.insts, inst{rule: rule, colRule: kind == relColumn, name: rv.Relname, parent: it.inst,
 			branch: b.branch})

@@ -38,11 +38,12 @@ type Plan struct {
 	insertTable string
 	keyMissing  *codec.Error // the table has no key column
 
-	merge     *mergePlan    // a SELECT whose rows from several shards the proxy merges
-	copyOut   *CopyOut      // COPY ... TO STDOUT
-	copy      *CopyIn       // COPY FROM STDIN into a sharded table: every shard, rows split by the proxy
-	keyMapper *shard.Mapper // for key= hints and pgshard.sharding_key
-	noKeyErr  *codec.Error  // key= hint with no sharded table anywhere
+	merge      *mergePlan    // a SELECT whose rows from several shards the proxy merges
+	coordinate *coordination // a SELECT that the coordinator step answers when it needs several shards
+	copyOut    *CopyOut      // COPY ... TO STDOUT
+	copy       *CopyIn       // COPY FROM STDIN into a sharded table: every shard, rows split by the proxy
+	keyMapper  *shard.Mapper // for key= hints and pgshard.sharding_key
+	noKeyErr   *codec.Error  // key= hint with no sharded table anywhere
 
 	// Prepared statements (Router.Prepare) keep their own text, literal ranges and hints, and the text the
 	// shards prepare instead when merging needs a rewrite.
@@ -219,6 +220,8 @@ func (p *Plan) route(s *Schema, sql string, lits [][2]int32, params *Params, hin
 	switch {
 	case mask == 0:
 		return Decision{Any: true, Write: p.write, Mirror: p.mirror}
+	case mask&(mask-1) != 0 && p.coordinate != nil:
+		return p.coordinate.decide(s, p.multi, sql, sess)
 	case mask&(mask-1) != 0 && p.multi != nil:
 		return Decision{Err: p.multi, Write: p.write}
 	}

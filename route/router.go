@@ -101,6 +101,14 @@ func (r *Router) multi(sql string, sess Session) Decision {
 			}
 			return d
 		}
+		if d.Gather != nil || d.Coordinated != "" {
+			if len(r.split) > 1 {
+				return Decision{Err: codec.NewError(codec.SQLStateFeatureNotSupported, "a cross-shard SELECT that "+
+					"pgshard answers in two steps (see docs/cross-shard.md) is run only as a query of its own").
+					WithHint("send the SELECT alone")}
+			}
+			return d
+		}
 		out.Write = out.Write || d.Write
 		if d.Warning != nil {
 			out.Warning = d.Warning

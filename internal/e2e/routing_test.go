@@ -659,7 +659,8 @@ func testKeylessSelect(t *testing.T, e *shardedEnv) {
 				"SELECT bid, count(*) FROM accounts GROUP BY bid HAVING count(*) > 4 ORDER BY 1")
 			expectRows(t, ctx, c.conn, "HAVING that no group passes", nil,
 				"SELECT bid, count(*) FROM accounts GROUP BY bid HAVING count(*) > 5")
-			expectCode(t, ctx, c.conn, "count(DISTINCT) without the key", "0A000", "SELECT count(DISTINCT bid) FROM accounts")
+			expectRows(t, ctx, c.conn, "count(DISTINCT) without the key (the coordinator step)", []string{"2"},
+				"SELECT count(DISTINCT bid) FROM accounts")
 			checkCopyOut(t, ctx, c.conn, sortedAids)
 
 			// The same shapes work when the key pins one shard (all keys on shard 1).

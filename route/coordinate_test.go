@@ -1,0 +1,84 @@
+package route
+
+import (
+	"strings"
+	"testing"
+)
+
+// A SELECT no merge answers is gathered from every shard, then run on one with the rows in its text; the
+// mentions keep their aliases, qualified names their text, and a table mentioned twice is gathered once.
+func TestCoordinatorStep(t *testing.T) {
+	s := mustSchema(t, testDB())
+	r := NewRouter(s, 100)
+	for _, c := range []struct {
+		sql, gather, coordinated string
+	}{
+		{
+			"SELECT aid, row_number() OVER (ORDER BY aid) FROM accounts",
+			"SELECT 0, pgshard_row::text FROM accounts AS pgshard_row",
+			"SELECT aid, row_number() OVER (ORDER BY aid) FROM unnest($pgshard${R0}$pgshard$::accounts[]) AS accounts",
+		},
+		{
+			"SELECT round(avg(a.abalance), 2) FROM accounts a JOIN sales.orders o ON o.oid = a.bid WHERE a.aid IN (SELECT aid FROM accounts WHERE abalance > 0)",
+			"SELECT 0, pgshard_row::text FROM accounts AS pgshard_row UNION ALL SELECT 1, pgshard_row::text FROM sales.orders AS pgshard_row",
+			"SELECT round(avg(a.abalance), 2) FROM unnest($pgshard${R0}$pgshard$::accounts[]) a JOIN unnest($pgshard${R1}$pgshard$::sales.orders[]) o ON o.oid = a.bid WHERE a.aid IN (SELECT aid FROM unnest($pgshard${R0}$pgshard$::accounts[]) AS accounts WHERE abalance > 0)",
+		},
+		{
+			`SELECT count(DISTINCT "Key") FROM "Quoted"`,
+			`SELECT 0, pgshard_row::text FROM "Quoted" AS pgshard_row`,
+			`SELECT count(DISTINCT "Key") FROM unnest($pgshard${R0}$pgshard$::"Quoted"[]) AS "Quoted"`,
+		},
+	} {
+		d := r.Query(c.sql, NoSession)
+		if d.Err != nil || d.Gather == nil {
+			t.Fatalf("%s: %+v, want a gather", c.sql, d)
+		}
+		if d.Gather.SQL != c.gather || d.Shards != s.allShards() {
+			t.Errorf("%s: gathers %q from %b, want %q from every shard", c.sql, d.Gather.SQL, d.Shards, c.gather)
+		}
+		rows := make([][]byte, d.Gather.Tables)
+		for i := range rows {
+			rows[i] = []byte("R" + string(rune('0'+i)))
+		}
+		sess := NoSession
+		sess.Gathered = rows
+		d = r.Query(c.sql, sess)
+		if d.Err != nil || d.Coordinated != c.coordinated {
+			t.Errorf("%s: then\n%q (%v), want\n%q", c.sql, d.Coordinated, d.Err, c.coordinated)
+		}
+	}
+
+	// The same shape with other literals (a cached plan) finds the mentions in its own text.
+	for _, q := range []string{"SELECT sum(abalance) * 2 FROM accounts WHERE abalance > 1", "SELECT sum(abalance) * 2 FROM accounts WHERE abalance > 1000"} {
+		sess := NoSession
+		sess.Gathered = [][]byte{[]byte(`"(1,$pgshard$)"`)}
+		d := r.Query(q, sess)
+		want := strings.Replace(q, "accounts", `unnest($pgshard1${"(1,$pgshard$)"}$pgshard1$::accounts[]) AS accounts`, 1)
+		if d.Coordinated != want {
+			t.Errorf("got %q, want %q", d.Coordinated, want)
+		}
+	}
+
+	// What it does not take: a key that decides one shard, a write, FOR UPDATE, ONLY, a string of statements,
+	// and pgshard.cross_shard = deny.
+	for _, q := range []string{
+		"SELECT sum(abalance) * 2 FROM accounts WHERE aid = 7",
+		"SELECT * FROM accounts WHERE aid = 1 UNION SELECT * FROM accounts WHERE aid = 1",
+	} {
+		if d := r.Query(q, NoSession); d.Gather != nil || d.Err != nil {
+			t.Errorf("%s: %+v, want one shard", q, d)
+		}
+	}
+	for _, q := range []string{
+		"SELECT sum(abalance) * 2 FROM ONLY accounts",
+		"SELECT row_number() OVER () FROM accounts FOR UPDATE",
+		"SELECT 1; SELECT sum(abalance) * 2 FROM accounts",
+	} {
+		if d := r.Query(q, NoSession); d.Gather != nil || d.Err == nil || d.Err.Code != "0A000" {
+			t.Errorf("%s: %+v, want 0A000", q, d)
+		}
+	}
+	if d := r.Query("SELECT sum(abalance) * 2 FROM accounts", Session{Shard: -1, CrossShard: CrossShardDeny}); d.Err == nil || d.Gather != nil {
+		t.Errorf("deny: %+v", d)
+	}
+}
