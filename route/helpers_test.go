@@ -205,6 +205,7 @@ func anyShard() want             { return want{any: true} }
 func allShards() want            { return want{shards: all4} }
 func writeAll() want             { return want{shards: all4, write: true} }
 func mirrorAll() want            { return want{shards: all4, write: true, mirror: true} }
+
 // refused: the error; for a cross-shard SELECT that no merge computes, the coordinator step's gather taking
 // over from that error (Gather.Why).
 func refused(code, msg string) want {
