@@ -36,6 +36,9 @@ func TestCoordinatorStep(t *testing.T) {
 		if d.Gather.SQL != c.gather || d.Shards != s.allShards() {
 			t.Errorf("%s: gathers %q from %b, want %q from every shard", c.sql, d.Gather.SQL, d.Shards, c.gather)
 		}
+		if said := d.String(); !strings.Contains(said, "coordinator step: each shard first runs "+c.gather) {
+			t.Errorf("%s: SHOW ROUTE says %q", c.sql, said)
+		}
 		rows := make([][]byte, d.Gather.Tables)
 		for i := range rows {
 			rows[i] = []byte("R" + string(rune('0'+i)))

@@ -48,6 +48,10 @@ func (d Decision) String() string {
 	if d.Copy != nil {
 		parts = append(parts, "COPY rows split by "+d.Copy.Column)
 	}
+	if d.Gather != nil {
+		parts = append(parts, "coordinator step: each shard first runs "+d.Gather.SQL+
+			"; then one shard runs the statement over the gathered rows (no merge computes it: "+d.Gather.Why+")")
+	}
 	return strings.Join(parts, ", ")
 }
 
@@ -83,7 +87,10 @@ func (p *Plan) String() string {
 	if p.keyQuery != "" {
 		parts = append(parts, "INSERT without a column list: the key's position among the columns is asked of a shard first")
 	}
-	if p.multi != nil {
+	switch {
+	case p.coordinate != nil:
+		parts = append(parts, "on more than one shard, answered by the coordinator step: "+p.multi.Message)
+	case p.multi != nil:
 		parts = append(parts, "refused on more than one shard: "+p.multi.Message)
 	}
 	if p.all {
