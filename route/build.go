@@ -39,6 +39,7 @@ type builder struct {
 	branches []bool
 	cteReads int // references to WITH queries that read sharded tables
 	sublinks int // depth of subquery expressions (EXISTS, IN, scalar) being planned
+	lateral  int // depth of LATERAL derived tables being planned
 
 	// INSERT ... VALUES into a sharded table.
 	insertRule  *keyRule
@@ -335,7 +336,7 @@ func (b *builder) finish() *Plan {
 	}
 	if p.multi != nil && b.word == "SELECT" && !b.write && !b.cursor && b.copyOut == nil && len(b.refs) > 0 {
 		// A read no merge of the shards' rows answers exactly: the coordinator step answers it instead.
-		p.coordinate = &coordination{sql: b.sql, refs: b.refs}
+		p.coordinate = &coordination{sql: b.sql, refs: pushDown(b.refs)}
 	}
 	return p
 }
@@ -470,7 +471,7 @@ func (b *builder) relation(sc *scope, rv *pg.RangeVar, write bool) int {
 			b.replWrite = rv.Relname
 		}
 	case relSharded, relColumn:
-		b.refs = append(b.refs, tableRef{at: rv.Location, aliased: rv.Alias != nil, only: !rv.Inh})
+		b.refs = append(b.refs, tableRef{at: rv.Location, aliased: rv.Alias != nil, only: !rv.Inh, table: rv.Relname})
 		it.inst = len(b.insts)
 		b.insts = append(b.insts, inst{rule: rule, colRule: kind == relColumn, name: rv.Relname, parent: it.inst,
 			branch: b.branch})
@@ -565,7 +566,14 @@ func (b *builder) selectStmt(outer *scope, s *pg.SelectStmt, top bool) {
 	}
 	reads := b.cteReads
 	for _, f := range s.FromClause {
+		n := len(b.refs)
 		b.fromItem(sc, lv, f)
+		if _, direct := f.Node.(*pg.Node_RangeVar); direct && len(b.refs) == n+1 {
+			// A mention of its own in this FROM list (not in a join): this level's WHERE may filter its gather.
+			r := &b.refs[n]
+			r.where, r.alias = s.WhereClause, sc.items[len(sc.items)-1].name // relation added the mention's item
+			r.unqualified = len(s.FromClause) == 1 && b.sublinks == 0 && b.lateral == 0
+		}
 	}
 	fromSharded := len(b.insts) > before || b.cteReads > reads
 	if top {
@@ -653,6 +661,10 @@ func (b *builder) fromItem(sc *scope, lv *level, n *pg.Node) {
 		b.where(sc, lv, j.Quals, mode)
 	case *pg.Node_RangeSubselect:
 		rs := x.RangeSubselect
+		if rs.Lateral {
+			b.lateral++ // its columns may be the FROM list's before it
+			defer func() { b.lateral-- }()
+		}
 		b.stmt(sc, rs.Subquery, false)
 		name := ""
 		if rs.Alias != nil {

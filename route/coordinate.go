@@ -2,10 +2,13 @@ package route
 
 import (
 	"bytes"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	pg "github.com/pganalyze/pg_query_go/v6"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/pgshard/pgshard/codec"
 	"github.com/pgshard/pgshard/route/lex"
@@ -42,11 +45,20 @@ type coordination struct {
 }
 
 // tableRef is one mention of a sharded table: where its name starts, whether an alias follows, whether it
-// says ONLY.
+// says ONLY, and the conditions of its WHERE clause that its gather applies on the shards (pushDown).
 type tableRef struct {
 	at      int32
 	aliased bool
 	only    bool
+	filter  string
+
+	// While the builder runs: the WHERE clause of the SELECT level whose FROM list names the table directly
+	// (nil in a join), the name its columns are qualified with there, and whether an unqualified column is
+	// surely the table's (the level's only FROM item, where no outer query's columns are visible).
+	where       *pg.Node
+	alias       string
+	table       string
+	unqualified bool
 }
 
 // decide routes one execution: the gather step first, the coordinated statement once the rows are in.
@@ -72,15 +84,16 @@ func (c *coordination) decide(s *Schema, refusal *codec.Error, sql string, sess 
 	if !ok {
 		return Decision{Err: refusal}
 	}
-	tables := distinct(sql, names)
+	tables := distinct(sql, names, refs)
 	if sess.Gathered == nil {
-		return Decision{Gather: &Gather{SQL: gatherSQL(sql, names, tables), Tables: len(tables), Why: refusal.Message},
+		return Decision{Gather: &Gather{SQL: gatherSQL(sql, names, refs, tables), Tables: slices.Max(tables) + 1,
+			Why: refusal.Message},
 			Shards:  s.allShards(),
 			Scatter: true}
 	}
-	if len(sess.Gathered) != len(tables) {
+	if len(sess.Gathered) != slices.Max(tables)+1 {
 		return Decision{Err: codec.NewError(codec.SQLStateInternalError, "pgshard gathered rows of "+
-			strconv.Itoa(len(sess.Gathered))+" tables for a statement that reads "+strconv.Itoa(len(tables)))}
+			strconv.Itoa(len(sess.Gathered))+" tables for a statement that reads "+strconv.Itoa(slices.Max(tables)+1))}
 	}
 	return Decision{Coordinated: coordinatedSQL(sql, names, refs, tables, sess.Gathered), Shards: s.allShards(),
 		Scatter: true}
@@ -119,13 +132,13 @@ func mentionedNames(sql string, refs []tableRef) ([]name, bool) {
 	return names, true
 }
 
-// distinct numbers the tables of names by their text (written alike, read alike): tables[i] is the number of
-// names[i]'s table.
-func distinct(sql string, names []name) []int {
+// distinct numbers the gathers of the mentions: one per table name (written alike, read alike) and filter;
+// tables[i] is the number of mention i's.
+func distinct(sql string, names []name, refs []tableRef) []int {
 	tables := make([]int, len(names))
 	seen := map[string]int{}
 	for i, n := range names {
-		key := n.text(sql)
+		key := n.text(sql) + "\x00" + refs[i].filter
 		k, ok := seen[key]
 		if !ok {
 			k = len(seen)
@@ -139,7 +152,7 @@ func distinct(sql string, names []name) []int {
 func (n name) text(sql string) string { return sql[n.start:n.end] }
 
 // gatherSQL is the gather step's query: each table's rows, as text, numbered by table.
-func gatherSQL(sql string, names []name, tables []int) string {
+func gatherSQL(sql string, names []name, refs []tableRef, tables []int) string {
 	var b strings.Builder
 	done := map[int]bool{}
 	for i, n := range names {
@@ -151,6 +164,9 @@ func gatherSQL(sql string, names []name, tables []int) string {
 			b.WriteString(" UNION ALL ")
 		}
 		b.WriteString("SELECT " + strconv.Itoa(tables[i]) + ", pgshard_row::text FROM " + n.text(sql) + " AS pgshard_row")
+		if f := refs[i].filter; f != "" {
+			b.WriteString(" WHERE " + f)
+		}
 	}
 	return b.String()
 }
@@ -195,3 +211,154 @@ func dollarTag(data [][]byte) string {
 		}
 	}
 }
+
+// pushDown works out each mention's filter: the conditions ANDed in the WHERE clause of its level that
+// pushable accepts, its columns qualified as the gather query names the table (pgshard_row). The statement
+// itself keeps them all: for the conditions pushed, which give the same answer on the shard as on the
+// coordinator, evaluating them twice changes nothing, and every other condition is evaluated only there.
+func pushDown(refs []tableRef) []tableRef {
+	for i := range refs {
+		r := &refs[i]
+		var conds, kept []*pg.Node
+		conjuncts(r.where, &conds)
+		for _, c := range conds {
+			if pushable(c, r) {
+				c = proto.Clone(c).(*pg.Node)
+				requalify(c, r.alias)
+				kept = append(kept, c)
+			}
+		}
+		r.filter, r.where = deparseCondition(kept), nil
+	}
+	return refs
+}
+
+// conjuncts appends the conditions that n ANDs together.
+func conjuncts(n *pg.Node, out *[]*pg.Node) {
+	if n == nil {
+		return
+	}
+	if be := n.GetBoolExpr(); be != nil && be.Boolop == pg.BoolExprType_AND_EXPR {
+		for _, a := range be.Args {
+			conjuncts(a, out)
+		}
+		return
+	}
+	*out = append(*out, n)
+}
+
+// pushable accepts a condition whose value on a row of r's table depends on that row alone and is the same on
+// every Postgres with the same schema: comparisons (=, <>, <, >, <=, >=, LIKE and ILIKE), IN lists,
+// BETWEEN, IS [NOT] NULL and AND/OR/NOT of those, over r's columns, constants and casts. No function call (its
+// volatility is unknown here), no parameter (the gather is a query of pgshard's own), no subquery.
+func pushable(n *pg.Node, r *tableRef) bool {
+	switch x := n.Node.(type) {
+	case *pg.Node_BoolExpr:
+		for _, a := range x.BoolExpr.Args {
+			if !pushable(a, r) {
+				return false
+			}
+		}
+		return true
+	case *pg.Node_NullTest:
+		return operand(x.NullTest.Arg, r)
+	case *pg.Node_AExpr:
+		e := x.AExpr
+		switch e.Kind {
+		case pg.A_Expr_Kind_AEXPR_OP, pg.A_Expr_Kind_AEXPR_LIKE, pg.A_Expr_Kind_AEXPR_ILIKE:
+			if len(e.Name) != 1 || !comparison[e.Name[0].GetString_().GetSval()] {
+				return false
+			}
+			return operand(e.Lexpr, r) && operand(e.Rexpr, r)
+		case pg.A_Expr_Kind_AEXPR_IN, pg.A_Expr_Kind_AEXPR_BETWEEN, pg.A_Expr_Kind_AEXPR_NOT_BETWEEN:
+			if !operand(e.Lexpr, r) {
+				return false
+			}
+			for _, v := range e.Rexpr.GetList().GetItems() {
+				if !operand(v, r) {
+					return false
+				}
+			}
+			return e.Rexpr.GetList() != nil
+		}
+	}
+	return false
+}
+
+var comparison = map[string]bool{"=": true, "<>": true, "!=": true, "<": true, ">": true, "<=": true, ">=": true,
+	"~~": true, "!~~": true, "~~*": true, "!~~*": true}
+
+// operand accepts a column of r's table, a constant, or a cast of one.
+func operand(n *pg.Node, r *tableRef) bool {
+	switch x := n.GetNode().(type) {
+	case *pg.Node_AConst:
+		return true
+	case *pg.Node_TypeCast:
+		return operand(x.TypeCast.Arg, r)
+	case *pg.Node_ColumnRef:
+		f := x.ColumnRef.Fields
+		switch {
+		case len(f) == 1:
+			// Not the table's name or alias: that is the whole row, which the gather query calls pgshard_row.
+			col := f[0].GetString_().GetSval()
+			return r.unqualified && f[0].GetString_() != nil && col != r.alias && col != r.table
+		case len(f) == 2:
+			return r.alias != "" && f[0].GetString_().GetSval() == r.alias && f[1].GetString_() != nil
+		}
+	}
+	return false
+}
+
+// requalify renames the qualifier of n's columns from alias to the gather query's pgshard_row.
+func requalify(n *pg.Node, alias string) {
+	switch x := n.GetNode().(type) {
+	case *pg.Node_ColumnRef:
+		if f := x.ColumnRef.Fields; len(f) == 2 && f[0].GetString_().GetSval() == alias {
+			f[0] = pg.MakeStrNode("pgshard_row")
+		}
+	case *pg.Node_BoolExpr:
+		for _, a := range x.BoolExpr.Args {
+			requalify(a, alias)
+		}
+	case *pg.Node_NullTest:
+		requalify(x.NullTest.Arg, alias)
+	case *pg.Node_TypeCast:
+		requalify(x.TypeCast.Arg, alias)
+	case *pg.Node_AExpr:
+		requalify(x.AExpr.Lexpr, alias)
+		requalify(x.AExpr.Rexpr, alias)
+	case *pg.Node_List:
+		for _, v := range x.List.Items {
+			requalify(v, alias)
+		}
+	}
+}
+
+// deparseCondition is the SQL text of the conditions ANDed, or "" for none (or none Postgres's deparser takes).
+func deparseCondition(conds []*pg.Node) string {
+	if len(conds) == 0 {
+		return ""
+	}
+	where := conds[0]
+	if len(conds) > 1 {
+		where = pg.MakeBoolExprNode(pg.BoolExprType_AND_EXPR, conds, -1)
+	}
+	sel := &pg.SelectStmt{TargetList: []*pg.Node{pg.MakeResTargetNodeWithVal(pg.MakeAConstIntNode(1, -1), -1)},
+		WhereClause: where, LimitOption: pg.LimitOption_LIMIT_OPTION_DEFAULT, Op: pg.SetOperation_SETOP_NONE}
+	text, err := pg.Deparse(&pg.ParseResult{Version: parseTreeVersion(),
+		Stmts: []*pg.RawStmt{{Stmt: &pg.Node{Node: &pg.Node_SelectStmt{SelectStmt: sel}}}}})
+	_, cond, ok := strings.Cut(text, " WHERE ")
+	if err != nil || !ok {
+		return ""
+	}
+	return cond
+}
+
+// parseTreeVersion is the parse tree version pg_query's deparser wants: its parser's own.
+var parseTreeVersion = sync.OnceValue(func() int32 {
+	tree, err := pg.Parse("SELECT 1")
+	if err != nil {
+		return 0
+	}
+	return tree.Version
+})

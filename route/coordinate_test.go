@@ -85,3 +85,28 @@ func TestCoordinatorStep(t *testing.T) {
 		t.Errorf("deny: %+v", d)
 	}
 }
+
+// The gather applies on the shards the conditions of the mention's own level that give the same answer there:
+// comparisons of its columns with constants, not calls, parameters, subqueries or another table's columns.
+func TestCoordinatorPushDown(t *testing.T) {
+	r := NewRouter(mustSchema(t, testDB()), 100)
+	for _, c := range []struct{ sql, gather string }{
+		{"SELECT count(DISTINCT bid) FROM accounts WHERE abalance > 0 AND filler LIKE 'a%' AND random() < 0.5",
+			"SELECT 0, pgshard_row::text FROM accounts AS pgshard_row WHERE abalance > 0 AND filler LIKE 'a%'"},
+		{"SELECT count(DISTINCT a.bid) FROM accounts a WHERE a.abalance BETWEEN 1 AND 5 AND (bid IN (1, 2) OR a.filler IS NULL) AND accounts IS NOT NULL",
+			"SELECT 0, pgshard_row::text FROM accounts AS pgshard_row WHERE pgshard_row.abalance BETWEEN 1 AND 5 AND (bid IN (1, 2) OR pgshard_row.filler IS NULL)"},
+		{"SELECT stddev(abalance) FROM accounts WHERE abalance > $1 AND bid::text = '3'",
+			"SELECT 0, pgshard_row::text FROM accounts AS pgshard_row WHERE bid::text = '3'"},
+		{"SELECT stddev(a.abalance) FROM accounts a JOIN history h ON h.aid = a.aid WHERE a.abalance > 0",
+			"SELECT 0, pgshard_row::text FROM accounts AS pgshard_row UNION ALL SELECT 1, pgshard_row::text FROM history AS pgshard_row"},
+		{"SELECT stddev(abalance) FROM accounts a WHERE a.bid = 1 AND aid IN (SELECT aid FROM history WHERE tid = 1 AND history.delta > 2 AND history.delta > bid)",
+			"SELECT 0, pgshard_row::text FROM accounts AS pgshard_row WHERE pgshard_row.bid = 1 UNION ALL SELECT 1, pgshard_row::text FROM history AS pgshard_row WHERE pgshard_row.delta > 2"},
+		{"SELECT a.bid, (SELECT count(DISTINCT x.bid) FROM accounts x WHERE x.abalance > 1) FROM accounts a WHERE a.abalance > 2",
+			"SELECT 0, pgshard_row::text FROM accounts AS pgshard_row WHERE pgshard_row.abalance > 2 UNION ALL SELECT 1, pgshard_row::text FROM accounts AS pgshard_row WHERE pgshard_row.abalance > 1"},
+	} {
+		d := r.Query(c.sql, NoSession)
+		if d.Gather == nil || d.Gather.SQL != c.gather {
+			t.Errorf("%s:\n got %+v\nwant %q", c.sql, d.Gather, c.gather)
+		}
+	}
+}

@@ -1088,3 +1088,18 @@ SELECT count(DISTINCT f8s), count(DISTINCT ns) FROM notes;
 
 -- name: coord_error_passes_through | want: 22012
 SELECT sum(i4) / 0 FROM items;
+
+-- name: coord_pushdown_filters | want: ok | compare: set
+SELECT count(DISTINCT t), sum(i4) * 2 FROM items WHERE i2 = 3 AND t LIKE 'a%' AND i4 IS NOT NULL;
+
+-- name: coord_pushdown_aliased_or | want: ok | compare: ordered
+SELECT i.k, row_number() OVER (ORDER BY i.k) FROM items i WHERE i.i4 BETWEEN -10 AND 10 AND (i.b OR i.t IS NULL) AND i.i2 IN (1, 2, 3) ORDER BY i.k;
+
+-- name: coord_pushdown_not_in_outer_join | want: ok | compare: set
+SELECT count(*), count(DISTINCT i.i4) FROM items i LEFT JOIN hot h ON h.x = i.i4 WHERE h.k IS NULL;
+
+-- name: coord_pushdown_correlated | want: ok | compare: set
+SELECT count(*) FROM items WHERE i4 > (SELECT avg(i4) FROM items x WHERE x.i2 = items.i2 AND x.cat > 2);
+
+-- name: coord_pushdown_derived | want: ok | compare: set
+SELECT count(DISTINCT s.t) FROM (SELECT t, i4 FROM items WHERE i4 < 0 AND t <> '') s WHERE s.i4 > -30;
