@@ -27,8 +27,9 @@ import (
 //     tables are on that shard already. The columns and their types are the table's (a row type's text form
 //     reads back exactly: floats print their shortest exact form since Postgres 12).
 //
-// The cost is the sharded tables' rows crossing the proxy twice, so each gather is bounded
-// (limits.max_intermediate_result); the filters are not pushed down to the shards yet. A key condition that
+// The cost is the rows gathered crossing the proxy twice, so each gather is bounded
+// (limits.max_intermediate_result), and it applies on the shards the conditions of the table's own WHERE
+// clause that give the same answer there (pushDown). A key condition that
 // would narrow the statement to one shard takes it to that shard whole, as before: the coordinator step only
 // answers what would otherwise be refused as a cross-shard shape.
 //
