@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -27,9 +29,12 @@ const (
 	caseScan    = "scan"
 	caseOrdered = "ordered"
 	caseCopy    = "copy"
+	// The coordinator step (docs/cross-shard.md): every row gathered, then a filter pushed to the shards.
+	caseCoordinated = "coordinated"
+	caseCoordFilter = "coordinated-filtered"
 )
 
-var allCases = []string{caseLimit, caseScan, caseOrdered, caseCopy}
+var allCases = []string{caseLimit, caseScan, caseOrdered, caseCopy, caseCoordinated, caseCoordFilter}
 
 const (
 	limitSQL   = "SELECT id, k, v FROM items ORDER BY k LIMIT 100"
@@ -37,6 +42,9 @@ const (
 	orderedSQL = "SELECT id, k, v FROM items ORDER BY id"
 	copySQL    = "COPY items_copy (id, k, v) FROM STDIN"
 	limitRows  = 100
+
+	coordinatedSQL = "SELECT count(DISTINCT k), round(avg(k), 3), max(id) - min(id), stddev(length(v)) FROM items"
+	coordFilterSQL = "SELECT count(DISTINCT k), round(avg(k), 3), max(id) - min(id) FROM items WHERE k < 30000"
 )
 
 // Run is one execution of a case against one target.
@@ -260,6 +268,42 @@ func runCopy(ctx context.Context, conn *pgx.Conn, data []byte, rows int64) Run {
 	run.Rows = tag.RowsAffected()
 	if run.Rows != rows {
 		run.Wrong = fmt.Sprintf("COPY %d in the command tag, want %d", run.Rows, rows)
+	}
+	return run
+}
+
+// runAnswer runs sql, whose answer is a few rows, and compares them, as text, with want: the reference's
+// answer, which the direct run sets when want is empty.
+func runAnswer(ctx context.Context, t *target, conn *pgx.Conn, sql string, want *[]string) Run {
+	var run Run
+	b0 := t.received.Load()
+	t0 := time.Now()
+	rows, err := conn.Query(ctx, sql, pgx.QueryResultFormats{pgx.TextFormatCode})
+	if err != nil {
+		run.fail(err)
+		return run
+	}
+	var got []string
+	for rows.Next() {
+		var line []string
+		for _, v := range rows.RawValues() {
+			line = append(line, string(v))
+		}
+		got = append(got, strings.Join(line, "|"))
+	}
+	rows.Close()
+	run.Seconds = time.Since(t0).Seconds()
+	run.Bytes = t.received.Load() - b0
+	if err := rows.Err(); err != nil {
+		run.fail(err)
+		return run
+	}
+	run.Rows = int64(len(got))
+	switch {
+	case *want == nil && t.name == Direct:
+		*want = got
+	case !slices.Equal(got, *want):
+		run.Wrong = fmt.Sprintf("answer %q, the reference's is %q", got, *want)
 	}
 	return run
 }

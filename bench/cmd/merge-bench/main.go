@@ -279,12 +279,13 @@ func (r *runner) runCase(ctx context.Context, name string) CaseResult {
 	cr := CaseResult{Name: name, Title: caseTitle(name), SQL: caseSQL(name)}
 	cr.Memory = r.memStart()
 	var wantK []int32
+	var wantAnswer []string
 	for rep := 0; rep <= r.o.reps; rep++ {
 		for _, t := range []*target{r.direct, r.pgshard} {
 			if ctx.Err() != nil {
 				break
 			}
-			run := r.runOne(ctx, name, t, &wantK, cr.Memory)
+			run := r.runOne(ctx, name, t, &wantK, &wantAnswer, cr.Memory)
 			run.Target, run.Rep = t.name, rep
 			if t == r.pgshard && r.env.pgshard.Alive() {
 				run.PeakRSSKB, _ = benchkit.ProcStatusKB(r.env.pgshard.Pid(), "VmHWM")
@@ -308,7 +309,7 @@ func (r *runner) runCase(ctx context.Context, name string) CaseResult {
 }
 
 // runOne runs the case once against t.
-func (r *runner) runOne(ctx context.Context, name string, t *target, wantK *[]int32, mem *Memory) Run {
+func (r *runner) runOne(ctx context.Context, name string, t *target, wantK *[]int32, wantAnswer *[]string, mem *Memory) Run {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
 	defer cancel()
 	var run Run
@@ -345,6 +346,8 @@ func (r *runner) runOne(ctx context.Context, name string, t *target, wantK *[]in
 		run = runScan(ctx, t, conn, scanSQL, r.total, false)
 	case caseOrdered:
 		run = runScan(ctx, t, conn, orderedSQL, r.total, true)
+	case caseCoordinated, caseCoordFilter:
+		run = runAnswer(ctx, t, conn, caseSQL(name), wantAnswer)
 	case caseCopy:
 		run = runCopy(ctx, conn, r.copyData, r.o.copyRows)
 		if run.Error == "" && run.Wrong == "" {

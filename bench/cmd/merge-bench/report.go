@@ -115,6 +115,10 @@ func caseTitle(name string) string {
 		return "c. full scan ORDER BY id"
 	case caseCopy:
 		return "d. COPY FROM STDIN (text)"
+	case caseCoordinated:
+		return "e. coordinator step over every row (count(DISTINCT), expressions over aggregates, stddev)"
+	case caseCoordFilter:
+		return "f. coordinator step, a filter on k pushed to the shards (~3% of the rows)"
 	}
 	return name
 }
@@ -129,6 +133,10 @@ func caseSQL(name string) string {
 		return orderedSQL
 	case caseCopy:
 		return copySQL
+	case caseCoordinated:
+		return coordinatedSQL
+	case caseCoordFilter:
+		return coordFilterSQL
 	}
 	return ""
 }
