@@ -272,7 +272,7 @@ func defaults() *Config {
 			ClientOutboundBuffer:     8 << 20,
 			ServerConnectTimeout:     5 * time.Second,
 			ClientPreparedStatements: 10000,
-			MaxIntermediateResult:    256 << 20,
+			MaxIntermediateResult:    64 << 20,
 		},
 		Pool: Pool{
 			Mode:                  ModeTransaction,

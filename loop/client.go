@@ -599,6 +599,9 @@ func (cl *client) message(sp *splice, m codec.Message, at, n int) *codec.Error {
 func (cl *client) queryMessage(sp *splice, s *server, m codec.Message, at int) {
 	e := expectQuery()
 	q, _ := codec.ParseQuery(m.Body)
+	if cl.sh.pieceOf != nil {
+		q = cl.sh.pieceOf
+	}
 	if cl.mapped && lex.ChangesSchema(q) {
 		cl.e.registry.forget()
 	}

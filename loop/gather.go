@@ -20,7 +20,7 @@ import (
 
 // gathering is the gather step of the message being routed.
 type gathering struct {
-	tables [][]byte // per table of the gather query: its rows so far, as array elements ("(1,a)","(2,b)")
+	tables []route.Rows // per table of the gather query: its rows so far, as array elements ("(1,a)","(2,b)")
 	size   int
 	limit  int
 	err    *codec.Error // the first error: a shard's, or the limit's
@@ -34,7 +34,7 @@ func (cl *client) gather(r *run, buf []byte, at int, g *route.Gather, mask uint6
 	if !cl.ensureServers(r, buf, at, mask) {
 		return false, nil
 	}
-	cl.sh.gathered = &gathering{tables: make([][]byte, g.Tables), limit: cl.e.cfg.Limits.MaxIntermediateResult}
+	cl.sh.gathered = &gathering{tables: make([]route.Rows, g.Tables), limit: cl.e.cfg.Limits.MaxIntermediateResult}
 	for m := mask; m != 0; m &= m - 1 {
 		s := cl.srvs[bits.TrailingZeros64(m)]
 		cl.startRun(r, buf, at, s)
@@ -81,17 +81,32 @@ func (g *gathering) row(msg []byte) {
 			WithHint("add the shard key to the WHERE clause, or raise limits.max_intermediate_result"))
 		return
 	}
-	t := g.tables[k]
-	if len(t) > 0 {
-		t = append(t, ',')
+	g.tables[k] = appendRow(g.tables[k], vals[1])
+}
+
+// rowChunk is the size of the chunks gathered rows are kept in: large enough that a chunk holds many rows,
+// small enough that the chunks' slack is a small part of the rows (one growing slice, copied each time it
+// grows, allocated several times the rows).
+const rowChunk = 1 << 20
+
+// appendRow appends one row as an array element to rows, a row never split between chunks.
+func appendRow(rows route.Rows, v []byte) route.Rows {
+	need := 2*len(v) + 3 // at most: every byte escaped, the quotes, the comma
+	if len(rows) == 0 || cap(rows[len(rows)-1])-len(rows[len(rows)-1]) < need {
+		rows = append(rows, make([]byte, 0, max(rowChunk, need)))
 	}
-	g.tables[k] = appendArrayElement(t, vals[1])
+	last := &rows[len(rows)-1]
+	if len(rows) > 1 || len(*last) > 0 {
+		*last = append(*last, ',')
+	}
+	*last = appendArrayElement(*last, v)
+	return rows
 }
 
 // fail keeps the first error and lets the rows go.
 func (g *gathering) fail(err *codec.Error) {
 	if g.err == nil {
-		g.err, g.tables = err, make([][]byte, len(g.tables))
+		g.err, g.tables = err, make([]route.Rows, len(g.tables))
 	}
 }
 

@@ -26,6 +26,17 @@ func (s *server) send(b []byte) {
 	s.out = append(s.out, b...)
 }
 
+// sendOwned is send for a message built for this server alone, which it may keep as its outbox instead of
+// copying it (a coordinated statement carries all the rows it gathered).
+func (s *server) sendOwned(b []byte) {
+	if len(s.out) > 0 || s.gone() || len(b) == 0 {
+		s.send(b)
+		return
+	}
+	s.ls.unflushed = append(s.ls.unflushed, s)
+	s.out = b
+}
+
 // unsent is what pgshard sent the server and the server has not taken yet: queued in its outbox, or
 // written and left in gnet's buffer because the socket was full.
 func (s *server) unsent() int {
@@ -97,4 +108,7 @@ func (ls *loopState) flushServers() {
 		s.writeOut()
 	}
 	ls.unflushed = ls.unflushed[:0]
+	if cap(ls.toServer) > outboxKept {
+		ls.toServer = nil // a large message rewritten on its way (a coordinated statement, a COPY's rows)
+	}
 }

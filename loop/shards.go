@@ -42,6 +42,9 @@ type sharding struct {
 	warned     bool               // the message being routed had its cross-shard WARNING sent (warnFirst)
 	keyAt      *route.KeyPosition // for the message being routed: its key's position, asked of a shard (lookUpKey)
 	gathered   *gathering         // for the message being routed: the rows of its coordinator step (gather.go)
+	// The client's Query text while the pieces of its statement are sent: what the statement does to the
+	// session is read in it, not in a piece (a coordinated statement's text carries the rows it gathered).
+	pieceOf []byte
 	unnamed    []byte             // the client's unnamed Parse, held until a Bind says where it goes
 	unnamedSQL string
 	unnamedPl  *route.Plan
@@ -627,7 +630,11 @@ func (cl *client) sendPieces(r *run, buf []byte, at int, mask uint64, split []ro
 		if perr := cl.message(&sp, mm, 0, len(msg)); perr != nil {
 			return false, perr
 		}
-		s.send(sp.result(len(msg)))
+		if out := sp.result(len(msg)); len(out) == len(msg) && &out[0] == &msg[0] {
+			s.sendOwned(msg) // nothing inserted before it: the piece's own message, which no one else holds
+		} else {
+			s.send(out)
+		}
 	}
 	return true, nil
 }
@@ -929,6 +936,8 @@ func (cl *client) sendQuery(r *run, buf []byte, at int, m codec.Message, n int, 
 	if len(split) == 0 {
 		return cl.send(r, buf, at, m, n, mask, sendFresh.with(sendMirror, mirror))
 	}
+	cl.sh.pieceOf, _ = codec.ParseQuery(m.Body)
+	defer func() { cl.sh.pieceOf = nil }()
 	return cl.sendPieces(r, buf, at, mask, split, func(p route.Piece) (parse, msg []byte) {
 		return nil, codec.AppendQuery(nil, p.SQL)
 	})

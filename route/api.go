@@ -17,9 +17,9 @@ type Session struct {
 	// KeyAt is the answer to a Decision.NeedKey, for routing the statement that asked again.
 	KeyAt *KeyPosition
 	// Gathered is the answer to a Decision.Gather, for routing the statement that asked again: for each table
-	// of Gather.SQL, the rows the shards returned as elements of an array literal ("(1,a)","(2,b)" without
-	// the braces). GatherErr instead when the shards refused Gather.SQL (or their rows passed the limit).
-	Gathered  [][]byte
+	// of Gather.SQL, the rows the shards returned. GatherErr instead when the shards refused Gather.SQL (or
+	// their rows passed the limit).
+	Gathered  []Rows
 	GatherErr *codec.Error
 }
 
@@ -78,6 +78,10 @@ type Decision struct {
 	// Any), with the gathered rows in its text. A Bind's parameters are its parameters.
 	Coordinated string
 }
+
+// Rows are a table's gathered rows as the elements of an array literal ("(1,a)","(2,b)" without the braces),
+// in chunks that split no element: their concatenation is the text.
+type Rows [][]byte
 
 // Gather is the first step of a coordinated SELECT: SQL returns (table number, row text) pairs for Tables
 // tables.

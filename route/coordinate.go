@@ -173,11 +173,14 @@ func gatherSQL(sql string, names []name, refs []tableRef, tables []int) string {
 }
 
 // coordinatedSQL is the statement with each mention replaced by its table's gathered rows.
-func coordinatedSQL(sql string, names []name, refs []tableRef, tables []int, gathered [][]byte) string {
+func coordinatedSQL(sql string, names []name, refs []tableRef, tables []int, gathered []Rows) string {
 	tag := dollarTag(gathered)
 	size := len(sql)
 	for i := range names {
-		size += len(gathered[tables[i]]) + 2*len(tag) + 32 + 2*(names[i].end-names[i].start)
+		for _, c := range gathered[tables[i]] {
+			size += len(c)
+		}
+		size += 2*len(tag) + 32 + 2*(names[i].end-names[i].start)
 	}
 	var b strings.Builder
 	b.Grow(size)
@@ -185,7 +188,9 @@ func coordinatedSQL(sql string, names []name, refs []tableRef, tables []int, gat
 	for i, n := range names {
 		b.WriteString(sql[last:n.start])
 		b.WriteString("unnest(" + tag + "{")
-		b.Write(gathered[tables[i]])
+		for _, c := range gathered[tables[i]] {
+			b.Write(c)
+		}
 		b.WriteString("}" + tag + "::" + n.text(sql) + "[])")
 		if !refs[i].aliased {
 			b.WriteString(" AS " + n.last)
@@ -196,16 +201,19 @@ func coordinatedSQL(sql string, names []name, refs []tableRef, tables []int, gat
 	return b.String()
 }
 
-// dollarTag is a dollar quote's tag that none of the data holds.
-func dollarTag(data [][]byte) string {
+// dollarTag is a dollar quote's tag that none of the rows holds. A row is never split between chunks, and
+// rows are joined by '","': a tag, which has no '"', is within one chunk if anywhere.
+func dollarTag(gathered []Rows) string {
 	for i := 0; ; i++ {
 		tag := "$pgshard$"
 		if i > 0 {
 			tag = "$pgshard" + strconv.Itoa(i) + "$"
 		}
 		clash := false
-		for _, d := range data {
-			clash = clash || bytes.Contains(d, []byte(tag))
+		for _, rows := range gathered {
+			for _, c := range rows {
+				clash = clash || bytes.Contains(c, []byte(tag))
+			}
 		}
 		if !clash {
 			return tag

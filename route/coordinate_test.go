@@ -39,9 +39,9 @@ func TestCoordinatorStep(t *testing.T) {
 		if said := d.String(); !strings.Contains(said, "coordinator step: each shard first runs "+c.gather) {
 			t.Errorf("%s: SHOW ROUTE says %q", c.sql, said)
 		}
-		rows := make([][]byte, d.Gather.Tables)
+		rows := make([]Rows, d.Gather.Tables)
 		for i := range rows {
-			rows[i] = []byte("R" + string(rune('0'+i)))
+			rows[i] = Rows{[]byte("R"), []byte(string(rune('0' + i)))}
 		}
 		sess := NoSession
 		sess.Gathered = rows
@@ -54,7 +54,7 @@ func TestCoordinatorStep(t *testing.T) {
 	// The same shape with other literals (a cached plan) finds the mentions in its own text.
 	for _, q := range []string{"SELECT sum(abalance) * 2 FROM accounts WHERE abalance > 1", "SELECT sum(abalance) * 2 FROM accounts WHERE abalance > 1000"} {
 		sess := NoSession
-		sess.Gathered = [][]byte{[]byte(`"(1,$pgshard$)"`)}
+		sess.Gathered = []Rows{{[]byte(`"(1,$pgshard$)"`)}}
 		d := r.Query(q, sess)
 		want := strings.Replace(q, "accounts", `unnest($pgshard1${"(1,$pgshard$)"}$pgshard1$::accounts[]) AS accounts`, 1)
 		if d.Coordinated != want {

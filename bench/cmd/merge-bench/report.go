@@ -314,6 +314,10 @@ func (rep *Report) Markdown() string {
 		case caseCopy:
 			rep.row(&b, c, "d. `COPY FROM STDIN` (text), "+benchkit.Thousands(float64(st.CopyRows))+" rows: rows/s", func(s *Summary) float64 { return s.RowsPerSec }, benchkit.Thousands)
 			rep.row(&b, c, "d. `COPY FROM STDIN`: MB/s", func(s *Summary) float64 { return s.MBPerSec }, fmtMB)
+		case caseCoordinated:
+			rep.row(&b, c, "e. coordinator step over "+rows+" rows: seconds (lower is better)", func(s *Summary) float64 { return s.Seconds }, fmtSeconds)
+		case caseCoordFilter:
+			rep.row(&b, c, "f. coordinator step, a filter pushed to the shards: seconds (lower is better)", func(s *Summary) float64 { return s.Seconds }, fmtSeconds)
 		}
 	}
 	var notes []string
@@ -411,3 +415,5 @@ func versions(ctx context.Context, root string, e *Env) map[string]string {
 	}
 	return v
 }
+
+func fmtSeconds(v float64) string { return fmt.Sprintf("%.3f", v) }
