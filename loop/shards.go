@@ -44,8 +44,8 @@ type sharding struct {
 	gathered   *gathering         // for the message being routed: the rows of its coordinator step (gather.go)
 	// The client's Query text while the pieces of its statement are sent: what the statement does to the
 	// session is read in it, not in a piece (a coordinated statement's text carries the rows it gathered).
-	pieceOf []byte
-	unnamed    []byte             // the client's unnamed Parse, held until a Bind says where it goes
+	pieceOf    []byte
+	unnamed    []byte // the client's unnamed Parse, held until a Bind says where it goes
 	unnamedSQL string
 	unnamedPl  *route.Plan
 	unnamedTx  txKind
