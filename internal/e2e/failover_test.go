@@ -208,12 +208,16 @@ func TestFailoverFollowsThePrimary(t *testing.T) {
 	time.Sleep(time.Second)
 	load.stop()
 
-	// Only the transaction each worker had in flight when the primary stopped failed, with its error (57P01)
-	// or a lost connection; none of those that waited for the new primary.
+	// Only the transactions in flight when the primary stopped failed, with its error (57P01) or a lost
+	// connection; none of those that waited for the new primary. A worker may fail twice: the primary's
+	// connections die one by one, and pgshard holds new transactions only once its check (kicked by the first
+	// loss) finds the primary down, some milliseconds later; a worker that reconnects within that window can
+	// be given another pooled connection whose backend the shutdown has just ended (seen once in fourteen runs, under
+	// make test's load). Without the hold every worker fails every 50 ms until the promotion.
 	perWorker := map[int]int{}
 	for _, f := range load.failures {
 		t.Logf("worker %d failed %v after the stop: %v", f.worker, f.at.Sub(stopped).Round(time.Millisecond), f.err)
-		if perWorker[f.worker]++; perWorker[f.worker] > 1 || f.at.After(promoted) || !connectionClass(f.err) {
+		if perWorker[f.worker]++; perWorker[f.worker] > 2 || f.at.After(promoted) || !connectionClass(f.err) {
 			t.Errorf("worker %d failed again, or not as its primary stopped: a transaction that should have waited failed", f.worker)
 		}
 	}
