@@ -15,6 +15,7 @@ const (
 	SQLStateDeadlockDetected            = "40P01"
 	SQLStateFeatureNotSupported         = "0A000"
 	SQLStateWarning                     = "01000"
+	SQLStateSuccessfulCompletion        = "00000" // a NOTICE's
 	SQLStateInvalidParameterValue       = "22023"
 	SQLStateInvalidTextRepresentation   = "22P02"
 	SQLStateNumericValueOutOfRange      = "22003"

@@ -23,9 +23,10 @@ type builder struct {
 
 	kind      planKind
 	write     bool
-	all       bool   // DDL and the like: every shard
-	replWrite string // a replicated (or unlisted) table the statement writes: every shard
-	unchecked bool   // no cross-shard checks: EXPLAIN (a plan is shown, not rows), CREATE TABLE AS
+	all       bool        // DDL and the like: every shard
+	replWrite string      // a replicated (or unlisted) table the statement writes: every shard
+	unchecked bool        // no cross-shard checks: EXPLAIN (a plan is shown, not rows), CREATE TABLE AS
+	explain   explainMode // EXPLAIN: checked only for the coordinator step, whose plan it shows
 	hard      *codec.Error
 	soft      *codec.Error
 	shapes    shapeSet
@@ -178,6 +179,7 @@ func (b *builder) stmt(sc *scope, n *pg.Node, top bool) {
 		b.copy(sc, x.CopyStmt)
 	case *pg.Node_ExplainStmt:
 		b.unchecked = true
+		b.explain = explainOf(x.ExplainStmt)
 		b.stmt(sc, x.ExplainStmt.Query, top)
 	case *pg.Node_DeclareCursorStmt:
 		b.cursor = true // FETCH goes to one shard: a cursor's rows are never merged
@@ -294,7 +296,7 @@ func (b *builder) finish() *Plan {
 			"database "+strconv.Quote(b.s.name)+" has no sharded_tables (use shard=N)")
 	}
 	p.mirror = p.all && len(b.insts) == 0 && b.rows == nil
-	if b.unchecked {
+	if b.unchecked && b.explain == explainNone {
 		return p
 	}
 	word := b.word
@@ -334,9 +336,16 @@ func (b *builder) finish() *Plan {
 			"come from a sharded table (it reads "+firstSharded+" only in a subquery) is not supported yet: add "+
 			key+fix)
 	}
-	if p.multi != nil && b.word == "SELECT" && !b.write && !b.cursor && b.copyOut == nil && len(b.refs) > 0 {
+	refusal := p.multi
+	coordinated := refusal != nil && b.word == "SELECT" && !b.write && !b.cursor && b.copyOut == nil && len(b.refs) > 0
+	if b.explain != explainNone {
+		// A plan is no rows to merge or refuse: each shard's own, as it comes, unless the coordinator step would
+		// answer the statement, whose plan is then the coordinating shard's (coordinate.go).
+		p.merge, p.multi = nil, nil
+	}
+	if coordinated {
 		// A read no merge of the shards' rows answers exactly: the coordinator step answers it instead.
-		p.coordinate = &coordination{sql: b.sql, refs: pushDown(b.refs)}
+		p.coordinate = &coordination{sql: b.sql, refs: pushDown(b.refs), explain: b.explain, refusal: refusal}
 	}
 	return p
 }

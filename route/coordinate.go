@@ -41,8 +41,42 @@ import (
 // coordination is what a plan keeps for the coordinator step: the text it was built from and the mentions of
 // sharded tables in it.
 type coordination struct {
-	sql  string
-	refs []tableRef
+	sql     string
+	refs    []tableRef
+	explain explainMode
+	refusal *codec.Error // what the statement got before the coordinator step, for what it still cannot do
+}
+
+// explainMode is what an EXPLAIN of a coordinated statement shows: the coordinating shard's plan over no rows
+// (nothing is gathered), or, with ANALYZE, over the rows gathered (the statement runs).
+type explainMode uint8
+
+const (
+	explainNone explainMode = iota
+	explainPlain
+	explainAnalyze
+)
+
+// explainOf says whether an EXPLAIN runs its statement (ANALYZE, ANALYZE true/on/1).
+func explainOf(e *pg.ExplainStmt) explainMode {
+	mode := explainPlain
+	for _, o := range e.Options {
+		de := o.GetDefElem()
+		if de == nil || de.Defname != "analyze" {
+			continue
+		}
+		mode = explainAnalyze
+		switch v := de.Arg; {
+		case v.GetBoolean() != nil && !v.GetBoolean().GetBoolval(),
+			v.GetInteger() != nil && v.GetInteger().GetIval() == 0:
+			mode = explainPlain
+		case v.GetString_() != nil:
+			if off := strings.ToLower(v.GetString_().GetSval()); off == "false" || off == "off" || off == "no" {
+				mode = explainPlain
+			}
+		}
+	}
+	return mode
 }
 
 // tableRef is one mention of a sharded table: where its name starts, whether an alias follows, whether it
@@ -63,8 +97,7 @@ type tableRef struct {
 }
 
 // decide routes one execution: the gather step first, the coordinated statement once the rows are in.
-// refusal is the error the statement got before the coordinator step existed, for what it still cannot do.
-func (c *coordination) decide(s *Schema, refusal *codec.Error, sql string, sess *Session) Decision {
+func (c *coordination) decide(s *Schema, sql string, sess *Session) Decision {
 	if sess.GatherErr != nil {
 		return Decision{Err: sess.GatherErr}
 	}
@@ -73,24 +106,32 @@ func (c *coordination) decide(s *Schema, refusal *codec.Error, sql string, sess 
 		// A cached plan of the same shape: find the mentions in this text.
 		tree, err := pg.Parse(sql)
 		if err != nil {
-			return Decision{Err: refusal}
+			return c.cannot(s)
 		}
 		q := buildPlan(s, sql, nil, tree.Stmts)
 		if q.coordinate == nil {
-			return Decision{Err: refusal}
+			return c.cannot(s)
 		}
 		refs = q.coordinate.refs
 	}
 	names, ok := mentionedNames(sql, refs)
 	if !ok {
-		return Decision{Err: refusal}
+		return c.cannot(s)
 	}
 	tables := distinct(sql, names, refs)
+	gather := &Gather{SQL: gatherSQL(sql, names, refs, tables), Tables: slices.Max(tables) + 1, Why: c.refusal.Message}
+	var notice *codec.Error
+	if c.explain != explainNone {
+		notice = &codec.Error{Severity: "NOTICE", Code: codec.SQLStateSuccessfulCompletion,
+			Message: "pgshard coordinator step: each shard first runs " + gather.SQL + "; the plan is the coordinating " +
+				"shard's, over the rows gathered (none without ANALYZE)"}
+	}
+	if c.explain == explainPlain {
+		return Decision{Coordinated: coordinatedSQL(sql, names, refs, tables, make([]Rows, gather.Tables)),
+			Shards: s.allShards(), Warning: notice}
+	}
 	if sess.Gathered == nil {
-		return Decision{Gather: &Gather{SQL: gatherSQL(sql, names, refs, tables), Tables: slices.Max(tables) + 1,
-			Why: refusal.Message},
-			Shards:  s.allShards(),
-			Scatter: true}
+		return Decision{Gather: gather, Shards: s.allShards(), Scatter: true, Warning: notice}
 	}
 	if len(sess.Gathered) != slices.Max(tables)+1 {
 		return Decision{Err: codec.NewError(codec.SQLStateInternalError, "pgshard gathered rows of "+
@@ -371,3 +412,13 @@ var parseTreeVersion = sync.OnceValue(func() int32 {
 	}
 	return tree.Version
 })
+
+// cannot is the decision for a statement the coordinator step cannot take after all (FROM ONLY t): its
+// refusal; an EXPLAIN of it goes to every shard, each showing its own plan, as any EXPLAIN of a cross-shard
+// statement does.
+func (c *coordination) cannot(s *Schema) Decision {
+	if c.explain != explainNone {
+		return Decision{Shards: s.allShards()}
+	}
+	return Decision{Err: c.refusal}
+}

@@ -110,3 +110,32 @@ func TestCoordinatorPushDown(t *testing.T) {
 		}
 	}
 }
+
+// EXPLAIN of a statement the coordinator step answers shows the coordinating shard's plan: over no rows (nothing
+// gathered), or with ANALYZE over the rows gathered; a NOTICE names what each shard runs first. EXPLAIN of what
+// it cannot take goes to every shard, as before.
+func TestCoordinatorExplain(t *testing.T) {
+	s := mustSchema(t, testDB())
+	r := NewRouter(s, 100)
+	d := r.Query("EXPLAIN SELECT count(DISTINCT bid) FROM accounts WHERE abalance > 0", NoSession)
+	if d.Err != nil || d.Gather != nil || d.Coordinated != "EXPLAIN SELECT count(DISTINCT bid) FROM unnest($pgshard${}$pgshard$::accounts[]) AS accounts WHERE abalance > 0" ||
+		d.Warning == nil || d.Warning.Severity != "NOTICE" || !strings.Contains(d.Warning.Message, "SELECT 0, pgshard_row::text FROM accounts AS pgshard_row WHERE abalance > 0") {
+		t.Errorf("EXPLAIN: %+v (notice %+v)", d, d.Warning)
+	}
+	for _, q := range []string{"EXPLAIN ANALYZE SELECT stddev(abalance) FROM accounts", "EXPLAIN (ANALYZE true, COSTS off) SELECT stddev(abalance) FROM accounts"} {
+		if d := r.Query(q, NoSession); d.Gather == nil || d.Warning == nil {
+			t.Errorf("%s: %+v, want a gather", q, d)
+		}
+	}
+	if d := r.Query("EXPLAIN (ANALYZE off) SELECT stddev(abalance) FROM accounts", NoSession); d.Gather != nil || d.Coordinated == "" {
+		t.Errorf("EXPLAIN (ANALYZE off): %+v", d)
+	}
+	for _, q := range []string{"EXPLAIN SELECT stddev(abalance) FROM ONLY accounts", "EXPLAIN SELECT count(*) FROM accounts"} {
+		if d := r.Query(q, NoSession); d.Err != nil || d.Gather != nil || d.Coordinated != "" || d.Shards != s.allShards() {
+			t.Errorf("%s: %+v, want every shard's own plan", q, d)
+		}
+	}
+	if said := r.Prepare("EXPLAIN SELECT stddev(abalance) FROM accounts").String(); !strings.Contains(said, "answered by the coordinator step: cross-shard SELECT with the aggregate stddev()") {
+		t.Errorf("SHOW ROUTE of an EXPLAIN: %q", said)
+	}
+}

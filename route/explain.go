@@ -89,7 +89,7 @@ func (p *Plan) String() string {
 	}
 	switch {
 	case p.coordinate != nil:
-		parts = append(parts, "on more than one shard, answered by the coordinator step: "+p.multi.Message)
+		parts = append(parts, "on more than one shard, answered by the coordinator step: "+p.coordinate.refusal.Message)
 	case p.multi != nil:
 		parts = append(parts, "refused on more than one shard: "+p.multi.Message)
 	}

@@ -221,7 +221,7 @@ func (p *Plan) route(s *Schema, sql string, lits [][2]int32, params *Params, hin
 	case mask == 0:
 		return Decision{Any: true, Write: p.write, Mirror: p.mirror}
 	case mask&(mask-1) != 0 && p.coordinate != nil:
-		return p.coordinate.decide(s, p.multi, sql, sess)
+		return p.coordinate.decide(s, sql, sess)
 	case mask&(mask-1) != 0 && p.multi != nil:
 		return Decision{Err: p.multi, Write: p.write}
 	}

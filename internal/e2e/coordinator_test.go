@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,6 +113,17 @@ databases:
 				t.Fatal(err)
 			}
 		})
+	}
+
+	// EXPLAIN shows the coordinating shard's plan, over no rows; with ANALYZE, over the rows gathered.
+	for sql, want := range map[string]string{
+		"EXPLAIN (COSTS OFF) SELECT count(DISTINCT v) FROM kv WHERE id > 3":                     "Function Scan on unnest kv",
+		"EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) SELECT count(DISTINCT v) FROM kv WHERE id > 3": "(actual rows=37 loops=1)",
+	} {
+		plan, err := queryStrings(ctx, load, sql)
+		if err != nil || !strings.Contains(fmt.Sprint(plan), want) {
+			t.Errorf("%s: %v %v, want %q in the plan", sql, plan, err, want)
+		}
 	}
 
 	// A shard's refusal of the gather (here a privilege) is the client's error; a gather past the bound gets
