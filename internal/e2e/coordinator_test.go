@@ -117,7 +117,7 @@ databases:
 
 	// EXPLAIN shows the coordinating shard's plan, over no rows; with ANALYZE, over the rows gathered.
 	for sql, want := range map[string]string{
-		"EXPLAIN (COSTS OFF) SELECT count(DISTINCT v) FROM kv WHERE id > 3":                     "Function Scan on unnest kv",
+		"EXPLAIN (COSTS OFF) SELECT count(DISTINCT v) FROM kv WHERE id > 3":                      "Function Scan on unnest kv",
 		"EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) SELECT count(DISTINCT v) FROM kv WHERE id > 3": "(actual rows=37 loops=1)",
 	} {
 		plan, err := queryStrings(ctx, load, sql)
