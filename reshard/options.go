@@ -37,6 +37,7 @@ type Options struct {
 
 	MinStreaming time.Duration // stream at least this long before the cutover
 	MaxLag       int64         // cutover starts when every source's lag is below this many bytes (default 1 MB)
+	MaxSlotWAL   int64         // the run stops before a slot retains more WAL than this (bytes; default 16 GB; slotwatch.go)
 	PauseTimeout time.Duration // PAUSE waits this long for in-flight transactions (default 30s)
 	Abort        bool          // remove what a failed run left behind, and stop
 
@@ -74,6 +75,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxLag <= 0 {
 		o.MaxLag = 1 << 20
+	}
+	if o.MaxSlotWAL <= 0 {
+		o.MaxSlotWAL = 16 << 30
 	}
 	if o.PauseTimeout <= 0 {
 		o.PauseTimeout = 30 * time.Second

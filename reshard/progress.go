@@ -27,8 +27,9 @@ type progress struct {
 	drawn   int // lines drawn last time (terminal)
 	printed time.Time
 
-	applied atomic.Int64
-	lag     atomic.Pointer[lagFigures]
+	applied  atomic.Int64
+	lag      atomic.Pointer[lagFigures]
+	retained atomic.Int64 // WAL bytes the run's slots make the sources keep (slotwatch.go)
 }
 
 type lagFigures struct {
@@ -154,6 +155,7 @@ func (pr *progress) tick(force bool) {
 	if l := pr.lag.Load(); l != nil {
 		pr.st.LagBytes, pr.st.LagSeconds = l.bytes, l.seconds
 	}
+	pr.st.RetainedWAL = pr.retained.Load()
 	if pr.dir != "" {
 		status.Write(pr.dir, &pr.st)
 	}
@@ -178,6 +180,9 @@ func (pr *progress) draw(force bool, now time.Time) {
 		}
 	case status.PhaseStreaming, status.PhaseCutover:
 		lines = append(lines, fmt.Sprintf("  streaming: lag %d bytes, %.1f s; %d changes applied", pr.st.LagBytes, pr.st.LagSeconds, pr.st.Applied))
+	}
+	if pr.st.RetainedWAL > 0 {
+		lines = append(lines, "  WAL kept on the sources for the run's slots: "+sizeText(pr.st.RetainedWAL))
 	}
 	if pr.tty {
 		pr.erase()

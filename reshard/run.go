@@ -47,7 +47,13 @@ func Run(ctx context.Context, o Options) error {
 	pctx, stop := context.WithCancel(ctx)
 	defer stop()
 	go prog.run(pctx)
-	if err := p.run(ctx, prog); err != nil {
+	rctx, stopRun := context.WithCancelCause(ctx)
+	defer stopRun(nil)
+	go p.watchSlots(rctx, prog, stopRun)
+	if err := p.run(rctx, prog); err != nil {
+		if cause := context.Cause(rctx); cause != nil && ctx.Err() == nil {
+			err = cause // the slot watch stopped the run: its reason, not "context canceled"
+		}
 		prog.fail(err, status.PhaseFailed)
 		return err
 	}

@@ -31,6 +31,7 @@ func reshardCmd(args []string, stderr io.Writer) int {
 	fs.StringVar(&o.AdminPassword, "admin-password", "", "admin console password when the config holds a hash (or $PGSHARD_ADMIN_PASSWORD)")
 	fs.DurationVar(&o.MinStreaming, "min-streaming", 0, "stream changes at least this long before the cutover")
 	maxLag := fs.Int64("max-lag-kb", 1024, "start the cutover once every source's replication lag is below this many kB")
+	maxSlotWAL := fs.Int64("max-slot-wal-mb", 16<<10, "stop the run before one of its replication slots makes a source keep more than this many MB of WAL")
 	fs.DurationVar(&o.PauseTimeout, "pause-timeout", 0, "how long PAUSE may wait for running transactions (default 30s)")
 	fs.BoolVar(&o.Abort, "abort", false, "remove what a failed run left behind (slots, publications, the destination's copied tables)")
 	if err := fs.Parse(args); err != nil {
@@ -38,6 +39,7 @@ func reshardCmd(args []string, stderr io.Writer) int {
 	}
 	o.ChunkBytes = *chunk << 20
 	o.MaxLag = *maxLag << 10
+	o.MaxSlotWAL = *maxSlotWAL << 20
 	o.Password = os.Getenv("PGPASSWORD")
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -17,6 +17,7 @@ import (
 
 	"github.com/pgshard/pgshard/config"
 	"github.com/pgshard/pgshard/internal/pgtest"
+	"github.com/pgshard/pgshard/reshard/status"
 	"github.com/pgshard/pgshard/route/shard"
 )
 
@@ -436,4 +437,34 @@ func TestReshardAbort(t *testing.T) {
 		t.Fatalf("a new run after --abort: %v\n%s", err, out)
 	}
 	e.verify(t, ctx, &ledger{balance: map[int64]int64{}}, 20000)
+}
+
+// TestReshardStopsBeforeItsSlotFillsTheDisk: a run whose slot retains more WAL than --max-slot-wal stops with
+// an error that names the slot and the bound (here the copy and the index builds into destinations of the same
+// cluster make the source keep that WAL before the streaming reads any), SHOW RESHARD's status says so, and
+// --abort then leaves no slot behind.
+func TestReshardStopsBeforeItsSlotFillsTheDisk(t *testing.T) {
+	e := startReshard(t, []string{"app_0"}, []string{"new_0", "new_1"}, 20000)
+	ctx := Ctx(t, 2*time.Minute)
+	out, err := e.reshard(t, ctx, nil, "--max-slot-wal-mb", "1")
+	if err == nil || !strings.Contains(out, "replication slot pgshard_reshard_app_0 on source shard 0 retains") ||
+		!strings.Contains(out, "more than --max-slot-wal 1024 kB") {
+		t.Fatalf("a run past --max-slot-wal: %v\n%s", err, out)
+	}
+	st, err := status.Read(filepath.Join(filepath.Dir(e.proxy.ConfigPath), status.DirPrefix+"app"))
+	if err != nil || st.Phase != status.PhaseFailed || !strings.Contains(st.Error, "--max-slot-wal") || st.RetainedWAL <= 0 {
+		t.Errorf("the run's status after the stop: %+v %v", st, err)
+	}
+	if out, err := e.reshard(t, ctx, nil, "--abort"); err != nil {
+		t.Fatalf("--abort: %v\n%s", err, out)
+	}
+	src, err := pgx.Connect(ctx, e.cluster.DSN("app_0", "app", "secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close(ctx)
+	var slots int
+	if err := src.QueryRow(ctx, "SELECT count(*) FROM pg_replication_slots").Scan(&slots); err != nil || slots != 0 {
+		t.Errorf("after --abort the source has %d slots (%v)", slots, err)
+	}
 }

@@ -45,10 +45,11 @@ type Status struct {
 	// age of the oldest change not yet applied (0 when caught up).
 	LagBytes    int64   `json:"lag_bytes"`
 	LagSeconds  float64 `json:"lag_seconds"`
-	Applied     int64   `json:"changes_applied"` // row changes applied from the slots
-	CopyRows    int64   `json:"copy_rows"`       // rows copied from the snapshots, once the copy is done
-	CopySeconds float64 `json:"copy_seconds"`    // how long the copy took
-	PauseMS     float64 `json:"write_pause_ms"`  // the write pause at cutover, once it happened
+	Applied     int64   `json:"changes_applied"`    // row changes applied from the slots
+	RetainedWAL int64   `json:"retained_wal_bytes"` // WAL the run's slots make the sources keep, summed
+	CopyRows    int64   `json:"copy_rows"`          // rows copied from the snapshots, once the copy is done
+	CopySeconds float64 `json:"copy_seconds"`       // how long the copy took
+	PauseMS     float64 `json:"write_pause_ms"`     // the write pause at cutover, once it happened
 	Error       string  `json:"error,omitempty"`
 }
 
