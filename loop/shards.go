@@ -256,7 +256,7 @@ func (cl *client) unstall() {
 }
 
 // messageDone ends what the routing of one client message kept while it could be routed again (after a
-// stall or a wait): its WARNING sent, its key's position asked.
+// stall or a wait): its WARNING sent, its key's position asked, its rows gathered.
 func (sh *sharding) messageDone() { sh.warned, sh.keyAt, sh.gathered = false, nil, nil }
 
 // session is what SET pgshard.* says now.
