@@ -343,7 +343,7 @@ func Run(dst []byte, c Command, src Source) []byte {
 // reshardTable is SHOW RESHARD: one row per table of each run, one row with no table for a run without any.
 func reshardTable(runs []*status.Status) table {
 	t := table{cols: []string{"database", "phase", "from_shards", "to_shards", "table", "kind", "rows_copied", "rows_estimate",
-		"rows_per_sec", "eta_seconds", "done", "lag_bytes", "lag_seconds", "changes_applied", "retained_wal_bytes", "write_pause_ms",
+		"rows_per_sec", "mb_per_sec", "eta_seconds", "done", "lag_bytes", "lag_seconds", "changes_applied", "retained_wal_bytes", "write_pause_ms",
 		"updated", "error"}}
 	for _, s := range runs {
 		tables := s.Tables
@@ -356,7 +356,7 @@ func reshardTable(runs []*status.Status) table {
 				done = "true"
 			}
 			t.rows = append(t.rows, []string{s.Database, s.Phase, itoa(s.From), itoa(s.To), tb.Name, tb.Kind, i64(tb.RowsCopied),
-				i64(tb.RowsTotal), float(tb.RowsPerSec, 1), float(tb.ETASeconds, 0), done, i64(s.LagBytes), float(s.LagSeconds, 3),
+				i64(tb.RowsTotal), float(tb.RowsPerSec, 1), float(tb.MBPerSec, 2), float(tb.ETASeconds, 0), done, i64(s.LagBytes), float(s.LagSeconds, 3),
 				i64(s.Applied), i64(s.RetainedWAL), float(s.PauseMS, 1), stamp(s.Updated), s.Error})
 		}
 	}

@@ -238,12 +238,12 @@ func TestShowReshard(t *testing.T) {
 		{Database: "other", From: 2, To: 4, Phase: status.PhaseFailed, Updated: upd, PauseMS: 12.5, Error: "shard 3 unreachable"},
 	}}
 	cols := []string{"database", "phase", "from_shards", "to_shards", "table", "kind", "rows_copied", "rows_estimate", "rows_per_sec",
-		"eta_seconds", "done", "lag_bytes", "lag_seconds", "changes_applied", "retained_wal_bytes", "write_pause_ms", "updated", "error"}
+		"mb_per_sec", "eta_seconds", "done", "lag_bytes", "lag_seconds", "changes_applied", "retained_wal_bytes", "write_pause_ms", "updated", "error"}
 	got := rows(t, run(t, src, "SHOW RESHARD"), cols, "SHOW")
 	want := []string{
-		"app|streaming|1|2|accounts|sharded|1000|1200|512.2|0|true|4096|0.250|77|1048576|0.0|2026-11-24 15:30:05|",
-		"app|streaming|1|2|branches|replicated|3|3|0.0|0|false|4096|0.250|77|1048576|0.0|2026-11-24 15:30:05|",
-		"other|failed|2|4|||0|0|0.0|0|false|0|0.000|0|0|12.5|2026-11-24 15:30:05|shard 3 unreachable",
+		"app|streaming|1|2|accounts|sharded|1000|1200|512.2|0.00|0|true|4096|0.250|77|1048576|0.0|2026-11-24 15:30:05|",
+		"app|streaming|1|2|branches|replicated|3|3|0.0|0.00|0|false|4096|0.250|77|1048576|0.0|2026-11-24 15:30:05|",
+		"other|failed|2|4|||0|0|0.0|0.00|0|false|0|0.000|0|0|12.5|2026-11-24 15:30:05|shard 3 unreachable",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("SHOW RESHARD:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

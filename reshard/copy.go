@@ -278,7 +278,7 @@ func (w *copyWorker) run(ctx context.Context, it copyItem, snapshot string) erro
 			copyErr = err
 		}
 	}
-	it.prog.rows.Add(r.pending)
+	r.flushProgress()
 	if copyErr != nil {
 		return copyErr
 	}
@@ -287,17 +287,25 @@ func (w *copyWorker) run(ctx context.Context, it copyItem, snapshot string) erro
 	return err
 }
 
+// flushProgress adds the rows (and bytes) counted since the last time to the table's progress.
+func (r *rowRouter) flushProgress() {
+	r.prog.rows.Add(r.pending)
+	r.prog.bytes.Add(r.pendingBytes)
+	r.pending, r.pendingBytes = 0, 0
+}
+
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
 
 // rowRouter receives the rows the splitter cuts and writes each to its destination's COPY stream.
 type rowRouter struct {
-	t       *table
-	prog    *tableProgress
-	out     []*bufio.Writer
-	pipes   []*io.PipeWriter
-	pending int64 // rows not yet added to prog
+	t            *table
+	prog         *tableProgress
+	out          []*bufio.Writer
+	pipes        []*io.PipeWriter
+	pending      int64 // rows not yet added to prog
+	pendingBytes int64 // and their bytes
 }
 
 func (r *rowRouter) all(b []byte) error {
@@ -313,10 +321,10 @@ func (r *rowRouter) CopyHeader(h []byte) error { return r.all(h) }
 func (r *rowRouter) CopyEnd(m []byte) error    { return r.all(m) }
 
 func (r *rowRouter) CopyRow(row, key []byte, isNull bool) error {
+	r.pendingBytes += int64(len(row))
 	if r.pending++; r.pending == 4096 {
-		r.prog.rows.Add(r.pending)
-		maybeDie(failCopyAt, copiedRows.Add(r.pending), "rows copied")
-		r.pending = 0
+		r.flushProgress()
+		maybeDie(failCopyAt, copiedRows.Add(4096), "rows copied")
 	}
 	if !r.t.sharded() {
 		return r.all(row)
@@ -336,6 +344,7 @@ func (r *rowRouter) CopyRow(row, key []byte, isNull bool) error {
 type tableProgress struct {
 	t     *table
 	rows  atomic.Int64
+	bytes atomic.Int64 // of the rows copied, in COPY's binary format
 	total atomic.Int64 // the planner's estimate, summed over the source shards
 	items atomic.Int64 // items not finished
 }

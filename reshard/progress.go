@@ -37,11 +37,20 @@ type lagFigures struct {
 	seconds float64
 }
 
-// rate is a smoothed rows/s.
+// rate is a table's smoothed rows/s and bytes/s.
 type rate struct {
-	last  int64
-	at    time.Time
-	value float64
+	rows, bytes int64 // at the last update
+	at          time.Time
+	value       float64 // rows/s
+	byteRate    float64 // bytes/s
+}
+
+// smooth averages an instantaneous rate into a smoothed one (the first reading is taken as it is).
+func smooth(old, inst float64, first bool) float64 {
+	if first || old == 0 {
+		return inst
+	}
+	return 0.5*old + 0.5*inst
 }
 
 func newProgress(p *plan) *progress {
@@ -129,18 +138,15 @@ func (pr *progress) tick(force bool) {
 	pr.st.Updated = now
 	pr.st.Tables = pr.st.Tables[:0]
 	for _, tp := range pr.tables {
-		rows := tp.rows.Load()
+		rows, bytes := tp.rows.Load(), tp.bytes.Load()
 		r := pr.rates[tp]
 		if r == nil {
-			r = &rate{last: rows, at: now}
+			r = &rate{rows: rows, bytes: bytes, at: now}
 			pr.rates[tp] = r
 		} else if dt := now.Sub(r.at).Seconds(); dt >= 0.5 {
-			inst := float64(rows-r.last) / dt
-			r.value = 0.5*r.value + 0.5*inst
-			if r.value == 0 || r.last == 0 {
-				r.value = inst
-			}
-			r.last, r.at = rows, now
+			r.value = smooth(r.value, float64(rows-r.rows)/dt, r.rows == 0)
+			r.byteRate = smooth(r.byteRate, float64(bytes-r.bytes)/dt, r.bytes == 0)
+			r.rows, r.bytes, r.at = rows, bytes, now
 		}
 		done := tp.items.Load() == 0
 		total := max(tp.total.Load(), rows)
@@ -149,7 +155,7 @@ func (pr *progress) tick(force bool) {
 			eta = float64(total-rows) / r.value
 		}
 		pr.st.Tables = append(pr.st.Tables, status.Table{Name: tp.t.String(), Kind: tp.t.kindName(), RowsCopied: rows,
-			RowsTotal: total, RowsPerSec: r.value, ETASeconds: eta, Done: done})
+			RowsTotal: total, RowsPerSec: r.value, MBPerSec: r.byteRate / 1e6, ETASeconds: eta, Done: done})
 	}
 	pr.st.Applied = pr.applied.Load()
 	if l := pr.lag.Load(); l != nil {
@@ -172,7 +178,7 @@ func (pr *progress) draw(force bool, now time.Time) {
 			if t.RowsTotal > 0 {
 				pct = 100 * float64(t.RowsCopied) / float64(t.RowsTotal)
 			}
-			state := fmt.Sprintf("%6.0f rows/s  ETA %s", t.RowsPerSec, (time.Duration(t.ETASeconds) * time.Second).String())
+			state := fmt.Sprintf("%6.0f rows/s %6.1f MB/s  ETA %s", t.RowsPerSec, t.MBPerSec, (time.Duration(t.ETASeconds) * time.Second).String())
 			if t.Done {
 				state = "done"
 			}

@@ -694,7 +694,7 @@ func TestShowReshard(t *testing.T) {
 	updated := time.Date(2026, 11, 24, 15, 30, 5, 0, time.UTC)
 	runs := []*status.Status{
 		{Database: "app", From: 1, To: 2, Phase: status.PhaseCopy, Updated: updated, LagBytes: 1024, Applied: 5, RetainedWAL: 2048,
-			Tables: []status.Table{{Name: "accounts", Kind: "sharded", RowsCopied: 500, RowsTotal: 1000, RowsPerSec: 250, ETASeconds: 2},
+			Tables: []status.Table{{Name: "accounts", Kind: "sharded", RowsCopied: 500, RowsTotal: 1000, RowsPerSec: 250, MBPerSec: 1.5, ETASeconds: 2},
 				{Name: "branches", Kind: "replicated", RowsCopied: 10, RowsTotal: 10, Done: true}}},
 		{Database: "other", From: 2, To: 4, Phase: status.PhaseCheck, Updated: updated},
 	}
@@ -709,9 +709,9 @@ func TestShowReshard(t *testing.T) {
 	}
 	got := adm.must(t, ctx, "SHOW RESHARD")
 	want := []string{
-		"app|copy|1|2|accounts|sharded|500|1000|250.0|2|false|1024|0.000|5|2048|0.0|2026-11-24 15:30:05|",
-		"app|copy|1|2|branches|replicated|10|10|0.0|0|true|1024|0.000|5|2048|0.0|2026-11-24 15:30:05|",
-		"other|check|2|4|||0|0|0.0|0|false|0|0.000|0|0|0.0|2026-11-24 15:30:05|",
+		"app|copy|1|2|accounts|sharded|500|1000|250.0|1.50|2|false|1024|0.000|5|2048|0.0|2026-11-24 15:30:05|",
+		"app|copy|1|2|branches|replicated|10|10|0.0|0.00|0|true|1024|0.000|5|2048|0.0|2026-11-24 15:30:05|",
+		"other|check|2|4|||0|0|0.0|0.00|0|false|0|0.000|0|0|0.0|2026-11-24 15:30:05|",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("SHOW RESHARD:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -724,7 +724,7 @@ func TestShowReshard(t *testing.T) {
 	for _, f := range res[0].FieldDescriptions {
 		cols = append(cols, f.Name)
 	}
-	if strings.Join(cols, ",") != "database,phase,from_shards,to_shards,table,kind,rows_copied,rows_estimate,rows_per_sec,eta_seconds,done,lag_bytes,lag_seconds,changes_applied,retained_wal_bytes,write_pause_ms,updated,error" {
+	if strings.Join(cols, ",") != "database,phase,from_shards,to_shards,table,kind,rows_copied,rows_estimate,rows_per_sec,mb_per_sec,eta_seconds,done,lag_bytes,lag_seconds,changes_applied,retained_wal_bytes,write_pause_ms,updated,error" {
 		t.Errorf("SHOW RESHARD columns: %q", cols)
 	}
 	if help := adm.must(t, ctx, "SHOW HELP"); !slices.Contains(help, "PAUSE [database]") || !slices.Contains(help, "SHOW RESHARD") {

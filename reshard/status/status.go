@@ -60,6 +60,7 @@ type Table struct {
 	RowsCopied int64   `json:"rows_copied"`
 	RowsTotal  int64   `json:"rows_estimate"` // from the planner's statistics, so only an estimate
 	RowsPerSec float64 `json:"rows_per_sec"`
+	MBPerSec   float64 `json:"mb_per_sec"` // 10^6 bytes of COPY's binary format per second
 	ETASeconds float64 `json:"eta_seconds"`
 	Done       bool    `json:"done"`
 }
