@@ -116,6 +116,19 @@ func (t *target) close() {
 	}
 }
 
+// endRows closes rows and records the run's time and the bytes t received since b0; false, with the error
+// recorded, when the rows failed.
+func (r *Run) endRows(rows pgx.Rows, t *target, b0 int64, t0 time.Time) bool {
+	rows.Close()
+	r.Seconds = time.Since(t0).Seconds()
+	r.Bytes = t.received.Load() - b0
+	if err := rows.Err(); err != nil {
+		r.fail(err)
+		return false
+	}
+	return true
+}
+
 // fail records err in the run, with its SQLSTATE when it is a server error.
 func (r *Run) fail(err error) {
 	r.Error = err.Error()
@@ -222,11 +235,7 @@ func runScan(ctx context.Context, t *target, conn *pgx.Conn, sql string, total i
 			wrongAt = fmt.Sprintf("not ordered by id: row %d has id %d", run.Rows, id)
 		}
 	}
-	rows.Close()
-	run.Seconds = time.Since(t0).Seconds()
-	run.Bytes = t.received.Load() - b0
-	if err := rows.Err(); err != nil {
-		run.fail(err)
+	if !run.endRows(rows, t, b0, t0) {
 		return run
 	}
 	switch want := total * (total + 1) / 2; {
@@ -291,11 +300,7 @@ func runAnswer(ctx context.Context, t *target, conn *pgx.Conn, sql string, want 
 		}
 		got = append(got, strings.Join(line, "|"))
 	}
-	rows.Close()
-	run.Seconds = time.Since(t0).Seconds()
-	run.Bytes = t.received.Load() - b0
-	if err := rows.Err(); err != nil {
-		run.fail(err)
+	if !run.endRows(rows, t, b0, t0) {
 		return run
 	}
 	run.Rows = int64(len(got))
