@@ -209,18 +209,24 @@ func TestReadWriteSplit(t *testing.T) {
 		}
 	})
 
+	// readsStayOnAReplica checks that two reads of the open transaction run on one replica (what: the first).
+	readsStayOnAReplica := func(t *testing.T, what string) {
+		t.Helper()
+		port, recovery := serverOf(t, ctx, c, pgx.QueryExecModeExec, where)
+		if !recovery || !replicaPorts[port] {
+			t.Fatalf("%s ran on port %d (in recovery: %v), want a replica", what, port, recovery)
+		}
+		if again, _ := serverOf(t, ctx, c, pgx.QueryExecModeExec, where); again != port {
+			t.Fatalf("the transaction's second read ran on port %d, its first on %d", again, port)
+		}
+	}
+
 	t.Run("a read-only transaction runs on a replica", func(t *testing.T) {
 		tx, err := c.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
 		if err != nil {
 			t.Fatal(err)
 		}
-		port, recovery := serverOf(t, ctx, c, pgx.QueryExecModeExec, where)
-		if !recovery || !replicaPorts[port] {
-			t.Fatalf("a read in BEGIN READ ONLY ran on port %d (in recovery: %v), want a replica", port, recovery)
-		}
-		if again, _ := serverOf(t, ctx, c, pgx.QueryExecModeExec, where); again != port {
-			t.Fatalf("the transaction's second read ran on port %d, its first on %d", again, port)
-		}
+		readsStayOnAReplica(t, "a read in BEGIN READ ONLY")
 		_, err = c.Exec(ctx, "INSERT INTO t (v) VALUES (4)")
 		wantCode(t, "a write in a read-only transaction", err, "25006")
 		if err := tx.Rollback(ctx); err != nil {
@@ -239,13 +245,7 @@ func TestReadWriteSplit(t *testing.T) {
 		if err := exec("SET TRANSACTION READ ONLY"); err != nil {
 			t.Fatal(err)
 		}
-		port, recovery := serverOf(t, ctx, c, pgx.QueryExecModeExec, where)
-		if !recovery || !replicaPorts[port] {
-			t.Fatalf("a read after BEGIN; SET TRANSACTION READ ONLY ran on port %d (in recovery: %v), want a replica", port, recovery)
-		}
-		if again, _ := serverOf(t, ctx, c, pgx.QueryExecModeExec, where); again != port {
-			t.Fatalf("the transaction's second read ran on port %d, its first on %d", again, port)
-		}
+		readsStayOnAReplica(t, "a read after BEGIN; SET TRANSACTION READ ONLY")
 		wantCode(t, "a write in a transaction made read only", exec("INSERT INTO t (v) VALUES (6)"), "25006")
 		if err := exec("ROLLBACK"); err != nil {
 			t.Fatal(err)
