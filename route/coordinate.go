@@ -133,9 +133,9 @@ func (c *coordination) decide(s *Schema, sql string, sess *Session) Decision {
 	if sess.Gathered == nil {
 		return Decision{Gather: gather, Shards: s.allShards(), Scatter: true, Warning: notice}
 	}
-	if len(sess.Gathered) != slices.Max(tables)+1 {
+	if len(sess.Gathered) != gather.Tables {
 		return Decision{Err: codec.NewError(codec.SQLStateInternalError, "pgshard gathered rows of "+
-			strconv.Itoa(len(sess.Gathered))+" tables for a statement that reads "+strconv.Itoa(slices.Max(tables)+1))}
+			strconv.Itoa(len(sess.Gathered))+" tables for a statement that reads "+strconv.Itoa(gather.Tables))}
 	}
 	return Decision{Coordinated: coordinatedSQL(sql, names, refs, tables, sess.Gathered), Shards: s.allShards(),
 		Scatter: true}
